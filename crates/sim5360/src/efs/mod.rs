@@ -1,0 +1,90 @@
+//! The module's file system (EFS): drives `C:` (flash) and `D:` (SD card) kept in a
+//! [`Store`], the current directory, and the FS*/CFTRAN* commands.
+//!
+//! Flow: every path the DTE gives is parsed into an [`EfsPath`] against the current
+//! directory (which cannot leave its drive), then handed to the store, which stages
+//! writes and enforces capacity.
+
+mod commands;
+pub mod path;
+pub mod store;
+
+pub use commands::COMMANDS;
+pub use path::{Drive, EfsPath};
+pub use store::{HostStore, MemStore, Meta, StagedFile, Store};
+
+use crate::modem::CmeError;
+use std::io;
+use thiserror::Error;
+
+/// Why the file system refused.
+#[derive(Debug, Error)]
+pub enum EfsError {
+    #[error("invalid path: {0}")]
+    InvalidPath(&'static str),
+    #[error("no such file or directory")]
+    NotFound,
+    #[error("already exists")]
+    AlreadyExists,
+    #[error("not a directory")]
+    NotADirectory,
+    #[error("is a directory")]
+    IsADirectory,
+    #[error("directory not empty")]
+    NotEmpty,
+    #[error("not enough free space")]
+    NoSpace,
+    #[error("host I/O: {0}")]
+    Io(io::Error),
+}
+
+impl From<io::Error> for EfsError {
+    fn from(e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::StorageFull => EfsError::NoSpace,
+            _ => EfsError::Io(e),
+        }
+    }
+}
+
+impl EfsError {
+    /// `+CME ERROR` for this failure; `None` means plain `ERROR` (see docs/commands.md).
+    pub fn cme(&self) -> Option<CmeError> {
+        match self {
+            EfsError::NoSpace => Some(CmeError::MemoryFull),
+            _ => None,
+        }
+    }
+}
+
+/// Folders a SIM5360 has out of the box.
+pub const DEFAULT_FOLDERS: &[&str] = &["C:/Picture", "C:/Video", "C:/VideoCall", "C:/Audio", "C:/Email"];
+
+/// The file system as the command handlers see it.
+#[derive(Debug)]
+pub struct Efs {
+    pub store: Box<dyn Store>,
+    pub cwd: EfsPath,
+    /// `AT+FSLOCA`: 0 = local flash `C:`, 1 = SD card `D:`.
+    pub loca: u8,
+}
+
+impl Efs {
+    /// Wrap a store, creating the default folders where missing.
+    pub fn new(mut store: Box<dyn Store>) -> Result<Self, EfsError> {
+        let root = EfsPath::root(Drive::C);
+        for f in DEFAULT_FOLDERS {
+            let p = EfsPath::parse(f, &root)?;
+            match store.mkdir(&p) {
+                Ok(()) | Err(EfsError::AlreadyExists) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Self { store, cwd: root, loca: 0 })
+    }
+
+    /// Parse a DTE path relative to the current directory.
+    pub fn resolve(&self, s: &str) -> Result<EfsPath, EfsError> {
+        EfsPath::parse(s, &self.cwd)
+    }
+}

@@ -1,0 +1,303 @@
+//! V.25ter basics, identification, error reporting, serial-port settings, the clock and
+//! the command list (spec §9, §10). Every answer is documented in docs/commands.md.
+
+use crate::modem::settings::{BAUD_RATES, SREGS, Settings};
+use crate::modem::table::{self, CommandSpec};
+use crate::modem::{CmdError, CmeError, Ctx, ModuleClock, Reply};
+use v250::{Args, CmeMode, Form};
+
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("E").basic(echo),
+    CommandSpec::new("V").basic(verbose),
+    CommandSpec::new("Q").basic(quiet),
+    CommandSpec::new("X").basic(x_mode),
+    CommandSpec::new("L").basic(accept_0_3),
+    CommandSpec::new("M").basic(accept_0_2),
+    CommandSpec::new("&C").basic(amp_c),
+    CommandSpec::new("&D").basic(amp_d),
+    CommandSpec::new("&S").basic(amp_s),
+    CommandSpec::new("Z").basic(restore_profile),
+    CommandSpec::new("&F").basic(factory),
+    CommandSpec::new("&W").basic(save_profile),
+    CommandSpec::new("&V").exec(show_settings),
+    CommandSpec::new("I").basic(identify),
+    CommandSpec::new("+GMI").exec(manufacturer).test(ok),
+    CommandSpec::new("+CGMI").exec(manufacturer).test(ok),
+    CommandSpec::new("+GMM").exec(model).test(ok),
+    CommandSpec::new("+CGMM").exec(model).test(ok),
+    CommandSpec::new("+GMR").exec(revision_bare).test(ok),
+    CommandSpec::new("+CGMR").exec(revision).test(ok),
+    CommandSpec::new("+GSN").exec(imei).test(ok),
+    CommandSpec::new("+CGSN").exec(imei).test(ok),
+    CommandSpec::new("+GCAP").exec(gcap).test(ok),
+    CommandSpec::new("+CMEE").exec(cmee_default).read(cmee_read).write(cmee_write).test(cmee_test),
+    CommandSpec::new("+IPR").exec(ipr_default).read(ipr_read).write(ipr_write).test(ipr_test),
+    CommandSpec::new("+CCLK").read(cclk_read).write(cclk_write).test(ok),
+    CommandSpec::new("+CLAC").exec(clac).test(ok),
+    CommandSpec::new("+CRESET").exec(reset).test(ok),
+    CommandSpec::new("+REBOOT").exec(reset).test(ok),
+];
+
+fn ok(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::ok())
+}
+
+/// Value of a basic command (`ATE1` -> 1, `ATE` -> 0) within `0..=max`.
+fn basic_value(mut args: Args<'_>, max: i64) -> Result<u8, CmdError> {
+    let v = args.opt_int_in(0..=max)?.unwrap_or(0);
+    args.finish()?;
+    // Range-checked above; max <= 255 for every caller.
+    Ok(u8::try_from(v).unwrap_or(0))
+}
+
+/// `ATE<n>`: 0 echo off, 1 on.
+fn echo(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    ctx.settings.echo = basic_value(args, 1)? == 1;
+    Ok(Reply::ok())
+}
+
+/// `ATV<n>`: 0 numeric results, 1 verbose.
+fn verbose(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    ctx.settings.verbose = basic_value(args, 1)? == 1;
+    Ok(Reply::ok())
+}
+
+/// `ATQ<n>`: 1 suppresses result codes (this one included).
+fn quiet(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    ctx.settings.quiet = basic_value(args, 1)? == 1;
+    Ok(Reply::ok())
+}
+
+/// `ATX<n>`: 0-4, CONNECT result format (stored, reported by AT&V).
+fn x_mode(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    ctx.settings.x = basic_value(args, 4)?;
+    Ok(Reply::ok())
+}
+
+/// `ATL<n>` speaker loudness: accepted and ignored (no speaker).
+fn accept_0_3(_: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    basic_value(args, 3)?;
+    Ok(Reply::ok())
+}
+
+/// `ATM<n>` speaker mode: accepted and ignored.
+fn accept_0_2(_: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    basic_value(args, 2)?;
+    Ok(Reply::ok())
+}
+
+/// `AT&C<n>`: DCD mode 0-2.
+fn amp_c(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    ctx.settings.amp_c = basic_value(args, 2)?;
+    Ok(Reply::ok())
+}
+
+/// `AT&D<n>`: DTR mode 0-2.
+fn amp_d(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    ctx.settings.amp_d = basic_value(args, 2)?;
+    Ok(Reply::ok())
+}
+
+/// `AT&S<n>`: DSR mode 0-1.
+fn amp_s(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    ctx.settings.amp_s = basic_value(args, 1)?;
+    Ok(Reply::ok())
+}
+
+/// `ATZ[<n>]`: restore the profile saved with AT&W (factory values if none); n must be 0.
+fn restore_profile(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    basic_value(args, 0)?;
+    let p = ctx.saved_profile().unwrap_or_default();
+    ctx.settings.apply(&p);
+    Ok(Reply::ok())
+}
+
+/// `AT&F[<n>]`: factory defaults for the current session (the baud rate is kept).
+fn factory(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    basic_value(args, 0)?;
+    let ipr = ctx.settings.ipr;
+    ctx.settings = Settings::factory(ipr);
+    Ok(Reply::ok())
+}
+
+/// `AT&W[<n>]`: save E, Q, V, X, &C, &D, &S and S0 to NV (restored at power-on and ATZ).
+fn save_profile(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    basic_value(args, 0)?;
+    ctx.save_profile().map_err(|e| {
+        tracing::warn!("AT&W: cannot write the state directory: {e}");
+        CmdError::cme(CmeError::MemoryFailure, "state directory not writable")
+    })?;
+    Ok(Reply::ok())
+}
+
+/// `AT&V`: the current settings in the SIMCom layout.
+fn show_settings(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    let s = &ctx.settings;
+    let b = |v: bool| u8::from(v);
+    let r = &s.sreg;
+    Ok(Reply::lines(vec![
+        format!(
+            "&C: {}; &D: {}; &F: 0; &S: {}; E: {}; L: 0; M: 0; Q: {}; V: {}; X: {}; Z: 0; S0: {};",
+            s.amp_c,
+            s.amp_d,
+            s.amp_s,
+            b(s.echo),
+            b(s.quiet),
+            b(s.verbose),
+            s.x,
+            r[0]
+        ),
+        format!(
+            "S3: {}; S4: {}; S5: {}; S6: {}; S7: {}; S8: {}; S9: {}; S10: {}; S11: {};",
+            r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11]
+        ),
+        format!("+CMEE: {}; +ICF: 3,3; +IFC: 0,0; +IPR: {};", cmee_num(s.cmee), s.ipr),
+    ]))
+}
+
+/// `ATI`: identification block.
+fn identify(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    basic_value(args, 0)?;
+    let id = &ctx.profile.identity;
+    Ok(Reply::lines(vec![
+        format!("Manufacturer: {}", id.manufacturer),
+        format!("Model: {}", id.model),
+        format!("Revision: {}", id.revision),
+        format!("IMEI: {}", id.imei),
+        format!("+GCAP: {}", ctx.profile.gcap),
+    ]))
+}
+
+fn manufacturer(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line(ctx.profile.identity.manufacturer.clone()))
+}
+
+fn model(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line(ctx.profile.identity.model.clone()))
+}
+
+fn revision(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line(ctx.profile.cgmr_line()))
+}
+
+fn revision_bare(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line(ctx.profile.identity.revision.clone()))
+}
+
+fn imei(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line(ctx.profile.identity.imei.clone()))
+}
+
+fn gcap(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line(format!("+GCAP: {}", ctx.profile.gcap)))
+}
+
+fn cmee_num(m: CmeMode) -> u8 {
+    match m {
+        CmeMode::Disabled => 0,
+        CmeMode::Numeric => 1,
+        CmeMode::Verbose => 2,
+    }
+}
+
+/// `AT+CMEE`: back to the default, 0.
+fn cmee_default(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    ctx.settings.cmee = CmeMode::Disabled;
+    Ok(Reply::ok())
+}
+
+fn cmee_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line(format!("+CMEE: {}", cmee_num(ctx.settings.cmee))))
+}
+
+/// `AT+CMEE=<n>`: 0 `ERROR`, 1 numeric, 2 verbose `+CME ERROR`.
+fn cmee_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let n = args.next_int_in(0..=2)?;
+    args.finish()?;
+    ctx.settings.cmee = match n {
+        0 => CmeMode::Disabled,
+        1 => CmeMode::Numeric,
+        _ => CmeMode::Verbose,
+    };
+    Ok(Reply::ok())
+}
+
+fn cmee_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line("+CMEE: (0-2)"))
+}
+
+fn ipr_list() -> String {
+    BAUD_RATES.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+}
+
+fn ipr_default(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    ctx.settings.ipr = 115200;
+    Ok(Reply::ok())
+}
+
+fn ipr_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line(format!("+IPR: {}", ctx.settings.ipr)))
+}
+
+/// `AT+IPR=<rate>`: the new rate applies after the `OK` (the runner re-paces or, on a real
+/// serial device, reprograms the port).
+fn ipr_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let rate = args.next_int()?;
+    args.finish()?;
+    let rate = u32::try_from(rate)
+        .ok()
+        .filter(|r| BAUD_RATES.contains(r))
+        .ok_or_else(|| args.invalid("not a supported baud rate"))?;
+    ctx.settings.ipr = rate;
+    Ok(Reply::ok())
+}
+
+fn ipr_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line(format!("+IPR: ({}),()", ipr_list())))
+}
+
+fn cclk_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line(format!("+CCLK: \"{}\"", ctx.clock.cclk_string())))
+}
+
+/// `AT+CCLK="yy/MM/dd,hh:mm:ss±zz"`: set the module clock (an offset from host time).
+fn cclk_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let s = args.next_str()?;
+    args.finish()?;
+    let (t, tz) = ModuleClock::parse_cclk(s).ok_or_else(|| args.invalid("not yy/MM/dd,hh:mm:ss±zz"))?;
+    ctx.clock.set(t, tz);
+    Ok(Reply::ok())
+}
+
+/// `AT+CLAC`: every command of the table, with its `AT` prefix.
+fn clac(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    let mut lines: Vec<String> = table::all().map(|c| format!("AT{}", c.name)).collect();
+    lines.extend(SREGS.iter().map(|(n, _, _)| format!("ATS{n}")));
+    Ok(Reply::lines(lines))
+}
+
+/// `AT+CRESET` / `AT+REBOOT`: `OK`, then the module restarts (boot URCs again).
+fn reset(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    ctx.reboot = true;
+    Ok(Reply::ok())
+}
+
+/// `ATS<n>?`, `ATS<n>=?`, `ATS<n>=<v>`, `ATS<n>` (default value).
+pub fn s_register(ctx: &mut Ctx, n: usize, form: Form, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let &(_, default, max) =
+        SREGS.iter().find(|(r, _, _)| usize::from(*r) == n).ok_or(CmdError::Refused("no such S-register"))?;
+    match form {
+        Form::Read => Ok(Reply::line(format!("{:03}", ctx.settings.sreg[n]))),
+        Form::Test => Ok(Reply::line(format!("S{n}: (0-{max})"))),
+        Form::Exec => {
+            ctx.settings.sreg[n] = default;
+            Ok(Reply::ok())
+        }
+        Form::Write => {
+            let v = args.next_int_in(0..=i64::from(max))?;
+            args.finish()?;
+            ctx.settings.sreg[n] = u8::try_from(v).unwrap_or(default);
+            Ok(Reply::ok())
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! A virtual SIMCom SIM5360 cellular module.
+//!
+//! [`modem::Modem`] is the sans-IO core (bytes and time in, bytes out); [`runner`] pumps it
+//! over a [`transport`]. Commands are grouped by feature: [`general`], [`network`],
+//! [`efs`]. [`profile`] is the one place that knows which model is emulated.
+
+pub mod efs;
+pub mod general;
+pub mod modem;
+pub mod network;
+pub mod profile;
+pub mod runner;
+pub mod transport;

@@ -1,0 +1,426 @@
+//! `sim5360`: the command line. Everything else lives in the library.
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use sim5360::efs::HostStore;
+use sim5360::modem::settings::DirNv;
+use sim5360::modem::{Modem, ModemConfig};
+use sim5360::profile::{Model, Profile, imei_is_valid};
+use sim5360::runner::{self, End, Session};
+use sim5360::transport::trace::Trace;
+use sim5360::transport::{pty::Pty, serial, set_speed};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+/// A virtual SIMCom SIM5360 cellular module.
+///
+/// It answers the module's AT commands on a serial line and performs its Internet
+/// services against real servers. With no transport flag it creates a pseudo-terminal,
+/// prints `pty: <path>` and `link: <path>` on stdout, and keeps a stable symlink to it.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Stable symlink to the pseudo-terminal (default: $XDG_RUNTIME_DIR/ttySIM5360, or
+    /// /tmp/ttySIM5360-<uid> without XDG_RUNTIME_DIR). Removed on exit.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["serial", "tcp", "stdio"])]
+    link: Option<PathBuf>,
+
+    /// Do not create the symlink to the pseudo-terminal.
+    #[arg(long, conflicts_with = "link")]
+    no_link: bool,
+
+    /// Use a real serial device instead of a pseudo-terminal. The modem exits when the
+    /// device goes away.
+    #[arg(long, value_name = "DEVICE", conflicts_with_all = ["tcp", "stdio"])]
+    serial: Option<PathBuf>,
+
+    /// Line speed in bit/s (8N1) at power-on: sets the serial device and the pacing rate;
+    /// AT+IPR changes it later.
+    #[arg(long, default_value_t = 115200, value_name = "BAUD")]
+    baud: u32,
+
+    /// Listen on TCP: every connection is one DTE talking to a freshly powered-on modem
+    /// (same EFS and saved settings). A bare port means 127.0.0.1:PORT; port 0 picks a
+    /// free one (printed as `tcp: <addr>`). A non-loopback address is a warning: anyone
+    /// who reaches it can use the modem's Internet access.
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with = "stdio")]
+    tcp: Option<String>,
+
+    /// Talk on standard input/output; the modem exits at end of input.
+    #[arg(long)]
+    stdio: bool,
+
+    /// Emulate the UART byte rate (10 bits a byte at AT+IPR / --baud) on any transport.
+    #[arg(long)]
+    pace: bool,
+
+    /// Which module to be: identity strings, boot URCs and per-model wording.
+    #[arg(long, value_enum, default_value_t = Model::Sim5360)]
+    profile: Model,
+
+    /// Time from power-on to the last boot URC (`PB DONE`); the first (`START`) comes at
+    /// 30 % of it. Commands are ignored before `START`. Examples: 0, 300ms, 15s.
+    #[arg(long, default_value = "300ms", value_parser = parse_duration, value_name = "DURATION")]
+    boot_delay: Duration,
+
+    /// Host directory holding the module file system (drives C: and D:). Default: the
+    /// per-user data directory, e.g. ~/.local/share/sim5360/efs. Created if missing.
+    #[arg(long, value_name = "DIR")]
+    efs: Option<PathBuf>,
+
+    /// Host directory for non-volatile settings (AT&W profile, socket PDP contexts).
+    /// Default: the per-user data directory, e.g. ~/.local/share/sim5360/state.
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
+
+    /// Capacity of drive C: in bytes (reported by AT+FSMEM, enforced on writes).
+    #[arg(long, default_value_t = 64 << 20, value_name = "BYTES")]
+    efs_size: u64,
+
+    /// Capacity of drive D: (the SD card) in bytes.
+    #[arg(long, default_value_t = 1 << 30, value_name = "BYTES")]
+    sd_size: u64,
+
+    /// Lock the SIM with this PIN (AT+CPIN? answers SIM PIN until it is entered; the PUK is
+    /// 12345678).
+    #[arg(long, value_name = "PIN")]
+    pin: Option<String>,
+
+    /// Manufacturer string (AT+CGMI, ATI).
+    #[arg(long)]
+    manufacturer: Option<String>,
+
+    /// Model string (AT+CGMM, ATI).
+    #[arg(long)]
+    model: Option<String>,
+
+    /// Firmware revision (AT+CGMR, ATI).
+    #[arg(long)]
+    revision: Option<String>,
+
+    /// IMEI: 15 digits with a valid Luhn check digit (AT+CGSN, ATI).
+    #[arg(long)]
+    imei: Option<String>,
+
+    /// IMSI (AT+CIMI); its first 5 digits are the operator's numeric code.
+    #[arg(long)]
+    imsi: Option<String>,
+
+    /// Operator name (AT+COPS?).
+    #[arg(long)]
+    operator: Option<String>,
+
+    /// Record both directions, with timestamps, to FILE (secrets masked).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        (s, 0.001)
+    };
+    let v: f64 = num.trim().parse().map_err(|_| format!("`{s}` is not a duration like 300ms or 15s"))?;
+    if !(0.0..=3600.0).contains(&(v * mult)) {
+        return Err(format!("`{s}` is outside 0..1h"));
+    }
+    Ok(Duration::from_secs_f64(v * mult))
+}
+
+fn data_dir(sub: &str) -> Result<PathBuf> {
+    let base = dirs::data_dir().context("no per-user data directory; give --efs and --state")?;
+    Ok(base.join("sim5360").join(sub))
+}
+
+fn default_link() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) => PathBuf::from(d).join("ttySIM5360"),
+        None => PathBuf::from(format!("/tmp/ttySIM5360-{}", nix::unistd::getuid())),
+    }
+}
+
+/// What every new modem of this process is made from.
+struct Factory {
+    profile: Profile,
+    boot_delay: Duration,
+    pin: Option<String>,
+    baud: u32,
+    efs: PathBuf,
+    state: PathBuf,
+    efs_size: u64,
+    sd_size: u64,
+}
+
+impl Factory {
+    fn power_on(&self) -> Result<Modem> {
+        let store = HostStore::open(&self.efs, self.efs_size, self.sd_size)
+            .with_context(|| format!("EFS directory {}", self.efs.display()))?;
+        let nv =
+            DirNv::open(self.state.clone()).with_context(|| format!("state directory {}", self.state.display()))?;
+        let cfg = ModemConfig {
+            profile: self.profile.clone(),
+            boot_delay: self.boot_delay,
+            pin: self.pin.clone(),
+            baud: self.baud,
+            store: Box::new(store),
+            nv: Box::new(nv),
+        };
+        Modem::new(cfg, Box::new(chrono::Utc::now), std::time::Instant::now()).context("preparing the EFS")
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sim5360: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sim5360: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let mut profile = Profile::new(cli.profile);
+    let id = &mut profile.identity;
+    for (field, value) in [
+        (&mut id.manufacturer, &cli.manufacturer),
+        (&mut id.model, &cli.model),
+        (&mut id.revision, &cli.revision),
+        (&mut id.imsi, &cli.imsi),
+        (&mut id.operator, &cli.operator),
+    ] {
+        if let Some(v) = value {
+            if v.is_empty() || v.len() > 64 || v.bytes().any(|b| !(0x20..0x7f).contains(&b) || b == b'"') {
+                bail!("identity string {v:?} must be 1-64 printable ASCII characters without quotes");
+            }
+            v.clone_into(field);
+        }
+    }
+    if let Some(imei) = &cli.imei {
+        if !imei_is_valid(imei) {
+            bail!("--imei {imei}: must be 15 digits with a valid Luhn check digit");
+        }
+        id.imei.clone_from(imei);
+    }
+    if let Some(imsi) = &cli.imsi {
+        if !(6..=15).contains(&imsi.len()) || !imsi.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("--imsi {imsi}: must be 6-15 digits");
+        }
+    }
+    if let Some(pin) = &cli.pin {
+        if !(4..=8).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("--pin: must be 4-8 digits");
+        }
+    }
+    if !sim5360::modem::settings::BAUD_RATES.contains(&cli.baud) || cli.baud == 0 {
+        bail!("--baud {}: not a rate the module supports", cli.baud);
+    }
+    let factory = Arc::new(Factory {
+        profile,
+        boot_delay: cli.boot_delay,
+        pin: cli.pin.clone(),
+        baud: cli.baud,
+        efs: match &cli.efs {
+            Some(p) => p.clone(),
+            None => data_dir("efs")?,
+        },
+        state: match &cli.state {
+            Some(p) => p.clone(),
+            None => data_dir("state")?,
+        },
+        efs_size: cli.efs_size,
+        sd_size: cli.sd_size,
+    });
+    let trace = match &cli.trace {
+        Some(p) => Some(Arc::new(Trace::create(p).with_context(|| format!("trace file {}", p.display()))?)),
+        None => None,
+    };
+    let session_ids = Arc::new(AtomicU64::new(1));
+    let make_session = {
+        let trace = trace.clone();
+        move |ids: &AtomicU64| {
+            let id = ids.fetch_add(1, Ordering::Relaxed);
+            Session { pace: cli.pace, trace: trace.as_ref().map(|t| (t.clone(), t.session(id))), on_baud: None }
+        }
+    };
+    // First modem now, so a broken EFS or state dir fails before anything is announced.
+    let first = factory.power_on()?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        let _ = stop_tx.send(true);
+    });
+
+    if cli.stdio {
+        let mut raw_guard = StdinRaw::enable();
+        let end =
+            runner::run(tokio::io::stdin(), tokio::io::stdout(), first, make_session(&session_ids), stop_rx).await;
+        raw_guard.restore();
+        info!("stdio session ended: {:?}", end);
+        return end.map(|_| ()).map_err(Into::into);
+    }
+    if let Some(dev) = &cli.serial {
+        let stream = serial::open_serial(dev, cli.baud)?;
+        let fd = stream.get_ref().try_clone()?;
+        let (rd, wr) = tokio::io::split(stream);
+        let mut session = make_session(&session_ids);
+        session.on_baud = Some(Box::new(move |b| {
+            if let Err(e) = set_speed(&fd, b) {
+                warn!("cannot set the serial device to {b} bit/s: {e}");
+            }
+        }));
+        println!("serial: {}", dev.display());
+        let end = runner::run(rd, wr, first, session, stop_rx).await?;
+        if end == End::HangUp {
+            warn!("serial device {} went away", dev.display());
+        }
+        return Ok(());
+    }
+    if let Some(addr) = &cli.tcp {
+        return serve_tcp(addr, first, factory, make_session, session_ids, stop_rx).await;
+    }
+    let link = if cli.no_link { None } else { Some(cli.link.clone().unwrap_or_else(default_link)) };
+    let (pty, stream) = Pty::open(cli.baud, link.as_deref())?;
+    println!("pty: {}", pty.path.display());
+    if let Some(l) = pty.link() {
+        println!("link: {}", l.display());
+    }
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    let (rd, wr) = tokio::io::split(stream);
+    let end = runner::run(rd, wr, first, make_session(&session_ids), stop_rx).await;
+    drop(pty);
+    end?;
+    Ok(())
+}
+
+async fn serve_tcp(
+    addr: &str,
+    first: Modem,
+    factory: Arc<Factory>,
+    make_session: impl Fn(&AtomicU64) -> Session,
+    ids: Arc<AtomicU64>,
+    stop: watch::Receiver<bool>,
+) -> Result<()> {
+    let addr: SocketAddr = match addr.parse::<u16>() {
+        Ok(port) => SocketAddr::from(([127, 0, 0, 1], port)),
+        Err(_) => addr.parse().with_context(|| format!("--tcp {addr}: expected ADDR:PORT or PORT"))?,
+    };
+    if !addr.ip().is_loopback() {
+        warn!("listening on {addr}: anyone who can reach it can use this modem's Internet access");
+        eprintln!("sim5360: warning: {addr} is not a loopback address; anyone who reaches it can use the modem");
+    }
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind {addr}"))?;
+    println!("tcp: {}", listener.local_addr()?);
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    let mut first = Some(first);
+    let mut stop_accept = stop.clone();
+    loop {
+        let (sock, peer) = tokio::select! {
+            r = listener.accept() => r?,
+            () = runner::stopped(&mut stop_accept) => return Ok(()),
+        };
+        let _ = sock.set_nodelay(true);
+        let modem = match first.take() {
+            Some(m) => m,
+            None => match factory.power_on() {
+                Ok(m) => m,
+                Err(e) => {
+                    warn!("cannot power on a modem for {peer}: {e:#}");
+                    continue;
+                }
+            },
+        };
+        let session = make_session(&ids);
+        let stop = stop.clone();
+        info!("DTE connected from {peer}");
+        tokio::spawn(async move {
+            let (rd, wr) = sock.into_split();
+            match runner::run(rd, wr, modem, session, stop).await {
+                Ok(end) => info!("DTE {peer}: {end:?}"),
+                Err(e) => warn!("DTE {peer}: {e}"),
+            }
+        });
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) =
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
+    else {
+        warn!("cannot install signal handlers");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => info!("SIGINT"),
+        _ = term.recv() => info!("SIGTERM"),
+        _ = hup.recv() => info!("SIGHUP"),
+    }
+}
+
+/// Puts an interactive stdin in raw mode for `--stdio` (so CR reaches the modem as CR),
+/// and restores it.
+struct StdinRaw(Option<nix::sys::termios::Termios>);
+
+impl StdinRaw {
+    fn enable() -> Self {
+        let stdin = std::io::stdin();
+        let Ok(saved) = nix::sys::termios::tcgetattr(&stdin) else { return Self(None) };
+        let mut raw = saved.clone();
+        nix::sys::termios::cfmakeraw(&mut raw);
+        // Keep output post-processing so the terminal still shows our CR LF properly.
+        raw.output_flags = saved.output_flags;
+        match nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &raw) {
+            Ok(()) => Self(Some(saved)),
+            Err(_) => Self(None),
+        }
+    }
+
+    fn restore(&mut self) {
+        if let Some(t) = self.0.take() {
+            let _ = nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, &t);
+        }
+    }
+}
+
+impl Drop for StdinRaw {
+    fn drop(&mut self) {
+        self.restore();
+    }
+}

@@ -1,0 +1,473 @@
+//! The sans-IO core: bytes and time in, bytes out. No sockets, no sleeps, no threads.
+//!
+//! The runner feeds [`Modem::handle_input`] and [`Modem::handle_timeout`], writes whatever
+//! [`Modem::poll_transmit`] gives, and sleeps until [`Modem::poll_timeout`].
+//!
+//! Life of a command line: the [`LineDiscipline`] echoes and assembles it; [`parse_line`]
+//! splits it into invocations; each is looked up in the [`table`] and its handler returns
+//! a [`Reply`] or a [`CmdError`]; the [`v250::Framing`] of the current settings frames the
+//! answer; after the last invocation comes one final `OK` (or the first error ends the
+//! line). A handler may open a `>`/`>>` prompt or a long streamed answer; the rest of the
+//! line resumes when that completes. URCs wait in a queue while a line runs or a prompt is
+//! open and are released at the next quiet point.
+
+pub mod clock;
+mod error;
+pub mod redact;
+mod reply;
+pub mod settings;
+pub mod table;
+
+pub use clock::{ModuleClock, WallClock};
+pub use error::{CmdError, CmeError};
+pub use reply::{DataSink, OutputStream, Reply, TextSink, Then};
+pub use settings::{Nv, Settings};
+
+use crate::efs::{Efs, EfsError, Store};
+use crate::network::NetState;
+use crate::profile::Profile;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+use tracing::{debug, info};
+use v250::{Args, Event, Form, LineDiscipline, ResultCode, parse_line};
+
+/// Input that arrives while a streamed answer is being sent is kept (up to this many
+/// bytes) and interpreted afterwards, as a UART FIFO would hold it.
+const HELD_INPUT_MAX: usize = 64 * 1024;
+
+/// NV key of the AT&W user profile.
+const NV_PROFILE: &str = "profile.json";
+
+/// State the command handlers work on.
+#[derive(Debug)]
+pub struct Ctx {
+    pub settings: Settings,
+    pub profile: Profile,
+    pub net: NetState,
+    pub efs: Efs,
+    pub nv: Box<dyn Nv>,
+    pub clock: ModuleClock,
+    /// Set by a handler to restart the module once the line's answer is out.
+    pub reboot: bool,
+    /// URCs raised by handlers, released after the line.
+    pub urcs: Vec<String>,
+}
+
+impl Ctx {
+    /// The AT&W profile saved in NV, if any (a damaged one is ignored and logged).
+    pub fn saved_profile(&self) -> Option<settings::UserProfile> {
+        let raw = self.nv.load(NV_PROFILE)?;
+        match serde_json::from_slice(&raw) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!("ignoring damaged saved profile: {e}");
+                None
+            }
+        }
+    }
+
+    pub fn save_profile(&mut self) -> std::io::Result<()> {
+        let json = serde_json::to_vec(&self.settings.profile()).map_err(std::io::Error::other)?;
+        self.nv.save(NV_PROFILE, &json)
+    }
+}
+
+/// What a [`Modem`] is built from.
+#[derive(Debug)]
+pub struct ModemConfig {
+    pub profile: Profile,
+    /// Time from power-on to the last boot URC (`PB DONE`).
+    pub boot_delay: Duration,
+    /// SIM PIN; `None` means the SIM is not PIN-locked.
+    pub pin: Option<String>,
+    /// Starting baud rate (AT+IPR).
+    pub baud: u32,
+    pub store: Box<dyn Store>,
+    pub nv: Box<dyn Nv>,
+}
+
+#[derive(Debug)]
+enum Active {
+    Idle,
+    Data { sink: Box<dyn DataSink>, err: Option<CmdError> },
+    Text(Box<dyn TextSink>),
+    Stream(Box<dyn OutputStream>),
+}
+
+#[derive(Debug)]
+struct Boot {
+    start: Instant,
+    delay: Duration,
+    urcs: Vec<&'static str>,
+    next: usize,
+}
+
+impl Boot {
+    /// URC `i` of `n` comes at 30 % of the delay for the first, 100 % for the last.
+    fn due(&self, i: usize) -> Instant {
+        let n = self.urcs.len().max(2) - 1;
+        let frac = 0.3 + 0.7 * (i as f64 / n as f64);
+        self.start + self.delay.mul_f64(frac)
+    }
+}
+
+/// A queued invocation of the current command line.
+#[derive(Debug)]
+struct Pending {
+    name: String,
+    form: Form,
+    args: Vec<u8>,
+}
+
+/// The virtual module. See the module documentation.
+#[derive(Debug)]
+pub struct Modem {
+    ld: LineDiscipline,
+    ctx: Ctx,
+    out: Vec<u8>,
+    urcs: VecDeque<String>,
+    boot: Boot,
+    /// Commands are accepted once the first boot URC is out.
+    awake: bool,
+    queue: VecDeque<Pending>,
+    active: Active,
+    held: Vec<u8>,
+    last_line: Vec<u8>,
+    now: Instant,
+}
+
+impl Modem {
+    /// Power on at `now`. Fails only if the EFS cannot be prepared.
+    pub fn new(cfg: ModemConfig, wall: WallClock, now: Instant) -> Result<Self, EfsError> {
+        let efs = Efs::new(cfg.store)?;
+        let net = NetState::new(cfg.pin.clone());
+        let mut ctx = Ctx {
+            settings: Settings::factory(cfg.baud),
+            profile: cfg.profile,
+            net,
+            efs,
+            nv: cfg.nv,
+            clock: ModuleClock::new(wall),
+            reboot: false,
+            urcs: Vec::new(),
+        };
+        if let Some(p) = ctx.saved_profile() {
+            ctx.settings.apply(&p);
+        }
+        let urcs = ctx.profile.boot_urcs(ctx.net.sim_locked());
+        let boot = Boot { start: now, delay: cfg.boot_delay, urcs, next: 0 };
+        let mut m = Self {
+            ld: LineDiscipline::new(),
+            ctx,
+            out: Vec::new(),
+            urcs: VecDeque::new(),
+            boot,
+            awake: false,
+            queue: VecDeque::new(),
+            active: Active::Idle,
+            held: Vec::new(),
+            last_line: Vec::new(),
+            now,
+        };
+        m.handle_timeout(now);
+        Ok(m)
+    }
+
+    /// Handler state (tests and the runner read settings from it).
+    pub fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+
+    /// Current AT+IPR baud rate (0 = autobaud).
+    pub fn baud(&self) -> u32 {
+        self.ctx.settings.ipr
+    }
+
+    /// When [`Modem::handle_timeout`] next has something to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        (self.boot.next < self.boot.urcs.len()).then(|| self.boot.due(self.boot.next))
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        while self.boot.next < self.boot.urcs.len() && self.boot.due(self.boot.next) <= now {
+            self.urcs.push_back(self.boot.urcs[self.boot.next].to_owned());
+            self.boot.next += 1;
+            self.awake = true;
+        }
+        self.release_urcs();
+    }
+
+    /// Bytes from the DTE.
+    pub fn handle_input(&mut self, input: &[u8], now: Instant) {
+        self.now = now;
+        if !self.awake {
+            debug!(len = input.len(), "input before boot ignored");
+            return;
+        }
+        let mut rest = input;
+        loop {
+            if matches!(self.active, Active::Stream(_)) {
+                let room = HELD_INPUT_MAX.saturating_sub(self.held.len());
+                if rest.len() > room {
+                    info!(dropped = rest.len() - room, "input overflow while sending a long answer");
+                }
+                self.held.extend_from_slice(&rest[..rest.len().min(room)]);
+                break;
+            }
+            let cfg = self.ctx.settings.line_config();
+            let (n, ev) = self.ld.feed(rest, &cfg);
+            rest = &rest[n..];
+            let echo = self.ld.take_echo();
+            self.out.extend_from_slice(&echo);
+            match ev {
+                Some(ev) => self.on_event(ev),
+                None if rest.is_empty() => break,
+                None => {}
+            }
+        }
+        self.release_urcs();
+    }
+
+    /// Next bytes to send to the DTE, if any. Long answers are produced piece by piece
+    /// here, so a slow DTE slows the producer instead of filling memory.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        if self.out.is_empty() {
+            self.pump_stream();
+        }
+        if self.out.is_empty() { None } else { Some(std::mem::take(&mut self.out)) }
+    }
+
+    /// Everything pending, streamed answers included (tests).
+    pub fn drain_output(&mut self) -> Vec<u8> {
+        let mut all = Vec::new();
+        while let Some(chunk) = self.poll_transmit() {
+            all.extend_from_slice(&chunk);
+        }
+        all
+    }
+
+    fn pump_stream(&mut self) {
+        let Active::Stream(stream) = &mut self.active else { return };
+        let framing = self.ctx.settings.framing();
+        match stream.next(&mut self.ctx, &framing, &mut self.out) {
+            Ok(true) => return,
+            Ok(false) => {
+                self.active = Active::Idle;
+                self.advance();
+            }
+            Err(e) => {
+                self.active = Active::Idle;
+                self.fail("stream", e);
+            }
+        }
+        self.release_urcs();
+        if !matches!(self.active, Active::Stream(_)) && !self.held.is_empty() {
+            let held = std::mem::take(&mut self.held);
+            self.handle_input(&held, self.now);
+        }
+    }
+
+    fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::Line(line) => {
+                self.last_line.clone_from(&line);
+                self.run_line(&line);
+            }
+            Event::Repeat => {
+                let line = self.last_line.clone();
+                self.run_line(&line);
+            }
+            Event::LineTooLong => {
+                info!("ERROR: command line longer than {} bytes", settings::MAX_LINE);
+                self.final_error(&CmdError::Refused("command line too long"));
+            }
+            Event::Data(chunk) => {
+                if let Active::Data { sink, err } = &mut self.active {
+                    if err.is_none() {
+                        if let Err(e) = sink.write(&mut self.ctx, &chunk) {
+                            *err = Some(e);
+                        }
+                    }
+                }
+            }
+            Event::DataEnd => {
+                if let Active::Data { sink, err } = std::mem::replace(&mut self.active, Active::Idle) {
+                    let res = match err {
+                        Some(e) => Err(e),
+                        None => sink.finish(&mut self.ctx),
+                    };
+                    self.resume("data", res);
+                }
+            }
+            Event::Text(text) => {
+                if let Active::Text(sink) = std::mem::replace(&mut self.active, Active::Idle) {
+                    let res = sink.finish(&mut self.ctx, text);
+                    self.resume("text", res);
+                }
+            }
+            Event::TextCancelled => {
+                if let Active::Text(sink) = std::mem::replace(&mut self.active, Active::Idle) {
+                    let res = sink.cancel(&mut self.ctx);
+                    self.resume("text", res);
+                }
+            }
+        }
+    }
+
+    fn run_line(&mut self, line: &[u8]) {
+        debug!(line = %String::from_utf8_lossy(&redact::redact(line)), "command line");
+        match parse_line(line) {
+            Ok(invs) => {
+                self.queue =
+                    invs.into_iter().map(|i| Pending { name: i.name, form: i.form, args: i.args.to_vec() }).collect();
+                self.advance();
+            }
+            Err(e) => self.fail("line", CmdError::Syntax(e)),
+        }
+    }
+
+    /// Run queued invocations until the line ends or one opens a prompt/stream.
+    fn advance(&mut self) {
+        while let Some(p) = self.queue.pop_front() {
+            let res = dispatch(&mut self.ctx, &p);
+            if !self.apply(&p.name, res) {
+                return;
+            }
+        }
+        self.finish_line();
+    }
+
+    /// Emit a handler's result. Returns true when the line may continue at once.
+    fn apply(&mut self, name: &str, res: Result<Reply, CmdError>) -> bool {
+        let reply = match res {
+            Ok(r) => r,
+            Err(e) => {
+                self.fail(name, e);
+                return false;
+            }
+        };
+        let framing = self.ctx.settings.framing();
+        if !reply.lines.is_empty() {
+            framing.info(&reply.lines, &mut self.out);
+        }
+        match reply.then {
+            Then::Done => true,
+            Then::Data { len, sink } => {
+                self.prompt(b">");
+                if len == 0 {
+                    let res = sink.finish(&mut self.ctx);
+                    return self.apply(name, res);
+                }
+                self.active = Active::Data { sink, err: None };
+                self.ld.expect_data(len);
+                false
+            }
+            Then::Text { max, sink } => {
+                self.prompt(b">>");
+                self.active = Active::Text(sink);
+                self.ld.expect_text(max);
+                false
+            }
+            Then::Stream(s) => {
+                self.active = Active::Stream(s);
+                false
+            }
+        }
+    }
+
+    fn prompt(&mut self, p: &[u8]) {
+        let f = self.ctx.settings.framing();
+        self.out.extend_from_slice(&[f.s3, f.s4]);
+        self.out.extend_from_slice(p);
+    }
+
+    /// A prompt or stream completed with `res`; continue the line.
+    fn resume(&mut self, what: &str, res: Result<Reply, CmdError>) {
+        if self.apply(what, res) {
+            self.advance();
+        }
+        self.release_urcs();
+    }
+
+    fn finish_line(&mut self) {
+        let framing = self.ctx.settings.framing();
+        framing.result(ResultCode::Ok, &mut self.out);
+        self.after_line();
+    }
+
+    fn fail(&mut self, name: &str, e: CmdError) {
+        info!(command = name, "answered error: {e}");
+        self.queue.clear();
+        self.final_error(&e);
+        self.after_line();
+    }
+
+    fn final_error(&mut self, e: &CmdError) {
+        let framing = self.ctx.settings.framing();
+        match e.cme_code() {
+            Some(c) => framing.cme(self.ctx.settings.cmee, c.code(), c.text(), &mut self.out),
+            None => framing.result(ResultCode::Error, &mut self.out),
+        }
+    }
+
+    fn after_line(&mut self) {
+        self.urcs.extend(self.ctx.urcs.drain(..));
+        if std::mem::take(&mut self.ctx.reboot) {
+            self.restart();
+        }
+    }
+
+    /// Power-cycle: settings from the saved profile, boot URCs again.
+    fn restart(&mut self) {
+        info!("module restarting");
+        let mut settings = Settings::factory(self.ctx.settings.ipr);
+        if let Some(p) = self.ctx.saved_profile() {
+            settings.apply(&p);
+        }
+        self.ctx.settings = settings;
+        self.ctx.net.restart();
+        self.ctx.efs.cwd = crate::efs::EfsPath::root(crate::efs::Drive::C);
+        self.ld.reset();
+        self.urcs.clear();
+        self.awake = false;
+        self.boot = Boot {
+            start: self.now,
+            delay: self.boot.delay,
+            urcs: self.ctx.profile.boot_urcs(self.ctx.net.sim_locked()),
+            next: 0,
+        };
+        self.handle_timeout(self.now);
+    }
+
+    fn release_urcs(&mut self) {
+        if !matches!(self.active, Active::Idle) || !self.queue.is_empty() {
+            return;
+        }
+        let framing = self.ctx.settings.framing();
+        while let Some(u) = self.urcs.pop_front() {
+            framing.urc(u.as_bytes(), &mut self.out);
+        }
+    }
+}
+
+fn sreg_number(name: &str) -> Option<usize> {
+    let digits = name.strip_prefix('S')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+fn dispatch(ctx: &mut Ctx, p: &Pending) -> Result<Reply, CmdError> {
+    let args = Args::parse(&p.args)?;
+    if let Some(n) = sreg_number(&p.name) {
+        return crate::general::s_register(ctx, n, p.form, args);
+    }
+    let spec = table::lookup(&p.name).ok_or_else(|| CmdError::Unknown(p.name.clone()))?;
+    let handler = spec.handler(p.form).ok_or_else(|| CmdError::Unknown(format!("{} ({:?} form)", p.name, p.form)))?;
+    if spec.needs_sim {
+        ctx.net.require_sim()?;
+    }
+    handler(ctx, args)
+}

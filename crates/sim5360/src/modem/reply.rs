@@ -1,0 +1,71 @@
+//! What a handler returns: information lines and what happens next. Handlers never write
+//! framing; [`v250::Framing`] does, in the [`super::Modem`].
+
+use super::{Ctx, error::CmdError};
+use v250::Framing;
+
+/// Receives the bytes of a fixed-length `>` data entry.
+pub trait DataSink: Send + std::fmt::Debug {
+    /// Called with each part of the payload, in order. An error here is remembered by the
+    /// caller; the rest of the payload is still consumed (the DTE sends it regardless).
+    fn write(&mut self, ctx: &mut Ctx, data: &[u8]) -> Result<(), CmdError>;
+    /// All `len` bytes arrived.
+    fn finish(self: Box<Self>, ctx: &mut Ctx) -> Result<Reply, CmdError>;
+}
+
+/// Receives a free-text `>>` entry ended by Ctrl-Z.
+pub trait TextSink: Send + std::fmt::Debug {
+    fn finish(self: Box<Self>, ctx: &mut Ctx, text: Vec<u8>) -> Result<Reply, CmdError>;
+    /// ESC was pressed; the default answers `OK` and keeps earlier state.
+    fn cancel(self: Box<Self>, _ctx: &mut Ctx) -> Result<Reply, CmdError> {
+        Ok(Reply::ok())
+    }
+}
+
+/// Produces a long response piece by piece, so large files never sit in memory whole.
+pub trait OutputStream: Send + std::fmt::Debug {
+    /// Append the next piece to `out`. Returns `Ok(true)` while more remains.
+    fn next(&mut self, ctx: &mut Ctx, framing: &Framing, out: &mut Vec<u8>) -> Result<bool, CmdError>;
+}
+
+/// What follows a handler's information lines.
+#[derive(Debug)]
+pub enum Then {
+    /// The command is complete; the line continues (and ends with `OK`).
+    Done,
+    /// Print the `>` prompt and take exactly `len` bytes into `sink`.
+    Data { len: u64, sink: Box<dyn DataSink> },
+    /// Print the `>>` prompt and take free text into `sink`.
+    Text { max: usize, sink: Box<dyn TextSink> },
+    /// Emit a long response from `stream`, then continue the line.
+    Stream(Box<dyn OutputStream>),
+}
+
+/// A handler's successful answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub lines: Vec<String>,
+    pub then: Then,
+}
+
+impl Reply {
+    /// No information text; the line goes on to `OK`.
+    pub fn ok() -> Self {
+        Self { lines: Vec::new(), then: Then::Done }
+    }
+
+    /// One information line.
+    pub fn line(l: impl Into<String>) -> Self {
+        Self { lines: vec![l.into()], then: Then::Done }
+    }
+
+    /// Several information lines.
+    pub fn lines(lines: Vec<String>) -> Self {
+        Self { lines, then: Then::Done }
+    }
+
+    pub fn then(mut self, then: Then) -> Self {
+        self.then = then;
+        self
+    }
+}

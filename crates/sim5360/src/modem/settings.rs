@@ -1,0 +1,174 @@
+//! V.25ter settings (ATE, ATV, ATQ, S-registers, ...), the user profile that AT&W saves and
+//! ATZ restores, and the non-volatile store that keeps it across restarts.
+
+use serde::{Deserialize, Serialize};
+use std::fmt::Debug;
+use std::path::PathBuf;
+use v250::{CmeMode, Framing, LineConfig};
+
+/// Longest command line body accepted (after `AT`). SIMCom documents no limit for the
+/// SIM5360; 1024 covers every command of the set with room to spare.
+pub const MAX_LINE: usize = 1024;
+
+/// S-registers that exist, with (default, max). Index = register number.
+pub const SREGS: &[(u8, u8, u8)] = &[
+    (0, 0, 255),
+    (3, 13, 127),
+    (4, 10, 127),
+    (5, 8, 127),
+    (6, 2, 255),
+    (7, 50, 255),
+    (8, 2, 255),
+    (9, 6, 255),
+    (10, 14, 255),
+    (11, 95, 255),
+    (12, 50, 255),
+];
+
+/// Baud rates accepted by `AT+IPR` (0 = autobaud).
+pub const BAUD_RATES: &[u32] = &[
+    0, 300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 3200000, 3686400, 4000000,
+];
+
+/// The part of the settings that AT&W saves (V.25ter profile).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserProfile {
+    pub echo: bool,
+    pub quiet: bool,
+    pub verbose: bool,
+    pub x: u8,
+    pub amp_c: u8,
+    pub amp_d: u8,
+    pub amp_s: u8,
+    pub s0: u8,
+}
+
+impl Default for UserProfile {
+    fn default() -> Self {
+        Self { echo: true, quiet: false, verbose: true, x: 1, amp_c: 1, amp_d: 2, amp_s: 0, s0: 0 }
+    }
+}
+
+/// All current settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub echo: bool,
+    pub quiet: bool,
+    pub verbose: bool,
+    pub x: u8,
+    pub amp_c: u8,
+    pub amp_d: u8,
+    pub amp_s: u8,
+    /// S-register values, indexed by register number (0..=12).
+    pub sreg: [u8; 13],
+    pub cmee: CmeMode,
+    pub ipr: u32,
+    pub cmgf: u8,
+}
+
+impl Settings {
+    /// Factory defaults (AT&F) with the given starting baud rate.
+    pub fn factory(ipr: u32) -> Self {
+        let mut sreg = [0u8; 13];
+        for &(n, def, _) in SREGS {
+            sreg[n as usize] = def;
+        }
+        let p = UserProfile::default();
+        let mut s = Self {
+            echo: p.echo,
+            quiet: p.quiet,
+            verbose: p.verbose,
+            x: p.x,
+            amp_c: p.amp_c,
+            amp_d: p.amp_d,
+            amp_s: p.amp_s,
+            sreg,
+            cmee: CmeMode::Disabled,
+            ipr,
+            cmgf: 0,
+        };
+        s.apply(&p);
+        s
+    }
+
+    pub fn apply(&mut self, p: &UserProfile) {
+        self.echo = p.echo;
+        self.quiet = p.quiet;
+        self.verbose = p.verbose;
+        self.x = p.x;
+        self.amp_c = p.amp_c;
+        self.amp_d = p.amp_d;
+        self.amp_s = p.amp_s;
+        self.sreg[0] = p.s0;
+    }
+
+    pub fn profile(&self) -> UserProfile {
+        UserProfile {
+            echo: self.echo,
+            quiet: self.quiet,
+            verbose: self.verbose,
+            x: self.x,
+            amp_c: self.amp_c,
+            amp_d: self.amp_d,
+            amp_s: self.amp_s,
+            s0: self.sreg[0],
+        }
+    }
+
+    pub fn framing(&self) -> Framing {
+        Framing { verbose: self.verbose, quiet: self.quiet, s3: self.sreg[3], s4: self.sreg[4] }
+    }
+
+    pub fn line_config(&self) -> LineConfig {
+        LineConfig { s3: self.sreg[3], s5: self.sreg[5], echo: self.echo, max_line: MAX_LINE }
+    }
+}
+
+/// Non-volatile memory of the module: small named blobs that survive restart.
+pub trait Nv: Send + Debug {
+    fn load(&self, key: &str) -> Option<Vec<u8>>;
+    fn save(&mut self, key: &str, value: &[u8]) -> std::io::Result<()>;
+}
+
+/// NV kept as files in the state directory, written atomically.
+#[derive(Debug)]
+pub struct DirNv {
+    dir: PathBuf,
+}
+
+impl DirNv {
+    pub fn open(dir: PathBuf) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self { dir })
+    }
+}
+
+impl Nv for DirNv {
+    fn load(&self, key: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.dir.join(key)).ok()
+    }
+
+    fn save(&mut self, key: &str, value: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+        tmp.write_all(value)?;
+        tmp.as_file().sync_data()?;
+        tmp.persist(self.dir.join(key)).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+/// NV in memory (tests); clones share contents.
+#[derive(Debug, Clone, Default)]
+pub struct MemNv(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>);
+
+impl Nv for MemNv {
+    fn load(&self, key: &str) -> Option<Vec<u8>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
+    }
+
+    fn save(&mut self, key: &str, value: &[u8]) -> std::io::Result<()> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key.to_owned(), value.to_vec());
+        Ok(())
+    }
+}

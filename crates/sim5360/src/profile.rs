@@ -1,0 +1,133 @@
+//! The one place that knows which module is being emulated.
+//!
+//! Handlers never branch on the model: they ask the [`Profile`] for the wording or
+//! behaviour that differs (identity strings, boot URCs, and later each service's
+//! per-model result lines).
+
+use clap::ValueEnum;
+
+/// Module models whose behaviour can be selected with `--profile`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Model {
+    /// SIMCom SIM5360 (WCDMA), the default.
+    Sim5360,
+    /// SIMCom SIM5320 (older WCDMA sibling): same command set, `START` boot URC.
+    Sim5320,
+    /// SIMCom SIM7600 (LTE): `RDY` boot URC and LTE-family result lines.
+    Sim7600,
+}
+
+/// Identity strings; each can be overridden on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub manufacturer: String,
+    pub model: String,
+    pub revision: String,
+    pub imei: String,
+    pub imsi: String,
+    pub iccid: String,
+    pub operator: String,
+}
+
+/// Everything that differs between models.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub model: Model,
+    pub identity: Identity,
+    /// `+GCAP:` list.
+    pub gcap: &'static str,
+    /// Access technology reported by `AT+COPS?` (2 = UTRAN, 7 = E-UTRAN).
+    pub act: u8,
+}
+
+/// Append the Luhn check digit to 14 digits (IMEI format).
+pub fn luhn_complete(body: &str) -> Option<String> {
+    if body.len() != 14 || !body.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let sum: u32 = body
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 0 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
+        .sum();
+    Some(format!("{body}{}", (10 - sum % 10) % 10))
+}
+
+/// True when `imei` is 15 digits with a valid Luhn check digit.
+pub fn imei_is_valid(imei: &str) -> bool {
+    imei.len() == 15 && luhn_complete(&imei[..14]).as_deref() == Some(imei)
+}
+
+impl Profile {
+    /// Defaults for a model. Revision strings are plausible firmware names (the exact
+    /// strings of each variant are UNCERTAIN in the spec; see docs/commands.md).
+    pub fn new(model: Model) -> Self {
+        let (name, revision, tac, gcap, act) = match model {
+            Model::Sim5360 => ("SIMCOM_SIM5360E", "SIM5360E_V3.5", "86131100", "+CGSM,+DS,+ES", 2),
+            Model::Sim5320 => ("SIMCOM_SIM5320E", "SIM5320E_V1.5", "86111100", "+CGSM,+DS,+ES", 2),
+            Model::Sim7600 => ("SIMCOM_SIM7600E", "LE20B04SIM7600M22", "86245103", "+CGSM,+FCLASS,+DS", 7),
+        };
+        // The body is 14 ASCII digits by construction, so Luhn completion cannot fail.
+        let imei = luhn_complete(&format!("{tac}000042")).unwrap_or_default();
+        Self {
+            model,
+            identity: Identity {
+                manufacturer: "SIMCOM INCORPORATED".into(),
+                model: name.into(),
+                revision: revision.into(),
+                imei,
+                imsi: "001010123456789".into(),
+                iccid: "89860012345678901234".into(),
+                operator: "Test Network".into(),
+            },
+            gcap,
+            act,
+        }
+    }
+
+    /// Boot URCs in order; the first is the one after which commands are accepted.
+    pub fn boot_urcs(&self, sim_locked: bool) -> Vec<&'static str> {
+        let first = match self.model {
+            Model::Sim5360 | Model::Sim5320 => "START",
+            Model::Sim7600 => "RDY",
+        };
+        if sim_locked {
+            return vec![first, "+CPIN: SIM PIN"];
+        }
+        vec![first, "+CPIN: READY", "OPL UPDATING", "PNN UPDATING", "SMS DONE", "CALL READY", "PB DONE"]
+    }
+
+    /// URCs that follow a successful PIN entry (the rest of the boot sequence).
+    pub fn after_pin_urcs(&self) -> Vec<&'static str> {
+        vec!["+CPIN: READY", "SMS DONE", "CALL READY", "PB DONE"]
+    }
+
+    /// `AT+CGMR` answer line.
+    pub fn cgmr_line(&self) -> String {
+        format!("+CGMR: {}", self.identity.revision)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn luhn() {
+        // A well-known valid IMEI.
+        assert!(imei_is_valid("490154203237518"));
+        assert!(!imei_is_valid("490154203237519"));
+        for m in [Model::Sim5360, Model::Sim5320, Model::Sim7600] {
+            assert!(imei_is_valid(&Profile::new(m).identity.imei));
+        }
+    }
+}

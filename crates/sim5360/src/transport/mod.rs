@@ -1,0 +1,56 @@
+//! Byte pipes between a DTE and the modem: a pseudo-terminal we create, a real serial
+//! device, TCP (in [`crate::runner`]), stdio; plus UART pacing and the trace recorder.
+
+pub mod fd;
+pub mod pace;
+pub mod pty;
+pub mod serial;
+pub mod trace;
+
+use nix::sys::termios::{self, BaudRate, SetArg};
+use std::os::fd::AsFd;
+
+/// Put a terminal in raw 8N1 mode at `baud`, like a UART: no echo, no line editing, no
+/// CR/LF translation, no flow control.
+pub fn make_raw(fd: impl AsFd, baud: u32) -> nix::Result<()> {
+    let mut t = termios::tcgetattr(&fd)?;
+    termios::cfmakeraw(&mut t);
+    t.control_flags.insert(termios::ControlFlags::CLOCAL | termios::ControlFlags::CREAD);
+    t.control_flags.remove(termios::ControlFlags::CRTSCTS);
+    if let Some(b) = baud_rate(baud) {
+        termios::cfsetspeed(&mut t, b)?;
+    }
+    t.control_chars[termios::SpecialCharacterIndices::VMIN as usize] = 1;
+    t.control_chars[termios::SpecialCharacterIndices::VTIME as usize] = 0;
+    termios::tcsetattr(&fd, SetArg::TCSANOW, &t)
+}
+
+/// Change only the speed of a terminal.
+pub fn set_speed(fd: impl AsFd, baud: u32) -> nix::Result<()> {
+    let Some(b) = baud_rate(baud) else { return Ok(()) };
+    let mut t = termios::tcgetattr(&fd)?;
+    termios::cfsetspeed(&mut t, b)?;
+    termios::tcsetattr(&fd, SetArg::TCSADRAIN, &t)
+}
+
+/// termios constant for a rate, `None` for autobaud (0) or a rate the host lacks.
+pub fn baud_rate(baud: u32) -> Option<BaudRate> {
+    Some(match baud {
+        300 => BaudRate::B300,
+        600 => BaudRate::B600,
+        1200 => BaudRate::B1200,
+        2400 => BaudRate::B2400,
+        4800 => BaudRate::B4800,
+        9600 => BaudRate::B9600,
+        19200 => BaudRate::B19200,
+        38400 => BaudRate::B38400,
+        57600 => BaudRate::B57600,
+        115200 => BaudRate::B115200,
+        230400 => BaudRate::B230400,
+        460800 => BaudRate::B460800,
+        921600 => BaudRate::B921600,
+        3500000 => BaudRate::B3500000,
+        4000000 => BaudRate::B4000000,
+        _ => return None,
+    })
+}

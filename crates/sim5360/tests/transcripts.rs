@@ -1,0 +1,294 @@
+//! Runs every `tests/transcripts/**/*.at` conversation against the sans-IO core.
+#![allow(clippy::unwrap_used, reason = "test harness: a poisoned clock lock is a test bug")]
+//!
+//! Syntax, one directive per line:
+//! - `# ...` comment; blank lines ignored.
+//! - `! boot-delay <ms>`, `! pin <pin>`, `! capacity <bytes>`, `! profile <model>`,
+//!   `! keep-boot` (header options, before the first exchange; boot output is discarded
+//!   unless `keep-boot` is given).
+//! - `> TEXT` sends `TEXT<CR>`; `>> TEXT` sends raw bytes with escapes `<CR> <LF> <SUB>
+//!   <ESC> <BS> <NUL> <xHH>`; `>>> N BYTE` sends N copies of BYTE (escaped).
+//! - `< TEXT` expects the next output line (output is split at CR/LF, empty lines dropped);
+//!   `<<` `TEXT` expects the whole raw output since the last send, byte for byte (escaped);
+//!   `<*` discards the output since the last send.
+//! - `@ advance <ms>` moves the clock (boot URCs, time); `@ restart` powers the module off
+//!   and on again with the same EFS and NV.
+//!
+//! Before each send and at the end, every output line must have been matched.
+
+use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
+use libtest_mimic::{Arguments, Failed, Trial};
+use sim5360::efs::MemStore;
+use sim5360::modem::settings::MemNv;
+use sim5360::modem::{Modem, ModemConfig};
+use sim5360::profile::{Model, Profile};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn unescape(s: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'<' {
+            if let Some(end) = s[i..].find('>') {
+                let tok = &s[i + 1..i + end];
+                let byte = match tok {
+                    "CR" => Some(b'\r'),
+                    "LF" => Some(b'\n'),
+                    "SUB" => Some(0x1a),
+                    "ESC" => Some(0x1b),
+                    "BS" => Some(0x08),
+                    "NUL" => Some(0),
+                    t if t.len() == 3 && t.starts_with('x') => u8::from_str_radix(&t[1..], 16).ok(),
+                    _ => None,
+                };
+                if let Some(byte) = byte {
+                    out.push(byte);
+                    i += end + 1;
+                    continue;
+                }
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    Ok(out)
+}
+
+fn escape(b: &[u8]) -> String {
+    let mut s = String::new();
+    for &c in b {
+        match c {
+            b'\r' => s.push_str("<CR>"),
+            b'\n' => s.push_str("<LF>"),
+            0x1a => s.push_str("<SUB>"),
+            0x1b => s.push_str("<ESC>"),
+            0x08 => s.push_str("<BS>"),
+            0 => s.push_str("<NUL>"),
+            0x20..=0x7e => s.push(c as char),
+            _ => s.push_str(&format!("<x{c:02X}>")),
+        }
+    }
+    s
+}
+
+struct Harness {
+    modem: Modem,
+    store: MemStore,
+    nv: MemNv,
+    wall: Arc<Mutex<DateTime<Utc>>>,
+    now: Instant,
+    opts: Opts,
+    raw: Vec<u8>,
+    lines: Vec<String>,
+    log: Vec<String>,
+}
+
+#[derive(Clone)]
+struct Opts {
+    boot_delay: Duration,
+    pin: Option<String>,
+    capacity: u64,
+    model: Model,
+}
+
+impl Harness {
+    fn power_on(opts: &Opts, store: MemStore, nv: MemNv, wall: Arc<Mutex<DateTime<Utc>>>, now: Instant) -> Modem {
+        let w = wall.clone();
+        let cfg = ModemConfig {
+            profile: Profile::new(opts.model),
+            boot_delay: opts.boot_delay,
+            pin: opts.pin.clone(),
+            baud: 115200,
+            store: Box::new(store),
+            nv: Box::new(nv),
+        };
+        Modem::new(cfg, Box::new(move || *w.lock().unwrap()), now).expect("modem")
+    }
+
+    fn new(opts: Opts) -> Self {
+        let store = MemStore::new(opts.capacity, opts.capacity);
+        let nv = MemNv::default();
+        let wall = Arc::new(Mutex::new(Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap()));
+        let now = Instant::now();
+        let modem = Self::power_on(&opts, store.clone(), nv.clone(), wall.clone(), now);
+        Self { modem, store, nv, wall, now, opts, raw: Vec::new(), lines: Vec::new(), log: Vec::new() }
+    }
+
+    fn collect(&mut self) {
+        let out = self.modem.drain_output();
+        if !out.is_empty() {
+            self.log.push(format!("  output: {}", escape(&out)));
+        }
+        for part in out.split(|b| *b == b'\r' || *b == b'\n') {
+            if !part.is_empty() {
+                self.lines.push(String::from_utf8_lossy(part).into_owned());
+            }
+        }
+        self.raw.extend_from_slice(&out);
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.collect();
+        if !self.lines.is_empty() {
+            return Err(format!("unexpected output before send: {:?}", self.lines));
+        }
+        self.raw.clear();
+        self.modem.handle_input(bytes, self.now);
+        Ok(())
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.now += Duration::from_millis(ms);
+        *self.wall.lock().unwrap() += ChronoDuration::milliseconds(ms as i64);
+        self.modem.handle_timeout(self.now);
+    }
+}
+
+fn run(path: &Path) -> Result<(), Failed> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    let mut opts = Opts { boot_delay: Duration::ZERO, pin: None, capacity: 1 << 20, model: Model::Sim5360 };
+    let mut keep_boot = false;
+    let mut h: Option<Harness> = None;
+    for (n, line) in text.lines().enumerate() {
+        let lineno = n + 1;
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fail = |h: &Option<Harness>, msg: String| -> Failed {
+            let log = h.as_ref().map(|h| h.log.join("\n")).unwrap_or_default();
+            format!("{}:{lineno}: {msg}\n  at: {line}\n--- exchange so far ---\n{log}", path.display()).into()
+        };
+        if let Some(opt) = line.strip_prefix("! ") {
+            if h.is_some() {
+                return Err(fail(&h, "options must come first".into()));
+            }
+            let (k, v) = opt.split_once(' ').unwrap_or((opt, ""));
+            match k {
+                "boot-delay" => opts.boot_delay = Duration::from_millis(v.parse().map_err(|_| "bad ms")?),
+                "pin" => opts.pin = Some(v.to_owned()),
+                "capacity" => opts.capacity = v.parse().map_err(|_| "bad capacity")?,
+                "profile" => {
+                    opts.model = match v {
+                        "sim5360" => Model::Sim5360,
+                        "sim5320" => Model::Sim5320,
+                        "sim7600" => Model::Sim7600,
+                        _ => return Err(fail(&h, format!("unknown profile {v}"))),
+                    }
+                }
+                "keep-boot" => keep_boot = true,
+                _ => return Err(fail(&h, format!("unknown option {k}"))),
+            }
+            continue;
+        }
+        let hh = h.get_or_insert_with(|| {
+            let mut hh = Harness::new(opts.clone());
+            if !keep_boot {
+                hh.modem.drain_output();
+            }
+            hh
+        });
+        hh.log.push(format!("{lineno:4}| {line}"));
+        let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match verb {
+            ">" => {
+                let mut b = unescape(rest)?;
+                b.push(b'\r');
+                hh.send(&b).map_err(|e| fail(&h, e))?;
+            }
+            ">>" => {
+                let b = unescape(rest)?;
+                hh.send(&b).map_err(|e| fail(&h, e))?;
+            }
+            ">>>" => {
+                let (count, byte) = rest.split_once(' ').ok_or("`>>> N BYTE`")?;
+                let count: usize = count.parse().map_err(|_| "bad count")?;
+                let byte = unescape(byte)?;
+                let b: Vec<u8> = byte.iter().copied().cycle().take(count * byte.len()).collect();
+                hh.send(&b).map_err(|e| fail(&h, e))?;
+            }
+            "<" => {
+                hh.collect();
+                if hh.lines.is_empty() {
+                    return Err(fail(&h, format!("expected {rest:?}, got no more output")));
+                }
+                let got = hh.lines.remove(0);
+                if got != rest {
+                    return Err(fail(&h, format!("expected {rest:?}\n       got {got:?}")));
+                }
+            }
+            "<<" => {
+                hh.collect();
+                let want = unescape(rest)?;
+                if hh.raw != want {
+                    let msg = format!("expected raw {}\n           got {}", escape(&want), escape(&hh.raw));
+                    return Err(fail(&h, msg));
+                }
+                hh.lines.clear();
+            }
+            "<*" => {
+                hh.collect();
+                hh.lines.clear();
+            }
+            "@" => {
+                let (cmd, arg) = rest.split_once(' ').unwrap_or((rest, ""));
+                match cmd {
+                    "advance" => hh.advance(arg.parse().map_err(|_| "bad ms")?),
+                    "restart" => {
+                        hh.collect();
+                        if !hh.lines.is_empty() {
+                            let msg = format!("unexpected output: {:?}", hh.lines);
+                            return Err(fail(&h, msg));
+                        }
+                        let m = Harness::power_on(&hh.opts, hh.store.clone(), hh.nv.clone(), hh.wall.clone(), hh.now);
+                        hh.modem = m;
+                        if !keep_boot {
+                            hh.modem.drain_output();
+                        }
+                    }
+                    _ => return Err(fail(&h, format!("unknown @ verb {cmd}"))),
+                }
+            }
+            _ => return Err(fail(&h, format!("unknown directive {verb}"))),
+        }
+    }
+    if let Some(hh) = h.as_mut() {
+        hh.collect();
+        if !hh.lines.is_empty() {
+            let msg = format!("{}: unexpected output at end: {:?}\n{}", path.display(), hh.lines, hh.log.join("\n"));
+            return Err(msg.into());
+        }
+    }
+    Ok(())
+}
+
+fn find(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            find(&p, out);
+        } else if p.extension().is_some_and(|x| x == "at") {
+            out.push(p);
+        }
+    }
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/transcripts");
+    let mut files = Vec::new();
+    find(&root, &mut files);
+    files.sort();
+    assert!(!files.is_empty(), "no transcripts under {}", root.display());
+    let trials = files
+        .into_iter()
+        .map(|p| {
+            let name = p.strip_prefix(&root).unwrap_or(&p).display().to_string();
+            Trial::test(name, move || run(&p))
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}

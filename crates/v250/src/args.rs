@@ -1,0 +1,253 @@
+//! A typed cursor over the parameters of one write-form invocation.
+//!
+//! Parameters are separated by commas outside double quotes. Each is empty (omitted),
+//! quoted, or bare. Bare strings are accepted wherever a string is expected, as real SIMCom
+//! firmware does (`AT+FSCD=C:/Email`). Conversions check ranges so a handler receives only
+//! values it can use ("parse, don't validate").
+
+use std::ops::RangeInclusive;
+use thiserror::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Param<'a> {
+    Empty,
+    Quoted(&'a [u8]),
+    Bare(&'a [u8]),
+}
+
+/// Why a parameter was refused; `index` counts from 1 as people do.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("parameter {index}: {kind}")]
+pub struct ArgError {
+    pub index: usize,
+    pub kind: ArgErrorKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ArgErrorKind {
+    #[error("missing")]
+    Missing,
+    #[error("not an integer")]
+    NotInteger,
+    #[error("{value} is outside {min}..={max}")]
+    OutOfRange { value: i64, min: i64, max: i64 },
+    #[error("not valid UTF-8")]
+    NotUtf8,
+    #[error("quoted string not closed")]
+    Unterminated,
+    #[error("text after the closing quote")]
+    TrailingAfterQuote,
+    #[error("unexpected extra parameter")]
+    Extra,
+    #[error("string longer than {max} bytes")]
+    TooLong { max: usize },
+    #[error("a quoted string is required")]
+    NotQuoted,
+    #[error("{0}")]
+    Invalid(&'static str),
+}
+
+/// Cursor over parameters. See the module documentation.
+#[derive(Debug, Clone)]
+pub struct Args<'a> {
+    params: Vec<Param<'a>>,
+    pos: usize,
+}
+
+fn trim(mut s: &[u8]) -> &[u8] {
+    while let [b' ', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' '] = s {
+        s = rest;
+    }
+    s
+}
+
+impl<'a> Args<'a> {
+    /// Split raw argument bytes. `""` gives zero parameters.
+    pub fn parse(raw: &'a [u8]) -> Result<Self, ArgError> {
+        let mut params = Vec::new();
+        if trim(raw).is_empty() {
+            return Ok(Self { params, pos: 0 });
+        }
+        let mut i = 0;
+        loop {
+            let index = params.len() + 1;
+            let start = i;
+            let mut in_quote = false;
+            while i < raw.len() && (in_quote || raw[i] != b',') {
+                if raw[i] == b'"' {
+                    in_quote = !in_quote;
+                }
+                i += 1;
+            }
+            if in_quote {
+                return Err(ArgError { index, kind: ArgErrorKind::Unterminated });
+            }
+            params.push(Self::classify(trim(&raw[start..i]), index)?);
+            if i >= raw.len() {
+                break;
+            }
+            i += 1; // the comma
+        }
+        Ok(Self { params, pos: 0 })
+    }
+
+    fn classify(p: &'a [u8], index: usize) -> Result<Param<'a>, ArgError> {
+        match p {
+            [] => Ok(Param::Empty),
+            [b'"', inner @ .., b'"'] if !inner.contains(&b'"') => Ok(Param::Quoted(inner)),
+            [b'"', ..] => Err(ArgError { index, kind: ArgErrorKind::TrailingAfterQuote }),
+            _ => Ok(Param::Bare(p)),
+        }
+    }
+
+    /// Number of parameters given (including empty ones).
+    pub fn len(&self) -> usize {
+        self.params.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.params.is_empty()
+    }
+
+    /// 1-based index of the parameter the next call reads.
+    pub fn position(&self) -> usize {
+        self.pos + 1
+    }
+
+    fn err(&self, kind: ArgErrorKind) -> ArgError {
+        ArgError { index: self.pos, kind }
+    }
+
+    fn take(&mut self) -> Option<Param<'a>> {
+        let p = self.params.get(self.pos).copied();
+        self.pos += 1;
+        p
+    }
+
+    /// Next integer, which must be present.
+    pub fn next_int(&mut self) -> Result<i64, ArgError> {
+        self.opt_int()?.ok_or_else(|| self.err(ArgErrorKind::Missing))
+    }
+
+    /// Next integer in `range`, which must be present.
+    pub fn next_int_in(&mut self, range: RangeInclusive<i64>) -> Result<i64, ArgError> {
+        self.opt_int_in(range)?.ok_or_else(|| self.err(ArgErrorKind::Missing))
+    }
+
+    /// Next integer if given; `None` when omitted or past the end.
+    pub fn opt_int(&mut self) -> Result<Option<i64>, ArgError> {
+        match self.take() {
+            None | Some(Param::Empty) => Ok(None),
+            Some(Param::Bare(b)) | Some(Param::Quoted(b)) => {
+                let s = std::str::from_utf8(b).map_err(|_| self.err(ArgErrorKind::NotInteger))?;
+                s.parse::<i64>().map(Some).map_err(|_| self.err(ArgErrorKind::NotInteger))
+            }
+        }
+    }
+
+    /// Next integer in `range` if given.
+    pub fn opt_int_in(&mut self, range: RangeInclusive<i64>) -> Result<Option<i64>, ArgError> {
+        match self.opt_int()? {
+            Some(v) if !range.contains(&v) => {
+                Err(self.err(ArgErrorKind::OutOfRange { value: v, min: *range.start(), max: *range.end() }))
+            }
+            v => Ok(v),
+        }
+    }
+
+    /// Next string (quoted or bare), which must be present; `""` is a present empty string.
+    pub fn next_str(&mut self) -> Result<&'a str, ArgError> {
+        self.opt_str()?.ok_or_else(|| self.err(ArgErrorKind::Missing))
+    }
+
+    /// Next string if given.
+    pub fn opt_str(&mut self) -> Result<Option<&'a str>, ArgError> {
+        Ok(match self.opt_bytes()? {
+            None => None,
+            Some(b) => Some(std::str::from_utf8(b).map_err(|_| self.err(ArgErrorKind::NotUtf8))?),
+        })
+    }
+
+    /// Next string of at most `max` bytes, which must be present.
+    pub fn next_str_max(&mut self, max: usize) -> Result<&'a str, ArgError> {
+        let s = self.next_str()?;
+        if s.len() > max {
+            return Err(self.err(ArgErrorKind::TooLong { max }));
+        }
+        Ok(s)
+    }
+
+    /// Next parameter's raw bytes (quotes removed) if given.
+    pub fn opt_bytes(&mut self) -> Result<Option<&'a [u8]>, ArgError> {
+        Ok(match self.take() {
+            None | Some(Param::Empty) => None,
+            Some(Param::Quoted(b)) => Some(b),
+            Some(Param::Bare(b)) => Some(b),
+        })
+    }
+
+    /// Next string, which must be written in double quotes.
+    pub fn next_quoted(&mut self) -> Result<&'a str, ArgError> {
+        match self.take() {
+            Some(Param::Quoted(b)) => std::str::from_utf8(b).map_err(|_| self.err(ArgErrorKind::NotUtf8)),
+            None | Some(Param::Empty) => Err(self.err(ArgErrorKind::Missing)),
+            Some(Param::Bare(_)) => Err(self.err(ArgErrorKind::NotQuoted)),
+        }
+    }
+
+    /// Error for the parameter just read (for handler-level validation).
+    pub fn invalid(&self, why: &'static str) -> ArgError {
+        self.err(ArgErrorKind::Invalid(why))
+    }
+
+    /// Refuse parameters beyond those read.
+    pub fn finish(&self) -> Result<(), ArgError> {
+        if self.params.len() > self.pos {
+            return Err(ArgError { index: self.pos + 1, kind: ArgErrorKind::Extra });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mixed() {
+        let mut a = Args::parse(br#"1, "a,b" ,,C:/x"#).unwrap();
+        assert_eq!(a.len(), 4);
+        assert_eq!(a.next_int().unwrap(), 1);
+        assert_eq!(a.next_str().unwrap(), "a,b");
+        assert_eq!(a.opt_int().unwrap(), None);
+        assert_eq!(a.next_str().unwrap(), "C:/x");
+        a.finish().unwrap();
+        assert_eq!(a.opt_int().unwrap(), None);
+    }
+
+    #[test]
+    fn errors() {
+        let mut a = Args::parse(b"x,300").unwrap();
+        assert_eq!(a.next_int().unwrap_err(), ArgError { index: 1, kind: ArgErrorKind::NotInteger });
+        assert_eq!(a.next_int_in(0..=255).unwrap_err().kind, ArgErrorKind::OutOfRange { value: 300, min: 0, max: 255 });
+        assert_eq!(Args::parse(b"\"abc").unwrap_err().kind, ArgErrorKind::Unterminated);
+        assert_eq!(Args::parse(b"\"a\"b").unwrap_err().kind, ArgErrorKind::TrailingAfterQuote);
+        let a = Args::parse(b"1,2").unwrap();
+        assert_eq!(a.finish().unwrap_err(), ArgError { index: 1, kind: ArgErrorKind::Extra });
+        let mut a = Args::parse(b"\xff").unwrap();
+        assert_eq!(a.next_str().unwrap_err().kind, ArgErrorKind::NotUtf8);
+        let mut a = Args::parse(b"").unwrap();
+        assert_eq!(a.next_int().unwrap_err().kind, ArgErrorKind::Missing);
+        let mut a = Args::parse(b"abc").unwrap();
+        assert_eq!(a.next_quoted().unwrap_err().kind, ArgErrorKind::NotQuoted);
+    }
+
+    #[test]
+    fn empty_quoted_is_present() {
+        let mut a = Args::parse(b"\"\"").unwrap();
+        assert_eq!(a.next_str().unwrap(), "");
+    }
+}

@@ -1,0 +1,363 @@
+//! The V.250 line discipline: turns the bytes a DTE sends into command lines (in command
+//! state) or payloads (in the data-entry states a command opens with a `>` or `>>` prompt).
+//!
+//! It never allocates without bound: a command line longer than [`LineConfig::max_line`] is
+//! swallowed up to its terminator and reported as [`Event::LineTooLong`], and free text is
+//! capped at the limit given to [`LineDiscipline::expect_text`].
+//!
+//! Input is consumed one step at a time with [`LineDiscipline::feed`], which stops after each
+//! event so the caller can switch modes (e.g. enter fixed-length data mode after a command
+//! line that opened a `>` prompt) before the following bytes are interpreted.
+
+/// Ctrl-Z, the end of free-text entry.
+pub const SUB: u8 = 0x1A;
+/// ESC, which cancels free-text entry.
+pub const ESC: u8 = 0x1B;
+
+/// Settings the discipline reads on every byte; the owner updates them as S-registers and
+/// ATE change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineConfig {
+    /// S3: command line termination character (default CR).
+    pub s3: u8,
+    /// S5: command line editing character (default backspace).
+    pub s5: u8,
+    /// ATE: echo received characters in command state.
+    pub echo: bool,
+    /// Longest command line body (after `AT`) accepted.
+    pub max_line: usize,
+}
+
+impl Default for LineConfig {
+    fn default() -> Self {
+        Self { s3: b'\r', s5: 0x08, echo: true, max_line: 1024 }
+    }
+}
+
+/// What a call to [`LineDiscipline::feed`] produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A complete command line; the bytes after the `AT` prefix, before S3.
+    Line(Vec<u8>),
+    /// `A/`: the caller repeats its last command line.
+    Repeat,
+    /// A command line that exceeded `max_line`; its bytes were discarded.
+    LineTooLong,
+    /// Part of a fixed-length payload.
+    Data(Vec<u8>),
+    /// The fixed-length payload is complete (all its `Data` have been delivered).
+    DataEnd,
+    /// Free text ended with Ctrl-Z (backspace edits already applied).
+    Text(Vec<u8>),
+    /// Free text entry cancelled with ESC.
+    TextCancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mode {
+    /// Command state, waiting for `A`.
+    Idle,
+    /// Saw `A`/`a`; waiting for `T` or `/`.
+    GotA,
+    /// Inside a command line after `AT`.
+    InLine { overflow: bool },
+    /// Fixed-length data entry: this many bytes still expected.
+    Data { remaining: u64 },
+    /// Free text entry up to Ctrl-Z, at most `max` bytes kept.
+    Text { max: usize },
+}
+
+/// Bytes in, [`Event`]s out. See the module documentation.
+#[derive(Debug, Clone)]
+pub struct LineDiscipline {
+    mode: Mode,
+    buf: Vec<u8>,
+    echo: Vec<u8>,
+    /// Largest chunk handed out in one [`Event::Data`].
+    data_chunk: usize,
+}
+
+impl Default for LineDiscipline {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LineDiscipline {
+    pub fn new() -> Self {
+        Self { mode: Mode::Idle, buf: Vec::new(), echo: Vec::new(), data_chunk: 64 * 1024 }
+    }
+
+    /// Enter fixed-length data mode: the next `len` bytes are payload, not commands.
+    /// A zero length produces [`Event::DataEnd`] on the next `feed`.
+    pub fn expect_data(&mut self, len: u64) {
+        self.buf.clear();
+        self.mode = Mode::Data { remaining: len };
+    }
+
+    /// Enter free-text mode (`>>` prompt): bytes up to Ctrl-Z, ESC cancels, S5 erases.
+    pub fn expect_text(&mut self, max: usize) {
+        self.buf.clear();
+        self.mode = Mode::Text { max };
+    }
+
+    /// True while a `>`/`>>` data entry is in progress.
+    pub fn in_data_mode(&self) -> bool {
+        matches!(self.mode, Mode::Data { .. } | Mode::Text { .. })
+    }
+
+    /// True while part of a command line has been received but not its terminator.
+    pub fn mid_line(&self) -> bool {
+        matches!(self.mode, Mode::GotA | Mode::InLine { .. })
+    }
+
+    /// Echo bytes produced so far; the caller writes them before any response.
+    pub fn take_echo(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.echo)
+    }
+
+    /// Abandon any data entry and partial line, back to command state.
+    pub fn reset(&mut self) {
+        self.mode = Mode::Idle;
+        self.buf.clear();
+    }
+
+    /// Consume bytes from `input` up to and including the one that completes an event.
+    /// Returns the number of bytes consumed and the event, if any. When no event is
+    /// returned, all of `input` was consumed.
+    pub fn feed(&mut self, input: &[u8], cfg: &LineConfig) -> (usize, Option<Event>) {
+        if let Mode::Data { remaining } = self.mode {
+            return self.feed_data(input, remaining);
+        }
+        for (i, &b) in input.iter().enumerate() {
+            if let Some(ev) = self.step(b, cfg) {
+                return (i + 1, Some(ev));
+            }
+            if let Mode::Data { remaining } = self.mode {
+                // Cannot happen from `step`, but keep data bytes out of the command path.
+                let (n, ev) = self.feed_data(&input[i + 1..], remaining);
+                return (i + 1 + n, ev);
+            }
+        }
+        (input.len(), None)
+    }
+
+    fn feed_data(&mut self, input: &[u8], remaining: u64) -> (usize, Option<Event>) {
+        if remaining == 0 {
+            self.mode = Mode::Idle;
+            return (0, Some(Event::DataEnd));
+        }
+        if input.is_empty() {
+            return (0, None);
+        }
+        let n = usize::try_from(remaining).unwrap_or(usize::MAX).min(input.len()).min(self.data_chunk);
+        // `n` <= remaining, so this cannot underflow.
+        self.mode = Mode::Data { remaining: remaining - n as u64 };
+        (n, Some(Event::Data(input[..n].to_vec())))
+    }
+
+    fn step(&mut self, b: u8, cfg: &LineConfig) -> Option<Event> {
+        match self.mode {
+            Mode::Text { max } => return self.step_text(b, max, cfg),
+            Mode::Data { .. } => return None,
+            _ => {}
+        }
+        if cfg.echo {
+            self.echo.push(b);
+        }
+        match self.mode {
+            Mode::Idle => {
+                if b.eq_ignore_ascii_case(&b'a') {
+                    self.mode = Mode::GotA;
+                }
+                None
+            }
+            Mode::GotA => {
+                if b.eq_ignore_ascii_case(&b't') {
+                    self.buf.clear();
+                    self.mode = Mode::InLine { overflow: false };
+                    None
+                } else if b == b'/' {
+                    self.mode = Mode::Idle;
+                    Some(Event::Repeat)
+                } else if b.eq_ignore_ascii_case(&b'a') {
+                    None
+                } else {
+                    self.mode = Mode::Idle;
+                    None
+                }
+            }
+            Mode::InLine { overflow } => {
+                if b == cfg.s3 {
+                    self.mode = Mode::Idle;
+                    let line = std::mem::take(&mut self.buf);
+                    Some(if overflow { Event::LineTooLong } else { Event::Line(line) })
+                } else if b == cfg.s5 {
+                    self.buf.pop();
+                    None
+                } else if overflow || self.buf.len() >= cfg.max_line {
+                    self.buf.clear();
+                    self.mode = Mode::InLine { overflow: true };
+                    None
+                } else {
+                    self.buf.push(b);
+                    None
+                }
+            }
+            Mode::Text { .. } | Mode::Data { .. } => None,
+        }
+    }
+
+    fn step_text(&mut self, b: u8, max: usize, cfg: &LineConfig) -> Option<Event> {
+        match b {
+            SUB => {
+                self.mode = Mode::Idle;
+                Some(Event::Text(std::mem::take(&mut self.buf)))
+            }
+            ESC => {
+                self.mode = Mode::Idle;
+                self.buf.clear();
+                Some(Event::TextCancelled)
+            }
+            _ if b == cfg.s5 => {
+                if self.buf.pop().is_some() && cfg.echo {
+                    self.echo.push(b);
+                }
+                None
+            }
+            _ => {
+                if self.buf.len() < max {
+                    self.buf.push(b);
+                    if cfg.echo {
+                        self.echo.push(b);
+                    }
+                }
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(ld: &mut LineDiscipline, input: &[u8], cfg: &LineConfig) -> Vec<Event> {
+        let mut out = Vec::new();
+        let mut rest = input;
+        loop {
+            let (n, ev) = ld.feed(rest, cfg);
+            rest = &rest[n..];
+            match ev {
+                Some(e) => out.push(e),
+                None if rest.is_empty() => break,
+                None => {}
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn simple_line_and_echo() {
+        let cfg = LineConfig::default();
+        let mut ld = LineDiscipline::new();
+        assert_eq!(run(&mut ld, b"AT+CSQ\r", &cfg), vec![Event::Line(b"+CSQ".to_vec())]);
+        assert_eq!(ld.take_echo(), b"AT+CSQ\r");
+    }
+
+    #[test]
+    fn byte_by_byte() {
+        let cfg = LineConfig::default();
+        let mut ld = LineDiscipline::new();
+        let mut events = Vec::new();
+        for &b in b"xxat+cgmi\r\nAT\r" {
+            let (n, ev) = ld.feed(&[b], &cfg);
+            assert_eq!(n, 1);
+            events.extend(ev);
+        }
+        assert_eq!(events, vec![Event::Line(b"+cgmi".to_vec()), Event::Line(Vec::new())]);
+    }
+
+    #[test]
+    fn lowercase_prefix_and_garbage_before() {
+        let cfg = LineConfig::default();
+        let mut ld = LineDiscipline::new();
+        assert_eq!(run(&mut ld, b"\0\xff\x01zaat\r", &cfg), vec![Event::Line(Vec::new())]);
+    }
+
+    #[test]
+    fn backspace_edits() {
+        let cfg = LineConfig::default();
+        let mut ld = LineDiscipline::new();
+        assert_eq!(run(&mut ld, b"AT+CSX\x08Q\r", &cfg), vec![Event::Line(b"+CSQ".to_vec())]);
+    }
+
+    #[test]
+    fn custom_terminator_and_editing_char() {
+        let cfg = LineConfig { s3: b'!', s5: b'#', ..LineConfig::default() };
+        let mut ld = LineDiscipline::new();
+        assert_eq!(run(&mut ld, b"ATE1#0\r!", &cfg), vec![Event::Line(b"E0\r".to_vec())]);
+    }
+
+    #[test]
+    fn repeat() {
+        let cfg = LineConfig::default();
+        let mut ld = LineDiscipline::new();
+        assert_eq!(run(&mut ld, b"A/", &cfg), vec![Event::Repeat]);
+        assert_eq!(run(&mut ld, b"a/", &cfg), vec![Event::Repeat]);
+    }
+
+    #[test]
+    fn no_echo() {
+        let cfg = LineConfig { echo: false, ..LineConfig::default() };
+        let mut ld = LineDiscipline::new();
+        run(&mut ld, b"AT\r", &cfg);
+        assert!(ld.take_echo().is_empty());
+    }
+
+    #[test]
+    fn too_long_is_bounded() {
+        let cfg = LineConfig { max_line: 16, ..LineConfig::default() };
+        let mut ld = LineDiscipline::new();
+        let mut input = b"AT".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 65536));
+        assert_eq!(run(&mut ld, &input, &cfg), vec![]);
+        assert!(ld.buf.capacity() <= 1024);
+        assert_eq!(run(&mut ld, b"\rAT\r", &cfg), vec![Event::LineTooLong, Event::Line(vec![])]);
+    }
+
+    #[test]
+    fn fixed_data_then_command() {
+        let cfg = LineConfig::default();
+        let mut ld = LineDiscipline::new();
+        let input = b"AT+X\rAT\r\x1a\x1bAT\r";
+        let (n, ev) = ld.feed(input, &cfg);
+        assert_eq!(ev, Some(Event::Line(b"+X".to_vec())));
+        ld.expect_data(6);
+        let evs = run(&mut ld, &input[n..], &cfg);
+        assert_eq!(evs, vec![Event::Data(b"AT\r\x1a\x1bA".to_vec()), Event::DataEnd]);
+        // "T\r" left over is not a command line: no `A` before it.
+        assert_eq!(run(&mut ld, b"AT\r", &cfg), vec![Event::Line(vec![])]);
+    }
+
+    #[test]
+    fn zero_length_data() {
+        let cfg = LineConfig::default();
+        let mut ld = LineDiscipline::new();
+        ld.expect_data(0);
+        assert_eq!(ld.feed(b"", &cfg), (0, Some(Event::DataEnd)));
+        assert!(!ld.in_data_mode());
+    }
+
+    #[test]
+    fn text_mode() {
+        let cfg = LineConfig::default();
+        let mut ld = LineDiscipline::new();
+        ld.expect_text(10);
+        assert_eq!(run(&mut ld, b"Hellx\x08o\x1a", &cfg), vec![Event::Text(b"Hello".to_vec())]);
+        ld.expect_text(3);
+        assert_eq!(run(&mut ld, b"abcdef\x1a", &cfg), vec![Event::Text(b"abc".to_vec())]);
+        ld.expect_text(3);
+        assert_eq!(run(&mut ld, b"ab\x1bAT\r", &cfg), vec![Event::TextCancelled, Event::Line(vec![])]);
+    }
+}
