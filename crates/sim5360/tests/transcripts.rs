@@ -1,5 +1,4 @@
 //! Runs every `tests/transcripts/**/*.at` conversation against the sans-IO core.
-#![allow(clippy::unwrap_used, reason = "test harness: a poisoned clock lock is a test bug")]
 //!
 //! Syntax, one directive per line:
 //! - `# ...` comment; blank lines ignored.
@@ -14,7 +13,11 @@
 //! - `@ advance <ms>` moves the clock (boot URCs, time); `@ restart` powers the module off
 //!   and on again with the same EFS and NV.
 //!
-//! Before each send and at the end, every output line must have been matched.
+//! - `<~ TEXT` skips output lines up to and including the first equal to TEXT.
+//!
+//! Before each send and at the end, every output line must have been matched. The wall
+//! clock starts at 2026-01-02 03:04:05 UTC; EFS file times follow it.
+#![allow(clippy::unwrap_used, reason = "test harness: a poisoned clock lock is a test bug")]
 
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -113,6 +116,7 @@ impl Harness {
         let nv = MemNv::default();
         let wall = Arc::new(Mutex::new(Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap()));
         let now = Instant::now();
+        store.set_time((*wall.lock().unwrap()).into());
         let modem = Self::power_on(&opts, store.clone(), nv.clone(), wall.clone(), now);
         Self { modem, store, nv, wall, now, opts, raw: Vec::new(), lines: Vec::new(), log: Vec::new() }
     }
@@ -142,7 +146,10 @@ impl Harness {
 
     fn advance(&mut self, ms: u64) {
         self.now += Duration::from_millis(ms);
-        *self.wall.lock().unwrap() += ChronoDuration::milliseconds(ms as i64);
+        let mut w = self.wall.lock().unwrap();
+        *w += ChronoDuration::milliseconds(ms as i64);
+        self.store.set_time((*w).into());
+        drop(w);
         self.modem.handle_timeout(self.now);
     }
 }
@@ -217,6 +224,18 @@ fn run(path: &Path) -> Result<(), Failed> {
                 let got = hh.lines.remove(0);
                 if got != rest {
                     return Err(fail(&h, format!("expected {rest:?}\n       got {got:?}")));
+                }
+            }
+            "<~" => {
+                hh.collect();
+                match hh.lines.iter().position(|l| l == rest) {
+                    Some(i) => {
+                        hh.lines.drain(..=i);
+                    }
+                    None => {
+                        let msg = format!("no output line {rest:?} in {:?}", hh.lines);
+                        return Err(fail(&h, msg));
+                    }
                 }
             }
             "<<" => {

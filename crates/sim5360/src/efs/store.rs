@@ -315,6 +315,8 @@ type Tree = BTreeMap<EfsPath, (Node, SystemTime)>;
 pub struct MemStore {
     tree: Arc<Mutex<Tree>>,
     capacity: [u64; 2],
+    /// Time stamped on changes (tests set it; starts at the Unix epoch).
+    time: Arc<Mutex<SystemTime>>,
 }
 
 impl MemStore {
@@ -323,7 +325,20 @@ impl MemStore {
         for d in Drive::ALL {
             tree.insert(EfsPath::root(d), (Node::Dir, SystemTime::UNIX_EPOCH));
         }
-        Self { tree: Arc::new(Mutex::new(tree)), capacity: [capacity_c, capacity_d] }
+        Self {
+            tree: Arc::new(Mutex::new(tree)),
+            capacity: [capacity_c, capacity_d],
+            time: Arc::new(Mutex::new(SystemTime::UNIX_EPOCH)),
+        }
+    }
+
+    /// Set the time stamped on files created or changed from now on.
+    pub fn set_time(&self, t: SystemTime) {
+        *self.time.lock().unwrap_or_else(|e| e.into_inner()) = t;
+    }
+
+    fn now(&self) -> SystemTime {
+        *self.time.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Tree> {
@@ -350,6 +365,7 @@ fn mem_meta(n: &(Node, SystemTime)) -> Meta {
 #[derive(Debug)]
 struct MemStaged {
     tree: Arc<Mutex<Tree>>,
+    time: SystemTime,
     target: EfsPath,
     data: Vec<u8>,
     budget: Budget,
@@ -369,7 +385,7 @@ impl Write for MemStaged {
 impl StagedFile for MemStaged {
     fn commit(self: Box<Self>) -> Result<(), EfsError> {
         let mut t = self.tree.lock().unwrap_or_else(|e| e.into_inner());
-        t.insert(self.target, (Node::File(Arc::new(self.data)), SystemTime::now()));
+        t.insert(self.target, (Node::File(Arc::new(self.data)), self.time));
         Ok(())
     }
 }
@@ -399,7 +415,8 @@ impl Store for MemStore {
         if !self.stat(&parent)?.is_dir {
             return Err(EfsError::NotADirectory);
         }
-        self.lock().insert(p.clone(), (Node::Dir, SystemTime::now()));
+        let now = self.now();
+        self.lock().insert(p.clone(), (Node::Dir, now));
         Ok(())
     }
 
@@ -467,6 +484,7 @@ impl Store for MemStore {
         let left = budget(self, p, size_hint)?;
         Ok(Box::new(MemStaged {
             tree: self.tree.clone(),
+            time: self.now(),
             target: p.clone(),
             data: Vec::new(),
             budget: Budget { left },
