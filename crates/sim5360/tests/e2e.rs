@@ -1,0 +1,252 @@
+//! End to end: the real binary on a PTY, over TCP and over stdio, driven as a DTE would.
+#![allow(clippy::unwrap_used, reason = "tests: a failed unwrap is a failed test")]
+
+use nix::sys::signal::Signal;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use testbench::{Dte, ModemProcess, Transport};
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_sim5360"))
+}
+
+const BOOT: [&str; 7] = ["START", "+CPIN: READY", "OPL UPDATING", "PNN UPDATING", "SMS DONE", "CALL READY", "PB DONE"];
+
+/// Deterministic pseudo-random bytes with every byte value (CR, Ctrl-Z, ESC included).
+fn binary(len: usize) -> Vec<u8> {
+    let mut x: u32 = 0x1234_5678;
+    (0..len)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            if i < 256 { i as u8 } else { (x >> 8) as u8 }
+        })
+        .collect()
+}
+
+/// Boot, echo, a concatenated line and a CFTRANRX/CFTRANTX round trip.
+fn conversation(dte: &mut Dte, efs: &Path) {
+    for urc in BOOT {
+        dte.expect(urc);
+    }
+    // Echo is on at power-on.
+    dte.send_line("AT");
+    dte.expect("AT");
+    dte.expect("OK");
+    dte.cmd_expect("ATE0", &["ATE0", "OK"]);
+    dte.cmd_expect("AT+CSQ;+CGMM;+CMEE=2;+CMEE?", &["+CSQ: 21,99", "SIMCOM_SIM5360E", "+CMEE: 2", "OK"]);
+
+    let data = binary(100_000);
+    dte.send_line(&format!("AT+CFTRANRX=\"C:/blob.bin\",{}", data.len()));
+    dte.expect(">");
+    for piece in data.chunks(7000) {
+        dte.send(piece);
+    }
+    dte.expect("OK");
+    let on_host = std::fs::read(efs.join("C/blob.bin")).expect("file stored in the EFS directory");
+    assert_eq!(Sha256::digest(&on_host), Sha256::digest(&data));
+
+    dte.send_line("AT+CFTRANTX=\"C:/blob.bin\"");
+    let mut back = Vec::new();
+    loop {
+        let l = dte.line();
+        if let Some(n) = l.strip_prefix("+CFTRANTX: DATA, ") {
+            let n: usize = n.parse().expect("block length");
+            assert!(n <= 512, "block of {n}");
+            back.extend(dte.bytes(n));
+        } else if l == "+CFTRANTX: 0" {
+            break;
+        } else {
+            dte.fail(&format!("unexpected {l:?}"));
+        }
+    }
+    dte.expect("OK");
+    assert_eq!(Sha256::digest(&back), Sha256::digest(&data), "CFTRANTX returned the same bytes");
+    dte.cmd_expect("AT", &["OK"]);
+}
+
+#[test]
+fn pty_end_to_end() {
+    let mut m = ModemProcess::start(bin(), Transport::Pty, &["--boot-delay", "200ms"]).unwrap();
+    let link = m.link.clone().unwrap();
+    assert_eq!(std::fs::read_link(&link).unwrap(), *m.tty.as_ref().unwrap(), "stable symlink to the PTY");
+    let mut dte = testbench::open_tty(&link).unwrap();
+    conversation(&mut dte, &m.efs());
+    // The DTE closes the port and opens it again: the modem is still there.
+    drop(dte);
+    let mut dte = m.open_pty().unwrap();
+    dte.cmd_expect("AT", &["OK"]);
+    let st = m.signal(Signal::SIGTERM, Duration::from_secs(5)).unwrap();
+    assert!(st.success(), "clean exit on SIGTERM: {st}");
+    assert!(std::fs::symlink_metadata(&link).is_err(), "symlink removed on exit");
+}
+
+#[test]
+fn pty_sigint_removes_link() {
+    let mut m = ModemProcess::start(bin(), Transport::Pty, &[]).unwrap();
+    let link = m.link.clone().unwrap();
+    let st = m.signal(Signal::SIGINT, Duration::from_secs(5)).unwrap();
+    assert!(st.success(), "{st}");
+    assert!(std::fs::symlink_metadata(&link).is_err());
+}
+
+#[test]
+fn tcp_end_to_end() {
+    let m = ModemProcess::start(bin(), Transport::Tcp, &["--boot-delay", "100ms"]).unwrap();
+    let mut dte = m.connect().unwrap();
+    conversation(&mut dte, &m.efs());
+    // A second DTE at the same time gets its own freshly booted modem, same EFS.
+    let mut other = m.connect().unwrap();
+    for urc in BOOT {
+        other.expect(urc);
+    }
+    other.cmd_expect("ATE0", &["ATE0", "OK"]);
+    let attr = other.cmd("AT+FSATTRI=\"C:/blob.bin\"");
+    assert!(attr[0].starts_with("+FSATTRI: 100000, "), "{attr:?}");
+}
+
+#[test]
+fn tcp_reconnect_is_a_fresh_power_on() {
+    let m = ModemProcess::start(bin(), Transport::Tcp, &[]).unwrap();
+    let mut dte = m.connect().unwrap();
+    dte.expect_eventually("PB DONE");
+    dte.cmd_expect("ATE0", &["ATE0", "OK"]);
+    dte.cmd_expect("AT&W", &["OK"]);
+    drop(dte);
+    let mut dte = m.connect().unwrap();
+    dte.expect_eventually("PB DONE");
+    // AT&W survived: echo stays off.
+    dte.cmd_expect("AT", &["OK"]);
+}
+
+#[test]
+fn stdio_end_to_end() {
+    let mut m = ModemProcess::start(bin(), Transport::Stdio, &[]).unwrap();
+    let mut dte = m.stdio().unwrap();
+    conversation(&mut dte, &m.efs());
+    // End of input is a hang-up: the modem exits cleanly.
+    dte.close_write();
+    let st = m.wait(Duration::from_secs(5)).unwrap();
+    assert!(st.success(), "{st}");
+}
+
+#[test]
+fn serial_device() {
+    // One end of a PTY pair stands in for a real serial device.
+    let pair = nix::pty::openpty(None, None).unwrap();
+    let dev = nix::unistd::ttyname(&pair.slave).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(bin())
+        .args(["--boot-delay", "0", "--serial", dev.to_str().unwrap(), "--baud", "9600"])
+        .arg("--efs")
+        .arg(dir.path().join("efs"))
+        .arg("--state")
+        .arg(dir.path().join("state"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let master = std::fs::File::from(pair.master);
+    let mut dte = Dte::new(master.try_clone().unwrap(), Box::new(master));
+    dte.expect_eventually("PB DONE");
+    dte.cmd_expect("ATE0", &["ATE0", "OK"]);
+    dte.cmd_expect("AT+IPR?", &["+IPR: 9600", "OK"]);
+    // AT+IPR reprograms the device after the OK.
+    dte.cmd_expect("AT+IPR=115200", &["OK"]);
+    std::thread::sleep(Duration::from_millis(200));
+    let t = nix::sys::termios::tcgetattr(&pair.slave).unwrap();
+    assert_eq!(nix::sys::termios::cfgetospeed(&t), nix::sys::termios::BaudRate::B115200);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn pace_emulates_the_line_rate() {
+    // 2000 bytes at 9600 bit/s (10 bits a byte) need at least 2 s on the wire. Only a lower
+    // bound is asserted: a busy machine can make it slower, never faster.
+    let mut m = ModemProcess::start(bin(), Transport::Stdio, &["--pace", "--baud", "9600"]).unwrap();
+    let mut dte = m.stdio().unwrap();
+    dte.expect_eventually("PB DONE");
+    dte.cmd_expect("ATE0", &["ATE0", "OK"]);
+    dte.send_line("AT+CFTRANRX=\"C:/p.bin\",2000");
+    dte.expect(">");
+    dte.send(&vec![b'x'; 2000]);
+    dte.expect("OK");
+    let start = Instant::now();
+    dte.send_line("AT+CFTRANTX=\"C:/p.bin\"");
+    dte.expect_eventually("+CFTRANTX: 0");
+    dte.expect("OK");
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(1900), "paced transfer took only {took:?}");
+}
+
+#[test]
+fn trace_masks_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.log");
+    let mut m =
+        ModemProcess::start(bin(), Transport::Stdio, &["--pin", "7531", "--trace", trace.to_str().unwrap()]).unwrap();
+    let mut dte = m.stdio().unwrap();
+    dte.expect("START");
+    dte.expect("+CPIN: SIM PIN");
+    dte.send_line("AT+CPIN=\"7531\"");
+    dte.expect("AT+CPIN=\"7531\"");
+    dte.expect("OK");
+    dte.expect_eventually("PB DONE");
+    dte.cmd_expect(
+        "AT+CSOCKAUTH=1,1,\"hunter22\",\"bob\";+CSOCKAUTH?",
+        &["AT+CSOCKAUTH=1,1,\"hunter22\",\"bob\";+CSOCKAUTH?", "+CSOCKAUTH: 1,1,\"hunter22\",\"bob\"", "OK"],
+    );
+    dte.close_write();
+    m.wait(Duration::from_secs(5)).unwrap();
+    let text = std::fs::read_to_string(&trace).unwrap();
+    assert!(text.contains("DTE> AT+CPIN=\"***\"<CR>"), "{text}");
+    assert!(text.contains("+CSOCKAUTH: 1,1,\"***\",\"bob\""), "{text}");
+    assert!(!text.contains("7531") && !text.contains("hunter22"), "secret in trace:\n{text}");
+    assert!(text.lines().all(|l| l.starts_with('[')), "every record is timestamped:\n{text}");
+}
+
+#[test]
+fn bad_flags_are_refused_clearly() {
+    for (args, needle) in [
+        (&["--imei", "123456789012345"][..], "Luhn"),
+        (&["--baud", "1234"], "not a rate"),
+        (&["--boot-delay", "soon"], "duration"),
+        (&["--pin", "12"], "4-8 digits"),
+        (&["--tcp", "nonsense"], "ADDR:PORT"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(bin())
+            .args(args)
+            .arg("--efs")
+            .arg(dir.path().join("e"))
+            .arg("--state")
+            .arg(dir.path().join("s"))
+            .arg("--no-link")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn efs_state_survives_restart() {
+    let mut m = ModemProcess::start(bin(), Transport::Stdio, &[]).unwrap();
+    let mut dte = m.stdio().unwrap();
+    dte.expect_eventually("PB DONE");
+    dte.cmd_expect("ATE0V1", &["ATE0V1", "OK"]);
+    dte.cmd_expect("AT&W", &["OK"]);
+    dte.cmd_expect("AT+FSMKDIR=C:/kept", &["OK"]);
+    dte.close_write();
+    m.wait(Duration::from_secs(5)).unwrap();
+    let dir = std::mem::replace(&mut m.dir, tempfile::tempdir().unwrap());
+    drop(m);
+    let mut m = ModemProcess::start_in(bin(), Transport::Stdio, &[], dir).unwrap();
+    let mut dte = m.stdio().unwrap();
+    dte.expect_eventually("PB DONE");
+    dte.cmd_expect("AT+FSCD=kept", &["+FSCD: C:/kept/", "OK"]);
+}

@@ -1,0 +1,163 @@
+//! The real `sim5360` binary as a child process, with a temporary EFS and state dir.
+
+use crate::dte::Dte;
+use anyhow::{Context, Result, bail};
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// How the DTE reaches the modem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Pty,
+    Tcp,
+    Stdio,
+}
+
+/// A running `sim5360`; stopped (SIGTERM, then SIGKILL) on drop.
+#[derive(Debug)]
+pub struct ModemProcess {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    /// PTY slave path (`Transport::Pty`).
+    pub tty: Option<PathBuf>,
+    /// Symlink to the PTY.
+    pub link: Option<PathBuf>,
+    /// Listening address (`Transport::Tcp`).
+    pub tcp: Option<String>,
+    stdout: Option<BufReader<ChildStdout>>,
+}
+
+impl ModemProcess {
+    /// Start `bin` with `extra` arguments, a fresh EFS under a temp dir, and no boot delay
+    /// unless `extra` gives one.
+    pub fn start(bin: &Path, transport: Transport, extra: &[&str]) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        Self::start_in(bin, transport, extra, dir)
+    }
+
+    /// As [`ModemProcess::start`], reusing `dir` (EFS and state of an earlier run).
+    pub fn start_in(bin: &Path, transport: Transport, extra: &[&str], dir: tempfile::TempDir) -> Result<Self> {
+        let mut cmd = Command::new(bin);
+        cmd.arg("--efs").arg(dir.path().join("efs")).arg("--state").arg(dir.path().join("state"));
+        if !extra.contains(&"--boot-delay") {
+            cmd.args(["--boot-delay", "0"]);
+        }
+        match transport {
+            Transport::Pty => {
+                cmd.arg("--link").arg(dir.path().join("ttySIM"));
+            }
+            Transport::Tcp => {
+                cmd.args(["--tcp", "127.0.0.1:0"]);
+            }
+            Transport::Stdio => {
+                cmd.arg("--stdio").stdin(Stdio::piped());
+            }
+        }
+        cmd.args(extra).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = cmd.spawn().with_context(|| format!("spawn {}", bin.display()))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut me = Self { child, dir, tty: None, link: None, tcp: None, stdout: Some(BufReader::new(stdout)) };
+        match transport {
+            Transport::Pty => {
+                me.tty = Some(PathBuf::from(me.announced("pty: ")?));
+                me.link = Some(PathBuf::from(me.announced("link: ")?));
+            }
+            Transport::Tcp => me.tcp = Some(me.announced("tcp: ")?),
+            Transport::Stdio => {}
+        }
+        Ok(me)
+    }
+
+    /// Read stdout lines until one starts with `prefix`; return the rest of it.
+    fn announced(&mut self, prefix: &str) -> Result<String> {
+        let out = self.stdout.as_mut().context("stdout already taken")?;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if out.read_line(&mut line)? == 0 {
+                let status = self.child.wait()?;
+                bail!("sim5360 exited ({status}) before announcing {prefix:?}");
+            }
+            if let Some(rest) = line.trim_end().strip_prefix(prefix) {
+                return Ok(rest.to_owned());
+            }
+        }
+    }
+
+    pub fn efs(&self) -> PathBuf {
+        self.dir.path().join("efs")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A DTE on the PTY (opened like a serial port).
+    pub fn open_pty(&self) -> Result<Dte> {
+        let path = self.tty.as_ref().context("not a PTY modem")?;
+        open_tty(path)
+    }
+
+    /// A DTE over a new TCP connection.
+    pub fn connect(&self) -> Result<Dte> {
+        let addr = self.tcp.as_ref().context("not a TCP modem")?;
+        let s = TcpStream::connect(addr)?;
+        s.set_nodelay(true)?;
+        Ok(Dte::new(s.try_clone()?, Box::new(s)))
+    }
+
+    /// The DTE on stdin/stdout (once).
+    pub fn stdio(&mut self) -> Result<Dte> {
+        let stdin = self.child.stdin.take().context("not a stdio modem")?;
+        let stdout = self.stdout.take().context("stdout taken")?;
+        Ok(Dte::new(stdout.into_inner(), Box::new(stdin)))
+    }
+
+    /// Send a signal and wait for the exit (at most `timeout`).
+    pub fn signal(&mut self, sig: nix::sys::signal::Signal, timeout: Duration) -> Result<ExitStatus> {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id())?);
+        nix::sys::signal::kill(pid, sig)?;
+        self.wait(timeout)
+    }
+
+    /// Wait for the exit (at most `timeout`).
+    pub fn wait(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.child.try_wait()? {
+                return Ok(st);
+            }
+            if Instant::now() > deadline {
+                bail!("sim5360 did not exit within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for ModemProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            if self.wait(Duration::from_secs(3)).is_err() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+    }
+}
+
+/// Open a tty (PTY slave or serial device) raw, as a DTE's serial library would.
+pub fn open_tty(path: &Path) -> Result<Dte> {
+    use nix::sys::termios;
+    let f =
+        std::fs::OpenOptions::new().read(true).write(true).open(path).with_context(|| path.display().to_string())?;
+    let mut t = termios::tcgetattr(&f)?;
+    termios::cfmakeraw(&mut t);
+    termios::tcsetattr(&f, termios::SetArg::TCSANOW, &t)?;
+    Ok(Dte::new(f.try_clone()?, Box::new(f)))
+}
