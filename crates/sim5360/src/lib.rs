@@ -5,6 +5,8 @@
 //! [`efs`]. [`profile`] is the one place that knows which model is emulated.
 
 pub mod efs;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod general;
 pub mod modem;
 pub mod network;

@@ -1,0 +1,28 @@
+//! Replays the cargo-fuzz corpora (and any saved crash artifacts) on stable, so CI checks
+//! every input the fuzzers found interesting.
+
+use std::path::Path;
+
+fn replay(target: &str, f: fn(&[u8])) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    let mut count = 0;
+    for dir in [root.join("corpus").join(target), root.join("regressions").join(target)] {
+        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        for e in rd.flatten() {
+            let data = std::fs::read(e.path()).expect("corpus file");
+            f(&data);
+            count += 1;
+        }
+    }
+    assert!(count > 0, "no corpus for {target}");
+}
+
+#[test]
+fn line_syntax_corpus() {
+    replay("line_syntax", sim5360::fuzzing::line_syntax);
+}
+
+#[test]
+fn modem_input_corpus() {
+    replay("modem_input", sim5360::fuzzing::modem_input);
+}
