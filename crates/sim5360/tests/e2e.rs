@@ -250,3 +250,33 @@ fn efs_state_survives_restart() {
     dte.expect_eventually("PB DONE");
     dte.cmd_expect("AT+FSCD=kept", &["+FSCD: C:/kept/", "OK"]);
 }
+
+#[test]
+fn errors_are_logged_with_their_reason() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(bin())
+        .args(["--stdio", "--boot-delay", "0", "-v"])
+        .arg("--efs")
+        .arg(dir.path().join("e"))
+        .arg("--state")
+        .arg(dir.path().join("s"))
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Give the boot URCs a moment: input before START is ignored.
+    std::thread::sleep(Duration::from_millis(300));
+    child.stdin.as_mut().unwrap().write_all(b"AT+CMEE=5\rAT+NOPE\rAT+FSCD=\"../..\"\r").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.matches("\r\nERROR\r\n").count(), 3, "{stdout}");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("parameter 1: 5 is outside 0..=2"), "{log}");
+    assert!(log.contains("no such command or form: +NOPE"), "{log}");
+    assert!(log.contains("climbs above the drive root"), "{log}");
+}
