@@ -1,6 +1,65 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs. Idempotent: a second run only checks.
+# Installs what the test suite needs: the real servers of the test bench (dovecot, nginx
+# with the echo module, and a Python venv with aiosmtpd and pyftpdlib + pyOpenSSL), curl
+# as the ordinary client of the smoke tests, and an unprivileged user for the servers
+# when running as root. Idempotent: when everything is there it only checks (~0.1 s).
+#
+# The venv lives in $SIM5360_TESTBENCH_VENV, else /var/cache/sim5360/testbench-venv for
+# root (the servers' user must reach it), else ${XDG_CACHE_HOME:-~/.cache}/sim5360/testbench-venv;
+# crates/testbench looks in the same places. No server is started or enabled here: tests start
+# their own on ephemeral 127.0.0.1 ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+start=$(date +%s%N)
 command -v cargo >/dev/null || { echo "install-deps: cargo not found; install Rust first (rustup)" >&2; exit 1; }
+
+APT_PACKAGES=(dovecot-pop3d nginx libnginx-mod-http-echo python3-venv openssl curl ca-certificates util-linux)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "install-deps: missing Debian packages ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+    echo "install-deps: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+        || apt-get install -y --no-install-recommends "${missing[@]}"
+    # On a systemd host the packages start their services on the standard ports; the
+    # tests never use those, but do not leave daemons running on the developer's machine.
+    if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+        systemctl disable --now dovecot nginx >/dev/null 2>&1 || true
+    fi
+fi
+
+# Servers drop to this user when the tests run as root (dovecot refuses to run its
+# login processes as root without chroot; nginx workers would run as nobody).
+if [ "$(id -u)" = 0 ] && ! id simtest >/dev/null 2>&1; then
+    useradd --system --no-create-home --shell /usr/sbin/nologin simtest
+fi
+
+if [ -n "${SIM5360_TESTBENCH_VENV:-}" ]; then
+    VENV=$SIM5360_TESTBENCH_VENV
+elif [ "$(id -u)" = 0 ]; then
+    VENV=/var/cache/sim5360/testbench-venv
+else
+    VENV="${XDG_CACHE_HOME:-$HOME/.cache}/sim5360/testbench-venv"
+fi
+REQ=crates/testbench/py/requirements.txt
+stamp="$VENV/.requirements.sha256"
+want=$(sha256sum "$REQ" | cut -d' ' -f1)
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "install-deps: creating the Python venv $VENV"
+    rm -rf "$VENV"
+    mkdir -p "$(dirname "$VENV")"
+    # Debian's interpreter, not whatever python3 is first on PATH (pyenv shims and the like).
+    /usr/bin/python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir -r "$REQ"
+    echo "$want" > "$stamp"
+fi
+end=$(date +%s%N)
+echo "install-deps: ready in $(( (end - start) / 1000000 )) ms"

@@ -17,16 +17,16 @@ pub fn line_syntax(data: &[u8]) {
         let (n, ev) = ld.feed(rest, &cfg);
         rest = &rest[n..];
         ld.take_echo();
-        if let Some(Event::Line(line)) = ev {
-            if let Ok(invs) = parse_line(&line) {
-                for inv in invs {
-                    if let Ok(mut args) = Args::parse(inv.args) {
-                        for _ in 0..args.len() {
-                            let _ = args.clone().opt_int();
-                            let _ = args.opt_str();
-                        }
-                        let _ = args.finish();
+        if let Some(Event::Line(line)) = ev
+            && let Ok(invs) = parse_line(&line)
+        {
+            for inv in invs {
+                if let Ok(mut args) = Args::parse(inv.args) {
+                    for _ in 0..args.len() {
+                        let _ = args.clone().opt_int();
+                        let _ = args.opt_str();
                     }
+                    let _ = args.finish();
                 }
             }
         }

@@ -236,15 +236,15 @@ async fn run(cli: Cli) -> Result<()> {
         }
         id.imei.clone_from(imei);
     }
-    if let Some(imsi) = &cli.imsi {
-        if !(6..=15).contains(&imsi.len()) || !imsi.bytes().all(|b| b.is_ascii_digit()) {
-            bail!("--imsi {imsi}: must be 6-15 digits");
-        }
+    if let Some(imsi) = &cli.imsi
+        && (!(6..=15).contains(&imsi.len()) || !imsi.bytes().all(|b| b.is_ascii_digit()))
+    {
+        bail!("--imsi {imsi}: must be 6-15 digits");
     }
-    if let Some(pin) = &cli.pin {
-        if !(4..=8).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()) {
-            bail!("--pin: must be 4-8 digits");
-        }
+    if let Some(pin) = &cli.pin
+        && (!(4..=8).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()))
+    {
+        bail!("--pin: must be 4-8 digits");
     }
     if !sim5360::modem::settings::BAUD_RATES.contains(&cli.baud) || cli.baud == 0 {
         bail!("--baud {}: not a rate the module supports", cli.baud);

@@ -280,3 +280,18 @@ fn errors_are_logged_with_their_reason() {
     assert!(log.contains("no such command or form: +NOPE"), "{log}");
     assert!(log.contains("climbs above the drive root"), "{log}");
 }
+
+#[test]
+fn urcs_are_collected_while_waiting() {
+    let mut m = ModemProcess::start(bin(), Transport::Stdio, &["--pin", "1234"]).unwrap();
+    let mut dte = m.stdio().unwrap();
+    dte.expect("START");
+    dte.expect("+CPIN: SIM PIN");
+    dte.send_line("ATE0;+CPIN=1234;+CSQ");
+    assert_eq!(dte.wait_for("+CSQ:"), "+CSQ: 21,99");
+    // Only the echo came before the answer: the URCs wait until the line is done.
+    assert_eq!(std::mem::take(&mut dte.urcs), ["ATE0;+CPIN=1234;+CSQ"]);
+    dte.expect("OK");
+    assert_eq!(dte.wait_for("PB DONE"), "PB DONE");
+    assert_eq!(dte.urcs, ["+CPIN: READY", "SMS DONE", "CALL READY"]);
+}

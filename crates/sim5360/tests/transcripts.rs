@@ -34,24 +34,24 @@ fn unescape(s: &str) -> Result<Vec<u8>, String> {
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'<' {
-            if let Some(end) = s[i..].find('>') {
-                let tok = &s[i + 1..i + end];
-                let byte = match tok {
-                    "CR" => Some(b'\r'),
-                    "LF" => Some(b'\n'),
-                    "SUB" => Some(0x1a),
-                    "ESC" => Some(0x1b),
-                    "BS" => Some(0x08),
-                    "NUL" => Some(0),
-                    t if t.len() == 3 && t.starts_with('x') => u8::from_str_radix(&t[1..], 16).ok(),
-                    _ => None,
-                };
-                if let Some(byte) = byte {
-                    out.push(byte);
-                    i += end + 1;
-                    continue;
-                }
+        if b[i] == b'<'
+            && let Some(end) = s[i..].find('>')
+        {
+            let tok = &s[i + 1..i + end];
+            let byte = match tok {
+                "CR" => Some(b'\r'),
+                "LF" => Some(b'\n'),
+                "SUB" => Some(0x1a),
+                "ESC" => Some(0x1b),
+                "BS" => Some(0x08),
+                "NUL" => Some(0),
+                t if t.len() == 3 && t.starts_with('x') => u8::from_str_radix(&t[1..], 16).ok(),
+                _ => None,
+            };
+            if let Some(byte) = byte {
+                out.push(byte);
+                i += end + 1;
+                continue;
             }
         }
         out.push(b[i]);

@@ -18,6 +18,8 @@ pub struct Dte {
     buf: Vec<u8>,
     log: Vec<u8>,
     eof: bool,
+    /// Lines passed over by [`Dte::wait_for`] (URCs that came first), in order.
+    pub urcs: Vec<String>,
     stop: Arc<AtomicBool>,
     pub timeout: Duration,
 }
@@ -65,7 +67,7 @@ impl Dte {
                 }
             }
         });
-        Self { writer, rx, buf: Vec::new(), log: Vec::new(), eof: false, stop, timeout: TIMEOUT }
+        Self { writer, rx, buf: Vec::new(), log: Vec::new(), eof: false, urcs: Vec::new(), stop, timeout: TIMEOUT }
     }
 
     /// The exchange so far, escaped: `>>` marks what the DTE sent.
@@ -173,6 +175,17 @@ impl Dte {
             if self.line() == want {
                 return;
             }
+        }
+    }
+
+    /// The first line starting with `prefix`; lines before it are kept in [`Dte::urcs`].
+    pub fn wait_for(&mut self, prefix: &str) -> String {
+        loop {
+            let l = self.line();
+            if l.starts_with(prefix) {
+                return l;
+            }
+            self.urcs.push(l);
         }
     }
 

@@ -1,12 +1,32 @@
-//! Test support for sim5360: start the real binary on a PTY, TCP or stdio with a temporary
-//! EFS, and drive it as a DTE would, with timeouts and the whole exchange shown on failure.
+//! Test support for sim5360.
+//!
+//! - Real third-party servers on 127.0.0.1 with ephemeral ports, each a child process in a
+//!   temp dir, stopped on drop (also when the test panics): [`Pop3Server`] (dovecot),
+//!   [`SmtpServer`] (aiosmtpd), [`FtpServer`] (pyftpdlib), [`HttpServer`] (nginx), all with
+//!   TLS from a [`TestCa`] made per run. `scripts/install-deps.sh` installs them; a server
+//!   that cannot start is an error with the reason, never a skipped test.
+//! - Misbehaving [`Peer`]s for fault tests.
+//! - The real `sim5360` binary on a PTY, TCP or stdio ([`ModemProcess`]) and a [`Dte`]
+//!   driver with timeouts that shows the whole exchange when an expectation fails.
 
+mod ca;
 mod dte;
+mod ftp;
+pub mod http;
 mod modem;
-pub use modem::open_tty;
+mod peers;
+mod pop3;
+pub mod process;
+mod smtp;
 
+pub use ca::TestCa;
 pub use dte::Dte;
-pub use modem::{ModemProcess, Transport};
+pub use ftp::FtpServer;
+pub use http::HttpServer;
+pub use modem::{ModemProcess, Transport, open_tty};
+pub use peers::Peer;
+pub use pop3::Pop3Server;
+pub use smtp::{Received, SmtpOptions, SmtpServer};
 
 /// `bytes` with CR, LF and non-printables escaped, for failure messages.
 pub fn escape(bytes: &[u8]) -> String {

@@ -283,12 +283,11 @@ impl Modem {
                 self.final_error(&CmdError::Refused("command line too long"));
             }
             Event::Data(chunk) => {
-                if let Active::Data { sink, err } = &mut self.active {
-                    if err.is_none() {
-                        if let Err(e) = sink.write(&mut self.ctx, &chunk) {
-                            *err = Some(e);
-                        }
-                    }
+                if let Active::Data { sink, err } = &mut self.active
+                    && err.is_none()
+                    && let Err(e) = sink.write(&mut self.ctx, &chunk)
+                {
+                    *err = Some(e);
                 }
             }
             Event::DataEnd => {

@@ -1,0 +1,164 @@
+//! Misbehaving peers for fault tests: a listener that accepts and never answers, one that
+//! closes after N bytes, one that answers garbage, one that drips a byte at a time, one
+//! whose TLS certificate is for another name. They are fault injectors, not stand-ins for
+//! the real servers.
+
+use crate::ca::TestCa;
+use anyhow::{Context, Result};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+type Behaviour = Arc<dyn Fn(TcpStream, &AtomicBool) + Send + Sync>;
+
+/// A listener on 127.0.0.1 with one behaviour for every connection; stopped on drop.
+pub struct Peer {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer").field("port", &self.port).finish_non_exhaustive()
+    }
+}
+
+/// Read and discard whatever the client sends until it closes or we stop (so the client's
+/// writes never block or reset).
+fn drain(s: &mut TcpStream, stop: &AtomicBool) {
+    let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut b = [0u8; 4096];
+    while !stop.load(Ordering::Relaxed) {
+        match s.read(&mut b) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Sleep up to `d`, waking early when stopping; false when stopping.
+fn pause(d: Duration, stop: &AtomicBool) -> bool {
+    let step = Duration::from_millis(20);
+    let mut left = d;
+    while !left.is_zero() {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        let s = left.min(step);
+        std::thread::sleep(s);
+        left -= s;
+    }
+    !stop.load(Ordering::Relaxed)
+}
+
+impl Peer {
+    fn spawn(behaviour: Behaviour) -> Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let accept = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                let (b, st) = (behaviour.clone(), stop2.clone());
+                std::thread::spawn(move || b(conn, &st));
+            }
+        });
+        Ok(Self { port, stop, accept: Some(accept) })
+    }
+
+    /// Accepts and never answers (holds the connection until dropped).
+    pub fn silent() -> Result<Self> {
+        Self::spawn(Arc::new(|mut s, stop| drain(&mut s, stop)))
+    }
+
+    /// Sends the first `n` bytes of `payload` (e.g. half a reply), then closes.
+    pub fn close_after(payload: Vec<u8>, n: usize) -> Result<Self> {
+        Self::spawn(Arc::new(move |mut s, _| {
+            let _ = s.write_all(&payload[..n.min(payload.len())]);
+            let _ = s.flush();
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }))
+    }
+
+    /// Answers `len` bytes of binary garbage at once and after everything the client sends.
+    pub fn garbage(len: usize) -> Result<Self> {
+        Self::spawn(Arc::new(move |mut s, stop| {
+            let junk = crate::http::pattern(len, 0xbad);
+            if s.write_all(&junk).is_err() {
+                return;
+            }
+            let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
+            let mut b = [0u8; 4096];
+            while !stop.load(Ordering::Relaxed) {
+                match s.read(&mut b) {
+                    Ok(0) => return,
+                    Ok(_) => {
+                        if s.write_all(&junk).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                    Err(_) => return,
+                }
+            }
+        }))
+    }
+
+    /// Sends `payload` one byte every `interval` (a byte a second makes a stalled server).
+    pub fn drip(payload: Vec<u8>, interval: Duration) -> Result<Self> {
+        Self::spawn(Arc::new(move |mut s, stop| {
+            for b in &payload {
+                if s.write_all(std::slice::from_ref(b)).is_err() || !pause(interval, stop) {
+                    return;
+                }
+            }
+            drain(&mut s, stop);
+        }))
+    }
+
+    /// A TLS server whose certificate is for `wrong.example` (signed by the test CA):
+    /// after the handshake it sends `payload` and keeps the connection open.
+    pub fn tls_wrong_name(ca: &TestCa, payload: Vec<u8>) -> Result<Self> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_file_iter(&ca.wrong_name_chain)?.collect::<Result<Vec<_>, _>>()?;
+        let key = PrivateKeyDer::from_pem_file(&ca.wrong_name_key)?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()?
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .context("wrong-name certificate")?,
+        );
+        Self::spawn(Arc::new(move |s, stop| {
+            let Ok(conn) = rustls::ServerConnection::new(config.clone()) else { return };
+            let mut tls = rustls::StreamOwned::new(conn, s);
+            if tls.write_all(&payload).is_err() || tls.flush().is_err() {
+                return;
+            }
+            drain(&mut tls.sock, stop);
+        }))
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the accept loop.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(h) = self.accept.take() {
+            let _ = h.join();
+        }
+    }
+}
