@@ -12,4 +12,5 @@ pub mod modem;
 pub mod network;
 pub mod profile;
 pub mod runner;
+pub mod service;
 pub mod transport;

@@ -7,6 +7,7 @@ use sim5360::modem::settings::DirNv;
 use sim5360::modem::{Modem, ModemConfig};
 use sim5360::profile::{Model, Profile, imei_is_valid};
 use sim5360::runner::{self, End, Session};
+use sim5360::service::net::NetConfig;
 use sim5360::transport::trace::Trace;
 use sim5360::transport::{pty::Pty, serial, set_speed};
 use std::net::SocketAddr;
@@ -114,6 +115,15 @@ struct Cli {
     /// Operator name (AT+COPS?).
     #[arg(long)]
     operator: Option<String>,
+
+    /// Trust the CA certificates in this PEM file for TLS (FTPS, HTTPS, ...), besides the
+    /// system roots. May be given several times.
+    #[arg(long = "ca", value_name = "FILE")]
+    ca: Vec<PathBuf>,
+
+    /// Do not verify server certificates at all, as the real module does not.
+    #[arg(long)]
+    tls_insecure: bool,
 
     /// Record both directions, with timestamps, to FILE (secrets masked).
     #[arg(long, value_name = "FILE")]
@@ -269,12 +279,21 @@ async fn run(cli: Cli) -> Result<()> {
         Some(p) => Some(Arc::new(Trace::create(p).with_context(|| format!("trace file {}", p.display()))?)),
         None => None,
     };
+    let net = Arc::new(NetConfig::new(&cli.ca, cli.tls_insecure)?);
+    if cli.tls_insecure {
+        warn!("--tls-insecure: server certificates are not verified");
+    }
     let session_ids = Arc::new(AtomicU64::new(1));
     let make_session = {
         let trace = trace.clone();
         move |ids: &AtomicU64| {
             let id = ids.fetch_add(1, Ordering::Relaxed);
-            Session { pace: cli.pace, trace: trace.as_ref().map(|t| (t.clone(), t.session(id))), on_baud: None }
+            Session {
+                pace: cli.pace,
+                trace: trace.as_ref().map(|t| (t.clone(), t.session(id))),
+                on_baud: None,
+                net: net.clone(),
+            }
         }
     };
     // First modem now, so a broken EFS or state dir fails before anything is announced.

@@ -111,9 +111,45 @@ impl Profile {
         vec!["+CPIN: READY", "SMS DONE", "CALL READY", "PB DONE"]
     }
 
+    /// FTPS commands answer `OK` at once and report `+CFTPSxxx: <err>` later (LTE family),
+    /// instead of answering when done (WCDMA).
+    pub fn ftps_async(&self) -> bool {
+        self.model == Model::Sim7600
+    }
+
+    /// Uploads from the serial port take a length and a `>` prompt (LTE family) besides
+    /// the `+CFTPPUT: BEGIN` ... Ctrl-Z form.
+    pub fn upload_length_form(&self) -> bool {
+        self.model == Model::Sim7600
+    }
+
+    /// The delete command of FTPS: `+CFTPSDELE` on the LTE family, `+CFTPSDEL` (seed TOC)
+    /// on WCDMA; both spellings are accepted, this one names the result line.
+    pub fn ftps_dele_name(&self) -> &'static str {
+        if self.model == Model::Sim7600 { "+CFTPSDELE" } else { "+CFTPSDEL" }
+    }
+
     /// `AT+CGMR` answer line.
     pub fn cgmr_line(&self) -> String {
         format!("+CGMR: {}", self.identity.revision)
+    }
+}
+
+/// The SIM7600 FTPS error table (spec §8.17) for an FTP failure.
+pub fn ftps_lte_code(c: crate::service::ftp::FtpCode) -> u16 {
+    use crate::service::ftp::FtpCode as F;
+    match c {
+        F::Unknown => 2,
+        F::Busy => 3,
+        F::Resolve => 12,
+        F::Timeout => 5,
+        F::ReadFile | F::WriteFile => 17,
+        F::NotAllowed => 11,
+        F::Login | F::Rejected => 9,
+        F::Logout | F::Network => 10,
+        F::Transfer => 6,
+        F::Memory => 7,
+        F::InvalidParam => 8,
     }
 }
 

@@ -1,17 +1,25 @@
 //! The async pump: the only place that awaits. It moves bytes between a transport and a
-//! [`Modem`], sleeps until the modem's next timer, paces the line when asked, and records
-//! the trace.
+//! [`Modem`], sleeps until the modem's next timer, runs the service jobs the modem asks
+//! for (feeding their events back and their inputs forward, each with back-pressure),
+//! paces the line when asked, and records the trace.
 
-use crate::modem::Modem;
+use crate::modem::{JobId, JobInput, Modem, ServiceEvent};
+use crate::service::{self, JobIo, net::NetConfig};
 use crate::transport::pace::Pacer;
 use crate::transport::trace::{Dir, Trace, TraceSession};
+use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 /// Output gathered from the modem before one write.
 const WRITE_BATCH: usize = 64 * 1024;
+/// Events in flight from all jobs to the core.
+const EVENT_QUEUE: usize = 8;
+/// Inputs in flight from the core to one job.
+const INPUT_QUEUE: usize = 8;
 
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,17 +36,13 @@ pub struct Session {
     pub trace: Option<(Arc<Trace>, TraceSession)>,
     /// Called after the answer to `AT+IPR=<rate>` has been written, with the new rate.
     pub on_baud: Option<Box<dyn FnMut(u32) + Send>>,
+    /// How jobs reach servers.
+    pub net: Arc<NetConfig>,
 }
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session").field("pace", &self.pace).finish_non_exhaustive()
-    }
-}
-
-impl Session {
-    pub fn plain() -> Self {
-        Self { pace: false, trace: None, on_baud: None }
     }
 }
 
@@ -60,7 +64,80 @@ fn is_hangup(e: &io::Error) -> bool {
         || e.raw_os_error() == Some(libc::EIO)
 }
 
-/// Run `modem` over `io` until hang-up or `stop` turns true.
+/// Running jobs of one session.
+struct Jobs {
+    events_tx: mpsc::Sender<(JobId, ServiceEvent)>,
+    events_rx: mpsc::Receiver<(JobId, ServiceEvent)>,
+    inputs: HashMap<JobId, mpsc::Sender<JobInput>>,
+    tasks: HashMap<JobId, JoinHandle<()>>,
+    /// An input the job's queue had no room for yet.
+    pending: Option<(JobId, JobInput)>,
+}
+
+impl Jobs {
+    fn new() -> Self {
+        let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+        Self { events_tx, events_rx, inputs: HashMap::new(), tasks: HashMap::new(), pending: None }
+    }
+
+    /// Start what the modem asked for, stop what it dropped, and move inputs forward
+    /// while the jobs have room.
+    fn sync(&mut self, modem: &mut Modem, net: &Arc<NetConfig>) {
+        while let Some((id, spec)) = modem.poll_job() {
+            let (tx, rx) = mpsc::channel(INPUT_QUEUE);
+            self.inputs.insert(id, tx);
+            let io = JobIo::new(id, self.events_tx.clone(), rx, net.clone());
+            self.tasks.insert(id, tokio::spawn(service::run(spec, io)));
+        }
+        while let Some(id) = modem.poll_job_abort() {
+            self.forget(id);
+        }
+        self.tasks.retain(|_, t| !t.is_finished());
+        loop {
+            if self.pending.is_none() {
+                self.pending = modem.poll_job_input();
+            }
+            let Some((id, input)) = self.pending.take() else { return };
+            let Some(tx) = self.inputs.get(&id) else { continue };
+            match tx.try_send(input) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(input)) => {
+                    self.pending = Some((id, input));
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.inputs.remove(&id);
+                }
+            }
+        }
+    }
+
+    fn forget(&mut self, id: JobId) {
+        if let Some(t) = self.tasks.remove(&id) {
+            t.abort();
+        }
+        self.inputs.remove(&id);
+        if self.pending.as_ref().is_some_and(|(j, _)| *j == id) {
+            self.pending = None;
+        }
+    }
+
+    /// The queue the pending input waits for, if any.
+    fn pending_queue(&self) -> Option<mpsc::Sender<JobInput>> {
+        let (id, _) = self.pending.as_ref()?;
+        self.inputs.get(id).cloned()
+    }
+}
+
+impl Drop for Jobs {
+    fn drop(&mut self) {
+        for t in self.tasks.values() {
+            t.abort();
+        }
+    }
+}
+
+/// Run `modem` over `rd`/`wr` until hang-up or `stop` turns true.
 pub async fn run<R, W>(
     mut rd: R,
     mut wr: W,
@@ -77,6 +154,7 @@ where
     let mut tx_pace = Pacer::default();
     let mut rx_pace = Pacer::default();
     let mut baud = modem.baud();
+    let mut jobs = Jobs::new();
     let result = loop {
         // Everything the modem has to say goes out before more input is read.
         loop {
@@ -118,9 +196,21 @@ where
                 f(baud);
             }
         }
+        jobs.sync(&mut modem, &s.net);
         let deadline = modem.poll_timeout().map(tokio::time::Instant::from_std);
+        // Back-pressure: no DTE input while a job's input queue is full, no job events
+        // while the DTE has not taken the output already waiting.
+        let input_blocked = jobs.pending.is_some();
+        let accepting = modem.accepting_events();
+        let queue = jobs.pending_queue();
+        let room = async {
+            match queue {
+                Some(tx) => tx.reserve_owned().await.ok(),
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            r = rd.read(&mut buf) => match r {
+            r = rd.read(&mut buf), if !input_blocked => match r {
                 Ok(0) => break End::HangUp,
                 Ok(n) => {
                     if s.pace {
@@ -134,6 +224,20 @@ where
                 Err(e) if is_hangup(&e) => break End::HangUp,
                 Err(e) => return Err(e),
             },
+            ev = jobs.events_rx.recv(), if accepting => {
+                if let Some((id, ev)) = ev {
+                    if matches!(ev, ServiceEvent::Done(_)) {
+                        jobs.forget(id);
+                    }
+                    modem.handle_service_event(id, ev, std::time::Instant::now());
+                }
+            }
+            permit = room, if input_blocked => {
+                // A job that is gone takes its pending input with it.
+                if let (Some(permit), Some((_, input))) = (permit, jobs.pending.take()) {
+                    permit.send(input);
+                }
+            }
             _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
                 modem.handle_timeout(std::time::Instant::now());
             }

@@ -65,6 +65,8 @@ enum Mode {
     Data { remaining: u64 },
     /// Free text entry up to Ctrl-Z, at most `max` bytes kept.
     Text { max: usize },
+    /// Unbounded data passed through up to Ctrl-Z (streamed uploads).
+    Stream,
 }
 
 /// Bytes in, [`Event`]s out. See the module documentation.
@@ -101,9 +103,16 @@ impl LineDiscipline {
         self.mode = Mode::Text { max };
     }
 
-    /// True while a `>`/`>>` data entry is in progress.
+    /// Enter streaming mode: every byte up to Ctrl-Z is payload, handed out as it arrives
+    /// ([`Event::Data`]), then [`Event::DataEnd`] for the Ctrl-Z (which is not payload).
+    pub fn expect_stream(&mut self) {
+        self.buf.clear();
+        self.mode = Mode::Stream;
+    }
+
+    /// True while a `>`/`>>` data entry or a stream is in progress.
     pub fn in_data_mode(&self) -> bool {
-        matches!(self.mode, Mode::Data { .. } | Mode::Text { .. })
+        matches!(self.mode, Mode::Data { .. } | Mode::Text { .. } | Mode::Stream)
     }
 
     /// True while part of a command line has been received but not its terminator.
@@ -128,6 +137,9 @@ impl LineDiscipline {
     pub fn feed(&mut self, input: &[u8], cfg: &LineConfig) -> (usize, Option<Event>) {
         if let Mode::Data { remaining } = self.mode {
             return self.feed_data(input, remaining);
+        }
+        if self.mode == Mode::Stream {
+            return self.feed_stream(input);
         }
         for (i, &b) in input.iter().enumerate() {
             if let Some(ev) = self.step(b, cfg) {
@@ -156,10 +168,28 @@ impl LineDiscipline {
         (n, Some(Event::Data(input[..n].to_vec())))
     }
 
+    fn feed_stream(&mut self, input: &[u8]) -> (usize, Option<Event>) {
+        match input.iter().position(|b| *b == SUB) {
+            Some(0) => {
+                self.mode = Mode::Idle;
+                (1, Some(Event::DataEnd))
+            }
+            Some(n) => {
+                let n = n.min(self.data_chunk);
+                (n, Some(Event::Data(input[..n].to_vec())))
+            }
+            None if input.is_empty() => (0, None),
+            None => {
+                let n = input.len().min(self.data_chunk);
+                (n, Some(Event::Data(input[..n].to_vec())))
+            }
+        }
+    }
+
     fn step(&mut self, b: u8, cfg: &LineConfig) -> Option<Event> {
         match self.mode {
             Mode::Text { max } => return self.step_text(b, max, cfg),
-            Mode::Data { .. } => return None,
+            Mode::Data { .. } | Mode::Stream => return None,
             _ => {}
         }
         if cfg.echo {
@@ -204,7 +234,7 @@ impl LineDiscipline {
                     None
                 }
             }
-            Mode::Text { .. } | Mode::Data { .. } => None,
+            Mode::Text { .. } | Mode::Data { .. } | Mode::Stream => None,
         }
     }
 
@@ -338,6 +368,20 @@ mod tests {
         assert_eq!(evs, vec![Event::Data(b"AT\r\x1a\x1bA".to_vec()), Event::DataEnd]);
         // "T\r" left over is not a command line: no `A` before it.
         assert_eq!(run(&mut ld, b"AT\r", &cfg), vec![Event::Line(vec![])]);
+    }
+
+    #[test]
+    fn stream_until_ctrl_z() {
+        let cfg = LineConfig::default();
+        let mut ld = LineDiscipline::new();
+        ld.expect_stream();
+        assert_eq!(run(&mut ld, b"ab\r\x1b", &cfg), vec![Event::Data(b"ab\r\x1b".to_vec())]);
+        assert!(ld.in_data_mode());
+        assert_eq!(
+            run(&mut ld, b"cd\x1aAT\r", &cfg),
+            vec![Event::Data(b"cd".to_vec()), Event::DataEnd, Event::Line(vec![])]
+        );
+        assert!(ld.take_echo().ends_with(b"AT\r"), "no echo of stream data");
     }
 
     #[test]

@@ -25,6 +25,11 @@ pub enum CmeError {
     NoNetworkService,
     NetworkTimeout,
     Unknown,
+    /// A service's own code (FTP 201-214, HTTP 220-227, ...), with its text.
+    Service {
+        code: u16,
+        text: &'static str,
+    },
 }
 
 impl CmeError {
@@ -47,6 +52,7 @@ impl CmeError {
             Self::NoNetworkService => 30,
             Self::NetworkTimeout => 31,
             Self::Unknown => 100,
+            Self::Service { code, .. } => code,
         }
     }
 
@@ -69,6 +75,7 @@ impl CmeError {
             Self::NoNetworkService => "no network service",
             Self::NetworkTimeout => "network timeout",
             Self::Unknown => "unknown",
+            Self::Service { text, .. } => text,
         }
     }
 }

@@ -15,12 +15,14 @@ pub mod clock;
 mod error;
 pub mod redact;
 mod reply;
+pub mod service;
 pub mod settings;
 pub mod table;
 
 pub use clock::{ModuleClock, WallClock};
 pub use error::{CmdError, CmeError};
 pub use reply::{DataSink, OutputStream, Reply, TextSink, Then};
+pub use service::{InputSource, JobId, JobInput, JobSink, JobSpec, Jobs, ServiceEvent, Urc};
 pub use settings::{Nv, Settings};
 
 use crate::efs::{Efs, EfsError, Store};
@@ -38,6 +40,10 @@ const HELD_INPUT_MAX: usize = 64 * 1024;
 /// NV key of the AT&W user profile.
 const NV_PROFILE: &str = "profile.json";
 
+/// Service events are taken only while fewer URC bytes than this wait to be sent, so a
+/// DTE that reads slowly slows the server instead of filling memory.
+const URC_BACKLOG_MAX: usize = 256 * 1024;
+
 /// State the command handlers work on.
 #[derive(Debug)]
 pub struct Ctx {
@@ -50,7 +56,11 @@ pub struct Ctx {
     /// Set by a handler to restart the module once the line's answer is out.
     pub reboot: bool,
     /// URCs raised by handlers, released after the line.
-    pub urcs: Vec<String>,
+    pub urcs: Vec<Urc>,
+    /// Network jobs and their sinks.
+    pub jobs: Jobs,
+    /// FTP and FTPS services.
+    pub ftp: crate::service::ftp::FtpState,
 }
 
 impl Ctx {
@@ -89,9 +99,16 @@ pub struct ModemConfig {
 #[derive(Debug)]
 enum Active {
     Idle,
-    Data { sink: Box<dyn DataSink>, err: Option<CmdError> },
+    Data {
+        sink: Box<dyn DataSink>,
+        err: Option<CmdError>,
+    },
     Text(Box<dyn TextSink>),
     Stream(Box<dyn OutputStream>),
+    /// The line waits for a job's result.
+    Wait(JobId),
+    /// The DTE streams upload data to a job, up to Ctrl-Z.
+    Upload(JobId),
 }
 
 #[derive(Debug)]
@@ -125,7 +142,8 @@ pub struct Modem {
     ld: LineDiscipline,
     ctx: Ctx,
     out: Vec<u8>,
-    urcs: VecDeque<String>,
+    urcs: VecDeque<Urc>,
+    urc_bytes: usize,
     boot: Boot,
     /// Commands are accepted once the first boot URC is out.
     awake: bool,
@@ -150,6 +168,8 @@ impl Modem {
             clock: ModuleClock::new(wall),
             reboot: false,
             urcs: Vec::new(),
+            jobs: Jobs::default(),
+            ftp: Default::default(),
         };
         if let Some(p) = ctx.saved_profile() {
             ctx.settings.apply(&p);
@@ -161,6 +181,7 @@ impl Modem {
             ctx,
             out: Vec::new(),
             urcs: VecDeque::new(),
+            urc_bytes: 0,
             boot,
             awake: false,
             queue: VecDeque::new(),
@@ -191,7 +212,7 @@ impl Modem {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
         while self.boot.next < self.boot.urcs.len() && self.boot.due(self.boot.next) <= now {
-            self.urcs.push_back(self.boot.urcs[self.boot.next].to_owned());
+            self.push_urc(Urc::Line(self.boot.urcs[self.boot.next].to_owned()));
             self.boot.next += 1;
             self.awake = true;
         }
@@ -207,7 +228,7 @@ impl Modem {
         }
         let mut rest = input;
         loop {
-            if matches!(self.active, Active::Stream(_)) {
+            if matches!(self.active, Active::Stream(_) | Active::Wait(_)) {
                 let room = HELD_INPUT_MAX.saturating_sub(self.held.len());
                 if rest.len() > room {
                     info!(dropped = rest.len() - room, "input overflow while sending a long answer");
@@ -281,6 +302,17 @@ impl Modem {
             Event::LineTooLong => {
                 info!("ERROR: command line longer than {} bytes", settings::MAX_LINE);
                 self.final_error(&CmdError::Refused("command line too long"));
+            }
+            Event::Data(chunk) if matches!(self.active, Active::Upload(_)) => {
+                if let Active::Upload(id) = self.active {
+                    self.ctx.jobs.send(id, JobInput::Data(chunk));
+                }
+            }
+            Event::DataEnd if matches!(self.active, Active::Upload(_)) => {
+                if let Active::Upload(id) = self.active {
+                    self.ctx.jobs.send(id, JobInput::End);
+                    self.active = Active::Wait(id);
+                }
             }
             Event::Data(chunk) => {
                 if let Active::Data { sink, err } = &mut self.active
@@ -372,6 +404,10 @@ impl Modem {
                 self.active = Active::Stream(s);
                 false
             }
+            Then::Wait(id) => {
+                self.active = Active::Wait(id);
+                false
+            }
         }
     }
 
@@ -411,7 +447,7 @@ impl Modem {
     }
 
     fn after_line(&mut self) {
-        self.urcs.extend(self.ctx.urcs.drain(..));
+        self.take_ctx_urcs();
         if std::mem::take(&mut self.ctx.reboot) {
             self.restart();
         }
@@ -429,6 +465,13 @@ impl Modem {
         self.ctx.efs.cwd = crate::efs::EfsPath::root(crate::efs::Drive::C);
         self.ld.reset();
         self.urcs.clear();
+        self.urc_bytes = 0;
+        let running: Vec<JobId> = self.ctx.jobs.sinks.keys().copied().collect();
+        for id in running {
+            self.ctx.jobs.abort(id);
+        }
+        self.ctx.ftp = Default::default();
+        self.active = Active::Idle;
         self.awake = false;
         self.boot = Boot {
             start: self.now,
@@ -439,14 +482,151 @@ impl Modem {
         self.handle_timeout(self.now);
     }
 
+    fn push_urc(&mut self, u: Urc) {
+        self.urc_bytes += u.len();
+        self.urcs.push_back(u);
+    }
+
+    fn take_ctx_urcs(&mut self) {
+        let urcs = std::mem::take(&mut self.ctx.urcs);
+        for u in urcs {
+            self.push_urc(u);
+        }
+    }
+
     fn release_urcs(&mut self) {
-        if !matches!(self.active, Active::Idle) || !self.queue.is_empty() {
+        if !matches!(self.active, Active::Idle) || !self.queue.is_empty() || self.ld.in_data_mode() {
             return;
         }
         let framing = self.ctx.settings.framing();
         while let Some(u) = self.urcs.pop_front() {
-            framing.urc(u.as_bytes(), &mut self.out);
+            match u {
+                Urc::Line(l) => framing.urc(l.as_bytes(), &mut self.out),
+                Urc::Block { header, data } => {
+                    framing.urc(header.as_bytes(), &mut self.out);
+                    self.out.extend_from_slice(&data);
+                }
+            }
         }
+        self.urc_bytes = 0;
+    }
+
+    /// A job to start, if any (the runner spawns it).
+    pub fn poll_job(&mut self) -> Option<(JobId, JobSpec)> {
+        self.ctx.jobs.to_start.pop_front()
+    }
+
+    /// A job to stop, if any.
+    pub fn poll_job_abort(&mut self) -> Option<JobId> {
+        self.ctx.jobs.to_abort.pop()
+    }
+
+    /// The next input for a job (upload data, session operations).
+    pub fn poll_job_input(&mut self) -> Option<(JobId, JobInput)> {
+        if let Some(i) = self.ctx.jobs.inputs.pop_front() {
+            return Some(i);
+        }
+        for idx in 0..self.ctx.jobs.pulling.len() {
+            let id = self.ctx.jobs.pulling[idx];
+            let Some(mut sink) = self.ctx.jobs.sinks.remove(&id) else { continue };
+            match sink.pull(&mut self.ctx) {
+                None => {
+                    self.ctx.jobs.sinks.insert(id, sink);
+                }
+                Some(Ok(input)) => {
+                    self.ctx.jobs.sinks.insert(id, sink);
+                    if matches!(input, JobInput::End) {
+                        self.ctx.jobs.pulling.remove(idx);
+                    }
+                    return Some((id, input));
+                }
+                Some(Err(code)) => {
+                    self.stop_job(id, sink, code);
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
+    /// The core ends job `id` with `code` (its sink refused data or could not supply it).
+    fn stop_job(&mut self, id: JobId, sink: Box<dyn JobSink>, code: u16) {
+        self.ctx.jobs.to_abort.push(id);
+        self.ctx.jobs.pulling.retain(|j| *j != id);
+        self.ctx.jobs.inputs.retain(|(j, _)| *j != id);
+        let mut urcs = Vec::new();
+        let resume = sink.done(&mut self.ctx, Err(code), &mut urcs);
+        self.finish_event(id, urcs, resume);
+    }
+
+    /// Queue a job event's URCs and resume the line waiting on it, if any.
+    fn finish_event(&mut self, id: JobId, urcs: Vec<Urc>, resume: Option<Result<Reply, CmdError>>) {
+        for u in urcs {
+            self.push_urc(u);
+        }
+        self.take_ctx_urcs();
+        if let Some(res) = resume {
+            if matches!(self.active, Active::Wait(w) | Active::Upload(w) if w == id) {
+                if matches!(self.active, Active::Upload(_)) {
+                    // The job failed while the DTE was still sending: the rest is dropped.
+                    self.ld.reset();
+                }
+                self.active = Active::Idle;
+                self.resume("job", res);
+            } else {
+                debug!(id, "job result with no command waiting");
+            }
+        }
+        self.release_urcs();
+        if matches!(self.active, Active::Idle) && !self.held.is_empty() {
+            let held = std::mem::take(&mut self.held);
+            self.handle_input(&held, self.now);
+        }
+    }
+
+    /// Whether the core takes service events now (false while too much output waits).
+    pub fn accepting_events(&self) -> bool {
+        self.urc_bytes < URC_BACKLOG_MAX && self.out.len() < URC_BACKLOG_MAX
+    }
+
+    /// An event from job `id`.
+    pub fn handle_service_event(&mut self, id: JobId, ev: ServiceEvent, now: Instant) {
+        self.now = now;
+        let Some(mut sink) = self.ctx.jobs.sinks.remove(&id) else {
+            debug!(id, "event for a finished job ignored");
+            return;
+        };
+        let mut urcs = Vec::new();
+        let mut resume = None;
+        match ev {
+            ServiceEvent::Data(d) => {
+                if let Err(code) = sink.data(&mut self.ctx, d, &mut urcs) {
+                    for u in urcs {
+                        self.push_urc(u);
+                    }
+                    return self.stop_job(id, sink, code);
+                }
+            }
+            ServiceEvent::ReadyForInput => match sink.ready(&mut self.ctx) {
+                InputSource::Sink => self.ctx.jobs.pulling.push(id),
+                InputSource::Dte { prompt } => {
+                    if matches!(self.active, Active::Wait(w) if w == id) {
+                        let framing = self.ctx.settings.framing();
+                        framing.info(&[prompt], &mut self.out);
+                        self.active = Active::Upload(id);
+                        self.ld.expect_stream();
+                    }
+                }
+            },
+            ServiceEvent::Step(r) => resume = sink.step(&mut self.ctx, r, &mut urcs),
+            ServiceEvent::Done(r) => {
+                self.ctx.jobs.pulling.retain(|j| *j != id);
+                let resume = sink.done(&mut self.ctx, r, &mut urcs);
+                return self.finish_event(id, urcs, resume);
+            }
+        }
+        self.ctx.jobs.sinks.insert(id, sink);
+        self.finish_event(id, urcs, resume);
     }
 }
 

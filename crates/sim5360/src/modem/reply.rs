@@ -39,6 +39,8 @@ pub enum Then {
     Text { max: usize, sink: Box<dyn TextSink> },
     /// Emit a long response from `stream`, then continue the line.
     Stream(Box<dyn OutputStream>),
+    /// Wait for job `id`: its sink's result (from `step` or `done`) resumes the line.
+    Wait(super::JobId),
 }
 
 /// A handler's successful answer.

@@ -81,8 +81,8 @@ impl CommandSpec {
 }
 
 /// All command tables, by area.
-fn areas() -> [&'static [CommandSpec]; 3] {
-    [crate::general::COMMANDS, crate::network::COMMANDS, crate::efs::COMMANDS]
+fn areas() -> [&'static [CommandSpec]; 4] {
+    [crate::general::COMMANDS, crate::network::COMMANDS, crate::efs::COMMANDS, crate::service::ftp::COMMANDS]
 }
 
 /// Every command, in table order.

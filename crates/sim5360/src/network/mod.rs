@@ -2,7 +2,7 @@
 //! operator, functionality, attach, PDP contexts. The virtual network is always there:
 //! with full functionality and a ready SIM the module is registered at home.
 
-use crate::modem::{CmdError, CmeError, Ctx, Reply, table::CommandSpec};
+use crate::modem::{CmdError, CmeError, Ctx, Reply, Urc, table::CommandSpec};
 use serde::{Deserialize, Serialize};
 use v250::Args;
 
@@ -184,14 +184,14 @@ fn cpin_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
         Sim::PinRequired if net.pin.as_deref() == Some(code) && new.is_none() => {
             net.sim = Sim::Ready;
             net.pin_tries = PIN_TRIES;
-            ctx.urcs.extend(ctx.profile.after_pin_urcs().into_iter().map(String::from));
+            ctx.urcs.extend(ctx.profile.after_pin_urcs().into_iter().map(|u| Urc::Line(u.to_owned())));
             Ok(Reply::ok())
         }
         Sim::PinRequired => {
             net.pin_tries = net.pin_tries.saturating_sub(1);
             if net.pin_tries == 0 {
                 net.sim = Sim::PukRequired;
-                ctx.urcs.push("+CPIN: SIM PUK".into());
+                ctx.urcs.push(Urc::Line("+CPIN: SIM PUK".into()));
             }
             Err(CmdError::cme(CmeError::IncorrectPassword, "wrong PIN"))
         }
@@ -202,7 +202,7 @@ fn cpin_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
                 net.pin = Some(newpin.to_owned());
                 net.sim = Sim::Ready;
                 net.pin_tries = PIN_TRIES;
-                ctx.urcs.extend(ctx.profile.after_pin_urcs().into_iter().map(String::from));
+                ctx.urcs.extend(ctx.profile.after_pin_urcs().into_iter().map(|u| Urc::Line(u.to_owned())));
                 Ok(Reply::ok())
             }
             Some(_) => Err(CmdError::cme(CmeError::IncorrectPassword, "wrong PUK or new PIN not 4-8 digits")),

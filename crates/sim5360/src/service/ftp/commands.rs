@@ -1,0 +1,684 @@
+//! `AT+CFTP*` and `AT+CFTPS*` rows and handlers. Choices where the spec is UNCERTAIN are
+//! listed in docs/commands.md (FTP section).
+
+use super::sinks::{Dest, FtpSink, FtpsSink, Style, cme};
+use super::{FtpCode, FtpJob, FtpOp, Security};
+use crate::efs::{Drive, EfsError, EfsPath};
+use crate::modem::table::CommandSpec;
+use crate::modem::{CmdError, Ctx, DataSink, JobId, JobInput, JobSpec, Reply, Then, Urc};
+use std::io::{Read, Seek, SeekFrom, Write};
+use v250::Args;
+
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("+CFTPPORT").read(port_read).write(port_write).test(port_test),
+    CommandSpec::new("+CFTPMODE").read(mode_read).write(mode_write).test(mode_test),
+    CommandSpec::new("+CFTPTYPE").read(type_read).write(type_write).test(type_test),
+    CommandSpec::new("+CFTPSERV").read(serv_read).write(serv_write).test(serv_test),
+    CommandSpec::new("+CFTPUN").read(un_read).write(un_write).test(un_test),
+    CommandSpec::new("+CFTPPW").write(pw_write).test(pw_test).secret(&[1]),
+    CommandSpec::new("+CFTPGETFILE").write(getfile).test(getfile_test).sim(),
+    CommandSpec::new("+CFTPPUTFILE").write(putfile).test(putfile_test).sim(),
+    CommandSpec::new("+CFTPGET").write(get).test(get_test).sim(),
+    CommandSpec::new("+CFTPPUT").write(put).test(put_test).sim(),
+    CommandSpec::new("+CFTPLIST").exec(list).write(list).test(ok).sim(),
+    CommandSpec::new("+CFTPMKD").write(mkd).test(ok).sim(),
+    CommandSpec::new("+CFTPRMD").write(rmd).test(ok).sim(),
+    CommandSpec::new("+CFTPDELE").write(dele).test(ok).sim(),
+    CommandSpec::new("+CFTPSSTART").exec(s_start).test(ok).sim(),
+    CommandSpec::new("+CFTPSSTOP").exec(s_stop).test(ok).sim(),
+    CommandSpec::new("+CFTPSLOGIN").write(s_login).test(ok).secret(&[4]).sim(),
+    CommandSpec::new("+CFTPSLOGOUT").exec(s_logout).test(ok).sim(),
+    CommandSpec::new("+CFTPSMKD").write(s_mkd).test(ok).sim(),
+    CommandSpec::new("+CFTPSRMD").write(s_rmd).test(ok).sim(),
+    CommandSpec::new("+CFTPSDEL").write(s_dele).test(ok).sim(),
+    CommandSpec::new("+CFTPSDELE").write(s_dele).test(ok).sim(),
+    CommandSpec::new("+CFTPSCWD").write(s_cwd).test(ok).sim(),
+    CommandSpec::new("+CFTPSPWD").exec(s_pwd).test(ok).sim(),
+    CommandSpec::new("+CFTPSTYPE").read(s_type_read).write(s_type_write).test(type_test),
+    CommandSpec::new("+CFTPSLIST").exec(s_list).write(s_list).test(ok).sim(),
+    CommandSpec::new("+CFTPSGETFILE").write(s_getfile).test(getfile_test).sim(),
+    CommandSpec::new("+CFTPSPUTFILE").write(s_putfile).test(putfile_test).sim(),
+    CommandSpec::new("+CFTPSGET").write(s_get).test(get_test).sim(),
+    CommandSpec::new("+CFTPSPUT").write(s_put).test(put_test).sim(),
+    CommandSpec::new("+CFTPSSINGLEIP").read(s_singleip_read).write(s_singleip_write).test(s_singleip_test),
+];
+
+/// Longest server name, user name, password and remote path accepted.
+const MAX_STR: usize = 256;
+const MAX_REST: i64 = 2_147_483_647;
+
+fn ok(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::ok())
+}
+
+fn ftp_err(c: FtpCode) -> CmdError {
+    cme(c, Style::Ftp)
+}
+
+/// Setters answer `ERROR` while an operation runs (spec §19).
+fn idle(ctx: &Ctx) -> Result<(), CmdError> {
+    if ctx.ftp.busy.is_some() {
+        return Err(CmdError::Refused("an FTP operation is running"));
+    }
+    Ok(())
+}
+
+fn port_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line(format!("+CFTPPORT: {}", ctx.ftp.port)))
+}
+
+/// `AT+CFTPPORT=<port>`: 1-65535, default 21.
+fn port_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let p = args.next_int_in(1..=65535)?;
+    args.finish()?;
+    idle(ctx)?;
+    ctx.ftp.port = u16::try_from(p).unwrap_or(21);
+    Ok(Reply::ok())
+}
+
+fn port_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line("+CFTPPORT: (1-65535)"))
+}
+
+fn mode_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line(format!("+CFTPMODE: {}", ctx.ftp.mode)))
+}
+
+/// `AT+CFTPMODE=<mode>`: 0 active (default), 1 passive.
+fn mode_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let m = args.next_int_in(0..=1)?;
+    args.finish()?;
+    idle(ctx)?;
+    ctx.ftp.mode = u8::from(m == 1);
+    Ok(Reply::ok())
+}
+
+fn mode_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line("+CFTPMODE: (0-1)"))
+}
+
+/// `A` or `I`, quoted or not, either case.
+fn type_arg(args: &mut Args<'_>) -> Result<bool, CmdError> {
+    let t = args.next_str()?;
+    args.finish()?;
+    match t {
+        "A" | "a" => Ok(true),
+        "I" | "i" => Ok(false),
+        _ => Err(args.invalid("type must be A or I").into()),
+    }
+}
+
+fn type_char(ascii: bool) -> char {
+    if ascii { 'A' } else { 'I' }
+}
+
+fn type_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line(format!("+CFTPTYPE: {}", type_char(ctx.ftp.ascii))))
+}
+
+/// `AT+CFTPTYPE=<type>`: `A` ASCII, `I` binary (default).
+fn type_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let ascii = type_arg(&mut args)?;
+    idle(ctx)?;
+    ctx.ftp.ascii = ascii;
+    Ok(Reply::ok())
+}
+
+fn type_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line("+CFTPTYPE: (A,I)"))
+}
+
+fn text_arg<'a>(args: &mut Args<'a>) -> Result<&'a str, CmdError> {
+    let s = args.next_str_max(MAX_STR)?;
+    args.finish()?;
+    Ok(s)
+}
+
+fn serv_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line(format!("+CFTPSERV: \"{}\"", ctx.ftp.server)))
+}
+
+/// `AT+CFTPSERV="<address>"`: server name or dotted IP.
+fn serv_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let s = text_arg(&mut args)?;
+    idle(ctx)?;
+    if s.is_empty() || s.contains(char::is_whitespace) {
+        return Err(args.invalid("server address must be a name or IP without spaces").into());
+    }
+    ctx.ftp.server = s.to_owned();
+    Ok(Reply::ok())
+}
+
+fn serv_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line("+CFTPSERV: \"ADDRESS\""))
+}
+
+fn un_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line(format!("+CFTPUN: \"{}\"", ctx.ftp.user)))
+}
+
+/// `AT+CFTPUN="<name>"`.
+fn un_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let s = text_arg(&mut args)?;
+    idle(ctx)?;
+    ctx.ftp.user = s.to_owned();
+    Ok(Reply::ok())
+}
+
+fn un_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line("+CFTPUN: \"USERNAME\""))
+}
+
+/// `AT+CFTPPW="<password>"` (no read form: the secret is never shown).
+fn pw_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let s = text_arg(&mut args)?;
+    idle(ctx)?;
+    ctx.ftp.password = s.to_owned();
+    Ok(Reply::ok())
+}
+
+fn pw_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line("+CFTPPW: \"PASSWORD\""))
+}
+
+fn getfile_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line("+CFTPGETFILE: \"FILEPATH\",(0-8),(0-2147483647)"))
+}
+
+fn putfile_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line("+CFTPPUTFILE: \"FILEPATH\",(0-8),(0-2147483647)"))
+}
+
+fn get_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line("+CFTPGET: \"FILEPATH\",(0-2147483647)"))
+}
+
+fn put_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line("+CFTPPUT: \"FILEPATH\""))
+}
+
+/// A remote path: 1-256 bytes, no CR/LF (they would end the FTP command).
+fn remote_path<'a>(args: &mut Args<'a>) -> Result<&'a str, CmdError> {
+    let p = args.next_str_max(MAX_STR)?;
+    if p.is_empty() || p.contains(['\r', '\n', '\0']) {
+        return Err(args.invalid("remote path empty or with control characters").into());
+    }
+    Ok(p)
+}
+
+fn rest_arg(args: &mut Args<'_>) -> Result<u64, CmdError> {
+    Ok(args.opt_int_in(0..=MAX_REST)?.unwrap_or(0).unsigned_abs())
+}
+
+/// The EFS folder of the `<dir>` table (spec §5.7), created if missing.
+fn efs_dir(ctx: &mut Ctx, dir: i64) -> Result<EfsPath, CmdError> {
+    let (drive, name) = match dir {
+        0 => return Ok(ctx.efs.cwd.clone()),
+        1 => (Drive::C, "Picture"),
+        2 => (Drive::C, "Video"),
+        3 => (Drive::C, "VideoCall"),
+        4 => (Drive::D, "Picture"),
+        5 => (Drive::D, "Video"),
+        6 => (Drive::D, "VideoCall"),
+        7 => (Drive::C, "Audio"),
+        _ => (Drive::D, "Audio"),
+    };
+    let p = EfsPath::root(drive).child(name)?;
+    match ctx.efs.store.mkdir(&p) {
+        Ok(()) | Err(EfsError::AlreadyExists) => Ok(p),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The local file of a transfer: the remote path's base name in `<dir>`.
+fn local_file(ctx: &mut Ctx, remote: &str, dir: i64) -> Result<EfsPath, CmdError> {
+    let base = remote.rsplit('/').next().unwrap_or("");
+    let folder = efs_dir(ctx, dir)?;
+    folder.child(base).map_err(|_| ftp_err(FtpCode::InvalidParam))
+}
+
+/// A staged EFS file for a download, holding the first `rest` bytes of the existing file.
+fn staged_download(ctx: &mut Ctx, local: &EfsPath, rest: u64) -> Result<Box<dyn crate::efs::StagedFile>, CmdError> {
+    let mut staged = ctx.efs.store.create(local, None).map_err(|_| ftp_err(FtpCode::WriteFile))?;
+    if rest > 0 {
+        let meta = ctx.efs.store.stat(local).map_err(|_| ftp_err(FtpCode::ReadFile))?;
+        if meta.size < rest {
+            return Err(ftp_err(FtpCode::InvalidParam));
+        }
+        let mut old = ctx.efs.store.open(local).map_err(|_| ftp_err(FtpCode::ReadFile))?;
+        let mut left = rest;
+        let mut buf = vec![0u8; 64 * 1024];
+        while left > 0 {
+            let want = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+            old.read_exact(&mut buf[..want]).map_err(|_| ftp_err(FtpCode::ReadFile))?;
+            staged.write_all(&buf[..want]).map_err(|_| ftp_err(FtpCode::WriteFile))?;
+            left -= want as u64;
+        }
+    }
+    Ok(staged)
+}
+
+/// An EFS file opened for upload from byte `rest`.
+fn upload_source(
+    ctx: &mut Ctx,
+    local: &EfsPath,
+    rest: u64,
+) -> Result<Box<dyn crate::efs::store::FileReader>, CmdError> {
+    let meta = ctx.efs.store.stat(local).map_err(|_| ftp_err(FtpCode::ReadFile))?;
+    if meta.is_dir || meta.size < rest {
+        return Err(ftp_err(if meta.is_dir { FtpCode::ReadFile } else { FtpCode::InvalidParam }));
+    }
+    let mut f = ctx.efs.store.open(local).map_err(|_| ftp_err(FtpCode::ReadFile))?;
+    f.seek(SeekFrom::Start(rest)).map_err(|_| ftp_err(FtpCode::ReadFile))?;
+    Ok(f)
+}
+
+fn need_network(ctx: &Ctx, style: Style) -> Result<(), CmdError> {
+    if !ctx.net.registered() {
+        return Err(cme(FtpCode::Network, style));
+    }
+    Ok(())
+}
+
+/// Start a one-operation `AT+CFTP*` job. `wait`: the line waits for the result.
+fn start(ctx: &mut Ctx, op: FtpOp, dest: Dest, wait: bool) -> Result<Reply, CmdError> {
+    if ctx.ftp.busy.is_some() {
+        return Err(ftp_err(FtpCode::Busy));
+    }
+    if ctx.ftp.server.is_empty() {
+        return Err(ftp_err(FtpCode::InvalidParam));
+    }
+    need_network(ctx, Style::Ftp)?;
+    let f = &ctx.ftp;
+    let job = FtpJob {
+        host: f.server.clone(),
+        port: f.port,
+        user: f.user.clone(),
+        password: f.password.clone(),
+        passive: f.mode == 1,
+        security: Security::Plain,
+        single_ip: false,
+        op: Some(op),
+    };
+    let id = ctx.jobs.start(JobSpec::Ftp(job), Box::new(FtpSink { dest }));
+    ctx.ftp.busy = Some(id);
+    Ok(if wait { Reply::ok().then(Then::Wait(id)) } else { Reply::ok() })
+}
+
+/// Pre-checks shared by every transfer: not busy (so no EFS work is done for nothing).
+fn not_busy(ctx: &Ctx) -> Result<(), CmdError> {
+    if ctx.ftp.busy.is_some() { Err(ftp_err(FtpCode::Busy)) } else { Ok(()) }
+}
+
+/// `AT+CFTPGETFILE="<path>",<dir>[,<rest>]`: download into the EFS; `OK`, then
+/// `+CFTPGETFILE: <err>`. The file appears only when complete.
+fn getfile(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let path = remote_path(&mut args)?;
+    let dir = args.next_int_in(0..=8)?;
+    let rest = rest_arg(&mut args)?;
+    args.finish()?;
+    not_busy(ctx)?;
+    let local = local_file(ctx, path, dir)?;
+    let file = staged_download(ctx, &local, rest)?;
+    let op = FtpOp::Get { path: path.to_owned(), rest, ascii: ctx.ftp.ascii };
+    start(ctx, op, Dest::Efs { file: Some(file), prefix: "+CFTPGETFILE" }, false)
+}
+
+/// `AT+CFTPPUTFILE="<path>",<dir>[,<rest>]`: upload an EFS file (same base name, in
+/// `<dir>`); `OK`, then `+CFTPPUTFILE: <err>`.
+fn putfile(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let path = remote_path(&mut args)?;
+    let dir = args.next_int_in(0..=8)?;
+    let rest = rest_arg(&mut args)?;
+    args.finish()?;
+    not_busy(ctx)?;
+    let local = local_file(ctx, path, dir)?;
+    let file = upload_source(ctx, &local, rest)?;
+    let op = FtpOp::Put { path: path.to_owned(), rest, ascii: ctx.ftp.ascii };
+    start(ctx, op, Dest::FromEfs { file, prefix: "+CFTPPUTFILE" }, false)
+}
+
+/// `AT+CFTPGET="<path>"[,<rest>]`: `OK`, then `+CFTPGET: DATA,<len>` blocks and
+/// `+CFTPGET: 0` (or `+CFTPGET: <err>`).
+fn get(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let path = remote_path(&mut args)?;
+    let rest = rest_arg(&mut args)?;
+    args.finish()?;
+    let op = FtpOp::Get { path: path.to_owned(), rest, ascii: ctx.ftp.ascii };
+    start(ctx, op, Dest::Dte { prefix: "+CFTPGET" }, false)
+}
+
+/// `>` data entry forwarded to a job as it arrives.
+#[derive(Debug)]
+struct ToJob {
+    id: JobId,
+}
+
+impl DataSink for ToJob {
+    fn write(&mut self, ctx: &mut Ctx, data: &[u8]) -> Result<(), CmdError> {
+        ctx.jobs.send(self.id, JobInput::Data(data.to_vec()));
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, ctx: &mut Ctx) -> Result<Reply, CmdError> {
+        ctx.jobs.send(self.id, JobInput::End);
+        Ok(Reply::ok())
+    }
+}
+
+/// `AT+CFTPPUT="<path>"`: `+CFTPPUT: BEGIN`, data up to Ctrl-Z, then `OK` (or
+/// `+CME ERROR: <err>`) once the server has it. LTE profile also `AT+CFTPPUT="<path>",<len>`:
+/// `>`, exactly `<len>` bytes, `OK`, then `+CFTPPUT: <err>`.
+fn put(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let path = remote_path(&mut args)?;
+    let len = if ctx.profile.upload_length_form() { args.opt_int_in(0..=MAX_REST)? } else { None };
+    args.finish()?;
+    let op = FtpOp::Put { path: path.to_owned(), rest: 0, ascii: ctx.ftp.ascii };
+    match len {
+        None => start(ctx, op, Dest::FromDte { prompt: "+CFTPPUT: BEGIN" }, true),
+        Some(len) => {
+            start(ctx, op, Dest::Queued { prefix: "+CFTPPUT" }, false)?;
+            let id = ctx.ftp.busy.ok_or(CmdError::Refused("job not started"))?;
+            Ok(Reply::ok().then(Then::Data { len: len.unsigned_abs(), sink: Box::new(ToJob { id }) }))
+        }
+    }
+}
+
+/// `AT+CFTPLIST[="<dir>"]`: `OK`, then `+CFTPLIST: DATA,<len>` blocks of the LIST output
+/// and `+CFTPLIST: 0`.
+fn list(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let path = if args.is_empty() { None } else { Some(remote_path(&mut args)?.to_owned()) };
+    args.finish()?;
+    start(ctx, FtpOp::List { path, ascii: true }, Dest::Dte { prefix: "+CFTPLIST" }, false)
+}
+
+/// `AT+CFTPMKD="<dir>"`: `OK` when created, `+CME ERROR: <err>` otherwise.
+fn mkd(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let p = remote_path(&mut args)?.to_owned();
+    args.finish()?;
+    start(ctx, FtpOp::Mkd(p), Dest::Sync, true)
+}
+
+/// `AT+CFTPRMD="<dir>"`.
+fn rmd(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let p = remote_path(&mut args)?.to_owned();
+    args.finish()?;
+    start(ctx, FtpOp::Rmd(p), Dest::Sync, true)
+}
+
+/// `AT+CFTPDELE="<file>"`.
+fn dele(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let p = remote_path(&mut args)?.to_owned();
+    args.finish()?;
+    start(ctx, FtpOp::Dele(p), Dest::Sync, true)
+}
+
+// ---------------------------------------------------------------------------------------
+// FTPS
+
+fn style(ctx: &Ctx) -> Style {
+    if ctx.profile.ftps_async() { Style::FtpsLte } else { Style::Ftp }
+}
+
+/// LTE style: `OK` now and `<name>: <err>` later. WCDMA style: the answer when done.
+fn lte_result(ctx: &mut Ctx, name: &str, result: Result<(), FtpCode>) -> Result<Reply, CmdError> {
+    let st = style(ctx);
+    if st == Style::FtpsLte {
+        let code = match result {
+            Ok(()) => 0,
+            Err(c) => st.code(c),
+        };
+        ctx.urcs.push(Urc::Line(format!("{name}: {code}")));
+        return Ok(Reply::ok());
+    }
+    result.map(|()| Reply::ok()).map_err(|c| cme(c, st))
+}
+
+/// `AT+CFTPSSTART`: acquire the FTPS stack (a second start is an error).
+fn s_start(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    if ctx.ftp.ftps.started {
+        if style(ctx) == Style::Ftp {
+            return Err(CmdError::Refused("FTPS stack already started"));
+        }
+        return lte_result(ctx, "+CFTPSSTART", Err(FtpCode::NotAllowed));
+    }
+    ctx.ftp.ftps.started = true;
+    lte_result(ctx, "+CFTPSSTART", Ok(()))
+}
+
+/// `AT+CFTPSSTOP`: release the stack, dropping a session still open.
+fn s_stop(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    if !ctx.ftp.ftps.started {
+        if style(ctx) == Style::Ftp {
+            return Err(CmdError::Refused("FTPS stack not started"));
+        }
+        return lte_result(ctx, "+CFTPSSTOP", Err(FtpCode::NotAllowed));
+    }
+    if let Some(id) = ctx.ftp.ftps.session.take() {
+        ctx.jobs.abort(id);
+    }
+    let single_ip = ctx.ftp.ftps.single_ip;
+    ctx.ftp.ftps = super::FtpsState { single_ip, ..Default::default() };
+    lte_result(ctx, "+CFTPSSTOP", Ok(()))
+}
+
+/// `AT+CFTPSLOGIN="<host>",<port>,"<user>","<pwd>"[,<server_type>]`; server_type 0 plain,
+/// 1 explicit (AUTH SSL), 2 explicit (AUTH TLS), 3 implicit (default).
+fn s_login(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let host = args.next_str_max(128)?;
+    let port = args.next_int_in(1..=65535)?;
+    let user = args.next_str_max(128)?;
+    let password = args.next_str_max(128)?;
+    let server_type = args.opt_int_in(0..=3)?.unwrap_or(3);
+    args.finish()?;
+    let st = style(ctx);
+    if host.is_empty() {
+        return Err(args.invalid("empty host").into());
+    }
+    if !ctx.ftp.ftps.started || ctx.ftp.ftps.session.is_some() {
+        return lte_result(ctx, "+CFTPSLOGIN", Err(FtpCode::NotAllowed));
+    }
+    need_network(ctx, st)?;
+    let security = match server_type {
+        0 => Security::Plain,
+        1 => Security::ExplicitSsl,
+        2 => Security::ExplicitTls,
+        _ => Security::Implicit,
+    };
+    let job = FtpJob {
+        host: host.to_owned(),
+        port: u16::try_from(port).unwrap_or(21),
+        user: user.to_owned(),
+        password: password.to_owned(),
+        passive: true,
+        security,
+        single_ip: ctx.ftp.ftps.single_ip,
+        op: None,
+    };
+    let id = ctx.jobs.start(JobSpec::Ftp(job), Box::new(FtpsSink { style: st }));
+    let f = &mut ctx.ftp.ftps;
+    f.session = Some(id);
+    f.busy = true;
+    if st == Style::FtpsLte {
+        f.current = Some(Dest::Async { prefix: "+CFTPSLOGIN" });
+        return Ok(Reply::ok());
+    }
+    f.current = Some(Dest::Sync);
+    Ok(Reply::ok().then(Then::Wait(id)))
+}
+
+/// Hand `op` to the logged-in session; `dest` gets its result. `wait`: the line waits
+/// (WCDMA style for commands answered when done).
+fn session_op(ctx: &mut Ctx, name: &str, op: FtpOp, dest: Dest, wait: bool) -> Result<Reply, CmdError> {
+    let st = style(ctx);
+    let f = &ctx.ftp.ftps;
+    let Some(id) = f.session.filter(|_| f.logged_in) else {
+        return lte_result(ctx, name, Err(FtpCode::NotAllowed));
+    };
+    if f.busy {
+        return lte_result(ctx, name, Err(FtpCode::Busy));
+    }
+    let f = &mut ctx.ftp.ftps;
+    f.busy = true;
+    f.current = Some(dest);
+    ctx.jobs.send(id, JobInput::Op(op));
+    Ok(if wait && st == Style::Ftp { Reply::ok().then(Then::Wait(id)) } else { Reply::ok() })
+}
+
+/// The result destination of a command answered when done (WCDMA) or by URC (LTE).
+fn sync_dest(ctx: &Ctx, prefix: &'static str) -> Dest {
+    if style(ctx) == Style::FtpsLte { Dest::Async { prefix } } else { Dest::Sync }
+}
+
+/// `AT+CFTPSLOGOUT`.
+fn s_logout(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    let dest = sync_dest(ctx, "+CFTPSLOGOUT");
+    session_op(ctx, "+CFTPSLOGOUT", FtpOp::Logout, dest, true)
+}
+
+fn s_simple(ctx: &mut Ctx, mut args: Args<'_>, name: &'static str, op: fn(String) -> FtpOp) -> Result<Reply, CmdError> {
+    let p = remote_path(&mut args)?.to_owned();
+    args.finish()?;
+    let dest = sync_dest(ctx, name);
+    session_op(ctx, name, op(p), dest, true)
+}
+
+/// `AT+CFTPSMKD="<dir>"`.
+fn s_mkd(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    s_simple(ctx, args, "+CFTPSMKD", FtpOp::Mkd)
+}
+
+/// `AT+CFTPSRMD="<dir>"`.
+fn s_rmd(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    s_simple(ctx, args, "+CFTPSRMD", FtpOp::Rmd)
+}
+
+/// `AT+CFTPSDEL="<file>"` / `AT+CFTPSDELE="<file>"` (both spellings).
+fn s_dele(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    let name = ctx.profile.ftps_dele_name();
+    s_simple(ctx, args, name, FtpOp::Dele)
+}
+
+/// `AT+CFTPSCWD="<dir>"`.
+fn s_cwd(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    s_simple(ctx, args, "+CFTPSCWD", FtpOp::Cwd)
+}
+
+/// `AT+CFTPSPWD`: `+CFTPSPWD: "<dir>"` then `OK` (LTE: `OK` then the line).
+fn s_pwd(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    let wait = style(ctx) == Style::Ftp;
+    session_op(ctx, "+CFTPSPWD", FtpOp::Pwd, Dest::Pwd { prefix: "+CFTPSPWD", wait }, true)
+}
+
+fn s_type_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line(format!("+CFTPSTYPE: {}", type_char(ctx.ftp.ftps.ascii))))
+}
+
+/// `AT+CFTPSTYPE=<type>`: `A` or `I` (default), for the following transfers.
+fn s_type_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    ctx.ftp.ftps.ascii = type_arg(&mut args)?;
+    Ok(Reply::ok())
+}
+
+/// `AT+CFTPSLIST[="<dir>"]`: `OK`, `+CFTPSLIST: DATA,<len>` blocks, `+CFTPSLIST: 0`.
+fn s_list(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let path = if args.is_empty() { None } else { Some(remote_path(&mut args)?.to_owned()) };
+    args.finish()?;
+    session_op(ctx, "+CFTPSLIST", FtpOp::List { path, ascii: true }, Dest::Dte { prefix: "+CFTPSLIST" }, false)
+}
+
+/// `AT+CFTPSGET="<path>"[,<rest>]`: `OK`, `+CFTPSGET: DATA,<len>` blocks, `+CFTPSGET: 0`.
+fn s_get(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let path = remote_path(&mut args)?.to_owned();
+    let rest = rest_arg(&mut args)?;
+    args.finish()?;
+    let op = FtpOp::Get { path, rest, ascii: ctx.ftp.ftps.ascii };
+    session_op(ctx, "+CFTPSGET", op, Dest::Dte { prefix: "+CFTPSGET" }, false)
+}
+
+fn session_ready(ctx: &mut Ctx, name: &str) -> Result<(), Result<Reply, CmdError>> {
+    let f = &ctx.ftp.ftps;
+    if f.session.is_none() || !f.logged_in {
+        return Err(lte_result(ctx, name, Err(FtpCode::NotAllowed)));
+    }
+    if f.busy {
+        return Err(lte_result(ctx, name, Err(FtpCode::Busy)));
+    }
+    Ok(())
+}
+
+/// `AT+CFTPSGETFILE="<path>"[,<dir>[,<rest>]]`: `OK`, then `+CFTPSGETFILE: <err>`.
+fn s_getfile(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let path = remote_path(&mut args)?.to_owned();
+    let dir = args.opt_int_in(0..=8)?.unwrap_or(0);
+    let rest = rest_arg(&mut args)?;
+    args.finish()?;
+    if let Err(r) = session_ready(ctx, "+CFTPSGETFILE") {
+        return r;
+    }
+    let local = local_file(ctx, &path, dir)?;
+    let file = staged_download(ctx, &local, rest)?;
+    let op = FtpOp::Get { path, rest, ascii: ctx.ftp.ftps.ascii };
+    session_op(ctx, "+CFTPSGETFILE", op, Dest::Efs { file: Some(file), prefix: "+CFTPSGETFILE" }, false)
+}
+
+/// `AT+CFTPSPUTFILE="<path>"[,<dir>[,<rest>]]`: `OK`, then `+CFTPSPUTFILE: <err>`.
+fn s_putfile(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let path = remote_path(&mut args)?.to_owned();
+    let dir = args.opt_int_in(0..=8)?.unwrap_or(0);
+    let rest = rest_arg(&mut args)?;
+    args.finish()?;
+    if let Err(r) = session_ready(ctx, "+CFTPSPUTFILE") {
+        return r;
+    }
+    let local = local_file(ctx, &path, dir)?;
+    let file = upload_source(ctx, &local, rest)?;
+    let op = FtpOp::Put { path, rest, ascii: ctx.ftp.ftps.ascii };
+    session_op(ctx, "+CFTPSPUTFILE", op, Dest::FromEfs { file, prefix: "+CFTPSPUTFILE" }, false)
+}
+
+/// `AT+CFTPSPUT="<path>"`: `+CFTPSPUT: BEGIN`, data up to Ctrl-Z, `OK`. LTE profile:
+/// `AT+CFTPSPUT="<path>",<len>[,<rest>]`: `>`, `<len>` bytes, `OK`, `+CFTPSPUT: <err>`.
+fn s_put(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let path = remote_path(&mut args)?.to_owned();
+    let lte = ctx.profile.upload_length_form();
+    let len = if lte { args.opt_int_in(0..=MAX_REST)? } else { None };
+    let rest = if lte { rest_arg(&mut args)? } else { 0 };
+    args.finish()?;
+    let op = FtpOp::Put { path, rest, ascii: ctx.ftp.ftps.ascii };
+    match len {
+        None => {
+            if let Err(r) = session_ready(ctx, "+CFTPSPUT") {
+                return r;
+            }
+            let id = ctx.ftp.ftps.session.ok_or(CmdError::Refused("no session"))?;
+            session_op(ctx, "+CFTPSPUT", op, Dest::FromDte { prompt: "+CFTPSPUT: BEGIN" }, false)?;
+            Ok(Reply::ok().then(Then::Wait(id)))
+        }
+        Some(len) => {
+            if let Err(r) = session_ready(ctx, "+CFTPSPUT") {
+                return r;
+            }
+            let id = ctx.ftp.ftps.session.ok_or(CmdError::Refused("no session"))?;
+            session_op(ctx, "+CFTPSPUT", op, Dest::Queued { prefix: "+CFTPSPUT" }, false)?;
+            Ok(Reply::ok().then(Then::Data { len: len.unsigned_abs(), sink: Box::new(ToJob { id }) }))
+        }
+    }
+}
+
+fn s_singleip_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line(format!("+CFTPSSINGLEIP: {}", u8::from(ctx.ftp.ftps.single_ip))))
+}
+
+/// `AT+CFTPSSINGLEIP=<mode>`: 1 = data connections to the control connection's server
+/// address whatever PASV says (applies at the next login).
+fn s_singleip_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let m = args.next_int_in(0..=1)?;
+    args.finish()?;
+    ctx.ftp.ftps.single_ip = m == 1;
+    Ok(Reply::ok())
+}
+
+fn s_singleip_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line("+CFTPSSINGLEIP: (0-1)"))
+}

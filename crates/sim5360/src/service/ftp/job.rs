@@ -1,0 +1,402 @@
+//! The dialogue with a real FTP server, generic over plain TCP and TLS. Every io, TLS and
+//! protocol failure ends as one of the §5.15 codes.
+
+use super::codec::{self, Reply, ReplyParser};
+use super::{FtpCode, FtpJob, FtpOp, Security};
+use crate::modem::{JobInput, ServiceEvent};
+use crate::service::JobIo;
+use crate::service::net::{NetConfig, NetError, Stream};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tracing::{debug, info, warn};
+
+/// Download chunk handed to the core.
+const CHUNK: usize = 16 * 1024;
+
+type FtpResult<T> = Result<T, FtpCode>;
+
+fn net_code(e: &NetError) -> FtpCode {
+    match e {
+        NetError::Dns(_) => FtpCode::Resolve,
+        NetError::Timeout => FtpCode::Timeout,
+        NetError::Connect(_) | NetError::Tls(_) | NetError::Io(_) => FtpCode::Network,
+    }
+}
+
+/// Run a job and report its end.
+pub async fn run(job: FtpJob, mut io: JobIo) {
+    let net = io.net.clone();
+    let result = match Control::open(&job, &net).await {
+        Ok(mut c) => {
+            let r = match job.op.clone() {
+                Some(op) => c.op(op, &mut io).await.map(drop),
+                None => c.session(&mut io).await,
+            };
+            c.quit().await;
+            r
+        }
+        Err(code) => Err(code),
+    };
+    if let Err(code) = result {
+        info!(host = %job.host, port = job.port, "FTP job failed: {} {}", code.code(), code.text());
+    }
+    io.send(ServiceEvent::Done(result.map_err(FtpCode::code))).await;
+}
+
+/// The control connection.
+struct Control<'a> {
+    job: &'a FtpJob,
+    net: &'a NetConfig,
+    stream: Stream,
+    parser: ReplyParser,
+    /// TLS on data connections (PROT P).
+    protect: bool,
+    ascii: Option<bool>,
+}
+
+impl<'a> Control<'a> {
+    /// Connect, secure as asked, read the greeting and log in.
+    async fn open(job: &'a FtpJob, net: &'a NetConfig) -> FtpResult<Self> {
+        let tcp = net.connect(&job.host, job.port).await.map_err(|e| {
+            info!("FTP connect to {}:{}: {e}", job.host, job.port);
+            net_code(&e)
+        })?;
+        let stream = if job.security == Security::Implicit {
+            net.tls(tcp, &job.host).await.map_err(|e| net_code(&e))?
+        } else {
+            Stream::Plain(tcp)
+        };
+        let mut c = Self { job, net, stream, parser: ReplyParser::default(), protect: false, ascii: None };
+        let mut greeting = c.reply().await?;
+        while greeting.code == 120 {
+            greeting = c.reply().await?;
+        }
+        if greeting.code != 220 {
+            info!("FTP greeting refused: {} {}", greeting.code, greeting.text());
+            return Err(FtpCode::Rejected);
+        }
+        if matches!(job.security, Security::ExplicitTls | Security::ExplicitSsl) {
+            let verb = if job.security == Security::ExplicitSsl { "AUTH SSL" } else { "AUTH TLS" };
+            let r = c.cmd(verb).await?;
+            if r.class() != 2 {
+                info!("{verb} refused: {} {}", r.code, r.text());
+                return Err(FtpCode::Rejected);
+            }
+            let Stream::Plain(tcp) = c.stream else { return Err(FtpCode::Unknown) };
+            c.stream = net.tls(tcp, &job.host).await.map_err(|e| net_code(&e))?;
+        }
+        c.login().await?;
+        if job.security != Security::Plain {
+            c.expect("PBSZ 0", 2).await?;
+            c.expect("PROT P", 2).await?;
+            c.protect = true;
+        }
+        Ok(c)
+    }
+
+    async fn login(&mut self) -> FtpResult<()> {
+        let user = self.job.user.clone();
+        let r = self.cmd(&format!("USER {user}")).await?;
+        let r = match r.code {
+            230 => return Ok(()),
+            331 | 332 => {
+                let pass = self.job.password.clone();
+                self.cmd(&format!("PASS {pass}")).await?
+            }
+            _ => r,
+        };
+        if r.code == 230 || r.code == 202 {
+            return Ok(());
+        }
+        info!("FTP login refused: {} {}", r.code, r.text());
+        Err(FtpCode::Login)
+    }
+
+    async fn quit(&mut self) {
+        if self.send("QUIT").await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), self.reply()).await;
+        }
+        let _ = self.stream.shutdown().await;
+    }
+
+    /// Take operations until Logout (or the core goes away).
+    async fn session(&mut self, io: &mut JobIo) -> FtpResult<()> {
+        if !io.send(ServiceEvent::Step(Ok(Vec::new()))).await {
+            return Ok(());
+        }
+        loop {
+            let op = match io.recv().await {
+                Some(JobInput::Op(op)) => op,
+                Some(other) => {
+                    debug!("FTP session: unexpected input {other:?}");
+                    continue;
+                }
+                None => return Ok(()),
+            };
+            if op == FtpOp::Logout {
+                return Ok(());
+            }
+            let r = self.op(op, io).await;
+            // A broken control connection ends the session.
+            if matches!(r, Err(FtpCode::Network | FtpCode::Timeout)) {
+                return r.map(drop);
+            }
+            if !io.send(ServiceEvent::Step(r.map_err(FtpCode::code))).await {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Perform one operation; information lines for the caller on success.
+    async fn op(&mut self, op: FtpOp, io: &mut JobIo) -> FtpResult<Vec<String>> {
+        match op {
+            FtpOp::Get { path, rest, ascii } => {
+                self.set_type(ascii).await?;
+                // The expected size (binary type only) catches a transfer cut short.
+                let size = if ascii { None } else { codec::parse_size(&self.cmd(&format!("SIZE {path}")).await?) };
+                if rest > 0 {
+                    self.expect(&format!("REST {rest}"), 3).await?;
+                }
+                let got = self.download(&format!("RETR {path}"), io).await?;
+                if let Some(size) = size
+                    && got + rest != size
+                {
+                    info!("RETR {path}: got {got} bytes from offset {rest}, size is {size}");
+                    return Err(FtpCode::Transfer);
+                }
+                Ok(Vec::new())
+            }
+            FtpOp::List { path, ascii } => {
+                self.set_type(ascii).await?;
+                let cmd = match path {
+                    Some(p) if !p.is_empty() => format!("LIST {p}"),
+                    _ => "LIST".to_owned(),
+                };
+                self.download(&cmd, io).await?;
+                Ok(Vec::new())
+            }
+            FtpOp::Put { path, rest, ascii } => {
+                self.set_type(ascii).await?;
+                if rest > 0 {
+                    self.expect(&format!("REST {rest}"), 3).await?;
+                }
+                self.upload(&format!("STOR {path}"), ascii, io).await?;
+                Ok(Vec::new())
+            }
+            FtpOp::Mkd(p) => self.expect(&format!("MKD {p}"), 2).await.map(|_| Vec::new()),
+            FtpOp::Rmd(p) => self.expect(&format!("RMD {p}"), 2).await.map(|_| Vec::new()),
+            FtpOp::Dele(p) => self.expect(&format!("DELE {p}"), 2).await.map(|_| Vec::new()),
+            FtpOp::Cwd(p) => self.expect(&format!("CWD {p}"), 2).await.map(|_| Vec::new()),
+            FtpOp::Pwd => {
+                let r = self.expect("PWD", 2).await?;
+                Ok(vec![codec::parse_pwd(&r).unwrap_or_else(|| r.text())])
+            }
+            FtpOp::Logout => Ok(Vec::new()),
+        }
+    }
+
+    async fn set_type(&mut self, ascii: bool) -> FtpResult<()> {
+        if self.ascii != Some(ascii) {
+            self.expect(if ascii { "TYPE A" } else { "TYPE I" }, 2).await?;
+            self.ascii = Some(ascii);
+        }
+        Ok(())
+    }
+
+    /// Open the data connection for `cmd` and read it to the end into events.
+    async fn download(&mut self, cmd: &str, io: &mut JobIo) -> FtpResult<u64> {
+        let mut data = self.data_connection(cmd).await?;
+        let mut total = 0u64;
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = match tokio::time::timeout(self.net.io_timeout, data.read(&mut buf)).await {
+                Err(_) => return Err(FtpCode::Timeout),
+                Ok(Err(e)) => {
+                    // A TLS peer that closes without close_notify has still sent everything
+                    // it meant to; the final reply decides.
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        0
+                    } else {
+                        info!("{cmd}: data connection failed: {e}");
+                        return Err(FtpCode::Transfer);
+                    }
+                }
+                Ok(Ok(n)) => n,
+            };
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            if !io.send(ServiceEvent::Data(buf[..n].to_vec())).await {
+                return Err(FtpCode::Transfer);
+            }
+        }
+        drop(data);
+        self.transfer_end(cmd).await?;
+        Ok(total)
+    }
+
+    /// Open the data connection for `cmd` and feed it the job's input up to `End`.
+    async fn upload(&mut self, cmd: &str, ascii: bool, io: &mut JobIo) -> FtpResult<()> {
+        let mut data = self.data_connection(cmd).await?;
+        if !io.send(ServiceEvent::ReadyForInput).await {
+            return Err(FtpCode::Transfer);
+        }
+        let mut last_cr = false;
+        loop {
+            match io.recv().await {
+                Some(JobInput::Data(d)) => {
+                    let d = if ascii { codec::to_netascii(&d, &mut last_cr) } else { d };
+                    match tokio::time::timeout(self.net.io_timeout, data.write_all(&d)).await {
+                        Err(_) => return Err(FtpCode::Timeout),
+                        Ok(Err(e)) => {
+                            info!("{cmd}: data connection failed: {e}");
+                            return Err(FtpCode::Transfer);
+                        }
+                        Ok(Ok(())) => {}
+                    }
+                }
+                Some(JobInput::End) => break,
+                Some(JobInput::Op(_)) => return Err(FtpCode::NotAllowed),
+                None => return Err(FtpCode::Transfer),
+            }
+        }
+        if let Err(e) = data.shutdown().await {
+            info!("{cmd}: closing the data connection: {e}");
+            return Err(FtpCode::Transfer);
+        }
+        drop(data);
+        self.transfer_end(cmd).await
+    }
+
+    /// The reply after a transfer: 226/250 complete, anything else failed.
+    async fn transfer_end(&mut self, cmd: &str) -> FtpResult<()> {
+        let r = self.reply().await.map_err(|c| if c == FtpCode::Network { FtpCode::Transfer } else { c })?;
+        if r.class() == 2 {
+            return Ok(());
+        }
+        info!("{cmd}: transfer ended with {} {}", r.code, r.text());
+        Err(if r.code == 426 || r.code == 451 { FtpCode::Transfer } else { FtpCode::Rejected })
+    }
+
+    /// Passive or active data connection for `cmd`, with TLS when PROT P is on.
+    async fn data_connection(&mut self, cmd: &str) -> FtpResult<Stream> {
+        let peer = self.stream.tcp().peer_addr().map_err(|_| FtpCode::Network)?;
+        let tcp = if self.job.passive {
+            let r = self.expect("PASV", 2).await?;
+            let mut addr = codec::parse_pasv(&r.text()).ok_or_else(|| {
+                info!("unparsable PASV reply {}", r.text());
+                FtpCode::Rejected
+            })?;
+            if let IpAddr::V4(ip) = peer.ip()
+                && (self.job.single_ip || addr.ip().is_unspecified())
+            {
+                addr = SocketAddrV4::new(ip, addr.port());
+            }
+            let tcp =
+                match tokio::time::timeout(self.net.connect_timeout, TcpStream::connect(SocketAddr::V4(addr))).await {
+                    Err(_) => return Err(FtpCode::Timeout),
+                    Ok(Err(e)) => {
+                        info!("data connection to {addr}: {e}");
+                        return Err(FtpCode::Transfer);
+                    }
+                    Ok(Ok(s)) => s,
+                };
+            self.start_transfer(cmd).await?;
+            tcp
+        } else {
+            let local = self.stream.tcp().local_addr().map_err(|_| FtpCode::Network)?;
+            let IpAddr::V4(ip) = local.ip() else { return Err(FtpCode::Network) };
+            let listener = TcpListener::bind((ip, 0)).await.map_err(|_| FtpCode::Network)?;
+            let port = listener.local_addr().map_err(|_| FtpCode::Network)?.port();
+            self.expect(&format!("PORT {}", codec::port_arg(SocketAddrV4::new(ip, port))), 2).await?;
+            self.start_transfer(cmd).await?;
+            match tokio::time::timeout(self.net.connect_timeout, listener.accept()).await {
+                Err(_) => return Err(FtpCode::Timeout),
+                Ok(Err(_)) => return Err(FtpCode::Transfer),
+                Ok(Ok((s, _))) => s,
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        if self.protect {
+            self.net.tls(tcp, &self.job.host).await.map_err(|e| {
+                info!("TLS on the data connection: {e}");
+                FtpCode::Transfer
+            })
+        } else {
+            Ok(Stream::Plain(tcp))
+        }
+    }
+
+    /// Send the transfer command and wait for 150/125.
+    async fn start_transfer(&mut self, cmd: &str) -> FtpResult<()> {
+        let r = self.cmd(cmd).await?;
+        if r.class() == 1 {
+            return Ok(());
+        }
+        info!("{cmd} refused: {} {}", r.code, r.text());
+        Err(if r.code == 425 || r.code == 426 { FtpCode::Transfer } else { FtpCode::Rejected })
+    }
+
+    /// Send `cmd`; the reply must be of `class` (2 or 3), else 211 (rejected).
+    async fn expect(&mut self, cmd: &str, class: u16) -> FtpResult<Reply> {
+        let r = self.cmd(cmd).await?;
+        if r.class() == class {
+            return Ok(r);
+        }
+        let shown = if cmd.starts_with("PASS ") { "PASS ***" } else { cmd };
+        info!("FTP {shown}: refused with {} {}", r.code, r.text());
+        Err(FtpCode::Rejected)
+    }
+
+    async fn cmd(&mut self, cmd: &str) -> FtpResult<Reply> {
+        self.send(cmd).await?;
+        self.reply().await
+    }
+
+    async fn send(&mut self, cmd: &str) -> FtpResult<()> {
+        let shown = if cmd.starts_with("PASS ") { "PASS ***" } else { cmd };
+        debug!("FTP > {shown}");
+        let line = format!("{cmd}\r\n");
+        match tokio::time::timeout(self.net.io_timeout, self.stream.write_all(line.as_bytes())).await {
+            Err(_) => Err(FtpCode::Timeout),
+            Ok(Err(e)) => {
+                info!("FTP control connection: {e}");
+                Err(FtpCode::Network)
+            }
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
+    async fn reply(&mut self) -> FtpResult<Reply> {
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.parser.next_reply() {
+                Ok(Some(r)) => {
+                    debug!("FTP < {} {}", r.code, r.text());
+                    return Ok(r);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    warn!("FTP server sent garbage: {e}");
+                    return Err(FtpCode::Unknown);
+                }
+            }
+            let n = match tokio::time::timeout(self.net.io_timeout, self.stream.read(&mut buf)).await {
+                Err(_) => return Err(FtpCode::Timeout),
+                Ok(Err(e)) => {
+                    info!("FTP control connection: {e}");
+                    return Err(FtpCode::Network);
+                }
+                Ok(Ok(n)) => n,
+            };
+            if n == 0 {
+                info!("FTP server closed the control connection");
+                return Err(FtpCode::Network);
+            }
+            self.parser.push(&buf[..n]);
+        }
+    }
+}

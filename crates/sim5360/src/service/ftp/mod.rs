@@ -1,0 +1,213 @@
+//! FTP (spec chapter 5, `AT+CFTP*`) and FTPS (chapter 8, `AT+CFTPS*`) clients.
+//!
+//! Flow, FTP: `AT+CFTPSERV`, `AT+CFTPPORT`, `AT+CFTPUN`, `AT+CFTPPW`, `AT+CFTPMODE`,
+//! `AT+CFTPTYPE` configure; each of `AT+CFTPGET`, `GETFILE`, `PUTFILE`, `PUT`, `LIST`,
+//! `MKD`, `RMD`, `DELE` starts one job that connects, logs in, performs that one operation
+//! and quits. GET/GETFILE/PUTFILE/LIST answer `OK` at once and report later
+//! (`+CFTPGET: DATA,<len>` blocks, `+CFTPGET: 0` or `+CFTPGET: <err>`); MKD/RMD/DELE
+//! answer `OK` or `+CME ERROR: <err>` when done; PUT prints `+CFTPPUT: BEGIN`, takes data
+//! up to Ctrl-Z and answers `OK` (or `+CME ERROR: <err>`). One operation at a time: a
+//! second one gets 202 (busy) and setters answer `ERROR` while one runs.
+//!
+//! Flow, FTPS: `AT+CFTPSSTART`, then `AT+CFTPSLOGIN` opens one session (a job holding the
+//! control connection) that runs `MKD`, `RMD`, `DEL(E)`, `CWD`, `PWD`, `LIST`, `GET`,
+//! `GETFILE`, `PUT`, `PUTFILE` in turn until `AT+CFTPSLOGOUT`; `AT+CFTPSSTOP` releases the
+//! stack. The same job and codec serve both, with TLS (explicit AUTH TLS/SSL + PBSZ 0 +
+//! PROT P, or implicit) for FTPS. Per-model wording (SIM7600's asynchronous
+//! `+CFTPSxxx: <err>` lines and its error table) comes from the profile.
+
+mod codec;
+mod commands;
+pub mod job;
+mod sinks;
+
+pub use commands::COMMANDS;
+
+use crate::modem::JobId;
+
+/// FTP result codes (spec §5.15), also the `+CME ERROR` codes of the FTP commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FtpCode {
+    Unknown,
+    Busy,
+    Resolve,
+    Timeout,
+    ReadFile,
+    WriteFile,
+    NotAllowed,
+    Login,
+    Logout,
+    Transfer,
+    Rejected,
+    Memory,
+    InvalidParam,
+    Network,
+}
+
+impl FtpCode {
+    pub fn code(self) -> u16 {
+        match self {
+            Self::Unknown => 201,
+            Self::Busy => 202,
+            Self::Resolve => 203,
+            Self::Timeout => 204,
+            Self::ReadFile => 205,
+            Self::WriteFile => 206,
+            Self::NotAllowed => 207,
+            Self::Login => 208,
+            Self::Logout => 209,
+            Self::Transfer => 210,
+            Self::Rejected => 211,
+            Self::Memory => 212,
+            Self::InvalidParam => 213,
+            Self::Network => 214,
+        }
+    }
+
+    pub fn text(self) -> &'static str {
+        match self {
+            Self::Unknown => "Unknown error for FTP",
+            Self::Busy => "FTP task is busy",
+            Self::Resolve => "Failed to resolve server address",
+            Self::Timeout => "FTP timeout",
+            Self::ReadFile => "Failed to read file",
+            Self::WriteFile => "Failed to write file",
+            Self::NotAllowed => "It's not allowed in current state",
+            Self::Login => "Failed to login",
+            Self::Logout => "Failed to logout",
+            Self::Transfer => "Failed to transfer data",
+            Self::Rejected => "FTP command rejected by server",
+            Self::Memory => "Memory error",
+            Self::InvalidParam => "Invalid parameter",
+            Self::Network => "Network error",
+        }
+    }
+
+    /// As a `+CME ERROR`.
+    pub fn cme(self) -> crate::modem::CmeError {
+        crate::modem::CmeError::Service { code: self.code(), text: self.text() }
+    }
+
+    pub fn from_code(code: u16) -> Self {
+        [
+            Self::Unknown,
+            Self::Busy,
+            Self::Resolve,
+            Self::Timeout,
+            Self::ReadFile,
+            Self::WriteFile,
+            Self::NotAllowed,
+            Self::Login,
+            Self::Logout,
+            Self::Transfer,
+            Self::Rejected,
+            Self::Memory,
+            Self::InvalidParam,
+            Self::Network,
+        ]
+        .into_iter()
+        .find(|c| c.code() == code)
+        .unwrap_or(Self::Unknown)
+    }
+}
+
+/// How the control connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    Plain,
+    /// `AUTH SSL`, then PBSZ 0 / PROT P.
+    ExplicitSsl,
+    /// `AUTH TLS`, then PBSZ 0 / PROT P.
+    ExplicitTls,
+    /// TLS from the first byte.
+    Implicit,
+}
+
+/// One operation on the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FtpOp {
+    /// RETR (after REST `rest` when not 0); the bytes come back as events.
+    Get {
+        path: String,
+        rest: u64,
+        ascii: bool,
+    },
+    /// STOR (after REST `rest`); the bytes come as job input.
+    Put {
+        path: String,
+        rest: u64,
+        ascii: bool,
+    },
+    /// LIST of a directory or file (the current one when `None`).
+    List {
+        path: Option<String>,
+        ascii: bool,
+    },
+    Mkd(String),
+    Rmd(String),
+    Dele(String),
+    Cwd(String),
+    Pwd,
+    /// QUIT and end the session.
+    Logout,
+}
+
+/// A job: where, who, how, and what.
+#[derive(Debug, Clone)]
+pub struct FtpJob {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    pub passive: bool,
+    pub security: Security,
+    /// Data connections go to the control connection's server address, whatever PASV says.
+    pub single_ip: bool,
+    /// `Some(op)`: perform it and quit. `None`: a session taking operations as input,
+    /// reporting each with a `Step`, until [`FtpOp::Logout`].
+    pub op: Option<FtpOp>,
+}
+
+/// `AT+CFTP*` settings and the running operation.
+#[derive(Debug)]
+pub struct FtpState {
+    pub server: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    /// 0 active, 1 passive.
+    pub mode: u8,
+    pub ascii: bool,
+    pub busy: Option<JobId>,
+    pub ftps: FtpsState,
+}
+
+impl Default for FtpState {
+    fn default() -> Self {
+        Self {
+            server: String::new(),
+            port: 21,
+            user: String::new(),
+            password: String::new(),
+            mode: 0,
+            ascii: false,
+            busy: None,
+            ftps: FtpsState::default(),
+        }
+    }
+}
+
+/// `AT+CFTPS*` state.
+#[derive(Debug, Default)]
+pub struct FtpsState {
+    pub started: bool,
+    /// The session job once logged in (or logging in).
+    pub session: Option<JobId>,
+    pub logged_in: bool,
+    /// An operation of the session is running.
+    pub busy: bool,
+    pub ascii: bool,
+    pub single_ip: bool,
+    /// Where the running operation's result goes.
+    pub(crate) current: Option<sinks::Dest>,
+}
