@@ -125,6 +125,11 @@ struct Cli {
     #[arg(long)]
     tls_insecure: bool,
 
+    /// Longest wait, in seconds, for any single network step of a service (connect, a
+    /// server reply, a data read); past it the service reports its timeout code.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=600))]
+    net_timeout: u64,
+
     /// Record both directions, with timestamps, to FILE (secrets masked).
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
@@ -279,7 +284,9 @@ async fn run(cli: Cli) -> Result<()> {
         Some(p) => Some(Arc::new(Trace::create(p).with_context(|| format!("trace file {}", p.display()))?)),
         None => None,
     };
-    let net = Arc::new(NetConfig::new(&cli.ca, cli.tls_insecure)?);
+    let mut net = NetConfig::new(&cli.ca, cli.tls_insecure)?;
+    net.set_timeout(Duration::from_secs(cli.net_timeout));
+    let net = Arc::new(net);
     if cli.tls_insecure {
         warn!("--tls-insecure: server certificates are not verified");
     }

@@ -88,3 +88,199 @@ fn transfers_through_the_serial_port_and_the_efs() {
     }
     dte.cmd_expect("AT", &["OK"]);
 }
+
+/// Upload from the serial port: `+CFTPPUT: BEGIN`, the data, Ctrl-Z, `OK`.
+fn put_from_dte(dte: &mut Dte, path: &str, content: &[u8]) -> Vec<String> {
+    dte.send_line(&format!("AT+CFTPPUT=\"{path}\""));
+    let first = dte.line();
+    if first != "+CFTPPUT: BEGIN" {
+        return vec![first];
+    }
+    for piece in content.chunks(64 * 1024) {
+        dte.send(piece);
+    }
+    dte.send(b"\x1a");
+    vec![first, dte.line()]
+}
+
+#[test]
+fn upload_from_the_serial_port() {
+    let ca = TestCa::new().unwrap();
+    let ftp = FtpServer::start(&ca).unwrap();
+    let (_m, mut dte) = modem(&ftp, &[]);
+    dte.cmd_expect("AT+CFTPMODE=1", &["OK"]);
+    for (len, seed) in [(0usize, 11u32), (1, 12), (1 << 20, 13), (10 << 20, 14)] {
+        // Ctrl-Z ends the data: this form cannot carry 0x1A (spec §5.10), every other byte goes.
+        let content: Vec<u8> = data(len + len / 200, seed).into_iter().filter(|b| *b != 0x1a).take(len).collect();
+        let name = format!("serial-{len}.bin");
+        assert_eq!(put_from_dte(&mut dte, &format!("/{name}"), &content), ["+CFTPPUT: BEGIN", "OK"], "{name}");
+        assert_eq!(sha(&std::fs::read(ftp.root().join(&name)).unwrap()), sha(&content), "{name}");
+    }
+    dte.cmd_expect("AT", &["OK"]);
+}
+
+#[test]
+fn list_mkdir_rmdir_delete() {
+    let ca = TestCa::new().unwrap();
+    let ftp = FtpServer::start(&ca).unwrap();
+    ftp.put("d/a.txt", b"hello").unwrap();
+    let (_m, mut dte) = modem(&ftp, &[]);
+    dte.cmd_expect("AT+CFTPMODE=1", &["OK"]);
+    dte.cmd_expect("AT+CFTPLIST=\"/d\"", &["OK"]);
+    let (listing, code) = collect(&mut dte, "+CFTPLIST");
+    assert_eq!(code, "0");
+    let listing = String::from_utf8(listing).unwrap();
+    assert!(listing.lines().any(|l| l.ends_with(" a.txt") && l.split_whitespace().nth(4) == Some("5")), "{listing}");
+    dte.cmd_expect("AT+CFTPMKD=\"/d/new\"", &["OK"]);
+    assert!(ftp.root().join("d/new").is_dir());
+    dte.cmd_expect("AT+CFTPMKD=\"/d/new\"", &["+CME ERROR: 211"]);
+    dte.cmd_expect("AT+CFTPRMD=\"/d/new\"", &["OK"]);
+    assert!(!ftp.root().join("d/new").exists());
+    dte.cmd_expect("AT+CFTPDELE=\"/d/a.txt\"", &["OK"]);
+    assert!(!ftp.root().join("d/a.txt").exists());
+    dte.cmd_expect("AT+CFTPDELE=\"/d/a.txt\"", &["+CME ERROR: 211"]);
+    // Listing the login directory (no argument).
+    dte.cmd_expect("AT+CFTPLIST", &["OK"]);
+    let (listing, code) = collect(&mut dte, "+CFTPLIST");
+    assert_eq!(code, "0");
+    assert!(String::from_utf8(listing).unwrap().lines().any(|l| l.ends_with(" d")));
+}
+
+#[test]
+fn ascii_type_converts_line_ends_and_rest_resumes() {
+    let ca = TestCa::new().unwrap();
+    let ftp = FtpServer::start(&ca).unwrap();
+    ftp.put("text.txt", b"one\ntwo\nthree\n").unwrap();
+    let (m, mut dte) = modem(&ftp, &[]);
+    dte.cmd_expect("AT+CFTPMODE=1", &["OK"]);
+    dte.cmd_expect("AT+CFTPTYPE=A", &["OK"]);
+    dte.cmd_expect("AT+CFTPTYPE?", &["+CFTPTYPE: A", "OK"]);
+    let (got, code) = get_to_dte(&mut dte, "/text.txt");
+    assert_eq!(code, "0");
+    assert_eq!(got, b"one\r\ntwo\r\nthree\r\n", "ASCII type: CR LF on the wire");
+    // Uploading LF text in ASCII type: CR LF on the wire, the server stores its own line end.
+    assert_eq!(put_from_dte(&mut dte, "/up.txt", b"a\nb\n"), ["+CFTPPUT: BEGIN", "OK"]);
+    assert_eq!(std::fs::read(ftp.root().join("up.txt")).unwrap(), b"a\nb\n");
+    dte.cmd_expect("AT+CFTPTYPE=I", &["OK"]);
+    let (got, _) = get_to_dte(&mut dte, "/text.txt");
+    assert_eq!(got, b"one\ntwo\nthree\n", "binary type: bytes as stored");
+
+    // REST: the rest of a file from an offset, to the DTE and into the EFS.
+    let big = data(100_000, 21);
+    ftp.put("big.bin", &big).unwrap();
+    dte.cmd_expect("AT+CFTPGET=\"/big.bin\",60000", &["OK"]);
+    let (tail, code) = collect(&mut dte, "+CFTPGET");
+    assert_eq!(code, "0");
+    assert_eq!(tail, big[60000..]);
+    // A partial local file completed with REST.
+    dte.send_line("AT+CFTRANRX=\"C:/big.bin\",40000");
+    dte.expect(">");
+    dte.send(&big[..40000]);
+    dte.expect("OK");
+    dte.cmd_expect("AT+CFTPGETFILE=\"/big.bin\",0,40000", &["OK"]);
+    dte.expect("+CFTPGETFILE: 0");
+    assert_eq!(sha(&std::fs::read(m.efs().join("C/big.bin")).unwrap()), sha(&big));
+    // Upload resumed: the server has the first 30000 bytes, REST + STOR sends the rest.
+    std::fs::write(ftp.root().join("resume.bin"), &big[..30000]).unwrap();
+    testbench::process::give(&ftp.root().join("resume.bin")).unwrap();
+    std::fs::copy(m.efs().join("C/big.bin"), m.efs().join("C/resume.bin")).unwrap();
+    dte.cmd_expect("AT+CFTPPUTFILE=\"/resume.bin\",0,30000", &["OK"]);
+    dte.expect("+CFTPPUTFILE: 0");
+    assert_eq!(sha(&std::fs::read(ftp.root().join("resume.bin")).unwrap()), sha(&big));
+}
+
+#[test]
+fn failures_have_their_codes_and_the_modem_stays_responsive() {
+    let ca = TestCa::new().unwrap();
+    let ftp = FtpServer::start(&ca).unwrap();
+    ftp.put("f.bin", &data(5000, 31)).unwrap();
+    let (m, mut dte) = modem(&ftp, &["--efs-size", "1048576"]);
+    dte.cmd_expect("AT+CFTPMODE=1", &["OK"]);
+    // Wrong password: 208.
+    dte.cmd_expect("AT+CFTPPW=\"wrong\"", &["OK"]);
+    assert_eq!(get_to_dte(&mut dte, "/f.bin"), (Vec::new(), "208".to_owned()));
+    dte.cmd_expect("AT+CFTPMKD=\"/x\"", &["+CME ERROR: 208"]);
+    dte.cmd_expect(&format!("AT+CFTPPW=\"{}\"", ftp.password), &["OK"]);
+    // Missing remote file: 211, and no local file left behind.
+    dte.cmd_expect("AT+CFTPGETFILE=\"/nope.bin\",0", &["OK"]);
+    dte.expect("+CFTPGETFILE: 211");
+    assert!(!m.efs().join("C/nope.bin").exists());
+    // Missing local file for an upload: 205 at once.
+    dte.cmd_expect("AT+CFTPPUTFILE=\"/nothing.bin\",0", &["+CME ERROR: 205"]);
+    // The EFS runs out of room: 206, nothing stored.
+    ftp.put("huge.bin", &data(2 << 20, 32)).unwrap();
+    dte.cmd_expect("AT+CFTPGETFILE=\"/huge.bin\",0", &["OK"]);
+    dte.expect("+CFTPGETFILE: 206");
+    assert!(!m.efs().join("C/huge.bin").exists());
+    dte.cmd_expect("AT", &["OK"]);
+    // Busy: a second operation while one runs gets 202; setters answer ERROR (the line
+    // starts the transfer, so it is surely running). URCs wait for the line's answer.
+    ftp.put("slow.bin", &data(10 << 20, 33)).unwrap();
+    dte.cmd_expect("AT+CFTPGET=\"/slow.bin\";+CFTPGET=\"/f.bin\"", &["+CME ERROR: 202"]);
+    let (got, code) = collect(&mut dte, "+CFTPGET");
+    assert_eq!((got.len(), code.as_str()), (10 << 20, "0"));
+    dte.cmd_expect("AT+CFTPGET=\"/slow.bin\";+CFTPPORT=21", &["ERROR"]);
+    assert_eq!(collect(&mut dte, "+CFTPGET").1, "0");
+    dte.cmd_expect("AT+CFTPGET=\"/slow.bin\";+CFTPSERV=\"localhost\"", &["ERROR"]);
+    assert_eq!(collect(&mut dte, "+CFTPGET").1, "0");
+    // While data flows the serial line still answers: an AT sent after the first block is
+    // answered between two blocks, never inside one.
+    dte.cmd_expect("AT+CFTPGET=\"/slow.bin\"", &["OK"]);
+    let mut got = Vec::new();
+    let mut sent_at = false;
+    let mut answered = false;
+    loop {
+        let l = dte.line();
+        if let Some(n) = l.strip_prefix("+CFTPGET: DATA,") {
+            got.extend(dte.bytes(n.parse().unwrap()));
+            if !sent_at {
+                dte.send_line("AT+CSQ");
+                sent_at = true;
+            }
+        } else if l == "+CSQ: 21,99" {
+            dte.expect("OK");
+            answered = true;
+        } else {
+            assert_eq!(l, "+CFTPGET: 0");
+            break;
+        }
+    }
+    assert!(answered, "AT+CSQ answered during the transfer");
+    assert_eq!(sha(&got), sha(&data(10 << 20, 33)), "no byte lost around the answer");
+
+    // Nothing listening: 214.
+    let closed = testbench::process::free_port().unwrap();
+    dte.cmd_expect(&format!("AT+CFTPPORT={closed}"), &["OK"]);
+    assert_eq!(get_to_dte(&mut dte, "/f.bin").1, "214");
+    // Unresolvable name (a label over 63 bytes is refused by the resolver itself, so no
+    // query leaves the machine): 203.
+    dte.cmd_expect(&format!("AT+CFTPSERV=\"{}.invalid\"", "x".repeat(64)), &["OK"]);
+    assert_eq!(get_to_dte(&mut dte, "/f.bin").1, "203");
+    dte.cmd_expect("AT", &["OK"]);
+}
+
+#[test]
+fn server_dropping_the_data_connection() {
+    let ca = TestCa::new().unwrap();
+    let ftp = FtpServer::start(&ca).unwrap();
+    let peer = testbench::ftp_truncating(100_000, 30_000).unwrap();
+    let (m, mut dte) = modem(&ftp, &["--net-timeout", "2"]);
+    dte.cmd_expect(&format!("AT+CFTPPORT={}", peer.port), &["OK"]);
+    dte.cmd_expect("AT+CFTPMODE=1", &["OK"]);
+    dte.cmd_expect("AT+CFTPGETFILE=\"/f.bin\",0", &["OK"]);
+    dte.expect("+CFTPGETFILE: 210");
+    assert!(!m.efs().join("C/f.bin").exists(), "no partial file");
+    assert!(std::fs::read_dir(m.efs().join(".staging")).unwrap().next().is_none(), "staging cleaned");
+    dte.cmd_expect("AT", &["OK"]);
+    let (got, code) = get_to_dte(&mut dte, "/f.bin");
+    assert_eq!((got.len(), code.as_str()), (30_000, "210"));
+    // A silent server: the FTP timeout code (after --net-timeout).
+    let silent = testbench::Peer::silent().unwrap();
+    dte.cmd_expect(&format!("AT+CFTPPORT={}", silent.port), &["OK"]);
+    assert_eq!(get_to_dte(&mut dte, "/f.bin").1, "204");
+    // Garbage instead of FTP: unknown error.
+    let garbage = testbench::Peer::garbage(64).unwrap();
+    dte.cmd_expect(&format!("AT+CFTPPORT={}", garbage.port), &["OK"]);
+    assert_eq!(get_to_dte(&mut dte, "/f.bin").1, "201");
+    dte.cmd_expect("AT", &["OK"]);
+}

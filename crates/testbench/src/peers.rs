@@ -152,6 +152,62 @@ impl Peer {
     }
 }
 
+/// An FTP server that announces `size` bytes for any file but closes the data connection
+/// after `sent` of them, then answers `426` (a server dropping a transfer midway). It
+/// speaks just enough FTP for one login and one passive RETR; uploads get `550`.
+pub fn ftp_truncating(size: usize, sent: usize) -> Result<Peer> {
+    Peer::spawn(Arc::new(move |s, stop| {
+        let _ = ftp_truncating_session(s, size, sent, stop);
+    }))
+}
+
+fn ftp_truncating_session(s: TcpStream, size: usize, sent: usize, stop: &AtomicBool) -> std::io::Result<()> {
+    use std::io::BufRead;
+    let mut w = s.try_clone()?;
+    let mut r = std::io::BufReader::new(s);
+    w.write_all(b"220 truncating test server\r\n")?;
+    let mut data: Option<TcpListener> = None;
+    let mut line = String::new();
+    while !stop.load(Ordering::Relaxed) {
+        line.clear();
+        if r.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+        match verb.as_str() {
+            "USER" => w.write_all(b"331 password please\r\n")?,
+            "PASS" => w.write_all(b"230 logged in\r\n")?,
+            "TYPE" => w.write_all(b"200 ok\r\n")?,
+            "SIZE" => w.write_all(format!("213 {size}\r\n").as_bytes())?,
+            "REST" => w.write_all(b"350 ok\r\n")?,
+            "PASV" => {
+                let l = TcpListener::bind("127.0.0.1:0")?;
+                let p = l.local_addr()?.port();
+                w.write_all(format!("227 Entering Passive Mode (127,0,0,1,{},{})\r\n", p >> 8, p & 0xff).as_bytes())?;
+                data = Some(l);
+            }
+            "RETR" | "LIST" => {
+                let Some(l) = data.take() else {
+                    w.write_all(b"425 use PASV first\r\n")?;
+                    continue;
+                };
+                w.write_all(b"150 here it comes\r\n")?;
+                let (mut d, _) = l.accept()?;
+                d.write_all(&crate::http::pattern(sent, 5))?;
+                drop(d);
+                std::thread::sleep(Duration::from_millis(50));
+                w.write_all(b"426 connection closed; transfer aborted\r\n")?;
+            }
+            "QUIT" => {
+                w.write_all(b"221 bye\r\n")?;
+                return Ok(());
+            }
+            _ => w.write_all(b"550 not here\r\n")?,
+        }
+    }
+    Ok(())
+}
+
 impl Drop for Peer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);

@@ -97,3 +97,32 @@ fn tls_certificate_for_another_name() {
     // The same certificate is fine for the name it was made for: it is the name that is wrong.
     assert_eq!(handshake("wrong.example").unwrap(), b"hello over tls\n");
 }
+
+#[test]
+fn ftp_truncating_drops_the_data_connection() {
+    use std::io::BufRead;
+    let p = testbench::ftp_truncating(1000, 300).unwrap();
+    let s = connect(&p);
+    let mut w = s.try_clone().unwrap();
+    let mut r = std::io::BufReader::new(s);
+    let mut line = String::new();
+    let mut next = |r: &mut std::io::BufReader<TcpStream>| {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        line.clone()
+    };
+    assert!(next(&mut r).starts_with("220"));
+    w.write_all(b"SIZE x\r\n").unwrap();
+    assert_eq!(next(&mut r), "213 1000\r\n");
+    w.write_all(b"PASV\r\n").unwrap();
+    let pasv = next(&mut r);
+    let nums: Vec<u16> =
+        pasv[pasv.find('(').unwrap() + 1..pasv.find(')').unwrap()].split(',').map(|n| n.parse().unwrap()).collect();
+    let mut d = TcpStream::connect(("127.0.0.1", nums[4] * 256 + nums[5])).unwrap();
+    w.write_all(b"RETR x\r\n").unwrap();
+    assert!(next(&mut r).starts_with("150"));
+    let mut got = Vec::new();
+    d.read_to_end(&mut got).unwrap();
+    assert_eq!(got.len(), 300, "closes the data connection after 300 of 1000 bytes");
+    assert!(next(&mut r).starts_with("426"));
+}

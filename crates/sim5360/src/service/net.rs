@@ -121,6 +121,13 @@ impl NetConfig {
         })
     }
 
+    /// One limit for every network wait (DNS and connect get at most this too).
+    pub fn set_timeout(&mut self, t: Duration) {
+        self.io_timeout = t;
+        self.connect_timeout = t.min(self.connect_timeout);
+        self.dns_timeout = t.min(self.dns_timeout);
+    }
+
     /// Connect by name or address, trying each resolved address in turn.
     pub async fn connect(&self, host: &str, port: u16) -> Result<TcpStream, NetError> {
         let addrs: Vec<_> = match tokio::time::timeout(self.dns_timeout, tokio::net::lookup_host((host, port))).await {

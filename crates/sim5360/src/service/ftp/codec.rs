@@ -64,6 +64,17 @@ impl ReplyParser {
                 if self.buf.len() > MAX_LINE {
                     return Err(CodecError::LineTooLong);
                 }
+                // A reply starts with a code: refuse garbage at once instead of waiting
+                // for a line end that may never come.
+                if self.pending.is_none() && !self.buf.is_empty() {
+                    let b = &self.buf;
+                    let bad = !(b'1'..=b'5').contains(&b[0])
+                        || b.iter().take(3).any(|c| !c.is_ascii_digit())
+                        || b.get(3).is_some_and(|c| !matches!(c, b' ' | b'-' | b'\r'));
+                    if bad {
+                        return Err(CodecError::Malformed(String::from_utf8_lossy(&b[..b.len().min(16)]).into_owned()));
+                    }
+                }
                 return Ok(None);
             };
             if end > MAX_LINE {
@@ -187,6 +198,18 @@ mod tests {
         assert_eq!(r[1].code, 230);
         assert_eq!(r[1].lines, vec!["Welcome", " 230 not the end", "Logged in"]);
         assert_eq!(all(b"200\r\n").unwrap()[0].code, 200);
+    }
+
+    #[test]
+    fn garbage_without_line_end_is_an_error_at_once() {
+        let mut p = ReplyParser::default();
+        p.push(b"\x8a\x01");
+        assert!(p.next_reply().is_err());
+        let mut p = ReplyParser::default();
+        p.push(b"22");
+        assert_eq!(p.next_reply(), Ok(None));
+        p.push(b"0x");
+        assert!(p.next_reply().is_err());
     }
 
     #[test]
