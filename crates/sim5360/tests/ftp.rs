@@ -284,3 +284,140 @@ fn server_dropping_the_data_connection() {
     assert_eq!(get_to_dte(&mut dte, "/f.bin").1, "201");
     dte.cmd_expect("AT", &["OK"]);
 }
+
+/// A modem that trusts `ca_file`, echo off, numeric CME errors.
+fn ftps_modem(extra: &[&str]) -> (ModemProcess, Dte) {
+    let m = ModemProcess::start(bin(), Transport::Pty, extra).unwrap();
+    let mut dte = m.open_pty().unwrap();
+    dte.timeout = Duration::from_secs(60);
+    dte.expect_eventually("PB DONE");
+    dte.cmd_expect("ATE0", &["ATE0", "OK"]);
+    dte.cmd_expect("AT+CMEE=1", &["OK"]);
+    (m, dte)
+}
+
+fn efs_put(dte: &mut Dte, path: &str, content: &[u8]) {
+    dte.send_line(&format!("AT+CFTRANRX=\"{path}\",{}", content.len()));
+    dte.expect(">");
+    dte.send(content);
+    dte.expect("OK");
+}
+
+#[test]
+fn ftps_sessions_explicit_implicit_and_plain() {
+    let ca = TestCa::new().unwrap();
+    let ftp = FtpServer::start(&ca).unwrap();
+    let (m, mut dte) = ftps_modem(&["--ca", ca.ca.to_str().unwrap()]);
+    let big = data(1 << 20, 41);
+    efs_put(&mut dte, "C:/big.bin", &big);
+    // Not started / not logged in: 207.
+    dte.cmd_expect("AT+CFTPSLOGIN=\"localhost\",21,\"u\",\"p\"", &["+CME ERROR: 207"]);
+    dte.cmd_expect("AT+CFTPSSTART", &["OK"]);
+    dte.cmd_expect("AT+CFTPSSTART", &["ERROR"]);
+    dte.cmd_expect("AT+CFTPSMKD=\"x\"", &["+CME ERROR: 207"]);
+    for (port, server_type) in [(ftp.explicit_port, 2), (ftp.implicit_port, 3), (ftp.explicit_port, 1), (ftp.port, 0)] {
+        let dir = format!("s{server_type}");
+        let login = format!("AT+CFTPSLOGIN=\"localhost\",{port},\"{}\",\"{}\",{server_type}", ftp.user, ftp.password);
+        dte.cmd_expect(&login, &["OK"]);
+        dte.cmd_expect(&format!("AT+CFTPSMKD=\"{dir}\""), &["OK"]);
+        dte.cmd_expect(&format!("AT+CFTPSCWD=\"{dir}\""), &["OK"]);
+        dte.cmd_expect("AT+CFTPSPWD", &[&format!("+CFTPSPWD: \"/{dir}\""), "OK"]);
+        dte.cmd_expect("AT+CFTPSPUTFILE=\"big.bin\",0", &["OK"]);
+        dte.expect("+CFTPSPUTFILE: 0");
+        let up = std::fs::read(ftp.root().join(&dir).join("big.bin")).unwrap();
+        assert_eq!((up.len(), sha(&up)), (big.len(), sha(&big)), "{dir}");
+        dte.cmd_expect("AT+CFTPSGET=\"big.bin\"", &["OK"]);
+        let (got, code) = collect(&mut dte, "+CFTPSGET");
+        assert_eq!((sha(&got), code.as_str()), (sha(&big), "0"), "{dir}");
+        dte.cmd_expect("AT+CFTPSGETFILE=\"big.bin\",1", &["OK"]);
+        dte.expect("+CFTPSGETFILE: 0");
+        assert_eq!(sha(&std::fs::read(m.efs().join("C/Picture/big.bin")).unwrap()), sha(&big));
+        std::fs::remove_file(m.efs().join("C/Picture/big.bin")).unwrap();
+        dte.send_line("AT+CFTPSPUT=\"typed.txt\"");
+        dte.expect("+CFTPSPUT: BEGIN");
+        dte.send(b"typed over the serial port\r\n\x1a");
+        dte.expect("OK");
+        assert_eq!(std::fs::read(ftp.root().join(&dir).join("typed.txt")).unwrap(), b"typed over the serial port\r\n");
+        dte.cmd_expect("AT+CFTPSLIST", &["OK"]);
+        let (listing, code) = collect(&mut dte, "+CFTPSLIST");
+        assert_eq!(code, "0");
+        let listing = String::from_utf8(listing).unwrap();
+        assert!(listing.contains("big.bin") && listing.contains("typed.txt"), "{listing}");
+        dte.cmd_expect("AT+CFTPSDEL=\"big.bin\"", &["OK"]);
+        dte.cmd_expect("AT+CFTPSDELE=\"typed.txt\"", &["OK"]);
+        dte.cmd_expect("AT+CFTPSDEL=\"typed.txt\"", &["+CME ERROR: 211"]);
+        dte.cmd_expect("AT+CFTPSCWD=\"/\"", &["OK"]);
+        dte.cmd_expect(&format!("AT+CFTPSRMD=\"{dir}\""), &["OK"]);
+        assert!(!ftp.root().join(&dir).exists());
+        // A second login while logged in is not allowed.
+        dte.cmd_expect(&login, &["+CME ERROR: 207"]);
+        dte.cmd_expect("AT+CFTPSLOGOUT", &["OK"]);
+        dte.cmd_expect("AT+CFTPSLOGOUT", &["+CME ERROR: 207"]);
+    }
+    dte.cmd_expect("AT+CFTPSSTOP", &["OK"]);
+    dte.cmd_expect("AT+CFTPSSTOP", &["ERROR"]);
+}
+
+#[test]
+fn ftps_certificate_verification() {
+    let ca = TestCa::new().unwrap();
+    let ftp = FtpServer::start(&ca).unwrap();
+    let login = format!("AT+CFTPSLOGIN=\"localhost\",{},\"{}\",\"{}\",3", ftp.implicit_port, ftp.user, ftp.password);
+    // The wrong CA: the network error code, and a log line saying why.
+    let (m, mut dte) = ftps_modem(&["--ca", ca.other_ca.to_str().unwrap()]);
+    dte.cmd_expect("AT+CFTPSSTART", &["OK"]);
+    dte.cmd_expect(&login, &["+CME ERROR: 214"]);
+    let log = m.stderr_log();
+    assert!(log.contains("TLS handshake with localhost failed") && log.contains("certificate"), "{log}");
+    dte.cmd_expect("AT", &["OK"]);
+    // The same wrong CA with --tls-insecure: no verification, as the real module.
+    let (_m, mut dte) = ftps_modem(&["--ca", ca.other_ca.to_str().unwrap(), "--tls-insecure"]);
+    dte.cmd_expect("AT+CFTPSSTART", &["OK"]);
+    dte.cmd_expect(&login, &["OK"]);
+    dte.cmd_expect("AT+CFTPSPWD", &["+CFTPSPWD: \"/\"", "OK"]);
+    // The right CA, and a certificate for another name: refused.
+    let (_m, mut dte) = ftps_modem(&["--ca", ca.ca.to_str().unwrap()]);
+    let wrong = testbench::Peer::tls_wrong_name(&ca, b"220 hello\r\n".to_vec()).unwrap();
+    dte.cmd_expect("AT+CFTPSSTART", &["OK"]);
+    dte.cmd_expect(&format!("AT+CFTPSLOGIN=\"localhost\",{},\"u\",\"p\",3", wrong.port), &["+CME ERROR: 214"]);
+    dte.cmd_expect(&login, &["OK"]);
+}
+
+#[test]
+fn sim7600_profile_reports_asynchronously() {
+    let ca = TestCa::new().unwrap();
+    let ftp = FtpServer::start(&ca).unwrap();
+    let (_m, mut dte) = ftps_modem(&["--profile", "sim7600", "--ca", ca.ca.to_str().unwrap()]);
+    dte.cmd_expect("AT+CFTPSSTART", &["OK"]);
+    dte.expect("+CFTPSSTART: 0");
+    dte.cmd_expect("AT+CFTPSSINGLEIP=1", &["OK"]);
+    dte.cmd_expect(
+        &format!("AT+CFTPSLOGIN=\"localhost\",{},\"{}\",\"{}\",2", ftp.explicit_port, ftp.user, ftp.password),
+        &["OK"],
+    );
+    dte.expect("+CFTPSLOGIN: 0");
+    dte.cmd_expect("AT+CFTPSMKD=\"d\"", &["OK"]);
+    dte.expect("+CFTPSMKD: 0");
+    dte.cmd_expect("AT+CFTPSCWD=\"d\"", &["OK"]);
+    dte.expect("+CFTPSCWD: 0");
+    dte.cmd_expect("AT+CFTPSPWD", &["OK"]);
+    dte.expect("+CFTPSPWD: \"/d\"");
+    // The length form of uploads: `>`, exactly <len> bytes (0x1A included), OK, result.
+    let blob = data(200_000, 51);
+    dte.send_line(&format!("AT+CFTPSPUT=\"blob.bin\",{}", blob.len()));
+    dte.expect(">");
+    dte.send(&blob);
+    dte.expect("OK");
+    dte.expect("+CFTPSPUT: 0");
+    assert_eq!(sha(&std::fs::read(ftp.root().join("d/blob.bin")).unwrap()), sha(&blob));
+    dte.cmd_expect("AT+CFTPSDELE=\"blob.bin\"", &["OK"]);
+    dte.expect("+CFTPSDELE: 0");
+    dte.cmd_expect("AT+CFTPSDELE=\"blob.bin\"", &["OK"]);
+    dte.expect("+CFTPSDELE: 9");
+    dte.cmd_expect("AT+CFTPSLOGOUT", &["OK"]);
+    dte.expect("+CFTPSLOGOUT: 0");
+    dte.cmd_expect("AT+CFTPSMKD=\"x\"", &["OK"]);
+    dte.expect("+CFTPSMKD: 11");
+    dte.cmd_expect("AT+CFTPSSTOP", &["OK"]);
+    dte.expect("+CFTPSSTOP: 0");
+}

@@ -56,7 +56,9 @@ impl ModemProcess {
                 cmd.arg("--stdio").stdin(Stdio::piped());
             }
         }
-        cmd.args(extra).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        // The modem's log goes to a file the test can read (`stderr_log`).
+        let log = std::fs::File::create(dir.path().join("stderr.log"))?;
+        cmd.args(extra).stdout(Stdio::piped()).stderr(log);
         let mut child = cmd.spawn().with_context(|| format!("spawn {}", bin.display()))?;
         let stdout = child.stdout.take().context("no stdout")?;
         let mut me = Self { child, dir, tty: None, link: None, tcp: None, stdout: Some(BufReader::new(stdout)) };
@@ -85,6 +87,11 @@ impl ModemProcess {
                 return Ok(rest.to_owned());
             }
         }
+    }
+
+    /// What the modem logged so far (its stderr).
+    pub fn stderr_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
     }
 
     pub fn efs(&self) -> PathBuf {

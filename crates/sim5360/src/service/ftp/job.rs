@@ -267,6 +267,14 @@ impl<'a> Control<'a> {
             info!("{cmd}: closing the data connection: {e}");
             return Err(FtpCode::Transfer);
         }
+        // Wait for the server to close its side before dropping ours: closing a socket
+        // with unread bytes (a TLS 1.3 session ticket, say) sends a reset, and a reset
+        // makes the server's kernel discard data it has not read yet - a truncated file.
+        let drain = async {
+            let mut b = [0u8; 4096];
+            while matches!(data.read(&mut b).await, Ok(n) if n > 0) {}
+        };
+        let _ = tokio::time::timeout(self.net.io_timeout, drain).await;
         drop(data);
         self.transfer_end(cmd).await
     }
