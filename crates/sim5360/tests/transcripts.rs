@@ -12,6 +12,12 @@
 //!   `<*` discards the output since the last send.
 //! - `@ advance <ms>` moves the clock (boot URCs, time); `@ restart` powers the module off
 //!   and on again with the same EFS and NV.
+//! - Scripted service outcomes: `<job N TEXT` takes the next job the modem started and
+//!   checks it is job N and its description contains TEXT; `<input N TEXT` takes the next job input and
+//!   checks it is for job N and its description contains TEXT (`<noinput` checks there is
+//!   none); `@ job N data TEXT` (escaped), `@ job N ready`, `@ job N step ok [LINE]`,
+//!   `@ job N step CODE`, `@ job N done ok`, `@ job N done CODE` feed job N's events
+//!   (like a send, after everything before has been matched).
 //!
 //! - `<~ TEXT` skips output lines up to and including the first equal to TEXT.
 //!
@@ -23,7 +29,7 @@ use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
 use libtest_mimic::{Arguments, Failed, Trial};
 use sim5360::efs::MemStore;
 use sim5360::modem::settings::MemNv;
-use sim5360::modem::{Modem, ModemConfig};
+use sim5360::modem::{Modem, ModemConfig, ServiceEvent};
 use sim5360::profile::{Model, Profile};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -238,6 +244,39 @@ fn run(path: &Path) -> Result<(), Failed> {
                     }
                 }
             }
+            "<job" => {
+                hh.collect();
+                let (want_id, want) = rest.split_once(' ').unwrap_or((rest, ""));
+                match hh.modem.poll_job() {
+                    Some((id, spec)) => {
+                        let d = format!("{spec:?}");
+                        if id.to_string() != want_id || !d.contains(want) {
+                            return Err(fail(&h, format!("job {id} {d}: wanted job {want_id} with {want:?}")));
+                        }
+                    }
+                    None => return Err(fail(&h, "no job started".into())),
+                }
+            }
+            "<input" => {
+                let (id, want) = rest.split_once(' ').unwrap_or((rest, ""));
+                match hh.modem.poll_job_input() {
+                    Some((got_id, input)) => {
+                        let d = format!("{input:?}");
+                        if got_id.to_string() != id || !d.contains(want) {
+                            return Err(fail(
+                                &h,
+                                format!("input for job {got_id}: {d}, wanted job {id} with {want:?}"),
+                            ));
+                        }
+                    }
+                    None => return Err(fail(&h, "no job input".into())),
+                }
+            }
+            "<noinput" => {
+                if let Some((id, input)) = hh.modem.poll_job_input() {
+                    return Err(fail(&h, format!("unexpected input for job {id}: {input:?}")));
+                }
+            }
             "<<" => {
                 hh.collect();
                 let want = unescape(rest)?;
@@ -255,6 +294,32 @@ fn run(path: &Path) -> Result<(), Failed> {
                 let (cmd, arg) = rest.split_once(' ').unwrap_or((rest, ""));
                 match cmd {
                     "advance" => hh.advance(arg.parse().map_err(|_| "bad ms")?),
+                    "job" => {
+                        // Like a send: everything before it must have been matched.
+                        hh.collect();
+                        if !hh.lines.is_empty() {
+                            let msg = format!("unexpected output: {:?}", hh.lines);
+                            return Err(fail(&h, msg));
+                        }
+                        hh.raw.clear();
+                        let mut parts = arg.splitn(3, ' ');
+                        let id: u64 = parts.next().and_then(|n| n.parse().ok()).ok_or("`@ job N ...`")?;
+                        let what = parts.next().unwrap_or("");
+                        let more = parts.next().unwrap_or("");
+                        let code =
+                            |t: &str| -> Result<u16, String> { t.parse().map_err(|_| format!("bad code {t:?}")) };
+                        let ev = match what {
+                            "data" => ServiceEvent::Data(unescape(more)?),
+                            "ready" => ServiceEvent::ReadyForInput,
+                            "step" if more == "ok" => ServiceEvent::Step(Ok(Vec::new())),
+                            "step" if more.starts_with("ok ") => ServiceEvent::Step(Ok(vec![more[3..].to_owned()])),
+                            "step" => ServiceEvent::Step(Err(code(more)?)),
+                            "done" if more == "ok" => ServiceEvent::Done(Ok(())),
+                            "done" => ServiceEvent::Done(Err(code(more)?)),
+                            _ => return Err(fail(&h, format!("unknown job event {what}"))),
+                        };
+                        hh.modem.handle_service_event(id, ev, hh.now);
+                    }
                     "restart" => {
                         hh.collect();
                         if !hh.lines.is_empty() {

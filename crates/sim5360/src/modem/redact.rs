@@ -107,5 +107,7 @@ mod tests {
         assert_eq!(r("AT+CPIN?"), "AT+CPIN?");
         assert_eq!(r("AT+CPIN=?"), "AT+CPIN=?");
         assert_eq!(r("+CPIN: READY"), "+CPIN: READY");
+        assert_eq!(r("AT+CFTPPW=\"hunter2\""), "AT+CFTPPW=\"***\"");
+        assert_eq!(r("AT+CFTPSLOGIN=\"h\",21,\"u\",\"pw\",2"), "AT+CFTPSLOGIN=\"h\",21,\"u\",\"***\",2");
     }
 }
