@@ -212,7 +212,9 @@ fn init_logging(verbose: u8) {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    // One thread: the modem is one pipeline (DTE <-> core <-> jobs), and cross-thread
+    // wake-ups cost more than they give on the small machines this runs on.
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("sim5360: cannot start the runtime: {e}");

@@ -150,7 +150,7 @@ where
     W: AsyncWrite + Unpin,
 {
     let mut buf = vec![0u8; 16 * 1024];
-    let mut out = Vec::with_capacity(WRITE_BATCH);
+    let mut out;
     let mut tx_pace = Pacer::default();
     let mut rx_pace = Pacer::default();
     let mut baud = modem.baud();
@@ -158,7 +158,7 @@ where
     let result = loop {
         // Everything the modem has to say goes out before more input is read.
         loop {
-            out.clear();
+            out = modem.poll_transmit().unwrap_or_default();
             while out.len() < WRITE_BATCH {
                 match modem.poll_transmit() {
                     Some(chunk) => out.extend_from_slice(&chunk),

@@ -506,6 +506,12 @@ impl Modem {
                     framing.urc(header.as_bytes(), &mut self.out);
                     self.out.extend_from_slice(&data);
                 }
+                Urc::Blocks { prefix, data, max } => {
+                    for piece in data.chunks(max.max(1)) {
+                        framing.urc(format!("{prefix}: DATA,{}", piece.len()).as_bytes(), &mut self.out);
+                        self.out.extend_from_slice(piece);
+                    }
+                }
             }
         }
         self.urc_bytes = 0;

@@ -48,6 +48,13 @@ pub enum Urc {
         header: String,
         data: Vec<u8>,
     },
+    /// `data` cut into blocks of at most `max` bytes, each released as a `Block` with the
+    /// header `<prefix>: DATA,<len>` (one allocation for a whole chunk of a download).
+    Blocks {
+        prefix: &'static str,
+        data: Vec<u8>,
+        max: usize,
+    },
 }
 
 impl Urc {
@@ -55,6 +62,7 @@ impl Urc {
         match self {
             Urc::Line(l) => l.len() + 4,
             Urc::Block { header, data } => header.len() + 4 + data.len(),
+            Urc::Blocks { prefix, data, max } => data.len() + data.len().div_ceil((*max).max(1)) * (prefix.len() + 16),
         }
     }
 

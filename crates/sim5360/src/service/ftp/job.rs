@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
 
 /// Download chunk handed to the core.
-const CHUNK: usize = 16 * 1024;
+const CHUNK: usize = 64 * 1024;
 
 type FtpResult<T> = Result<T, FtpCode>;
 

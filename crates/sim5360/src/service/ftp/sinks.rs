@@ -56,9 +56,7 @@ impl Dest {
     pub fn data(&mut self, data: Vec<u8>, urcs: &mut Vec<Urc>) -> Result<(), FtpCode> {
         match self {
             Dest::Dte { prefix } => {
-                for piece in data.chunks(BLOCK) {
-                    urcs.push(Urc::Block { header: format!("{prefix}: DATA,{}", piece.len()), data: piece.to_vec() });
-                }
+                urcs.push(Urc::Blocks { prefix, data, max: BLOCK });
                 Ok(())
             }
             Dest::Efs { file: Some(f), .. } => f.write_all(&data).map_err(|e| {
