@@ -152,8 +152,8 @@ pub enum FtpOp {
     Logout,
 }
 
-/// A job: where, who, how, and what.
-#[derive(Debug, Clone)]
+/// A job: where, who, how, and what. (Its `Debug` masks the password.)
+#[derive(Clone)]
 pub struct FtpJob {
     pub host: String,
     pub port: u16,
@@ -168,8 +168,22 @@ pub struct FtpJob {
     pub op: Option<FtpOp>,
 }
 
-/// `AT+CFTP*` settings and the running operation.
-#[derive(Debug)]
+impl std::fmt::Debug for FtpJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FtpJob")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &"***")
+            .field("passive", &self.passive)
+            .field("security", &self.security)
+            .field("single_ip", &self.single_ip)
+            .field("op", &self.op)
+            .finish()
+    }
+}
+
+/// `AT+CFTP*` settings and the running operation. (Its `Debug` masks the password.)
 pub struct FtpState {
     pub server: String,
     pub port: u16,
@@ -180,6 +194,21 @@ pub struct FtpState {
     pub ascii: bool,
     pub busy: Option<JobId>,
     pub ftps: FtpsState,
+}
+
+impl std::fmt::Debug for FtpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FtpState")
+            .field("server", &self.server)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &"***")
+            .field("mode", &self.mode)
+            .field("ascii", &self.ascii)
+            .field("busy", &self.busy)
+            .field("ftps", &self.ftps)
+            .finish()
+    }
 }
 
 impl Default for FtpState {
