@@ -190,7 +190,7 @@ fn main() {
     let ftp = FtpServer::start(&ca).expect("FTP server (run scripts/install-deps.sh)");
     ftp.put("10M.bin", &testbench::http::pattern(10 * MIB, 1)).expect("put");
     ftp.put("100M.bin", &testbench::http::pattern(100 * MIB, 2)).expect("put");
-    let runs = 3;
+    let runs = 5;
 
     let floor = best(runs, || 1.0 / pty_floor(10 * MIB));
     let floor_mibs = 1.0 / floor;
