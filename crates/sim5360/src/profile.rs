@@ -129,6 +129,16 @@ impl Profile {
         if self.model == Model::Sim7600 { "+CFTPSDELE" } else { "+CFTPSDEL" }
     }
 
+    /// HTTPS commands answer `OK` at once and report `+CHTTPSxxx: <err>` later (LTE).
+    pub fn https_async(&self) -> bool {
+        self.model == Model::Sim7600
+    }
+
+    /// The URC telling that HTTPS response data is cached.
+    pub fn https_recv_event(&self) -> &'static str {
+        if self.model == Model::Sim7600 { "+CHTTPS:RECV EVENT" } else { "+CHTTPS: RECV EVENT" }
+    }
+
     /// `AT+CGMR` answer line.
     pub fn cgmr_line(&self) -> String {
         format!("+CGMR: {}", self.identity.revision)

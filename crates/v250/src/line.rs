@@ -65,8 +65,9 @@ enum Mode {
     Data { remaining: u64 },
     /// Free text entry up to Ctrl-Z, at most `max` bytes kept.
     Text { max: usize },
-    /// Unbounded data passed through up to Ctrl-Z (streamed uploads).
-    Stream,
+    /// Unbounded data passed through up to Ctrl-Z (streamed uploads); ESC cancels when
+    /// `esc` is set, else it is data.
+    Stream { esc: bool },
 }
 
 /// Bytes in, [`Event`]s out. See the module documentation.
@@ -105,14 +106,15 @@ impl LineDiscipline {
 
     /// Enter streaming mode: every byte up to Ctrl-Z is payload, handed out as it arrives
     /// ([`Event::Data`]), then [`Event::DataEnd`] for the Ctrl-Z (which is not payload).
-    pub fn expect_stream(&mut self) {
+    /// With `esc_cancels`, ESC ends it with [`Event::TextCancelled`] instead.
+    pub fn expect_stream(&mut self, esc_cancels: bool) {
         self.buf.clear();
-        self.mode = Mode::Stream;
+        self.mode = Mode::Stream { esc: esc_cancels };
     }
 
     /// True while a `>`/`>>` data entry or a stream is in progress.
     pub fn in_data_mode(&self) -> bool {
-        matches!(self.mode, Mode::Data { .. } | Mode::Text { .. } | Mode::Stream)
+        matches!(self.mode, Mode::Data { .. } | Mode::Text { .. } | Mode::Stream { .. })
     }
 
     /// True while part of a command line has been received but not its terminator.
@@ -138,8 +140,8 @@ impl LineDiscipline {
         if let Mode::Data { remaining } = self.mode {
             return self.feed_data(input, remaining);
         }
-        if self.mode == Mode::Stream {
-            return self.feed_stream(input);
+        if let Mode::Stream { esc } = self.mode {
+            return self.feed_stream(input, esc);
         }
         for (i, &b) in input.iter().enumerate() {
             if let Some(ev) = self.step(b, cfg) {
@@ -168,11 +170,12 @@ impl LineDiscipline {
         (n, Some(Event::Data(input[..n].to_vec())))
     }
 
-    fn feed_stream(&mut self, input: &[u8]) -> (usize, Option<Event>) {
-        match input.iter().position(|b| *b == SUB) {
+    fn feed_stream(&mut self, input: &[u8], esc: bool) -> (usize, Option<Event>) {
+        match input.iter().position(|b| *b == SUB || (esc && *b == ESC)) {
             Some(0) => {
                 self.mode = Mode::Idle;
-                (1, Some(Event::DataEnd))
+                let ev = if input[0] == SUB { Event::DataEnd } else { Event::TextCancelled };
+                (1, Some(ev))
             }
             Some(n) => {
                 let n = n.min(self.data_chunk);
@@ -189,7 +192,7 @@ impl LineDiscipline {
     fn step(&mut self, b: u8, cfg: &LineConfig) -> Option<Event> {
         match self.mode {
             Mode::Text { max } => return self.step_text(b, max, cfg),
-            Mode::Data { .. } | Mode::Stream => return None,
+            Mode::Data { .. } | Mode::Stream { .. } => return None,
             _ => {}
         }
         if cfg.echo {
@@ -234,7 +237,7 @@ impl LineDiscipline {
                     None
                 }
             }
-            Mode::Text { .. } | Mode::Data { .. } | Mode::Stream => None,
+            Mode::Text { .. } | Mode::Data { .. } | Mode::Stream { .. } => None,
         }
     }
 
@@ -374,7 +377,7 @@ mod tests {
     fn stream_until_ctrl_z() {
         let cfg = LineConfig::default();
         let mut ld = LineDiscipline::new();
-        ld.expect_stream();
+        ld.expect_stream(false);
         assert_eq!(run(&mut ld, b"ab\r\x1b", &cfg), vec![Event::Data(b"ab\r\x1b".to_vec())]);
         assert!(ld.in_data_mode());
         assert_eq!(
@@ -382,6 +385,11 @@ mod tests {
             vec![Event::Data(b"cd".to_vec()), Event::DataEnd, Event::Line(vec![])]
         );
         assert!(ld.take_echo().ends_with(b"AT\r"), "no echo of stream data");
+        ld.expect_stream(true);
+        assert_eq!(
+            run(&mut ld, b"ab\x1bAT\r", &cfg),
+            vec![Event::Data(b"ab".to_vec()), Event::TextCancelled, Event::Line(vec![])]
+        );
     }
 
     #[test]

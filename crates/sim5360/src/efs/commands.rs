@@ -218,7 +218,7 @@ fn cftranrx(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     args.finish()?;
     let len = u64::try_from(len).unwrap_or(0);
     let file = ctx.efs.store.create(&p, Some(len))?;
-    Ok(Reply::ok().then(Then::Data { len, sink: Box::new(Upload { file }) }))
+    Ok(Reply::ok().then(Then::Data { len: Some(len), prompt: ">", sink: Box::new(Upload { file }) }))
 }
 
 /// Sends a file as `+CFTRANTX: DATA, <len>` blocks.

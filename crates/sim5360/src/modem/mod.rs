@@ -61,6 +61,9 @@ pub struct Ctx {
     pub jobs: Jobs,
     /// FTP and FTPS services.
     pub ftp: crate::service::ftp::FtpState,
+    /// HTTP (`AT+CHTTPACT`) and HTTPS (`AT+CHTTPS*`) services.
+    pub http: crate::service::http::HttpState,
+    pub https: crate::service::https::HttpsState,
 }
 
 impl Ctx {
@@ -170,6 +173,8 @@ impl Modem {
             urcs: Vec::new(),
             jobs: Jobs::default(),
             ftp: Default::default(),
+            http: Default::default(),
+            https: Default::default(),
         };
         if let Some(p) = ctx.saved_profile() {
             ctx.settings.apply(&p);
@@ -337,12 +342,17 @@ impl Modem {
                     self.resume("text", res);
                 }
             }
-            Event::TextCancelled => {
-                if let Active::Text(sink) = std::mem::replace(&mut self.active, Active::Idle) {
+            Event::TextCancelled => match std::mem::replace(&mut self.active, Active::Idle) {
+                Active::Text(sink) => {
                     let res = sink.cancel(&mut self.ctx);
                     self.resume("text", res);
                 }
-            }
+                Active::Data { sink, .. } => {
+                    let res = sink.cancel(&mut self.ctx);
+                    self.resume("data", res);
+                }
+                other => self.active = other,
+            },
         }
     }
 
@@ -384,14 +394,19 @@ impl Modem {
         }
         match reply.then {
             Then::Done => true,
-            Then::Data { len, sink } => {
-                self.prompt(b">");
-                if len == 0 {
-                    let res = sink.finish(&mut self.ctx);
-                    return self.apply(name, res);
+            Then::Data { len, prompt, sink } => {
+                if !prompt.is_empty() {
+                    self.prompt(prompt.as_bytes());
+                }
+                match len {
+                    Some(0) => {
+                        let res = sink.finish(&mut self.ctx);
+                        return self.apply(name, res);
+                    }
+                    Some(n) => self.ld.expect_data(n),
+                    None => self.ld.expect_stream(true),
                 }
                 self.active = Active::Data { sink, err: None };
-                self.ld.expect_data(len);
                 false
             }
             Then::Text { max, sink } => {
@@ -471,6 +486,8 @@ impl Modem {
             self.ctx.jobs.abort(id);
         }
         self.ctx.ftp = Default::default();
+        self.ctx.http = Default::default();
+        self.ctx.https = Default::default();
         self.active = Active::Idle;
         self.awake = false;
         self.boot = Boot {
@@ -592,7 +609,7 @@ impl Modem {
 
     /// Whether the core takes service events now (false while too much output waits).
     pub fn accepting_events(&self) -> bool {
-        self.urc_bytes < URC_BACKLOG_MAX && self.out.len() < URC_BACKLOG_MAX
+        self.urc_bytes < URC_BACKLOG_MAX && self.out.len() < URC_BACKLOG_MAX && !self.ctx.https.backlogged()
     }
 
     /// An event from job `id`.
@@ -620,7 +637,7 @@ impl Modem {
                         let framing = self.ctx.settings.framing();
                         framing.info(&[prompt], &mut self.out);
                         self.active = Active::Upload(id);
-                        self.ld.expect_stream();
+                        self.ld.expect_stream(false);
                     }
                 }
             },

@@ -9,8 +9,12 @@ pub trait DataSink: Send + std::fmt::Debug {
     /// Called with each part of the payload, in order. An error here is remembered by the
     /// caller; the rest of the payload is still consumed (the DTE sends it regardless).
     fn write(&mut self, ctx: &mut Ctx, data: &[u8]) -> Result<(), CmdError>;
-    /// All `len` bytes arrived.
+    /// All `len` bytes arrived (or Ctrl-Z ended an open-ended entry).
     fn finish(self: Box<Self>, ctx: &mut Ctx) -> Result<Reply, CmdError>;
+    /// ESC ended an open-ended entry; the default answers `OK` and does nothing.
+    fn cancel(self: Box<Self>, _ctx: &mut Ctx) -> Result<Reply, CmdError> {
+        Ok(Reply::ok())
+    }
 }
 
 /// Receives a free-text `>>` entry ended by Ctrl-Z.
@@ -33,8 +37,9 @@ pub trait OutputStream: Send + std::fmt::Debug {
 pub enum Then {
     /// The command is complete; the line continues (and ends with `OK`).
     Done,
-    /// Print the `>` prompt and take exactly `len` bytes into `sink`.
-    Data { len: u64, sink: Box<dyn DataSink> },
+    /// Print `prompt` (unless empty) and take exactly `len` bytes into `sink`, or with
+    /// `len: None` every byte up to Ctrl-Z (ESC cancels).
+    Data { len: Option<u64>, prompt: &'static str, sink: Box<dyn DataSink> },
     /// Print the `>>` prompt and take free text into `sink`.
     Text { max: usize, sink: Box<dyn TextSink> },
     /// Emit a long response from `stream`, then continue the line.

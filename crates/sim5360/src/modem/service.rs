@@ -15,6 +15,8 @@ pub type JobId = u64;
 pub enum JobSpec {
     /// One FTP/FTPS control session: connect, log in, run operations, quit.
     Ftp(crate::service::ftp::FtpJob),
+    /// One HTTP exchange (`AT+CHTTPACT`) or an HTTP(S) session (`AT+CHTTPS*`).
+    Http(crate::service::http::HttpJob),
 }
 
 /// From a job to the core.
@@ -37,6 +39,8 @@ pub enum JobInput {
     End,
     /// The next operation of a session job.
     Op(crate::service::ftp::FtpOp),
+    /// Close a session job's connection and end it.
+    Close,
 }
 
 /// An unsolicited output item, framed when released.

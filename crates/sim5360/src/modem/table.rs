@@ -81,8 +81,15 @@ impl CommandSpec {
 }
 
 /// All command tables, by area.
-fn areas() -> [&'static [CommandSpec]; 4] {
-    [crate::general::COMMANDS, crate::network::COMMANDS, crate::efs::COMMANDS, crate::service::ftp::COMMANDS]
+fn areas() -> [&'static [CommandSpec]; 6] {
+    [
+        crate::general::COMMANDS,
+        crate::network::COMMANDS,
+        crate::efs::COMMANDS,
+        crate::service::ftp::COMMANDS,
+        crate::service::http::COMMANDS,
+        crate::service::https::COMMANDS,
+    ]
 }
 
 /// Every command, in table order.

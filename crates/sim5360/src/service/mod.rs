@@ -4,6 +4,8 @@
 //! runner; their events come back to the core through [`crate::modem::JobSink`]s.
 
 pub mod ftp;
+pub mod http;
+pub mod https;
 pub mod net;
 
 use crate::modem::{JobId, JobInput, JobSpec, ServiceEvent};
@@ -44,5 +46,6 @@ impl JobIo {
 pub async fn run(spec: JobSpec, io: JobIo) {
     match spec {
         JobSpec::Ftp(job) => ftp::job::run(job, io).await,
+        JobSpec::Http(job) => http::job::run(job, io).await,
     }
 }

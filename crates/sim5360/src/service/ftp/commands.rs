@@ -379,7 +379,11 @@ fn put(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
         Some(len) => {
             start(ctx, op, Dest::Queued { prefix: "+CFTPPUT" }, false)?;
             let id = ctx.ftp.busy.ok_or(CmdError::Refused("job not started"))?;
-            Ok(Reply::ok().then(Then::Data { len: len.unsigned_abs(), sink: Box::new(ToJob { id }) }))
+            Ok(Reply::ok().then(Then::Data {
+                len: Some(len.unsigned_abs()),
+                prompt: ">",
+                sink: Box::new(ToJob { id }),
+            }))
         }
     }
 }
@@ -661,7 +665,11 @@ fn s_put(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
             }
             let id = ctx.ftp.ftps.session.ok_or(CmdError::Refused("no session"))?;
             session_op(ctx, "+CFTPSPUT", op, Dest::Queued { prefix: "+CFTPSPUT" }, false)?;
-            Ok(Reply::ok().then(Then::Data { len: len.unsigned_abs(), sink: Box::new(ToJob { id }) }))
+            Ok(Reply::ok().then(Then::Data {
+                len: Some(len.unsigned_abs()),
+                prompt: ">",
+                sink: Box::new(ToJob { id }),
+            }))
         }
     }
 }

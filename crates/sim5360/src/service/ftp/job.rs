@@ -129,11 +129,11 @@ impl<'a> Control<'a> {
         loop {
             let op = match io.recv().await {
                 Some(JobInput::Op(op)) => op,
+                Some(JobInput::Close) | None => return Ok(()),
                 Some(other) => {
                     debug!("FTP session: unexpected input {other:?}");
                     continue;
                 }
-                None => return Ok(()),
             };
             if op == FtpOp::Logout {
                 return Ok(());
@@ -259,7 +259,7 @@ impl<'a> Control<'a> {
                     }
                 }
                 Some(JobInput::End) => break,
-                Some(JobInput::Op(_)) => return Err(FtpCode::NotAllowed),
+                Some(JobInput::Op(_) | JobInput::Close) => return Err(FtpCode::NotAllowed),
                 None => return Err(FtpCode::Transfer),
             }
         }

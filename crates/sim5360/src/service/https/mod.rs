@@ -1,0 +1,51 @@
+//! HTTPS stack (spec chapter 7, `AT+CHTTPS*`), reusing the HTTP connection code over TLS.
+//!
+//! Flow: `AT+CHTTPSSTART` acquires the stack; `AT+CHTTPSOPSE="<host>",<port>[,<type>]`
+//! opens one session (a job holding the connection; type 1 plain HTTP, 2 TLS);
+//! `AT+CHTTPSSEND=<len>` takes exactly `<len>` bytes at a `>` prompt and relays them (sends
+//! may be chained; `AT+CHTTPSSEND` alone confirms with `+CHTTPSSEND: 0`); what the server
+//! sends back is cached (at most [`CACHE_MAX`] bytes plus one read; the server is not read
+//! while the cache is full) and announced by `+CHTTPS: RECV EVENT`; `AT+CHTTPSRECV=<max>`
+//! returns up to `<max>` cached bytes as `+CHTTPSRECV: DATA,<len>` and `+CHTTPSRECV: 0`;
+//! `AT+CHTTPSRECV?` tells the cached length. The server closing prints
+//! `+CHTTPSNOTIFY: PEER CLOSED` (cached data stays readable). `AT+CHTTPSCLSE` closes,
+//! `AT+CHTTPSSTOP` releases. SIM7600 wording (asynchronous `+CHTTPSxxx: <err>`,
+//! `+CHTTPS:RECV EVENT`) comes from the profile.
+
+mod commands;
+
+pub use commands::COMMANDS;
+
+use crate::modem::JobId;
+use std::collections::VecDeque;
+
+/// Bound of the receive cache: past it the session stops reading from the server.
+pub const CACHE_MAX: usize = 256 * 1024;
+
+/// What the line waiting on the session expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pending {
+    #[default]
+    None,
+    Open,
+    Close,
+}
+
+/// `AT+CHTTPS*` state.
+#[derive(Debug, Default)]
+pub struct HttpsState {
+    pub started: bool,
+    pub session: Option<JobId>,
+    pub connected: bool,
+    pub pending: Pending,
+    pub cache: VecDeque<u8>,
+    /// `RECV EVENT` already printed for the data now cached.
+    pub notified: bool,
+}
+
+impl HttpsState {
+    /// The cache is full: no more data is taken from the server for now.
+    pub fn backlogged(&self) -> bool {
+        self.cache.len() >= CACHE_MAX
+    }
+}

@@ -1,0 +1,339 @@
+//! HTTP (AT+CHTTPACT) and HTTPS (AT+CHTTPS*) end to end: the real binary on a PTY against
+//! nginx on 127.0.0.1, plus misbehaving peers.
+#![allow(clippy::unwrap_used, reason = "tests: a failed unwrap is a failed test")]
+
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::time::Duration;
+use testbench::{Dte, HttpServer, ModemProcess, Peer, TestCa, Transport};
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_sim5360"))
+}
+
+fn sha(b: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(b))
+}
+
+fn modem(extra: &[&str]) -> (ModemProcess, Dte) {
+    let m = ModemProcess::start(bin(), Transport::Pty, extra).unwrap();
+    let mut dte = m.open_pty().unwrap();
+    dte.timeout = Duration::from_secs(60);
+    dte.expect_eventually("PB DONE");
+    dte.cmd_expect("ATE0", &["ATE0", "OK"]);
+    dte.cmd_expect("AT+CMEE=1", &["OK"]);
+    (m, dte)
+}
+
+/// Read `<prefix>: DATA,<len>` blocks up to `<prefix>: <code>`.
+fn collect(dte: &mut Dte, prefix: &str) -> (Vec<u8>, String) {
+    let mut out = Vec::new();
+    loop {
+        let l = dte.line();
+        if let Some(n) = l.strip_prefix(&format!("{prefix}: DATA,")) {
+            out.extend(dte.bytes(n.parse().unwrap()));
+        } else if let Some(code) = l.strip_prefix(&format!("{prefix}: ")) {
+            return (out, code.to_owned());
+        } else {
+            dte.fail(&format!("unexpected line {l:?}"));
+        }
+    }
+}
+
+/// One AT+CHTTPACT exchange: the raw response and the final code.
+fn act(dte: &mut Dte, port: u16, request: &[u8]) -> (Vec<u8>, String) {
+    dte.send_line(&format!("AT+CHTTPACT=\"127.0.0.1\",{port}"));
+    dte.expect("+CHTTPACT: REQUEST");
+    dte.send(request);
+    dte.send(b"\x1a");
+    dte.expect("OK");
+    collect(dte, "+CHTTPACT")
+}
+
+/// Split a raw response into (head, body), decoding a chunked body.
+fn split(raw: &[u8]) -> (String, Vec<u8>) {
+    let at = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("end of head") + 4;
+    let head = String::from_utf8_lossy(&raw[..at]).into_owned();
+    let mut body = raw[at..].to_vec();
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let eol = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let size = usize::from_str_radix(std::str::from_utf8(&rest[..eol]).unwrap().trim(), 16).unwrap();
+            rest = &rest[eol + 2..];
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[..size]);
+            rest = &rest[size + 2..];
+        }
+        body = out;
+    }
+    (head, body)
+}
+
+fn get(path: &str, extra: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{extra}\r\n").into_bytes()
+}
+
+#[test]
+fn chttpact_against_nginx() {
+    let ca = TestCa::new().unwrap();
+    let web = HttpServer::start(&ca).unwrap();
+    let (_m, mut dte) = modem(&[]);
+    // Small page, then 1 MiB and 10 MiB bodies (sha256 equal), keep-alive by default.
+    let (raw, code) = act(&mut dte, web.port, &get("/hello.txt", ""));
+    assert_eq!(code, "0");
+    let (head, body) = split(&raw);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert_eq!(body, b"hello from nginx\n");
+    for (name, bytes) in testbench::http::static_files() {
+        let (raw, code) = act(&mut dte, web.port, &get(&format!("/{name}"), ""));
+        assert_eq!(code, "0", "{name}");
+        assert_eq!(sha(&split(&raw).1), sha(&bytes), "{name}");
+    }
+    // Connection: close works the same.
+    let (raw, code) = act(&mut dte, web.port, &get("/1k.bin", "Connection: close\r\n"));
+    assert_eq!(code, "0");
+    assert_eq!(split(&raw).1.len(), 1024);
+    // HEAD: headers only, the response ends without a body.
+    let (raw, code) = act(&mut dte, web.port, b"HEAD /1M.bin HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert_eq!(code, "0");
+    let (head, body) = split(&raw);
+    assert!(head.contains("Content-Length: 1048576") && body.is_empty(), "{head}");
+    // POST with a body, echoed back (chunked response, passed through as sent).
+    let post = b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 11\r\n\r\nhello=world";
+    let (raw, code) = act(&mut dte, web.port, post);
+    assert_eq!(code, "0");
+    let (head, body) = split(&raw);
+    assert!(head.contains("Transfer-Encoding: chunked"), "{head}");
+    assert_eq!(body, b"hello=world");
+    // A chunked response arrives raw, ending with the last chunk.
+    let (raw, code) = act(&mut dte, web.port, &get("/chunked", ""));
+    assert_eq!(code, "0");
+    assert!(raw.ends_with(b"0\r\n\r\n"), "{}", String::from_utf8_lossy(&raw));
+    assert_eq!(split(&raw).1, b"chunk one\nchunk two\n");
+    // 404 passed through.
+    let (raw, code) = act(&mut dte, web.port, &get("/status/404", ""));
+    assert_eq!(code, "0");
+    assert!(raw.starts_with(b"HTTP/1.1 404"));
+    // The length form: exactly <len> bytes, no Ctrl-Z.
+    let req = get("/hello.txt", "");
+    dte.send_line(&format!("AT+CHTTPACT=\"127.0.0.1\",{},{}", web.port, req.len()));
+    dte.expect("+CHTTPACT: REQUEST");
+    dte.send(&req);
+    dte.expect("OK");
+    let (raw, code) = collect(&mut dte, "+CHTTPACT");
+    assert_eq!((split(&raw).1, code.as_str()), (b"hello from nginx\n".to_vec(), "0"));
+    // ESC aborts: OK, nothing sent, no result line.
+    dte.send_line(&format!("AT+CHTTPACT=\"127.0.0.1\",{}", web.port));
+    dte.expect("+CHTTPACT: REQUEST");
+    dte.send(b"GET / HTTP/1.1\r\n\x1b");
+    dte.expect("OK");
+    dte.cmd_expect("AT", &["OK"]);
+    assert!(dte.idle(Duration::from_millis(300)).is_empty());
+}
+
+#[test]
+fn chttpact_failures() {
+    let ca = TestCa::new().unwrap();
+    let web = HttpServer::start(&ca).unwrap();
+    let (_m, mut dte) = modem(&["--net-timeout", "2"]);
+    let ok_again = |dte: &mut Dte| {
+        dte.cmd_expect("AT", &["OK"]);
+        let (raw, code) = act(dte, web.port, &get("/hello.txt", ""));
+        assert_eq!((code.as_str(), split(&raw).1), ("0", b"hello from nginx\n".to_vec()));
+    };
+    // Nothing listening: 227.
+    let closed = testbench::process::free_port().unwrap();
+    assert_eq!(act(&mut dte, closed, &get("/", "")).1, "227");
+    ok_again(&mut dte);
+    // Unresolvable name (refused by the resolver itself, no query leaves the machine): 222.
+    dte.send_line(&format!("AT+CHTTPACT=\"{}.invalid\",80", "x".repeat(64)));
+    dte.expect("+CHTTPACT: REQUEST");
+    dte.send(b"GET / HTTP/1.1\r\n\r\n\x1a");
+    dte.expect("OK");
+    assert_eq!(collect(&mut dte, "+CHTTPACT").1, "222");
+    ok_again(&mut dte);
+    // A server that stalls: 223 (after --net-timeout).
+    let silent = Peer::silent().unwrap();
+    assert_eq!(act(&mut dte, silent.port, &get("/", "")).1, "223");
+    ok_again(&mut dte);
+    // A server that closes mid-response: what arrived, then 224.
+    let cut = Peer::close_after(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789".to_vec(), 48).unwrap();
+    let (raw, code) = act(&mut dte, cut.port, &get("/", ""));
+    assert_eq!(code, "224");
+    assert!(raw.starts_with(b"HTTP/1.1 200 OK"));
+    ok_again(&mut dte);
+    // Garbage instead of HTTP: 220.
+    let garbage = Peer::garbage(64).unwrap();
+    assert_eq!(act(&mut dte, garbage.port, &get("/", "")).1, "220");
+    ok_again(&mut dte);
+    // Busy: a second request while one runs (the line starts the first, so it surely runs).
+    let drip = Peer::drip(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec(), Duration::from_millis(20)).unwrap();
+    dte.send_line(&format!("AT+CHTTPACT=\"127.0.0.1\",{}", drip.port));
+    dte.expect("+CHTTPACT: REQUEST");
+    dte.send(b"GET / HTTP/1.1\r\n\r\n\x1a");
+    dte.expect("OK");
+    dte.cmd_expect(&format!("AT+CHTTPACT=\"127.0.0.1\",{}", web.port), &["+CME ERROR: 221"]);
+    let (raw, code) = collect(&mut dte, "+CHTTPACT");
+    assert_eq!((code.as_str(), raw.len()), ("0", 38));
+    ok_again(&mut dte);
+    // Bad parameters.
+    dte.cmd_expect("AT+CHTTPACT=\"127.0.0.1\",0", &["ERROR"]);
+    dte.cmd_expect("AT+CHTTPACT=\"http://x/\",80", &["+CME ERROR: 226"]);
+    dte.cmd_expect("AT+CHTTPACT=?", &["+CHTTPACT: \"ADDRESS\",(1-65535)", "OK"]);
+}
+
+/// Read the cached response with AT+CHTTPSRECV=<max> until `total` bytes arrived.
+fn recv_all(dte: &mut Dte, total: usize, max: usize) -> Vec<u8> {
+    let mut got = Vec::new();
+    while got.len() < total {
+        dte.send_line(&format!("AT+CHTTPSRECV={max}"));
+        loop {
+            let l = dte.line();
+            if let Some(n) = l.strip_prefix("+CHTTPSRECV: DATA,") {
+                let n: usize = n.parse().unwrap();
+                assert!(n <= max);
+                got.extend(dte.bytes(n));
+            } else if l == "+CHTTPSRECV: 0" {
+                dte.expect("OK");
+                break;
+            } else if l == "+CHTTPS: RECV EVENT" || l == "+CHTTPSNOTIFY: PEER CLOSED" {
+                // URCs between commands.
+            } else {
+                dte.fail(&format!("unexpected {l:?}"));
+            }
+        }
+    }
+    got
+}
+
+fn https_send(dte: &mut Dte, data: &[u8]) {
+    dte.send_line(&format!("AT+CHTTPSSEND={}", data.len()));
+    dte.expect(">");
+    dte.send(data);
+    dte.expect("OK");
+}
+
+#[test]
+fn https_stack_against_nginx() {
+    let ca = TestCa::new().unwrap();
+    let web = HttpServer::start(&ca).unwrap();
+    let (_m, mut dte) = modem(&["--ca", ca.ca.to_str().unwrap()]);
+    // States: nothing before START; a second START is refused.
+    dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"localhost\",{}", web.tls_port), &["ERROR"]);
+    dte.cmd_expect("AT+CHTTPSSEND=10", &["ERROR"]);
+    dte.cmd_expect("AT+CHTTPSSTART", &["OK"]);
+    dte.cmd_expect("AT+CHTTPSSTART", &["ERROR"]);
+    dte.cmd_expect("AT+CHTTPSSEND=10", &["ERROR"]);
+    dte.cmd_expect("AT+CHTTPSCLSE", &["ERROR"]);
+    dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"localhost\",{},2", web.tls_port), &["OK"]);
+    dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"localhost\",{},2", web.tls_port), &["ERROR"]);
+    // A request in two sends; the response is cached and announced.
+    let req = get("/1M.bin", "");
+    https_send(&mut dte, &req[..10]);
+    https_send(&mut dte, &req[10..]);
+    dte.cmd_expect("AT+CHTTPSSEND", &["OK"]);
+    dte.expect("+CHTTPSSEND: 0");
+    dte.expect("+CHTTPS: RECV EVENT");
+    let body = testbench::http::static_files().into_iter().find(|f| f.0 == "1M.bin").unwrap().1;
+    let head_len = {
+        // Read a little first: at most the asked length per call.
+        let first = recv_all(&mut dte, 1, 100);
+        assert_eq!(first.len(), 100);
+        let mut rest = recv_all(&mut dte, 1, 2048);
+        let mut all = first;
+        all.append(&mut rest);
+        let at = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let head_len = at;
+        let left = head_len + body.len() - all.len();
+        all.extend(recv_all(&mut dte, left, 65536));
+        assert_eq!(sha(&all[head_len..]), sha(&body));
+        head_len
+    };
+    assert!(head_len > 0);
+    dte.cmd_expect("AT+CHTTPSRECV?", &["+CHTTPSRECV: LEN,0", "OK"]);
+    dte.cmd_expect("AT+CHTTPSRECV=10", &["+CHTTPSRECV: 0", "OK"]);
+    // Keep-alive: a second request on the same session, 10 MiB this time.
+    https_send(&mut dte, &get("/10M.bin", ""));
+    dte.expect("+CHTTPS: RECV EVENT");
+    let big = testbench::http::static_files().into_iter().find(|f| f.0 == "10M.bin").unwrap().1;
+    let mut first = recv_all(&mut dte, 1, 65536);
+    let at = first.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let left = at + big.len() - first.len();
+    first.extend(recv_all(&mut dte, left, 65536));
+    assert_eq!(sha(&first[at..]), sha(&big));
+    dte.cmd_expect("AT+CHTTPSCLSE", &["OK"]);
+    // Connection: close: the data, then PEER CLOSED.
+    dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"127.0.0.1\",{},1", web.port), &["OK"]);
+    https_send(&mut dte, &get("/hello.txt", "Connection: close\r\n"));
+    dte.expect("+CHTTPS: RECV EVENT");
+    dte.expect("+CHTTPSNOTIFY: PEER CLOSED");
+    dte.send_line("AT+CHTTPSRECV=?");
+    dte.expect("+CHTTPSRECV: (1-65536)");
+    dte.expect("OK");
+    dte.send_line("AT+CHTTPSRECV?");
+    let len: usize = dte.line().strip_prefix("+CHTTPSRECV: LEN,").unwrap().parse().unwrap();
+    dte.expect("OK");
+    let raw = recv_all(&mut dte, len, 4096);
+    assert_eq!(split(&raw).1, b"hello from nginx\n");
+    // The session is gone: closing it again is refused; a new one opens.
+    dte.cmd_expect("AT+CHTTPSCLSE", &["ERROR"]);
+    dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"localhost\",{}", web.tls_port), &["OK"]);
+    dte.cmd_expect("AT+CHTTPSSTOP", &["OK"]);
+    dte.cmd_expect("AT+CHTTPSSTOP", &["ERROR"]);
+}
+
+#[test]
+fn https_certificates_and_failures() {
+    let ca = TestCa::new().unwrap();
+    let web = HttpServer::start(&ca).unwrap();
+    let open = format!("AT+CHTTPSOPSE=\"localhost\",{}", web.tls_port);
+    // The wrong CA: refused, and the log says why.
+    let (m, mut dte) = modem(&["--ca", ca.other_ca.to_str().unwrap()]);
+    dte.cmd_expect("AT+CHTTPSSTART", &["OK"]);
+    dte.cmd_expect(&open, &["ERROR"]);
+    assert!(m.stderr_log().contains("certificate"), "{}", m.stderr_log());
+    dte.cmd_expect("AT", &["OK"]);
+    // --tls-insecure: accepted.
+    let (_m, mut dte) = modem(&["--ca", ca.other_ca.to_str().unwrap(), "--tls-insecure"]);
+    dte.cmd_expect("AT+CHTTPSSTART", &["OK"]);
+    dte.cmd_expect(&open, &["OK"]);
+    https_send(&mut dte, &get("/hello.txt", ""));
+    dte.expect("+CHTTPS: RECV EVENT");
+    // Right CA, but a certificate for another name: refused; nothing listening: refused.
+    let (_m, mut dte) = modem(&["--ca", ca.ca.to_str().unwrap()]);
+    let wrong = Peer::tls_wrong_name(&ca, b"x".to_vec()).unwrap();
+    dte.cmd_expect("AT+CHTTPSSTART", &["OK"]);
+    dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"localhost\",{}", wrong.port), &["ERROR"]);
+    let closed = testbench::process::free_port().unwrap();
+    dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"127.0.0.1\",{closed},1"), &["ERROR"]);
+    dte.cmd_expect(&open, &["OK"]);
+}
+
+#[test]
+fn https_sim7600_profile() {
+    let ca = TestCa::new().unwrap();
+    let web = HttpServer::start(&ca).unwrap();
+    let (_m, mut dte) = modem(&["--profile", "sim7600", "--ca", ca.ca.to_str().unwrap()]);
+    dte.cmd_expect("AT+CHTTPSSTART", &["OK"]);
+    dte.expect("+CHTTPSSTART: 0");
+    dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"localhost\",{},2", web.tls_port), &["OK"]);
+    dte.expect("+CHTTPSOPSE: 0");
+    let req = get("/hello.txt", "");
+    dte.send_line(&format!("AT+CHTTPSSEND={}", req.len()));
+    dte.expect(">");
+    dte.send(&req);
+    dte.expect("OK");
+    dte.expect("+CHTTPSSEND: 0");
+    dte.expect("+CHTTPS:RECV EVENT");
+    dte.cmd_expect("AT+CHTTPSCLSE", &["OK"]);
+    dte.expect("+CHTTPSCLSE: 0");
+    let closed = testbench::process::free_port().unwrap();
+    dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"127.0.0.1\",{closed},1"), &["OK"]);
+    dte.expect("+CHTTPSOPSE: 14");
+    dte.cmd_expect("AT+CHTTPSSTOP", &["OK"]);
+    dte.expect("+CHTTPSSTOP: 0");
+}
