@@ -337,3 +337,71 @@ fn https_sim7600_profile() {
     dte.cmd_expect("AT+CHTTPSSTOP", &["OK"]);
     dte.expect("+CHTTPSSTOP: 0");
 }
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches("kB").trim().parse().unwrap()
+}
+
+#[test]
+fn a_dte_that_does_not_read_holds_the_server_back() {
+    use std::io::{Read, Write};
+    let ca = TestCa::new().unwrap();
+    let web = HttpServer::start(&ca).unwrap();
+    let big = testbench::http::static_files().into_iter().find(|f| f.0 == "10M.bin").unwrap().1;
+    // CHTTPACT to a DTE that reads nothing for a while: the modem buffers a bounded amount.
+    let m = ModemProcess::start(bin(), Transport::Pty, &[]).unwrap();
+    let mut port = {
+        let f = std::fs::OpenOptions::new().read(true).write(true).open(m.tty.as_ref().unwrap()).unwrap();
+        let mut t = nix::sys::termios::tcgetattr(&f).unwrap();
+        nix::sys::termios::cfmakeraw(&mut t);
+        nix::sys::termios::tcsetattr(&f, nix::sys::termios::SetArg::TCSANOW, &t).unwrap();
+        f
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    port.write_all(format!("ATE0\rAT+CHTTPACT=\"127.0.0.1\",{}\r", web.port).as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    port.write_all(&get("/10M.bin", "")).unwrap();
+    port.write_all(b"\x1a").unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let rss = rss_kib(m.pid());
+    assert!(rss < 32 * 1024, "modem RSS {rss} KiB while the DTE reads nothing");
+    // Now read everything: the whole response arrives intact.
+    let mut raw = Vec::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let end = b"\r\n+CHTTPACT: 0\r\n";
+    while !raw.ends_with(end) {
+        let n = port.read(&mut buf).unwrap();
+        raw.extend_from_slice(&buf[..n]);
+    }
+    // Unframe the DATA blocks: each is CR LF, the header, CR LF, then exactly <len> bytes.
+    let mut body = Vec::new();
+    let first = raw.windows(16).position(|w| w == b"+CHTTPACT: DATA,").unwrap();
+    let mut rest = &raw[first - 2..];
+    while let Some(after) = rest.strip_prefix(&b"\r\n+CHTTPACT: DATA,"[..]) {
+        let eol = after.windows(2).position(|w| w == b"\r\n").unwrap();
+        let n: usize = std::str::from_utf8(&after[..eol]).unwrap().parse().unwrap();
+        body.extend_from_slice(&after[eol + 2..eol + 2 + n]);
+        rest = &after[eol + 2 + n..];
+    }
+    assert_eq!(rest, end);
+    assert_eq!(sha(&split(&body).1), sha(&big));
+
+    // HTTPS: nothing read from the cache: it stays bounded.
+    let (m, mut dte) = modem(&["--ca", ca.ca.to_str().unwrap()]);
+    dte.cmd_expect("AT+CHTTPSSTART", &["OK"]);
+    dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"localhost\",{}", web.tls_port), &["OK"]);
+    https_send(&mut dte, &get("/10M.bin", ""));
+    dte.expect("+CHTTPS: RECV EVENT");
+    std::thread::sleep(Duration::from_millis(1000));
+    dte.send_line("AT+CHTTPSRECV?");
+    let cached: usize = dte.line().strip_prefix("+CHTTPSRECV: LEN,").unwrap().parse().unwrap();
+    dte.expect("OK");
+    assert!(cached <= 256 * 1024 + 16 * 1024, "cache {cached} over its bound");
+    assert!(rss_kib(m.pid()) < 32 * 1024);
+    let mut first = recv_all(&mut dte, 1, 65536);
+    let at = first.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let left = at + big.len() - first.len();
+    first.extend(recv_all(&mut dte, left, 65536));
+    assert_eq!(sha(&first[at..]), sha(&big));
+}

@@ -274,9 +274,16 @@ impl Modem {
     }
 
     fn pump_stream(&mut self) {
-        let Active::Stream(stream) = &mut self.active else { return };
         let framing = self.ctx.settings.framing();
-        match stream.next(&mut self.ctx, &framing, &mut self.out) {
+        // A step may produce nothing; go on until there is output or the stream ends.
+        let step = loop {
+            let Active::Stream(stream) = &mut self.active else { return };
+            match stream.next(&mut self.ctx, &framing, &mut self.out) {
+                Ok(true) if self.out.is_empty() => continue,
+                other => break other,
+            }
+        };
+        match step {
             Ok(true) => return,
             Ok(false) => {
                 self.active = Active::Idle;
