@@ -13,7 +13,7 @@ use tracing::info;
 
 const CHUNK: usize = 64 * 1024;
 /// Session reads are smaller: the DTE pulls them through a bounded cache.
-const SESSION_CHUNK: usize = 16 * 1024;
+const SESSION_CHUNK: usize = 64 * 1024;
 
 /// Session outcome codes (SIM7600 HTTPS table, spec §7.7).
 pub mod session_code {

@@ -179,8 +179,7 @@ fn recv(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     if !ctx.https.started {
         return answer(ctx, "+CHTTPSRECV", Err((STATE, "HTTPS stack not started")));
     }
-    let n = usize::try_from(max).unwrap_or(0).min(ctx.https.cache.len());
-    let data: Vec<u8> = ctx.https.cache.drain(..n).collect();
+    let data = ctx.https.cache.take(usize::try_from(max).unwrap_or(0));
     ctx.https.notified = !ctx.https.cache.is_empty();
     Ok(Reply::ok().then(Then::Stream(Box::new(RecvOut { data: Some(data) }))))
 }
@@ -211,7 +210,7 @@ struct SessionSink;
 
 impl JobSink for SessionSink {
     fn data(&mut self, ctx: &mut Ctx, data: Vec<u8>, urcs: &mut Vec<Urc>) -> Result<(), u16> {
-        ctx.https.cache.extend(data);
+        ctx.https.cache.push(&data);
         if !ctx.https.notified {
             ctx.https.notified = true;
             urcs.push(Urc::Line(ctx.profile.https_recv_event().to_owned()));

@@ -1,16 +1,17 @@
-//! FTP/FTPS download throughput and memory, measured in one run against references:
-//! - `AT+CFTPGET` / `AT+CFTPSGET` of a 10 MiB file to the DTE over a PTY, against the PTY's
-//!   own floor (a thread pushing the same bytes through a PTY as fast as it can);
+//! Download throughput and memory of the services, measured in one run against references:
+//! - FTP (`AT+CFTPGET`), FTPS (`AT+CFTPSGET`), HTTP (`AT+CHTTPACT`) and HTTPS
+//!   (`AT+CHTTPSRECV`) of a 10 MiB file to the DTE over a PTY, against the PTY's own floor
+//!   (a thread pushing the same bytes through a PTY as fast as it can);
 //! - the same over `--tcp`, against `curl` fetching the file from the same server;
-//! - the modem's peak RSS (VmHWM) after a 100 MiB transfer.
+//! - the modem's peak RSS (VmHWM) after a 100 MiB transfer (FTP, FTPS) or a 10 MiB one.
 //!
 //! Needs the test bench (scripts/install-deps.sh). Run:
-//! `cargo bench -p sim5360 --bench ftp_throughput`.
+//! `cargo bench -p sim5360 --bench throughput`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use testbench::{FtpServer, ModemProcess, TestCa, Transport};
+use testbench::{FtpServer, HttpServer, ModemProcess, TestCa, Transport};
 
 const MIB: usize = 1 << 20;
 
@@ -71,7 +72,16 @@ fn cmd(r: &mut BufReader<Box<dyn Read>>, w: &mut dyn Write, line: &str) {
 /// Returns (payload bytes, seconds).
 fn transfer(r: &mut BufReader<Box<dyn Read>>, w: &mut dyn Write, start: &str, prefix: &str) -> (usize, f64) {
     let t0 = Instant::now();
-    cmd(r, w, start);
+    if start.is_empty() {
+        // The command was sent by the caller; its OK comes first.
+        let mut l = String::new();
+        while l.trim() != "OK" {
+            l.clear();
+            r.read_line(&mut l).expect("read");
+        }
+    } else {
+        cmd(r, w, start);
+    }
     let data_prefix = format!("{prefix}: DATA,").into_bytes();
     let done = format!("{prefix}: ").into_bytes();
     let mut total = 0;
@@ -181,6 +191,54 @@ fn best<F: FnMut() -> f64>(runs: usize, mut f: F) -> f64 {
     (0..runs).map(|_| f()).fold(f64::INFINITY, f64::min)
 }
 
+/// `AT+CHTTPACT` of `path`: the request, Ctrl-Z, `OK`, the blocks.
+fn act_transfer(d: &mut Dut, port: u16, path: &str) -> (usize, f64) {
+    let t0 = Instant::now();
+    d.w.write_all(format!("AT+CHTTPACT=\"127.0.0.1\",{port}\r").as_bytes()).expect("write");
+    let mut l = String::new();
+    while !l.contains("+CHTTPACT: REQUEST") {
+        l.clear();
+        d.r.read_line(&mut l).expect("read");
+    }
+    d.w.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n\x1a").as_bytes()).expect("write");
+    let (n, s) = transfer(&mut d.r, &mut *d.w, "", "+CHTTPACT");
+    (n, s + t0.elapsed().as_secs_f64() - s)
+}
+
+/// The HTTPS stack: send the request, then `AT+CHTTPSRECV=65536` until `want` bytes came.
+fn https_transfer(d: &mut Dut, path: &str, want: usize) -> f64 {
+    let t0 = Instant::now();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    d.w.write_all(format!("AT+CHTTPSSEND={}\r", req.len()).as_bytes()).expect("write");
+    let mut b = [0u8; 1];
+    while b[0] != b'>' {
+        d.r.read_exact(&mut b).expect("prompt");
+    }
+    d.w.write_all(req.as_bytes()).expect("write");
+    let mut got = 0;
+    let mut line = Vec::new();
+    while got < want {
+        d.w.write_all(b"AT+CHTTPSRECV=65536\r").expect("write");
+        loop {
+            line.clear();
+            d.r.read_until(b'\n', &mut line).expect("read");
+            let t = line.strip_suffix(b"\r\n").unwrap_or(&line);
+            if let Some(n) = t.strip_prefix(&b"+CHTTPSRECV: DATA,"[..]) {
+                let mut left: usize = std::str::from_utf8(n).expect("ascii").parse().expect("len");
+                got += left;
+                while left > 0 {
+                    let avail = d.r.fill_buf().expect("read").len().min(left);
+                    d.r.consume(avail);
+                    left -= avail;
+                }
+            } else if t == b"OK" {
+                break;
+            }
+        }
+    }
+    t0.elapsed().as_secs_f64()
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         println!("ftp_throughput: bench");
@@ -256,6 +314,54 @@ fn main() {
             "  {label} 100 MiB over PTY                 : {:8.1} MiB/s, peak RSS {:.1} MiB (target < 32)",
             100.0 / s,
             rss as f64 / 1024.0
+        );
+    }
+
+    let web = HttpServer::start(&ca).expect("web server (run scripts/install-deps.sh)");
+    let size = 10 * MIB;
+    for (label, secure) in [("HTTP ", false), ("HTTPS", true)] {
+        let measure = |d: &mut Dut| -> f64 {
+            if secure {
+                https_transfer(d, "/10M.bin", size)
+            } else {
+                let (n, s) = act_transfer(d, web.port, "/10M.bin");
+                assert!(n > size, "short response");
+                s
+            }
+        };
+        let open = |d: &mut Dut| {
+            if secure {
+                cmd(&mut d.r, &mut d.w, "AT+CHTTPSSTART");
+                cmd(&mut d.r, &mut d.w, &format!("AT+CHTTPSOPSE=\"localhost\",{}", web.tls_port));
+            }
+        };
+        let mut d = dut(Transport::Pty, &ca);
+        open(&mut d);
+        let cpu0 = cpu_secs(d.m.pid());
+        let t = best(runs, || measure(&mut d));
+        let cpu = (cpu_secs(d.m.pid()) - cpu0) / runs as f64;
+        let rss = peak_rss_kib(d.m.pid());
+        let pty = 10.0 / t;
+        println!(
+            "  {label} over PTY                        : {pty:8.1} MiB/s  = {:.2} x PTY floor (target >= 0.8); modem CPU {:.0} ms, peak RSS {:.1} MiB",
+            pty / floor_mibs,
+            cpu * 1000.0,
+            rss as f64 / 1024.0
+        );
+        let mut d = dut(Transport::Tcp, &ca);
+        open(&mut d);
+        let t = best(runs, || measure(&mut d));
+        let url = if secure {
+            format!("https://localhost:{}/10M.bin", web.tls_port)
+        } else {
+            format!("http://127.0.0.1:{}/10M.bin", web.port)
+        };
+        let c = best(runs, || curl(&url, &ca));
+        println!(
+            "  {label} over --tcp                      : {:8.1} MiB/s, curl {:8.1} MiB/s = {:.2} x curl (target >= 0.25)",
+            10.0 / t,
+            10.0 / c,
+            c / t
         );
     }
 }
