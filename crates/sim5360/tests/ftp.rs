@@ -33,26 +33,9 @@ fn modem(ftp: &FtpServer, extra: &[&str]) -> (ModemProcess, Dte) {
     (m, dte)
 }
 
-/// Read `+<prefix>: DATA,<len>` blocks up to `+<prefix>: <code>`; returns (bytes, code).
-fn collect(dte: &mut Dte, prefix: &str) -> (Vec<u8>, String) {
-    let mut out = Vec::new();
-    loop {
-        let l = dte.line();
-        if let Some(n) = l.strip_prefix(&format!("{prefix}: DATA,")) {
-            let n: usize = n.parse().unwrap();
-            assert!(n <= 1024, "block of {n}");
-            out.extend(dte.bytes(n));
-        } else if let Some(code) = l.strip_prefix(&format!("{prefix}: ")) {
-            return (out, code.to_owned());
-        } else {
-            dte.fail(&format!("unexpected line {l:?}"));
-        }
-    }
-}
-
 fn get_to_dte(dte: &mut Dte, path: &str) -> (Vec<u8>, String) {
     dte.cmd_expect(&format!("AT+CFTPGET=\"{path}\""), &["OK"]);
-    collect(dte, "+CFTPGET")
+    dte.blocks("+CFTPGET")
 }
 
 #[test]
@@ -127,7 +110,7 @@ fn list_mkdir_rmdir_delete() {
     let (_m, mut dte) = modem(&ftp, &[]);
     dte.cmd_expect("AT+CFTPMODE=1", &["OK"]);
     dte.cmd_expect("AT+CFTPLIST=\"/d\"", &["OK"]);
-    let (listing, code) = collect(&mut dte, "+CFTPLIST");
+    let (listing, code) = dte.blocks("+CFTPLIST");
     assert_eq!(code, "0");
     let listing = String::from_utf8(listing).unwrap();
     assert!(listing.lines().any(|l| l.ends_with(" a.txt") && l.split_whitespace().nth(4) == Some("5")), "{listing}");
@@ -141,7 +124,7 @@ fn list_mkdir_rmdir_delete() {
     dte.cmd_expect("AT+CFTPDELE=\"/d/a.txt\"", &["+CME ERROR: 211"]);
     // Listing the login directory (no argument).
     dte.cmd_expect("AT+CFTPLIST", &["OK"]);
-    let (listing, code) = collect(&mut dte, "+CFTPLIST");
+    let (listing, code) = dte.blocks("+CFTPLIST");
     assert_eq!(code, "0");
     assert!(String::from_utf8(listing).unwrap().lines().any(|l| l.ends_with(" d")));
 }
@@ -169,7 +152,7 @@ fn ascii_type_converts_line_ends_and_rest_resumes() {
     let big = data(100_000, 21);
     ftp.put("big.bin", &big).unwrap();
     dte.cmd_expect("AT+CFTPGET=\"/big.bin\",60000", &["OK"]);
-    let (tail, code) = collect(&mut dte, "+CFTPGET");
+    let (tail, code) = dte.blocks("+CFTPGET");
     assert_eq!(code, "0");
     assert_eq!(tail, big[60000..]);
     // A partial local file completed with REST.
@@ -217,12 +200,12 @@ fn failures_have_their_codes_and_the_modem_stays_responsive() {
     // starts the transfer, so it is surely running). URCs wait for the line's answer.
     ftp.put("slow.bin", &data(10 << 20, 33)).unwrap();
     dte.cmd_expect("AT+CFTPGET=\"/slow.bin\";+CFTPGET=\"/f.bin\"", &["+CME ERROR: 202"]);
-    let (got, code) = collect(&mut dte, "+CFTPGET");
+    let (got, code) = dte.blocks("+CFTPGET");
     assert_eq!((got.len(), code.as_str()), (10 << 20, "0"));
     dte.cmd_expect("AT+CFTPGET=\"/slow.bin\";+CFTPPORT=21", &["ERROR"]);
-    assert_eq!(collect(&mut dte, "+CFTPGET").1, "0");
+    assert_eq!(dte.blocks("+CFTPGET").1, "0");
     dte.cmd_expect("AT+CFTPGET=\"/slow.bin\";+CFTPSERV=\"localhost\"", &["ERROR"]);
-    assert_eq!(collect(&mut dte, "+CFTPGET").1, "0");
+    assert_eq!(dte.blocks("+CFTPGET").1, "0");
     // While data flows the serial line still answers: an AT sent after the first block is
     // answered between two blocks, never inside one.
     dte.cmd_expect("AT+CFTPGET=\"/slow.bin\"", &["OK"]);
@@ -327,7 +310,7 @@ fn ftps_sessions_explicit_implicit_and_plain() {
         let up = std::fs::read(ftp.root().join(&dir).join("big.bin")).unwrap();
         assert_eq!((up.len(), sha(&up)), (big.len(), sha(&big)), "{dir}");
         dte.cmd_expect("AT+CFTPSGET=\"big.bin\"", &["OK"]);
-        let (got, code) = collect(&mut dte, "+CFTPSGET");
+        let (got, code) = dte.blocks("+CFTPSGET");
         assert_eq!((sha(&got), code.as_str()), (sha(&big), "0"), "{dir}");
         dte.cmd_expect("AT+CFTPSGETFILE=\"big.bin\",1", &["OK"]);
         dte.expect("+CFTPSGETFILE: 0");
@@ -339,7 +322,7 @@ fn ftps_sessions_explicit_implicit_and_plain() {
         dte.expect("OK");
         assert_eq!(std::fs::read(ftp.root().join(&dir).join("typed.txt")).unwrap(), b"typed over the serial port\r\n");
         dte.cmd_expect("AT+CFTPSLIST", &["OK"]);
-        let (listing, code) = collect(&mut dte, "+CFTPSLIST");
+        let (listing, code) = dte.blocks("+CFTPSLIST");
         assert_eq!(code, "0");
         let listing = String::from_utf8(listing).unwrap();
         assert!(listing.contains("big.bin") && listing.contains("typed.txt"), "{listing}");

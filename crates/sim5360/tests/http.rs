@@ -25,21 +25,6 @@ fn modem(extra: &[&str]) -> (ModemProcess, Dte) {
     (m, dte)
 }
 
-/// Read `<prefix>: DATA,<len>` blocks up to `<prefix>: <code>`.
-fn collect(dte: &mut Dte, prefix: &str) -> (Vec<u8>, String) {
-    let mut out = Vec::new();
-    loop {
-        let l = dte.line();
-        if let Some(n) = l.strip_prefix(&format!("{prefix}: DATA,")) {
-            out.extend(dte.bytes(n.parse().unwrap()));
-        } else if let Some(code) = l.strip_prefix(&format!("{prefix}: ")) {
-            return (out, code.to_owned());
-        } else {
-            dte.fail(&format!("unexpected line {l:?}"));
-        }
-    }
-}
-
 /// One AT+CHTTPACT exchange: the raw response and the final code.
 fn act(dte: &mut Dte, port: u16, request: &[u8]) -> (Vec<u8>, String) {
     dte.send_line(&format!("AT+CHTTPACT=\"127.0.0.1\",{port}"));
@@ -47,7 +32,7 @@ fn act(dte: &mut Dte, port: u16, request: &[u8]) -> (Vec<u8>, String) {
     dte.send(request);
     dte.send(b"\x1a");
     dte.expect("OK");
-    collect(dte, "+CHTTPACT")
+    dte.blocks("+CHTTPACT")
 }
 
 /// Split a raw response into (head, body), decoding a chunked body.
@@ -124,7 +109,7 @@ fn chttpact_against_nginx() {
     dte.expect("+CHTTPACT: REQUEST");
     dte.send(&req);
     dte.expect("OK");
-    let (raw, code) = collect(&mut dte, "+CHTTPACT");
+    let (raw, code) = dte.blocks("+CHTTPACT");
     assert_eq!((split(&raw).1, code.as_str()), (b"hello from nginx\n".to_vec(), "0"));
     // ESC aborts: OK, nothing sent, no result line.
     dte.send_line(&format!("AT+CHTTPACT=\"127.0.0.1\",{}", web.port));
@@ -154,7 +139,7 @@ fn chttpact_failures() {
     dte.expect("+CHTTPACT: REQUEST");
     dte.send(b"GET / HTTP/1.1\r\n\r\n\x1a");
     dte.expect("OK");
-    assert_eq!(collect(&mut dte, "+CHTTPACT").1, "222");
+    assert_eq!(dte.blocks("+CHTTPACT").1, "222");
     ok_again(&mut dte);
     // A server that stalls: 223 (after --net-timeout).
     let silent = Peer::silent().unwrap();
@@ -177,7 +162,7 @@ fn chttpact_failures() {
     dte.send(b"GET / HTTP/1.1\r\n\r\n\x1a");
     dte.expect("OK");
     dte.cmd_expect(&format!("AT+CHTTPACT=\"127.0.0.1\",{}", web.port), &["+CME ERROR: 221"]);
-    let (raw, code) = collect(&mut dte, "+CHTTPACT");
+    let (raw, code) = dte.blocks("+CHTTPACT");
     assert_eq!((code.as_str(), raw.len()), ("0", 38));
     ok_again(&mut dte);
     // Bad parameters.

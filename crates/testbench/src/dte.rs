@@ -189,6 +189,28 @@ impl Dte {
         }
     }
 
+    /// `<prefix>: DATA,<len>` blocks (each exactly `<len>` raw bytes, at most 1024 as the
+    /// module sends them) up to the result line `<prefix>: <code>`: (the bytes, the code).
+    pub fn blocks(&mut self, prefix: &str) -> (Vec<u8>, String) {
+        let data = format!("{prefix}: DATA,");
+        let result = format!("{prefix}: ");
+        let mut out = Vec::new();
+        loop {
+            let l = self.line();
+            if let Some(n) = l.strip_prefix(&data) {
+                let n: usize = n.parse().unwrap_or_else(|_| self.fail(&format!("bad block header {l:?}")));
+                if n > 1024 {
+                    self.fail(&format!("block of {n} bytes"));
+                }
+                out.extend(self.bytes(n));
+            } else if let Some(code) = l.strip_prefix(&result) {
+                return (out, code.to_owned());
+            } else {
+                self.fail(&format!("unexpected line {l:?} among {prefix} blocks"));
+            }
+        }
+    }
+
     /// Exactly `n` raw bytes (after a `DATA,<len>` header).
     pub fn bytes(&mut self, n: usize) -> Vec<u8> {
         let deadline = Instant::now() + self.timeout.max(Duration::from_secs(1) * (n / (256 * 1024)) as u32);
