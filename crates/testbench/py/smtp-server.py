@@ -24,6 +24,7 @@ p.add_argument("--user", default="simuser")
 p.add_argument("--password", default="simpass")
 p.add_argument("--auth-required", action="store_true")
 p.add_argument("--require-starttls", action="store_true")
+p.add_argument("--login-only", action="store_true", help="offer AUTH LOGIN, not PLAIN")
 args = p.parse_args()
 
 store = mailbox.Maildir(os.path.join(args.dir, "Maildir"), create=True)
@@ -65,7 +66,8 @@ def smtp(starttls_context):
         tls_context=starttls_context,
         require_starttls=args.require_starttls and starttls_context is not None,
         authenticator=check_login, auth_required=args.auth_required,
-        auth_require_tls=False, decode_data=False)
+        auth_require_tls=False, decode_data=False,
+        auth_exclude_mechanism=["PLAIN"] if args.login_only else None)
 
 
 async def main():

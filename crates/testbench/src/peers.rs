@@ -208,6 +208,42 @@ fn ftp_truncating_session(s: TcpStream, size: usize, sent: usize, stop: &AtomicB
     Ok(())
 }
 
+/// An SMTP server that accepts everything up to DATA, takes `after` bytes of the message
+/// and then drops the connection.
+pub fn smtp_dropping_in_data(after: usize) -> Result<Peer> {
+    Peer::spawn(Arc::new(move |s, stop| {
+        let _ = smtp_drop_session(s, after, stop);
+    }))
+}
+
+fn smtp_drop_session(s: TcpStream, after: usize, stop: &AtomicBool) -> std::io::Result<()> {
+    use std::io::BufRead;
+    let mut w = s.try_clone()?;
+    let mut r = std::io::BufReader::new(s);
+    w.write_all(b"220 dropping test server\r\n")?;
+    let mut line = String::new();
+    while !stop.load(Ordering::Relaxed) {
+        line.clear();
+        if r.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+        match verb.as_str() {
+            "EHLO" => w.write_all(b"250-drop\r\n250 AUTH PLAIN LOGIN\r\n")?,
+            "AUTH" => w.write_all(b"235 ok\r\n")?,
+            "DATA" => {
+                w.write_all(b"354 go on\r\n")?;
+                let mut buf = vec![0u8; after];
+                r.read_exact(&mut buf)?;
+                return Ok(()); // dropped mid-DATA
+            }
+            "QUIT" => return w.write_all(b"221 bye\r\n"),
+            _ => w.write_all(b"250 ok\r\n")?,
+        }
+    }
+    Ok(())
+}
+
 impl Drop for Peer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);

@@ -15,6 +15,8 @@ pub struct SmtpOptions {
     pub auth_required: bool,
     /// Commands before STARTTLS are refused on the plain port.
     pub require_starttls: bool,
+    /// Offer AUTH LOGIN only (not PLAIN).
+    pub login_only: bool,
 }
 
 /// One message as the server received it.
@@ -69,6 +71,9 @@ impl SmtpServer {
             }
             if opts.require_starttls {
                 args.push("--require-starttls".into());
+            }
+            if opts.login_only {
+                args.push("--login-only".into());
             }
             ServerProcess::start("aiosmtpd", &py, &args, w, p).map(|s| (s, p[0], p[1]))
         })?;

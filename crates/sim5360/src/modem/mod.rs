@@ -64,6 +64,8 @@ pub struct Ctx {
     /// HTTP (`AT+CHTTPACT`) and HTTPS (`AT+CHTTPS*`) services.
     pub http: crate::service::http::HttpState,
     pub https: crate::service::https::HttpsState,
+    /// E-mail.
+    pub smtp: crate::service::smtp::SmtpState,
 }
 
 impl Ctx {
@@ -175,6 +177,7 @@ impl Modem {
             ftp: Default::default(),
             http: Default::default(),
             https: Default::default(),
+            smtp: Default::default(),
         };
         if let Some(p) = ctx.saved_profile() {
             ctx.settings.apply(&p);
@@ -495,6 +498,7 @@ impl Modem {
         self.ctx.ftp = Default::default();
         self.ctx.http = Default::default();
         self.ctx.https = Default::default();
+        self.ctx.smtp.busy = None;
         self.active = Active::Idle;
         self.awake = false;
         self.boot = Boot {

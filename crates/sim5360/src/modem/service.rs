@@ -17,6 +17,8 @@ pub enum JobSpec {
     Ftp(crate::service::ftp::FtpJob),
     /// One HTTP exchange (`AT+CHTTPACT`) or an HTTP(S) session (`AT+CHTTPS*`).
     Http(crate::service::http::HttpJob),
+    /// Send one e-mail.
+    Smtp(crate::service::smtp::job::SmtpJob),
 }
 
 /// From a job to the core.

@@ -81,7 +81,7 @@ impl CommandSpec {
 }
 
 /// All command tables, by area.
-fn areas() -> [&'static [CommandSpec]; 6] {
+fn areas() -> [&'static [CommandSpec]; 7] {
     [
         crate::general::COMMANDS,
         crate::network::COMMANDS,
@@ -89,6 +89,7 @@ fn areas() -> [&'static [CommandSpec]; 6] {
         crate::service::ftp::COMMANDS,
         crate::service::http::COMMANDS,
         crate::service::https::COMMANDS,
+        crate::service::smtp::COMMANDS,
     ]
 }
 

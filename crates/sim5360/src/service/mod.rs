@@ -7,6 +7,7 @@ pub mod ftp;
 pub mod http;
 pub mod https;
 pub mod net;
+pub mod smtp;
 
 use crate::modem::{JobId, JobInput, JobSpec, ServiceEvent};
 use std::sync::Arc;
@@ -47,5 +48,6 @@ pub async fn run(spec: JobSpec, io: JobIo) {
     match spec {
         JobSpec::Ftp(job) => ftp::job::run(job, io).await,
         JobSpec::Http(job) => http::job::run(job, io).await,
+        JobSpec::Smtp(job) => smtp::job::run(job, io).await,
     }
 }

@@ -16,7 +16,7 @@
 //! PROT P, or implicit) for FTPS. Per-model wording (SIM7600's asynchronous
 //! `+CFTPSxxx: <err>` lines and its error table) comes from the profile.
 
-mod codec;
+pub(crate) mod codec;
 mod commands;
 pub mod job;
 mod sinks;

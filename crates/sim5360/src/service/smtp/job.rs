@@ -1,0 +1,196 @@
+//! The ESMTP dialogue (RFC 5321): EHLO (HELO fallback), AUTH PLAIN or LOGIN as offered,
+//! MAIL/RCPT/DATA with dot-stuffing, QUIT. Outcomes: [`super::outcome`].
+
+use super::outcome::{NETWORK, SERVER, TIMEOUT};
+use crate::modem::ServiceEvent;
+use crate::service::JobIo;
+use crate::service::ftp::codec::{Reply, ReplyParser};
+use crate::service::net::{NetError, Stream};
+use base64::Engine;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tracing::{debug, info};
+
+/// What to send, and where.
+#[derive(Clone)]
+pub struct SmtpJob {
+    pub host: String,
+    pub port: u16,
+    pub auth: Option<(String, String)>,
+    pub from: String,
+    pub rcpts: Vec<String>,
+    pub message: Vec<u8>,
+}
+
+impl std::fmt::Debug for SmtpJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpJob")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("auth", &self.auth.as_ref().map(|(u, _)| (u, "***")))
+            .field("from", &self.from)
+            .field("rcpts", &self.rcpts)
+            .field("message_len", &self.message.len())
+            .finish()
+    }
+}
+
+pub async fn run(job: SmtpJob, io: JobIo) {
+    let r = send(&job, &io).await;
+    if let Err(c) = r {
+        info!(host = %job.host, port = job.port, "SMTP send failed ({})", super::outcome::urc(Err(c)));
+    }
+    io.send(ServiceEvent::Done(r)).await;
+}
+
+/// Dot-stuffing (RFC 5321 §4.5.2) of a CRLF message, plus the final `.` line.
+pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + message.len() / 64 + 5);
+    let mut at_line_start = true;
+    for &b in message {
+        if at_line_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        at_line_start = b == b'\n';
+    }
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+struct Session<'a> {
+    io: &'a JobIo,
+    stream: Stream,
+    parser: ReplyParser,
+}
+
+impl Session<'_> {
+    async fn reply(&mut self) -> Result<Reply, u16> {
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.parser.next_reply() {
+                Ok(Some(r)) => {
+                    debug!("SMTP < {} {}", r.code, r.text());
+                    return Ok(r);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    info!("SMTP server sent garbage: {e}");
+                    return Err(SERVER);
+                }
+            }
+            let n = match tokio::time::timeout(self.io.net.io_timeout, self.stream.read(&mut buf)).await {
+                Err(_) => return Err(TIMEOUT),
+                Ok(Err(e)) => {
+                    info!("SMTP connection: {e}");
+                    return Err(NETWORK);
+                }
+                Ok(Ok(0)) => {
+                    info!("SMTP server closed the connection");
+                    return Err(NETWORK);
+                }
+                Ok(Ok(n)) => n,
+            };
+            self.parser.push(&buf[..n]);
+        }
+    }
+
+    async fn write(&mut self, data: &[u8]) -> Result<(), u16> {
+        for piece in data.chunks(64 * 1024) {
+            match tokio::time::timeout(self.io.net.io_timeout, self.stream.write_all(piece)).await {
+                Err(_) => return Err(TIMEOUT),
+                Ok(Err(e)) => {
+                    info!("SMTP connection: {e}");
+                    return Err(NETWORK);
+                }
+                Ok(Ok(())) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Send a command line (`shown` in logs) and read the reply.
+    async fn cmd(&mut self, line: &str, shown: &str) -> Result<Reply, u16> {
+        debug!("SMTP > {shown}");
+        self.write(format!("{line}\r\n").as_bytes()).await?;
+        self.reply().await
+    }
+
+    /// Like `cmd`, but the reply must be of `class` (2 or 3).
+    async fn expect(&mut self, line: &str, shown: &str, class: u16) -> Result<Reply, u16> {
+        let r = self.cmd(line, shown).await?;
+        if r.class() != class {
+            info!("SMTP {shown}: refused with {} {}", r.code, r.text());
+            return Err(SERVER);
+        }
+        Ok(r)
+    }
+}
+
+async fn send(job: &SmtpJob, io: &JobIo) -> Result<(), u16> {
+    let tcp = io.net.connect(&job.host, job.port).await.map_err(|e| {
+        info!("SMTP connect to {}:{}: {e}", job.host, job.port);
+        if matches!(e, NetError::Timeout) { TIMEOUT } else { NETWORK }
+    })?;
+    let mut s = Session { io, stream: Stream::Plain(tcp), parser: ReplyParser::default() };
+    let greeting = s.reply().await?;
+    if greeting.code != 220 {
+        info!("SMTP greeting refused: {} {}", greeting.code, greeting.text());
+        return Err(SERVER);
+    }
+    let ehlo = s.cmd("EHLO sim5360", "EHLO sim5360").await?;
+    let ehlo = if ehlo.class() == 2 { Some(ehlo) } else { None };
+    if ehlo.is_none() {
+        s.expect("HELO sim5360", "HELO sim5360", 2).await?;
+    }
+    if let Some((user, pass)) = &job.auth {
+        let offered: Vec<String> = ehlo
+            .iter()
+            .flat_map(|r| r.lines.iter())
+            .filter_map(|l| {
+                let u = l.to_ascii_uppercase();
+                u.strip_prefix("AUTH").map(|m| m.trim_start_matches(['=', ' ']).to_owned())
+            })
+            .flat_map(|m| m.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        if offered.iter().any(|m| m == "PLAIN") {
+            let token = b64(format!("\0{user}\0{pass}").as_bytes());
+            s.expect(&format!("AUTH PLAIN {token}"), "AUTH PLAIN ***", 2).await?;
+        } else {
+            // LOGIN when offered, and as the last resort when nothing is announced.
+            s.expect("AUTH LOGIN", "AUTH LOGIN", 3).await?;
+            s.expect(&b64(user.as_bytes()), "<user>", 3).await?;
+            s.expect(&b64(pass.as_bytes()), "***", 2).await?;
+        }
+    }
+    let from = format!("MAIL FROM:<{}>", job.from);
+    s.expect(&from, &from, 2).await?;
+    for r in &job.rcpts {
+        let line = format!("RCPT TO:<{r}>");
+        s.expect(&line, &line, 2).await?;
+    }
+    s.expect("DATA", "DATA", 3).await?;
+    s.write(&dot_stuff(&job.message)).await?;
+    let r = s.reply().await?;
+    if r.class() != 2 {
+        info!("SMTP message refused: {} {}", r.code, r.text());
+        return Err(SERVER);
+    }
+    let _ = s.cmd("QUIT", "QUIT").await;
+    let _ = s.stream.shutdown().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dot_stuff;
+
+    #[test]
+    fn stuffing() {
+        assert_eq!(dot_stuff(b".a\r\nb\r\n..c\r\n"), b"..a\r\nb\r\n...c\r\n.\r\n");
+        assert_eq!(dot_stuff(b"x"), b"x\r\n.\r\n");
+    }
+}

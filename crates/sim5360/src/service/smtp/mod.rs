@@ -1,0 +1,98 @@
+//! SMTP client (spec chapter 3, `AT+SMTP*`).
+//!
+//! Flow: `AT+SMTPSRV`, `AT+SMTPAUTH`, `AT+SMTPFROM`, `AT+SMTPRCPT`, `AT+SMTPSUB`,
+//! `AT+SMTPBODY`, `AT+SMTPBCH`, `AT+SMTPFILE` configure (each answers `ERROR` while a send
+//! runs); `AT+SMTPSEND` builds the RFC 5322 / MIME message in the core (Date from the module
+//! clock, attachments read from the EFS) and starts one job that talks ESMTP (EHLO, HELO
+//! fallback; AUTH PLAIN or LOGIN as offered; MAIL, RCPT for To/Cc/Bcc, DATA with
+//! dot-stuffing; QUIT) and ends with `+SMTP: SUCCESS` or a failure URC. After a success the
+//! recipients, subject, body and attachments are cleared; after a failure everything stays.
+//! `AT+SMTPSTOP` drops a running send (`+SMTP: STOPPED`).
+
+mod commands;
+pub mod job;
+mod message;
+
+pub use commands::COMMANDS;
+
+use crate::modem::JobId;
+
+/// Failure classes of a send, each with its URC text.
+pub mod outcome {
+    pub const SERVER: u16 = 1;
+    pub const NETWORK: u16 = 2;
+    pub const TIMEOUT: u16 = 3;
+
+    /// `+SMTP: <text>` for a job result.
+    pub fn urc(result: Result<(), u16>) -> &'static str {
+        match result {
+            Ok(()) => "+SMTP: SUCCESS",
+            Err(SERVER) => "+SMTP: SERVER ERROR",
+            Err(TIMEOUT) => "+SMTP: TIMEOUT",
+            Err(_) => "+SMTP: NETWORK ERROR",
+        }
+    }
+}
+
+/// One recipient slot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rcpt {
+    pub addr: String,
+    pub name: String,
+}
+
+/// `AT+SMTP*` settings (its `Debug` masks the password).
+#[derive(Clone)]
+pub struct SmtpState {
+    pub server: String,
+    pub port: u16,
+    pub auth: bool,
+    pub user: String,
+    pub password: String,
+    pub from_addr: String,
+    pub from_name: String,
+    /// `[kind][index]`: kind 0 To, 1 Cc, 2 Bcc; index 0-4.
+    pub rcpt: [[Option<Rcpt>; 5]; 3],
+    /// Subject and body as the DTE gave them (bytes in the `AT+SMTPBCH` character set).
+    pub subject: Vec<u8>,
+    pub body: Vec<u8>,
+    pub charset: String,
+    /// Attachment slots 1-10 (index 0 unused): EFS paths as given.
+    pub files: [Option<String>; 11],
+    pub busy: Option<JobId>,
+}
+
+impl std::fmt::Debug for SmtpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpState")
+            .field("server", &self.server)
+            .field("port", &self.port)
+            .field("auth", &self.auth)
+            .field("user", &self.user)
+            .field("password", &"***")
+            .field("busy", &self.busy)
+            .finish_non_exhaustive()
+    }
+}
+
+pub const DEFAULT_CHARSET: &str = "utf-8";
+
+impl Default for SmtpState {
+    fn default() -> Self {
+        Self {
+            server: String::new(),
+            port: 25,
+            auth: false,
+            user: String::new(),
+            password: String::new(),
+            from_addr: String::new(),
+            from_name: String::new(),
+            rcpt: Default::default(),
+            subject: Vec::new(),
+            body: Vec::new(),
+            charset: DEFAULT_CHARSET.into(),
+            files: Default::default(),
+            busy: None,
+        }
+    }
+}
