@@ -154,3 +154,113 @@ fn smtp_auth_login_and_failures() {
     // And the next send works.
     assert_eq!(send(&mut dte), "+SMTP: SUCCESS");
 }
+
+const MAIL1: &str = "From: Alice <alice@example.test>\nTo: simuser@example.test\nSubject: Test message 1\nMessage-ID: <m1@example.test>\n\nHello from message one.\n.leading dot line\n";
+const MAIL2: &str = "From: Bob <bob@example.test>\nSubject: Second\n\nTwo.\n";
+const MAIL3: &str = "From: Carol <carol@example.test>\nSubject: Third\n\nThree.\n";
+
+fn crlf(s: &str) -> Vec<u8> {
+    s.replace('\n', "\r\n").into_bytes()
+}
+
+fn pop3_login(dte: &mut Dte, port: u16, pwd: &str) -> String {
+    dte.cmd_expect(&format!("AT+POP3SRV=\"127.0.0.1\",\"simuser\",\"{pwd}\",{port}"), &["OK"]);
+    dte.cmd_expect("AT+POP3IN", &["OK"]);
+    dte.wait_for("+POP3: ")
+}
+
+#[test]
+fn pop3_against_dovecot() {
+    let ca = TestCa::new().unwrap();
+    let srv = testbench::Pop3Server::start(&ca).unwrap();
+    for m in [MAIL1, MAIL2, MAIL3] {
+        srv.add_message(m.as_bytes()).unwrap();
+    }
+    let (m, mut dte) = modem(&[]);
+    dte.cmd_expect("AT+POP3NUM", &["ERROR"]);
+    assert_eq!(pop3_login(&mut dte, srv.port, "wrong"), "+POP3: SERVER ERROR");
+    dte.cmd_expect("AT", &["OK"]);
+    assert_eq!(pop3_login(&mut dte, srv.port, "simpass"), "+POP3: SUCCESS");
+    dte.cmd_expect("AT+POP3IN", &["ERROR"]);
+    dte.cmd_expect("AT+POP3SRV=\"x\",\"y\",\"z\"", &["ERROR"]);
+    let sizes: Vec<usize> = [MAIL1, MAIL2, MAIL3].iter().map(|m| crlf(m).len()).collect();
+    let total: usize = sizes.iter().sum();
+    dte.cmd_expect("AT+POP3NUM", &[&format!("+POP3: 3,{total}"), "OK"]);
+    let list: Vec<String> = sizes.iter().enumerate().map(|(i, s)| format!("+POP3: {},{s}", i + 1)).collect();
+    let mut want: Vec<&str> = list.iter().map(String::as_str).collect();
+    want.push("OK");
+    dte.cmd_expect("AT+POP3LIST", &want);
+    dte.cmd_expect("AT+POP3LIST=2", &[&list[1], "OK"]);
+    let hdr = dte.cmd("AT+POP3HDR=1");
+    assert_eq!(hdr.last().unwrap(), "OK");
+    assert!(
+        hdr.iter().any(|l| l == "Subject: Test message 1")
+            && hdr.iter().any(|l| l == "From: Alice <alice@example.test>"),
+        "{hdr:?}"
+    );
+    assert!(!hdr.iter().any(|l| l.contains("Hello from")), "header only");
+    // GET stores the mail under C:/Email/ with a stable name; the file holds the message.
+    dte.cmd_expect("AT+POP3GET=1", &["OK"]);
+    dte.expect("+POP3: SUCCESS");
+    let path = dte.line();
+    assert!(path.starts_with("C:/Email/") && path.ends_with(".eml") && !path.contains([' ', ',']), "{path}");
+    let name = path.trim_start_matches("C:/Email/").to_owned();
+    let stored = std::fs::read(m.efs().join("C/Email").join(&name)).unwrap();
+    assert_eq!(stored, crlf(MAIL1));
+    // The same mail again: the same name.
+    dte.cmd_expect("AT+POP3GET=1", &["OK"]);
+    dte.expect("+POP3: SUCCESS");
+    assert_eq!(dte.line(), path);
+    // POP3READ prints it.
+    dte.cmd_expect("AT+FSCD=C:/Email", &["+FSCD: C:/Email/", "OK"]);
+    let shown = dte.cmd(&format!("AT+POP3READ=0,\"{name}\""));
+    assert!(
+        shown.contains(&"Hello from message one.".to_owned()) && shown.contains(&".leading dot line".to_owned()),
+        "{shown:?}"
+    );
+    let head = dte.cmd(&format!("AT+POP3READ=1,\"{name}\""));
+    assert!(
+        head.contains(&"Subject: Test message 1".to_owned()) && !head.iter().any(|l| l.contains("Hello")),
+        "{head:?}"
+    );
+    // DEL + OUT removes it on the server.
+    dte.cmd_expect("AT+POP3DEL=2", &["OK"]);
+    dte.expect("+POP3: SUCCESS");
+    dte.cmd_expect("AT+POP3OUT", &["OK"]);
+    dte.expect("+POP3: SUCCESS");
+    assert_eq!(srv.message_count().unwrap(), 2);
+    // GET with delete, then STOP: the deletion is discarded.
+    assert_eq!(pop3_login(&mut dte, srv.port, "simpass"), "+POP3: SUCCESS");
+    dte.cmd_expect("AT+POP3GET=1,1", &["OK"]);
+    dte.expect("+POP3: SUCCESS");
+    assert!(dte.line().starts_with("C:/Email/"));
+    dte.cmd_expect("AT+POP3STOP", &["OK"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(srv.message_count().unwrap(), 2);
+    // A missing message: server error, the session goes on.
+    assert_eq!(pop3_login(&mut dte, srv.port, "simpass"), "+POP3: SUCCESS");
+    dte.cmd_expect("AT+POP3GET=9", &["OK"]);
+    dte.expect("+POP3: SERVER ERROR");
+    dte.cmd_expect("AT+POP3HDR=9", &["ERROR"]);
+    dte.cmd_expect("AT+POP3NUM", &[&format!("+POP3: 2,{}", sizes[0] + sizes[2]), "OK"]);
+    dte.cmd_expect("AT+POP3OUT", &["OK"]);
+    dte.expect("+POP3: SUCCESS");
+}
+
+#[test]
+fn pop3_server_gone_or_dropping() {
+    let (_m, mut dte) = modem(&[]);
+    // Nothing listening.
+    assert_eq!(pop3_login(&mut dte, testbench::process::free_port().unwrap(), "p"), "+POP3: NETWORK ERROR");
+    dte.cmd_expect("AT", &["OK"]);
+    // A server that drops the session after login: noticed and reported.
+    let peer = testbench::pop3_dropping_after_login(Duration::from_millis(300)).unwrap();
+    assert_eq!(pop3_login(&mut dte, peer.port, "p"), "+POP3: SUCCESS");
+    dte.expect("+POP3: NETWORK ERROR");
+    dte.cmd_expect("AT+POP3NUM", &["ERROR"]);
+    // The next login works.
+    let ca = TestCa::new().unwrap();
+    let srv = testbench::Pop3Server::start(&ca).unwrap();
+    assert_eq!(pop3_login(&mut dte, srv.port, "simpass"), "+POP3: SUCCESS");
+    dte.cmd_expect("AT+POP3NUM", &["+POP3: 0,0", "OK"]);
+}

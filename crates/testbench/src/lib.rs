@@ -24,7 +24,7 @@ pub use dte::Dte;
 pub use ftp::FtpServer;
 pub use http::HttpServer;
 pub use modem::{ModemProcess, Transport, open_tty};
-pub use peers::{Peer, ftp_truncating, smtp_dropping_in_data};
+pub use peers::{Peer, ftp_truncating, pop3_dropping_after_login, smtp_dropping_in_data};
 pub use pop3::Pop3Server;
 pub use smtp::{Received, SmtpOptions, SmtpServer};
 

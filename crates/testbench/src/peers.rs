@@ -244,6 +244,26 @@ fn smtp_drop_session(s: TcpStream, after: usize, stop: &AtomicBool) -> std::io::
     Ok(())
 }
 
+/// A POP3 server that logs anybody in, then drops the session after `delay`.
+pub fn pop3_dropping_after_login(delay: Duration) -> Result<Peer> {
+    Peer::spawn(Arc::new(move |s, stop| {
+        use std::io::BufRead;
+        let Ok(mut w) = s.try_clone() else { return };
+        let mut r = std::io::BufReader::new(s);
+        let mut line = String::new();
+        if w.write_all(b"+OK dropping test server\r\n").is_err() {
+            return;
+        }
+        for _ in 0..2 {
+            line.clear();
+            if r.read_line(&mut line).unwrap_or(0) == 0 || w.write_all(b"+OK\r\n").is_err() {
+                return;
+            }
+        }
+        pause(delay, stop);
+    }))
+}
+
 impl Drop for Peer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);

@@ -22,7 +22,7 @@ pub mod table;
 pub use clock::{ModuleClock, WallClock};
 pub use error::{CmdError, CmeError};
 pub use reply::{DataSink, OutputStream, Reply, TextSink, Then};
-pub use service::{InputSource, JobId, JobInput, JobSink, JobSpec, Jobs, ServiceEvent, Urc};
+pub use service::{InputSource, JobId, JobInput, JobSink, JobSpec, Jobs, Op, ServiceEvent, Urc};
 pub use settings::{Nv, Settings};
 
 use crate::efs::{Efs, EfsError, Store};
@@ -66,6 +66,7 @@ pub struct Ctx {
     pub https: crate::service::https::HttpsState,
     /// E-mail.
     pub smtp: crate::service::smtp::SmtpState,
+    pub pop3: crate::service::pop3::Pop3State,
 }
 
 impl Ctx {
@@ -178,6 +179,7 @@ impl Modem {
             http: Default::default(),
             https: Default::default(),
             smtp: Default::default(),
+            pop3: Default::default(),
         };
         if let Some(p) = ctx.saved_profile() {
             ctx.settings.apply(&p);
@@ -499,6 +501,9 @@ impl Modem {
         self.ctx.http = Default::default();
         self.ctx.https = Default::default();
         self.ctx.smtp.busy = None;
+        self.ctx.pop3.session = None;
+        self.ctx.pop3.logged_in = false;
+        self.ctx.pop3.current = None;
         self.active = Active::Idle;
         self.awake = false;
         self.boot = Boot {

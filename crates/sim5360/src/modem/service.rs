@@ -19,6 +19,8 @@ pub enum JobSpec {
     Http(crate::service::http::HttpJob),
     /// Send one e-mail.
     Smtp(crate::service::smtp::job::SmtpJob),
+    /// A POP3 session.
+    Pop3(crate::service::pop3::job::Pop3Job),
 }
 
 /// From a job to the core.
@@ -40,9 +42,16 @@ pub enum JobInput {
     Data(Vec<u8>),
     End,
     /// The next operation of a session job.
-    Op(crate::service::ftp::FtpOp),
+    Op(Op),
     /// Close a session job's connection and end it.
     Close,
+}
+
+/// An operation for a session job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Ftp(crate::service::ftp::FtpOp),
+    Pop3(crate::service::pop3::Pop3Op),
 }
 
 /// An unsolicited output item, framed when released.

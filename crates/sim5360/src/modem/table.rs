@@ -81,7 +81,7 @@ impl CommandSpec {
 }
 
 /// All command tables, by area.
-fn areas() -> [&'static [CommandSpec]; 7] {
+fn areas() -> [&'static [CommandSpec]; 8] {
     [
         crate::general::COMMANDS,
         crate::network::COMMANDS,
@@ -90,6 +90,7 @@ fn areas() -> [&'static [CommandSpec]; 7] {
         crate::service::http::COMMANDS,
         crate::service::https::COMMANDS,
         crate::service::smtp::COMMANDS,
+        crate::service::pop3::COMMANDS,
     ]
 }
 

@@ -7,6 +7,7 @@ pub mod ftp;
 pub mod http;
 pub mod https;
 pub mod net;
+pub mod pop3;
 pub mod smtp;
 
 use crate::modem::{JobId, JobInput, JobSpec, ServiceEvent};
@@ -49,5 +50,6 @@ pub async fn run(spec: JobSpec, io: JobIo) {
         JobSpec::Ftp(job) => ftp::job::run(job, io).await,
         JobSpec::Http(job) => http::job::run(job, io).await,
         JobSpec::Smtp(job) => smtp::job::run(job, io).await,
+        JobSpec::Pop3(job) => pop3::job::run(job, io).await,
     }
 }

@@ -525,7 +525,7 @@ fn session_op(ctx: &mut Ctx, name: &str, op: FtpOp, dest: Dest, wait: bool) -> R
     let f = &mut ctx.ftp.ftps;
     f.busy = true;
     f.current = Some(dest);
-    ctx.jobs.send(id, JobInput::Op(op));
+    ctx.jobs.send(id, JobInput::Op(crate::modem::Op::Ftp(op)));
     Ok(if wait && st == Style::Ftp { Reply::ok().then(Then::Wait(id)) } else { Reply::ok() })
 }
 

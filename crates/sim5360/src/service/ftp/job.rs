@@ -3,7 +3,7 @@
 
 use super::codec::{self, Reply, ReplyParser};
 use super::{FtpCode, FtpJob, FtpOp, Security};
-use crate::modem::{JobInput, ServiceEvent};
+use crate::modem::{JobInput, Op, ServiceEvent};
 use crate::service::JobIo;
 use crate::service::net::{NetConfig, NetError, Stream};
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
@@ -128,7 +128,7 @@ impl<'a> Control<'a> {
         }
         loop {
             let op = match io.recv().await {
-                Some(JobInput::Op(op)) => op,
+                Some(JobInput::Op(Op::Ftp(op))) => op,
                 Some(JobInput::Close) | None => return Ok(()),
                 Some(other) => {
                     debug!("FTP session: unexpected input {other:?}");

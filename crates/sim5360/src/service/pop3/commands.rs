@@ -1,0 +1,382 @@
+//! `AT+POP3*` rows, handlers and the session's sink. Choices are listed in
+//! docs/commands.md.
+
+use super::job::Pop3Job;
+use super::{Pending, Pop3Op, outcome};
+use crate::efs::{Drive, EfsError, EfsPath};
+use crate::modem::table::CommandSpec;
+use crate::modem::{CmdError, Ctx, JobInput, JobSink, JobSpec, Op, OutputStream, Reply, Then, Urc};
+use std::io::{Read, Write};
+use v250::{Args, Framing};
+
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("+POP3SRV").exec(srv_clear).read(srv_read).write(srv_write).test(srv_test).secret(&[3]),
+    CommandSpec::new("+POP3IN").exec(login).test(ok).sim(),
+    CommandSpec::new("+POP3NUM").exec(num).test(ok).sim(),
+    CommandSpec::new("+POP3LIST").exec(list_all).write(list_one).test(ok).sim(),
+    CommandSpec::new("+POP3HDR").write(hdr).test(ok).sim(),
+    CommandSpec::new("+POP3GET").write(get).test(ok).sim(),
+    CommandSpec::new("+POP3DEL").write(del).test(ok).sim(),
+    CommandSpec::new("+POP3OUT").exec(out).test(ok).sim(),
+    CommandSpec::new("+POP3STOP").exec(stop).test(ok),
+    CommandSpec::new("+POP3READ").write(read).test(ok),
+];
+
+const MAX_STR: usize = 128;
+/// Message numbers accepted.
+const MAX_MSG: i64 = 65535;
+
+fn ok(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::ok())
+}
+
+fn srv_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    // The password is not shown (the spec is unsure whether the module echoes it).
+    let p = &ctx.pop3;
+    Ok(Reply::line(format!("+POP3SRV: \"{}\",\"{}\",\"\",{}", p.server, p.user, p.port)))
+}
+
+/// `AT+POP3SRV=<server>,<user>,<pwd>[,<port>]` (port default 110); `ERROR` while a session
+/// is open.
+fn srv_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let server = args.next_str_max(MAX_STR)?;
+    let user = args.next_str_max(MAX_STR)?;
+    let pwd = args.next_str_max(MAX_STR)?;
+    let port = args.opt_int_in(1..=65535)?.unwrap_or(110);
+    args.finish()?;
+    if ctx.pop3.session.is_some() {
+        return Err(CmdError::Refused("a POP3 session is open"));
+    }
+    if server.is_empty()
+        || server.contains(' ')
+        || user.is_empty()
+        || [user, pwd].iter().any(|s| s.contains(['\r', '\n']))
+    {
+        return Err(args.invalid("server and user must be non-empty, without spaces or line ends").into());
+    }
+    let p = &mut ctx.pop3;
+    p.server = server.to_owned();
+    p.user = user.to_owned();
+    p.password = pwd.to_owned();
+    p.port = u16::try_from(port).unwrap_or(110);
+    Ok(Reply::ok())
+}
+
+fn srv_clear(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    if ctx.pop3.session.is_some() {
+        return Err(CmdError::Refused("a POP3 session is open"));
+    }
+    let session = ctx.pop3.session;
+    ctx.pop3 = super::Pop3State { session, ..Default::default() };
+    Ok(Reply::ok())
+}
+
+fn srv_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line("+POP3SRV: (1-65535)"))
+}
+
+/// `AT+POP3IN`: `OK`, then `+POP3: SUCCESS` once logged in (or a failure URC).
+fn login(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    let p = &ctx.pop3;
+    if p.session.is_some() {
+        return Err(CmdError::Refused("already logged in"));
+    }
+    if p.server.is_empty() {
+        return Err(CmdError::Refused("no POP3 server set"));
+    }
+    if !ctx.net.registered() {
+        ctx.urcs.push(Urc::Line(outcome::urc(Err(outcome::NETWORK)).into()));
+        return Ok(Reply::ok());
+    }
+    let job = Pop3Job { host: p.server.clone(), port: p.port, user: p.user.clone(), password: p.password.clone() };
+    let id = ctx.jobs.start(JobSpec::Pop3(job), Box::new(Pop3Sink));
+    ctx.pop3.session = Some(id);
+    ctx.pop3.logged_in = false;
+    ctx.pop3.current = Some(Pending::Login);
+    Ok(Reply::ok())
+}
+
+/// Hand `op` to the logged-in, idle session; `wait`: the line waits for the result.
+fn op(ctx: &mut Ctx, op: Pop3Op, pending: Pending, wait: bool) -> Result<Reply, CmdError> {
+    let p = &mut ctx.pop3;
+    let Some(id) = p.session.filter(|_| p.logged_in) else {
+        return Err(CmdError::Refused("not logged in (AT+POP3IN)"));
+    };
+    if p.current.is_some() {
+        return Err(CmdError::Refused("a POP3 operation is running"));
+    }
+    p.current = Some(pending);
+    ctx.jobs.send(id, JobInput::Op(Op::Pop3(op)));
+    Ok(if wait { Reply::ok().then(Then::Wait(id)) } else { Reply::ok() })
+}
+
+fn msg_arg(args: &mut Args<'_>) -> Result<u32, CmdError> {
+    Ok(u32::try_from(args.next_int_in(1..=MAX_MSG)?).unwrap_or(1))
+}
+
+/// `AT+POP3NUM`: `+POP3: <num>,<size>`, `OK`.
+fn num(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    op(ctx, Pop3Op::Stat, Pending::Num, true)
+}
+
+/// `AT+POP3LIST`: one `+POP3: <num>,<size>` per mail, `OK`.
+fn list_all(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    op(ctx, Pop3Op::List(None), Pending::List, true)
+}
+
+/// `AT+POP3LIST=<num>`: `+POP3: <num>,<size>`, `OK`.
+fn list_one(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let n = msg_arg(&mut args)?;
+    args.finish()?;
+    op(ctx, Pop3Op::List(Some(n)), Pending::List, true)
+}
+
+/// `AT+POP3HDR=<num>`: the header lines of the mail, `OK`.
+fn hdr(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let n = msg_arg(&mut args)?;
+    args.finish()?;
+    op(ctx, Pop3Op::Top(n), Pending::Hdr, true)
+}
+
+/// `AT+POP3GET=<num>[,<dele>]`: `OK`; the mail is stored under `C:/Email/` (named after its
+/// UIDL), then `+POP3: SUCCESS` and the file's path on its own line. `<dele>` 1 deletes it
+/// on the server (at `AT+POP3OUT`).
+fn get(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let n = msg_arg(&mut args)?;
+    let dele = args.opt_int_in(0..=1)?.unwrap_or(0) == 1;
+    args.finish()?;
+    op(ctx, Pop3Op::Uidl(n), Pending::GetUidl { n, dele }, false)
+}
+
+/// `AT+POP3DEL=<num>`: `OK`, then `+POP3: SUCCESS` (the deletion takes effect at
+/// `AT+POP3OUT`).
+fn del(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let n = msg_arg(&mut args)?;
+    args.finish()?;
+    op(ctx, Pop3Op::Dele(n), Pending::Del, false)
+}
+
+/// `AT+POP3OUT`: QUIT; `OK`, then `+POP3: SUCCESS`.
+fn out(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    op(ctx, Pop3Op::Quit, Pending::Out, false)
+}
+
+/// `AT+POP3STOP`: drop the session without QUIT (deletions are discarded); `OK`.
+fn stop(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    if let Some(id) = ctx.pop3.session.take() {
+        ctx.jobs.abort(id);
+    }
+    ctx.pop3.logged_in = false;
+    ctx.pop3.current = None;
+    Ok(Reply::ok())
+}
+
+/// The file name of a mail: its UIDL made safe for the EFS (and for drivers that strip
+/// spaces and commas from the path line), else its number and the module time.
+fn mail_name(ctx: &Ctx, uidl: &str, n: u32) -> String {
+    let safe: String =
+        uidl.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')).take(100).collect();
+    if safe.is_empty() || safe.chars().all(|c| c == '.') {
+        format!("mail{n}_{}.eml", ctx.clock.now_utc().timestamp())
+    } else {
+        format!("{safe}.eml")
+    }
+}
+
+fn email_dir(ctx: &mut Ctx) -> Result<EfsPath, EfsError> {
+    let dir = EfsPath::root(Drive::C).child("Email")?;
+    match ctx.efs.store.mkdir(&dir) {
+        Ok(()) | Err(EfsError::AlreadyExists) => Ok(dir),
+        Err(e) => Err(e),
+    }
+}
+
+/// The session's sink: routes each result by `ctx.pop3.current`.
+#[derive(Debug)]
+struct Pop3Sink;
+
+impl Pop3Sink {
+    /// The GET flow after UIDL: stage the file and ask for the mail.
+    fn start_retr(ctx: &mut Ctx, n: u32, dele: bool, uidl: &str) -> Result<(), u16> {
+        let id = ctx.pop3.session.ok_or(outcome::SERVER)?;
+        let name = mail_name(ctx, uidl, n);
+        let path = email_dir(ctx).and_then(|d| d.child(&name)).map_err(|_| outcome::SERVER)?;
+        let file = ctx.efs.store.create(&path, None).map_err(|e| {
+            tracing::info!("POP3GET: cannot store {path}: {e}");
+            outcome::SERVER
+        })?;
+        ctx.pop3.current = Some(Pending::GetRetr { n, dele, path, file: Some(file) });
+        ctx.jobs.send(id, JobInput::Op(Op::Pop3(Pop3Op::Retr(n))));
+        Ok(())
+    }
+}
+
+impl JobSink for Pop3Sink {
+    fn data(&mut self, ctx: &mut Ctx, data: Vec<u8>, _: &mut Vec<Urc>) -> Result<(), u16> {
+        if let Some(Pending::GetRetr { file: Some(f), .. }) = ctx.pop3.current.as_mut()
+            && let Err(e) = f.write_all(&data)
+        {
+            tracing::info!("POP3GET: writing the mail: {e}");
+            ctx.pop3.current = None;
+            return Err(outcome::SERVER);
+        }
+        Ok(())
+    }
+
+    fn step(
+        &mut self,
+        ctx: &mut Ctx,
+        result: Result<Vec<String>, u16>,
+        urcs: &mut Vec<Urc>,
+    ) -> Option<Result<Reply, CmdError>> {
+        let fail = |urcs: &mut Vec<Urc>, code: u16| urcs.push(Urc::Line(outcome::urc(Err(code)).into()));
+        match (ctx.pop3.current.take(), result) {
+            (Some(Pending::Login), Ok(_)) => {
+                ctx.pop3.logged_in = true;
+                urcs.push(Urc::Line(outcome::urc(Ok(())).into()));
+                None
+            }
+            (Some(Pending::Num), Ok(l)) => {
+                let mut it = l.first().map(String::as_str).unwrap_or("").split_whitespace();
+                let (n, size) = (it.next().unwrap_or("0"), it.next().unwrap_or("0"));
+                Some(Ok(Reply::line(format!("+POP3: {n},{size}"))))
+            }
+            (Some(Pending::List), Ok(l)) => Some(Ok(Reply::lines(
+                l.iter()
+                    .filter_map(|x| {
+                        let mut it = x.split_whitespace();
+                        Some(format!("+POP3: {},{}", it.next()?, it.next()?))
+                    })
+                    .collect(),
+            ))),
+            (Some(Pending::Hdr), Ok(l)) => Some(Ok(Reply::lines(l))),
+            (Some(Pending::Num | Pending::List | Pending::Hdr), Err(_)) => {
+                Some(Err(CmdError::Refused("the POP3 server refused")))
+            }
+            (Some(Pending::GetUidl { n, dele }), r) => {
+                // A server without UIDL still lets the mail be fetched.
+                let uidl = r.ok().and_then(|l| l.into_iter().next()).unwrap_or_default();
+                if let Err(code) = Self::start_retr(ctx, n, dele, &uidl) {
+                    fail(urcs, code);
+                }
+                None
+            }
+            (Some(Pending::GetRetr { n, dele, path, file }), Ok(_)) => {
+                let committed = file.map(|f| f.commit());
+                match committed {
+                    Some(Ok(())) if dele => {
+                        if let Some(id) = ctx.pop3.session {
+                            ctx.pop3.current = Some(Pending::GetDele { path });
+                            ctx.jobs.send(id, JobInput::Op(Op::Pop3(Pop3Op::Dele(n))));
+                        }
+                    }
+                    Some(Ok(())) => {
+                        urcs.push(Urc::Line(outcome::urc(Ok(())).into()));
+                        urcs.push(Urc::Line(path.to_string()));
+                    }
+                    _ => fail(urcs, outcome::SERVER),
+                }
+                None
+            }
+            (Some(Pending::GetDele { path }), Ok(_)) => {
+                urcs.push(Urc::Line(outcome::urc(Ok(())).into()));
+                urcs.push(Urc::Line(path.to_string()));
+                None
+            }
+            (Some(Pending::Del), Ok(_)) => {
+                urcs.push(Urc::Line(outcome::urc(Ok(())).into()));
+                None
+            }
+            (Some(_), Err(code)) => {
+                fail(urcs, code);
+                None
+            }
+            (Some(other), Ok(_)) => {
+                tracing::debug!("unexpected POP3 step for {other:?}");
+                None
+            }
+            (None, _) => None,
+        }
+    }
+
+    fn done(
+        self: Box<Self>,
+        ctx: &mut Ctx,
+        result: Result<(), u16>,
+        urcs: &mut Vec<Urc>,
+    ) -> Option<Result<Reply, CmdError>> {
+        let p = &mut ctx.pop3;
+        p.session = None;
+        p.logged_in = false;
+        let waiting = matches!(p.current, Some(Pending::Num | Pending::List | Pending::Hdr));
+        p.current = None;
+        urcs.push(Urc::Line(outcome::urc(result).into()));
+        waiting.then(|| Err(CmdError::Refused("the POP3 session ended")))
+    }
+}
+
+/// Prints a stored mail as information text.
+#[derive(Debug)]
+struct MailOut {
+    file: Box<dyn crate::efs::store::FileReader>,
+    header_only: bool,
+    started: bool,
+    done: bool,
+    tail: Vec<u8>,
+}
+
+impl OutputStream for MailOut {
+    fn next(&mut self, _: &mut Ctx, framing: &Framing, out: &mut Vec<u8>) -> Result<bool, CmdError> {
+        if self.done {
+            return Ok(false);
+        }
+        if !self.started {
+            self.started = true;
+            if framing.verbose {
+                out.extend_from_slice(&[framing.s3, framing.s4]);
+            }
+        }
+        let mut buf = vec![0u8; 16 * 1024];
+        let n = self.file.read(&mut buf).map_err(|e| CmdError::Efs(e.into()))?;
+        let mut chunk = &buf[..n];
+        if self.header_only {
+            // Stop at the blank line ending the header.
+            self.tail.extend_from_slice(chunk);
+            if let Some(at) = self.tail.windows(4).position(|w| w == b"\r\n\r\n") {
+                let keep = at + 2 - (self.tail.len() - chunk.len()).min(at + 2);
+                chunk = &chunk[..keep.min(chunk.len())];
+                self.done = true;
+            }
+            let cut = self.tail.len().saturating_sub(3);
+            self.tail.drain(..cut);
+        }
+        out.extend_from_slice(chunk);
+        if n == 0 || self.done {
+            self.done = true;
+            if !out.ends_with(b"\n") {
+                out.extend_from_slice(&[framing.s3, framing.s4]);
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// `AT+POP3READ=<type>,<filename>`: the stored mail (type 0 whole, 1 header only) as
+/// information text, then `OK`. The name is relative to the current directory.
+fn read(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let kind = args.next_int_in(0..=1)?;
+    let name = args.next_str()?;
+    args.finish()?;
+    let path = ctx.efs.resolve(name)?;
+    if ctx.efs.store.stat(&path)?.is_dir {
+        return Err(EfsError::IsADirectory.into());
+    }
+    let file = ctx.efs.store.open(&path)?;
+    Ok(Reply::ok().then(Then::Stream(Box::new(MailOut {
+        file,
+        header_only: kind == 1,
+        started: false,
+        done: false,
+        tail: Vec::new(),
+    }))))
+}

@@ -1,0 +1,213 @@
+//! The POP3 dialogue (RFC 1939): USER/PASS, then STAT, LIST, TOP, UIDL, RETR, DELE on
+//! request until QUIT. Multi-line answers are dot-unstuffed; RETR streams the message.
+
+use super::Pop3Op;
+use super::outcome::{NETWORK, SERVER, TIMEOUT};
+use crate::modem::{JobInput, Op, ServiceEvent};
+use crate::service::JobIo;
+use crate::service::net::{NetError, Stream};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tracing::{debug, info};
+
+/// Longest line accepted from the server.
+const MAX_LINE: usize = 64 * 1024;
+/// RETR data handed to the core in pieces of about this size.
+const CHUNK: usize = 32 * 1024;
+
+#[derive(Clone)]
+pub struct Pop3Job {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Pop3Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pop3Job")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
+pub async fn run(job: Pop3Job, mut io: JobIo) {
+    let r = session(&job, &mut io).await;
+    if let Err(c) = r {
+        info!(host = %job.host, port = job.port, "POP3 session ended: {}", super::outcome::urc(Err(c)));
+    }
+    io.send(ServiceEvent::Done(r)).await;
+}
+
+struct Conn<'a> {
+    io: &'a mut JobIo,
+    stream: BufReader<Stream>,
+}
+
+impl Conn<'_> {
+    async fn line(&mut self) -> Result<Vec<u8>, u16> {
+        let mut line = Vec::new();
+        let mut limited = (&mut self.stream).take(MAX_LINE as u64);
+        let read = limited.read_until(b'\n', &mut line);
+        match tokio::time::timeout(self.io.net.io_timeout, read).await {
+            Err(_) => Err(TIMEOUT),
+            Ok(Err(e)) => {
+                info!("POP3 connection: {e}");
+                Err(NETWORK)
+            }
+            Ok(Ok(0)) => {
+                info!("POP3 server closed the connection");
+                Err(NETWORK)
+            }
+            Ok(Ok(_)) if !line.ends_with(b"\n") => {
+                info!("POP3 line over {MAX_LINE} bytes");
+                Err(SERVER)
+            }
+            Ok(Ok(_)) => Ok(line),
+        }
+    }
+
+    /// A `+OK` / `-ERR` status line; the text after `+OK`.
+    async fn status(&mut self) -> Result<String, u16> {
+        let l = self.line().await?;
+        let text = String::from_utf8_lossy(&l).trim_end().to_owned();
+        debug!("POP3 < {text}");
+        match text.strip_prefix("+OK") {
+            Some(rest) => Ok(rest.trim().to_owned()),
+            None => {
+                info!("POP3 server: {text}");
+                Err(SERVER)
+            }
+        }
+    }
+
+    async fn cmd(&mut self, line: &str, shown: &str) -> Result<String, u16> {
+        debug!("POP3 > {shown}");
+        let data = format!("{line}\r\n");
+        let w = self.stream.get_mut().write_all(data.as_bytes());
+        match tokio::time::timeout(self.io.net.io_timeout, w).await {
+            Err(_) => return Err(TIMEOUT),
+            Ok(Err(e)) => {
+                info!("POP3 connection: {e}");
+                return Err(NETWORK);
+            }
+            Ok(Ok(())) => {}
+        }
+        self.status().await
+    }
+
+    /// The lines of a multi-line answer, dot-unstuffed, without the final `.`; each line
+    /// goes to `sink` (with its CR LF).
+    async fn multiline(&mut self, mut sink: impl FnMut(&[u8])) -> Result<(), u16> {
+        loop {
+            let l = self.line().await?;
+            if l == b".\r\n" || l == b".\n" {
+                return Ok(());
+            }
+            sink(if l.starts_with(b"..") { &l[1..] } else { &l });
+        }
+    }
+}
+
+fn lines_of(buf: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(buf).lines().map(str::to_owned).collect()
+}
+
+async fn session(job: &Pop3Job, io: &mut JobIo) -> Result<(), u16> {
+    let tcp = io.net.connect(&job.host, job.port).await.map_err(|e| {
+        info!("POP3 connect to {}:{}: {e}", job.host, job.port);
+        if matches!(e, NetError::Timeout) { TIMEOUT } else { NETWORK }
+    })?;
+    let mut c = Conn { io, stream: BufReader::new(Stream::Plain(tcp)) };
+    c.status().await?;
+    c.cmd(&format!("USER {}", job.user), "USER ...").await?;
+    c.cmd(&format!("PASS {}", job.password), "PASS ***").await?;
+    if !c.io.send(ServiceEvent::Step(Ok(Vec::new()))).await {
+        return Ok(());
+    }
+    loop {
+        // Idle: wait for an operation, noticing a server that drops the session.
+        let op = {
+            let Conn { io, stream } = &mut c;
+            tokio::select! {
+                input = io.recv() => match input {
+                    Some(JobInput::Op(Op::Pop3(op))) => op,
+                    Some(JobInput::Close) | None => return Ok(()),
+                    Some(_) => continue,
+                },
+                r = stream.fill_buf() => {
+                    return match r {
+                        Ok([]) => {
+                            info!("POP3 server dropped the session");
+                            Err(NETWORK)
+                        }
+                        Ok(_) => {
+                            info!("POP3 server spoke out of turn");
+                            Err(SERVER)
+                        }
+                        Err(_) => Err(NETWORK),
+                    };
+                }
+            }
+        };
+        let r = run_op(&mut c, op.clone()).await;
+        if op == Pop3Op::Quit {
+            return r.map(drop);
+        }
+        if matches!(r, Err(NETWORK | TIMEOUT)) {
+            return r.map(drop);
+        }
+        if !c.io.send(ServiceEvent::Step(r)).await {
+            return Ok(());
+        }
+    }
+}
+
+async fn run_op(c: &mut Conn<'_>, op: Pop3Op) -> Result<Vec<String>, u16> {
+    match op {
+        Pop3Op::Stat => Ok(vec![c.cmd("STAT", "STAT").await?]),
+        Pop3Op::List(Some(n)) => Ok(vec![c.cmd(&format!("LIST {n}"), "LIST n").await?]),
+        Pop3Op::List(None) => {
+            c.cmd("LIST", "LIST").await?;
+            let mut buf = Vec::new();
+            c.multiline(|l| buf.extend_from_slice(l)).await?;
+            Ok(lines_of(&buf))
+        }
+        Pop3Op::Top(n) => {
+            c.cmd(&format!("TOP {n} 0"), "TOP n 0").await?;
+            let mut buf = Vec::new();
+            c.multiline(|l| buf.extend_from_slice(l)).await?;
+            let mut lines = lines_of(&buf);
+            while lines.last().is_some_and(String::is_empty) {
+                lines.pop();
+            }
+            Ok(lines)
+        }
+        Pop3Op::Uidl(n) => {
+            let r = c.cmd(&format!("UIDL {n}"), "UIDL n").await?;
+            Ok(vec![r.split_whitespace().nth(1).unwrap_or("").to_owned()])
+        }
+        Pop3Op::Retr(n) => {
+            c.cmd(&format!("RETR {n}"), "RETR n").await?;
+            let mut chunk = Vec::with_capacity(CHUNK + 1024);
+            loop {
+                let l = c.line().await?;
+                if l == b".\r\n" || l == b".\n" {
+                    break;
+                }
+                chunk.extend_from_slice(if l.starts_with(b"..") { &l[1..] } else { &l });
+                if chunk.len() >= CHUNK && !c.io.send(ServiceEvent::Data(std::mem::take(&mut chunk))).await {
+                    return Err(NETWORK);
+                }
+            }
+            if !chunk.is_empty() && !c.io.send(ServiceEvent::Data(chunk)).await {
+                return Err(NETWORK);
+            }
+            Ok(Vec::new())
+        }
+        Pop3Op::Dele(n) => c.cmd(&format!("DELE {n}"), "DELE n").await.map(|_| Vec::new()),
+        Pop3Op::Quit => c.cmd("QUIT", "QUIT").await.map(|_| Vec::new()),
+    }
+}
