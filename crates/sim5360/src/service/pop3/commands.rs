@@ -323,6 +323,8 @@ struct MailOut {
     started: bool,
     done: bool,
     tail: Vec<u8>,
+    /// The last byte sent was a line end.
+    at_line_end: bool,
 }
 
 impl OutputStream for MailOut {
@@ -351,9 +353,12 @@ impl OutputStream for MailOut {
             self.tail.drain(..cut);
         }
         out.extend_from_slice(chunk);
+        if let Some(&last) = chunk.last() {
+            self.at_line_end = last == b'\n';
+        }
         if n == 0 || self.done {
             self.done = true;
-            if !out.ends_with(b"\n") {
+            if !self.at_line_end {
                 out.extend_from_slice(&[framing.s3, framing.s4]);
             }
         }
@@ -378,5 +383,6 @@ fn read(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
         started: false,
         done: false,
         tail: Vec::new(),
+        at_line_end: false,
     }))))
 }
