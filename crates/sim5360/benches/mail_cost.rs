@@ -43,7 +43,7 @@ fn main() {
     let mut w = f.try_clone().expect("clone");
     let mut r = BufReader::new(f);
     read_until(&mut r, "PB DONE");
-    let mut cmd = |w: &mut std::fs::File, r: &mut BufReader<std::fs::File>, line: &str| {
+    let cmd = |w: &mut std::fs::File, r: &mut BufReader<std::fs::File>, line: &str| {
         w.write_all(format!("{line}\r").as_bytes()).expect("write");
         read_until(r, "OK");
     };
