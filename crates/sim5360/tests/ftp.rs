@@ -261,6 +261,13 @@ fn server_dropping_the_data_connection() {
     let silent = testbench::Peer::silent().unwrap();
     dte.cmd_expect(&format!("AT+CFTPPORT={}", silent.port), &["OK"]);
     assert_eq!(get_to_dte(&mut dte, "/f.bin").1, "204");
+    // A reply too large for the module's buffers: memory error.
+    let mut huge = b"220 ".to_vec();
+    huge.extend(std::iter::repeat_n(b'x', 20_000));
+    let n = huge.len();
+    let big = testbench::Peer::close_after(huge, n).unwrap();
+    dte.cmd_expect(&format!("AT+CFTPPORT={}", big.port), &["OK"]);
+    assert_eq!(get_to_dte(&mut dte, "/f.bin").1, "212");
     // Garbage instead of FTP: unknown error.
     let garbage = testbench::Peer::garbage(64).unwrap();
     dte.cmd_expect(&format!("AT+CFTPPORT={}", garbage.port), &["OK"]);

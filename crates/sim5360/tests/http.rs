@@ -299,6 +299,30 @@ fn https_certificates_and_failures() {
 }
 
 #[test]
+fn https_over_tls_1_2() {
+    let ca = TestCa::new().unwrap();
+    let web = HttpServer::start_with(&ca, true).unwrap();
+    let (_m, mut dte) = modem(&["--ca", ca.ca.to_str().unwrap()]);
+    dte.cmd_expect("AT+CHTTPSSTART", &["OK"]);
+    dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"localhost\",{}", web.tls_port), &["OK"]);
+    let req = get("/hello.txt", "Connection: close\r\n");
+    https_send(&mut dte, &req);
+    dte.expect("+CHTTPS: RECV EVENT");
+    dte.expect("+CHTTPSNOTIFY: PEER CLOSED");
+    dte.send_line("AT+CHTTPSRECV?");
+    let len: usize = dte.line().strip_prefix("+CHTTPSRECV: LEN,").unwrap().parse().unwrap();
+    dte.expect("OK");
+    assert_eq!(split(&recv_all(&mut dte, len, 4096)).1, b"hello from nginx\n");
+    // curl confirms the server offers nothing newer.
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "--tlsv1.3", "--cacert", ca.ca.to_str().unwrap()])
+        .arg(format!("https://localhost:{}/hello.txt", web.tls_port))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the server should refuse TLS 1.3");
+}
+
+#[test]
 fn https_sim7600_profile() {
     let ca = TestCa::new().unwrap();
     let web = HttpServer::start(&ca).unwrap();

@@ -44,6 +44,11 @@ pub struct HttpServer {
 
 impl HttpServer {
     pub fn start(ca: &TestCa) -> Result<Self> {
+        Self::start_with(ca, false)
+    }
+
+    /// With `tls12_only`, HTTPS offers TLS 1.2 and nothing newer.
+    pub fn start_with(ca: &TestCa, tls12_only: bool) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let w = dir.path();
         let (chain, key) = ca.install(&w.join("tls"))?;
@@ -56,7 +61,8 @@ impl HttpServer {
             std::fs::write(www.join(name), bytes)?;
         }
         let (proc, port, tls_port) = start_with_ports(2, |p| {
-            std::fs::write(w.join("nginx.conf"), config(w, p[0], p[1], &chain, &key))?;
+            let protocols = if tls12_only { "TLSv1.2" } else { "TLSv1.2 TLSv1.3" };
+            std::fs::write(w.join("nginx.conf"), config(w, p[0], p[1], &chain, &key, protocols))?;
             let args = vec![
                 "-p".to_owned(),
                 w.display().to_string(),
@@ -82,7 +88,7 @@ impl HttpServer {
     }
 }
 
-fn config(w: &Path, port: u16, tls_port: u16, chain: &Path, key: &Path) -> String {
+fn config(w: &Path, port: u16, tls_port: u16, chain: &Path, key: &Path, protocols: &str) -> String {
     let w = w.display();
     let (chain, key) = (chain.display(), key.display());
     format!(
@@ -107,7 +113,7 @@ http {{
     server_name localhost;
     ssl_certificate {chain};
     ssl_certificate_key {key};
-    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_protocols {protocols};
     root {w}/www;
     client_max_body_size 20m;
     # A POST to a static file answers the file (instead of 405).

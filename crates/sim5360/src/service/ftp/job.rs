@@ -30,12 +30,18 @@ pub async fn run(job: FtpJob, mut io: JobIo) {
     let net = io.net.clone();
     let result = match Control::open(&job, &net).await {
         Ok(mut c) => {
-            let r = match job.op.clone() {
-                Some(op) => c.op(op, &mut io).await.map(drop),
-                None => c.session(&mut io).await,
-            };
-            c.quit().await;
-            r
+            match job.op.clone() {
+                Some(op) => {
+                    let r = c.op(op, &mut io).await.map(drop);
+                    c.quit().await;
+                    r
+                }
+                None => match c.session(&mut io).await {
+                    // A logout the server does not confirm is the logout failure code.
+                    Ok(()) if !c.quit().await => Err(FtpCode::Logout),
+                    other => other,
+                },
+            }
         }
         Err(code) => Err(code),
     };
@@ -114,11 +120,15 @@ impl<'a> Control<'a> {
         Err(FtpCode::Login)
     }
 
-    async fn quit(&mut self) {
+    /// QUIT and close; true when the server confirmed with a 2xx reply.
+    async fn quit(&mut self) -> bool {
+        let mut confirmed = false;
         if self.send("QUIT").await.is_ok() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), self.reply()).await;
+            let r = tokio::time::timeout(Duration::from_secs(2), self.reply()).await;
+            confirmed = matches!(r, Ok(Ok(ref reply)) if reply.class() == 2);
         }
         let _ = self.stream.shutdown().await;
+        confirmed
     }
 
     /// Take operations until Logout (or the core goes away).
@@ -387,6 +397,11 @@ impl<'a> Control<'a> {
                     return Ok(r);
                 }
                 Ok(None) => {}
+                // Replies too big for the module's buffers are its memory error.
+                Err(e @ (codec::CodecError::LineTooLong | codec::CodecError::TooManyLines)) => {
+                    warn!("FTP server reply too large: {e}");
+                    return Err(FtpCode::Memory);
+                }
                 Err(e) => {
                     warn!("FTP server sent garbage: {e}");
                     return Err(FtpCode::Unknown);
