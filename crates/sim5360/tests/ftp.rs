@@ -3,8 +3,7 @@
 
 use sha2::{Digest, Sha256};
 use std::path::Path;
-use std::time::Duration;
-use testbench::{Dte, FtpServer, ModemProcess, TestCa, Transport};
+use testbench::{Dte, FtpServer, ModemProcess, TestCa};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_sim5360"))
@@ -20,12 +19,7 @@ fn sha(b: &[u8]) -> String {
 
 /// A modem on a PTY, echo off, verbose CME errors, FTP server configured.
 fn modem(ftp: &FtpServer, extra: &[&str]) -> (ModemProcess, Dte) {
-    let m = ModemProcess::start(bin(), Transport::Pty, extra).unwrap();
-    let mut dte = m.open_pty().unwrap();
-    dte.timeout = Duration::from_secs(60);
-    dte.expect_eventually("PB DONE");
-    dte.cmd_expect("ATE0", &["ATE0", "OK"]);
-    dte.cmd_expect("AT+CMEE=1", &["OK"]);
+    let (m, mut dte) = ftps_modem(extra);
     dte.cmd_expect("AT+CFTPSERV=\"127.0.0.1\"", &["OK"]);
     dte.cmd_expect(&format!("AT+CFTPPORT={}", ftp.port), &["OK"]);
     dte.cmd_expect(&format!("AT+CFTPUN=\"{}\"", ftp.user), &["OK"]);
@@ -277,11 +271,7 @@ fn server_dropping_the_data_connection() {
 
 /// A modem that trusts `ca_file`, echo off, numeric CME errors.
 fn ftps_modem(extra: &[&str]) -> (ModemProcess, Dte) {
-    let m = ModemProcess::start(bin(), Transport::Pty, extra).unwrap();
-    let mut dte = m.open_pty().unwrap();
-    dte.timeout = Duration::from_secs(60);
-    dte.expect_eventually("PB DONE");
-    dte.cmd_expect("ATE0", &["ATE0", "OK"]);
+    let (m, mut dte) = testbench::ready_modem(bin(), extra).unwrap();
     dte.cmd_expect("AT+CMEE=1", &["OK"]);
     (m, dte)
 }

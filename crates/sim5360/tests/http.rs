@@ -16,11 +16,7 @@ fn sha(b: &[u8]) -> String {
 }
 
 fn modem(extra: &[&str]) -> (ModemProcess, Dte) {
-    let m = ModemProcess::start(bin(), Transport::Pty, extra).unwrap();
-    let mut dte = m.open_pty().unwrap();
-    dte.timeout = Duration::from_secs(60);
-    dte.expect_eventually("PB DONE");
-    dte.cmd_expect("ATE0", &["ATE0", "OK"]);
+    let (m, mut dte) = testbench::ready_modem(bin(), extra).unwrap();
     dte.cmd_expect("AT+CMEE=1", &["OK"]);
     (m, dte)
 }

@@ -5,7 +5,7 @@ use mail_parser::{MessageParser, MimeHeaders};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::time::Duration;
-use testbench::{Dte, ModemProcess, Peer, SmtpOptions, SmtpServer, TestCa, Transport};
+use testbench::{Dte, ModemProcess, Peer, SmtpOptions, SmtpServer, TestCa};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_sim5360"))
@@ -16,12 +16,7 @@ fn sha(b: &[u8]) -> String {
 }
 
 fn modem(extra: &[&str]) -> (ModemProcess, Dte) {
-    let m = ModemProcess::start(bin(), Transport::Pty, extra).unwrap();
-    let mut dte = m.open_pty().unwrap();
-    dte.timeout = Duration::from_secs(60);
-    dte.expect_eventually("PB DONE");
-    dte.cmd_expect("ATE0", &["ATE0", "OK"]);
-    (m, dte)
+    testbench::ready_modem(bin(), extra).unwrap()
 }
 
 fn efs_put(dte: &mut Dte, path: &str, content: &[u8]) {

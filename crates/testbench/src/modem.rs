@@ -158,6 +158,17 @@ impl Drop for ModemProcess {
     }
 }
 
+/// The real binary on a PTY with `extra` arguments, booted, echo off (`ATE0`), and a DTE
+/// with a 60 s timeout (transfers of tens of MiB on a loaded machine).
+pub fn ready_modem(bin: &Path, extra: &[&str]) -> Result<(ModemProcess, Dte)> {
+    let m = ModemProcess::start(bin, Transport::Pty, extra)?;
+    let mut dte = m.open_pty()?;
+    dte.timeout = Duration::from_secs(60);
+    dte.expect_eventually("PB DONE");
+    dte.cmd_expect("ATE0", &["ATE0", "OK"]);
+    Ok((m, dte))
+}
+
 /// Open a tty (PTY slave or serial device) raw, as a DTE's serial library would.
 pub fn open_tty(path: &Path) -> Result<Dte> {
     use nix::sys::termios;

@@ -7,6 +7,7 @@ pub mod ftp;
 pub mod http;
 pub mod https;
 pub mod net;
+pub mod outcome;
 pub mod pop3;
 pub mod smtp;
 

@@ -85,7 +85,7 @@ fn login(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
         return Err(CmdError::Refused("no POP3 server set"));
     }
     if !ctx.net.registered() {
-        ctx.urcs.push(Urc::Line(outcome::urc(Err(outcome::NETWORK)).into()));
+        ctx.urcs.push(Urc::Line(outcome::urc(Err(outcome::NETWORK))));
         return Ok(Reply::ok());
     }
     let job = Pop3Job { host: p.server.clone(), port: p.port, user: p.user.clone(), password: p.password.clone() };
@@ -229,11 +229,11 @@ impl JobSink for Pop3Sink {
         result: Result<Vec<String>, u16>,
         urcs: &mut Vec<Urc>,
     ) -> Option<Result<Reply, CmdError>> {
-        let fail = |urcs: &mut Vec<Urc>, code: u16| urcs.push(Urc::Line(outcome::urc(Err(code)).into()));
+        let fail = |urcs: &mut Vec<Urc>, code: u16| urcs.push(Urc::Line(outcome::urc(Err(code))));
         match (ctx.pop3.current.take(), result) {
             (Some(Pending::Login), Ok(_)) => {
                 ctx.pop3.logged_in = true;
-                urcs.push(Urc::Line(outcome::urc(Ok(())).into()));
+                urcs.push(Urc::Line(outcome::urc(Ok(()))));
                 None
             }
             (Some(Pending::Num), Ok(l)) => {
@@ -271,7 +271,7 @@ impl JobSink for Pop3Sink {
                         }
                     }
                     Some(Ok(())) => {
-                        urcs.push(Urc::Line(outcome::urc(Ok(())).into()));
+                        urcs.push(Urc::Line(outcome::urc(Ok(()))));
                         urcs.push(Urc::Line(path.to_string()));
                     }
                     _ => fail(urcs, outcome::SERVER),
@@ -279,12 +279,12 @@ impl JobSink for Pop3Sink {
                 None
             }
             (Some(Pending::GetDele { path }), Ok(_)) => {
-                urcs.push(Urc::Line(outcome::urc(Ok(())).into()));
+                urcs.push(Urc::Line(outcome::urc(Ok(()))));
                 urcs.push(Urc::Line(path.to_string()));
                 None
             }
             (Some(Pending::Del), Ok(_)) => {
-                urcs.push(Urc::Line(outcome::urc(Ok(())).into()));
+                urcs.push(Urc::Line(outcome::urc(Ok(()))));
                 None
             }
             (Some(_), Err(code)) => {
@@ -310,7 +310,7 @@ impl JobSink for Pop3Sink {
         p.logged_in = false;
         let waiting = matches!(p.current, Some(Pending::Num | Pending::List | Pending::Hdr));
         p.current = None;
-        urcs.push(Urc::Line(outcome::urc(result).into()));
+        urcs.push(Urc::Line(outcome::urc(result)));
         waiting.then(|| Err(CmdError::Refused("the POP3 session ended")))
     }
 }

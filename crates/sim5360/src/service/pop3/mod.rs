@@ -17,19 +17,12 @@ pub use commands::COMMANDS;
 use crate::efs::{EfsPath, StagedFile};
 use crate::modem::JobId;
 
-/// Failure classes, each with its URC text.
+/// Failure classes and the `+POP3: ...` result URC.
 pub mod outcome {
-    pub const SERVER: u16 = 1;
-    pub const NETWORK: u16 = 2;
-    pub const TIMEOUT: u16 = 3;
+    pub use crate::service::outcome::{NETWORK, SERVER, TIMEOUT};
 
-    pub fn urc(result: Result<(), u16>) -> &'static str {
-        match result {
-            Ok(()) => "+POP3: SUCCESS",
-            Err(SERVER) => "+POP3: SERVER ERROR",
-            Err(TIMEOUT) => "+POP3: TIMEOUT",
-            Err(_) => "+POP3: NETWORK ERROR",
-        }
+    pub fn urc(result: Result<(), u16>) -> String {
+        crate::service::outcome::urc("+POP3", result)
     }
 }
 

@@ -376,7 +376,7 @@ impl JobSink for SendSink {
             s.body.clear();
             s.files = Default::default();
         }
-        urcs.push(Urc::Line(outcome::urc(result).into()));
+        urcs.push(Urc::Line(outcome::urc(result)));
         None
     }
 }
@@ -394,7 +394,7 @@ fn send(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
         return Ok(Reply::ok());
     };
     if !ctx.net.registered() {
-        ctx.urcs.push(Urc::Line(outcome::urc(Err(outcome::NETWORK)).into()));
+        ctx.urcs.push(Urc::Line(outcome::urc(Err(outcome::NETWORK))));
         return Ok(Reply::ok());
     }
     // The zone is -47..=48 quarters, always a valid offset (UTC otherwise).

@@ -17,20 +17,12 @@ pub use commands::COMMANDS;
 
 use crate::modem::JobId;
 
-/// Failure classes of a send, each with its URC text.
+/// Failure classes and the `+SMTP: ...` result URC.
 pub mod outcome {
-    pub const SERVER: u16 = 1;
-    pub const NETWORK: u16 = 2;
-    pub const TIMEOUT: u16 = 3;
+    pub use crate::service::outcome::{NETWORK, SERVER, TIMEOUT};
 
-    /// `+SMTP: <text>` for a job result.
-    pub fn urc(result: Result<(), u16>) -> &'static str {
-        match result {
-            Ok(()) => "+SMTP: SUCCESS",
-            Err(SERVER) => "+SMTP: SERVER ERROR",
-            Err(TIMEOUT) => "+SMTP: TIMEOUT",
-            Err(_) => "+SMTP: NETWORK ERROR",
-        }
+    pub fn urc(result: Result<(), u16>) -> String {
+        crate::service::outcome::urc("+SMTP", result)
     }
 }
 
