@@ -33,6 +33,33 @@ pub fn line_syntax(data: &[u8]) {
     }
 }
 
+/// The FTP/SMTP reply parser on arbitrary server bytes, fed in two pieces.
+pub fn ftp_reply(data: &[u8]) {
+    let mut p = crate::service::ftp::codec::ReplyParser::default();
+    let cut = data.first().map_or(0, |b| usize::from(*b)).min(data.len());
+    for piece in [&data[..cut], &data[cut..]] {
+        p.push(piece);
+        while let Ok(Some(r)) = p.next_reply() {
+            let _ = crate::service::ftp::codec::parse_pasv(&r.text());
+            let _ = crate::service::ftp::codec::parse_pwd(&r);
+            let _ = crate::service::ftp::codec::parse_size(&r);
+        }
+    }
+}
+
+/// The HTTP response framer on arbitrary server bytes, fed in two pieces.
+pub fn http_framer(data: &[u8]) {
+    let method = if data.first().is_some_and(|b| b & 1 == 1) { "HEAD" } else { "GET" };
+    let mut f = crate::service::http::codec::ResponseFramer::new(method);
+    let cut = data.get(1).map_or(0, |b| usize::from(*b)).min(data.len());
+    for piece in [&data[..cut], &data[cut..]] {
+        match f.feed(piece) {
+            Ok(n) => assert!(n <= piece.len(), "framer used more than it was given"),
+            Err(_) => return,
+        }
+    }
+}
+
 /// The whole modem input path: the first byte picks a chunk size, the rest is DTE input.
 pub fn modem_input(data: &[u8]) {
     let Some((&first, input)) = data.split_first() else { return };

@@ -26,3 +26,13 @@ fn line_syntax_corpus() {
 fn modem_input_corpus() {
     replay("modem_input", sim5360::fuzzing::modem_input);
 }
+
+#[test]
+fn ftp_reply_corpus() {
+    replay("ftp_reply", sim5360::fuzzing::ftp_reply);
+}
+
+#[test]
+fn http_framer_corpus() {
+    replay("http_framer", sim5360::fuzzing::http_framer);
+}

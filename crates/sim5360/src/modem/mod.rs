@@ -115,6 +115,9 @@ enum Active {
     Wait(JobId),
     /// The DTE streams upload data to a job, up to Ctrl-Z.
     Upload(JobId),
+    /// The job of an upload ended early: the rest of the DTE's data, up to Ctrl-Z, is
+    /// swallowed (never taken for commands), then the line gets this result.
+    Drain(Result<Reply, CmdError>),
 }
 
 #[derive(Debug)]
@@ -323,6 +326,12 @@ impl Modem {
             Event::Data(chunk) if matches!(self.active, Active::Upload(_)) => {
                 if let Active::Upload(id) = self.active {
                     self.ctx.jobs.send(id, JobInput::Data(chunk));
+                }
+            }
+            Event::Data(_) if matches!(self.active, Active::Drain(_)) => {}
+            Event::DataEnd if matches!(self.active, Active::Drain(_)) => {
+                if let Active::Drain(res) = std::mem::replace(&mut self.active, Active::Idle) {
+                    self.resume("upload", res);
                 }
             }
             Event::DataEnd if matches!(self.active, Active::Upload(_)) => {
@@ -605,11 +614,10 @@ impl Modem {
         }
         self.take_ctx_urcs();
         if let Some(res) = resume {
-            if matches!(self.active, Active::Wait(w) | Active::Upload(w) if w == id) {
-                if matches!(self.active, Active::Upload(_)) {
-                    // The job failed while the DTE was still sending: the rest is dropped.
-                    self.ld.reset();
-                }
+            if matches!(self.active, Active::Upload(w) if w == id) {
+                // The job ended while the DTE is still sending: swallow the rest.
+                self.active = Active::Drain(res);
+            } else if matches!(self.active, Active::Wait(w) if w == id) {
                 self.active = Active::Idle;
                 self.resume("job", res);
             } else {

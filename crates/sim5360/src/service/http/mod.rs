@@ -8,7 +8,7 @@
 //! coding or the server's close, as `codec` decides), then `+CHTTPACT: 0`, or
 //! `+CHTTPACT: <err>` (220-227) on failure.
 
-mod codec;
+pub(crate) mod codec;
 mod commands;
 pub mod job;
 
