@@ -7,7 +7,7 @@ use sim5360::modem::settings::DirNv;
 use sim5360::modem::{Modem, ModemConfig};
 use sim5360::profile::{Model, Profile, imei_is_valid};
 use sim5360::runner::{self, End, Session};
-use sim5360::service::net::NetConfig;
+use sim5360::service::net::{MailTls, NetConfig};
 use sim5360::transport::trace::Trace;
 use sim5360::transport::{pty::Pty, serial, set_speed};
 use std::net::SocketAddr;
@@ -129,6 +129,16 @@ struct Cli {
     /// server reply, a data read); past it the service reports its timeout code.
     #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=600))]
     net_timeout: u64,
+
+    /// SMTP over TLS, which the real SIM5360 does not offer: `starttls` upgrades the
+    /// connection, `implicit` is TLS from the first byte (SMTPS). Default off.
+    #[arg(long, value_enum, default_value_t = MailTls::Off)]
+    smtp_tls: MailTls,
+
+    /// POP3 over TLS, which the real SIM5360 does not offer: `starttls` (STLS) or
+    /// `implicit` (POP3S). Default off.
+    #[arg(long, value_enum, default_value_t = MailTls::Off)]
+    pop3_tls: MailTls,
 
     /// Record both directions, with timestamps, to FILE (secrets masked).
     #[arg(long, value_name = "FILE")]
@@ -288,6 +298,8 @@ async fn run(cli: Cli) -> Result<()> {
     };
     let mut net = NetConfig::new(&cli.ca, cli.tls_insecure)?;
     net.set_timeout(Duration::from_secs(cli.net_timeout));
+    net.smtp_tls = cli.smtp_tls;
+    net.pop3_tls = cli.pop3_tls;
     let net = Arc::new(net);
     if cli.tls_insecure {
         warn!("--tls-insecure: server certificates are not verified");

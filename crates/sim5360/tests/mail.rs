@@ -259,3 +259,34 @@ fn pop3_server_gone_or_dropping() {
     assert_eq!(pop3_login(&mut dte, srv.port, "simpass"), "+POP3: SUCCESS");
     dte.cmd_expect("AT+POP3NUM", &["+POP3: 0,0", "OK"]);
 }
+
+#[test]
+fn smtp_and_pop3_over_tls_when_asked() {
+    // Beyond the real module: --smtp-tls / --pop3-tls (off by default).
+    let ca = TestCa::new().unwrap();
+    let smtp = SmtpServer::start(&ca, SmtpOptions { auth_required: true, ..SmtpOptions::default() }).unwrap();
+    let pop3 = testbench::Pop3Server::start(&ca).unwrap();
+    pop3.add_message(MAIL2.as_bytes()).unwrap();
+    let ca_file = ca.ca.to_str().unwrap();
+    for (mode, smtp_port, pop3_port) in [("starttls", smtp.port, pop3.port), ("implicit", smtp.tls_port, pop3.tls_port)]
+    {
+        let (_m, mut dte) = modem(&["--ca", ca_file, "--smtp-tls", mode, "--pop3-tls", mode]);
+        minimal(&mut dte, smtp_port);
+        // By name: the certificate is checked against it.
+        dte.cmd_expect(&format!("AT+SMTPSRV=\"localhost\",{smtp_port}"), &["OK"]);
+        dte.cmd_expect(&format!("AT+SMTPAUTH=1,\"{}\",\"{}\"", smtp.user, smtp.password), &["OK"]);
+        assert_eq!(send(&mut dte), "+SMTP: SUCCESS", "{mode}");
+        assert!(smtp.received().unwrap().last().unwrap().tls, "{mode}: the mail went over TLS");
+        dte.cmd_expect(&format!("AT+POP3SRV=\"localhost\",\"simuser\",\"simpass\",{pop3_port}"), &["OK"]);
+        dte.cmd_expect("AT+POP3IN", &["OK"]);
+        assert_eq!(dte.wait_for("+POP3: "), "+POP3: SUCCESS", "{mode}");
+        dte.cmd_expect("AT+POP3NUM", &[&format!("+POP3: 1,{}", crlf(MAIL2).len()), "OK"]);
+        dte.cmd_expect("AT+POP3OUT", &["OK"]);
+        dte.expect("+POP3: SUCCESS");
+    }
+    // The wrong CA: refused.
+    let (_m, mut dte) = modem(&["--ca", ca.other_ca.to_str().unwrap(), "--smtp-tls", "implicit"]);
+    minimal(&mut dte, smtp.tls_port);
+    dte.cmd_expect(&format!("AT+SMTPSRV=\"localhost\",{}", smtp.tls_port), &["OK"]);
+    assert_eq!(send(&mut dte), "+SMTP: NETWORK ERROR");
+}

@@ -15,10 +15,26 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tracing::{debug, warn};
 
+/// TLS for the e-mail services, which the SIM5360 does not have: off unless asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum MailTls {
+    /// Plain TCP, as the real module.
+    #[default]
+    Off,
+    /// Upgrade the plain connection (SMTP STARTTLS, POP3 STLS).
+    Starttls,
+    /// TLS from the first byte (SMTPS, POP3S).
+    Implicit,
+}
+
 /// Network settings shared by every job.
 #[derive(Debug)]
 pub struct NetConfig {
     pub tls: Arc<rustls::ClientConfig>,
+    /// SMTP over TLS (beyond the real module; off by default).
+    pub smtp_tls: MailTls,
+    /// POP3 over TLS (beyond the real module; off by default).
+    pub pop3_tls: MailTls,
     pub dns_timeout: Duration,
     pub connect_timeout: Duration,
     /// Longest wait for any single read or write of a dialogue.
@@ -115,6 +131,8 @@ impl NetConfig {
         };
         Ok(Self {
             tls: Arc::new(config),
+            smtp_tls: MailTls::Off,
+            pop3_tls: MailTls::Off,
             dns_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(15),
             io_timeout: Duration::from_secs(30),

@@ -5,7 +5,7 @@ use super::Pop3Op;
 use super::outcome::{NETWORK, SERVER, TIMEOUT};
 use crate::modem::{JobInput, Op, ServiceEvent};
 use crate::service::JobIo;
-use crate::service::net::{NetError, Stream};
+use crate::service::net::{MailTls, NetError, Stream};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tracing::{debug, info};
 
@@ -120,8 +120,21 @@ async fn session(job: &Pop3Job, io: &mut JobIo) -> Result<(), u16> {
         info!("POP3 connect to {}:{}: {e}", job.host, job.port);
         if matches!(e, NetError::Timeout) { TIMEOUT } else { NETWORK }
     })?;
-    let mut c = Conn { io, stream: BufReader::new(Stream::Plain(tcp)) };
+    let tls_code = |e: NetError| if matches!(e, NetError::Timeout) { TIMEOUT } else { NETWORK };
+    let mode = io.net.pop3_tls;
+    let stream = match mode {
+        MailTls::Implicit => io.net.tls(tcp, &job.host).await.map_err(tls_code)?,
+        _ => Stream::Plain(tcp),
+    };
+    let mut c = Conn { io, stream: BufReader::new(stream) };
     c.status().await?;
+    if mode == MailTls::Starttls {
+        c.cmd("STLS", "STLS").await?;
+        let Conn { io, stream } = c;
+        let Stream::Plain(tcp) = stream.into_inner() else { return Err(SERVER) };
+        let stream = io.net.tls(tcp, &job.host).await.map_err(tls_code)?;
+        c = Conn { io, stream: BufReader::new(stream) };
+    }
     c.cmd(&format!("USER {}", job.user), "USER ...").await?;
     c.cmd(&format!("PASS {}", job.password), "PASS ***").await?;
     if !c.io.send(ServiceEvent::Step(Ok(Vec::new()))).await {

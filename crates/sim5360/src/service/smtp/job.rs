@@ -5,7 +5,7 @@ use super::outcome::{NETWORK, SERVER, TIMEOUT};
 use crate::modem::ServiceEvent;
 use crate::service::JobIo;
 use crate::service::ftp::codec::{Reply, ReplyParser};
-use crate::service::net::{NetError, Stream};
+use crate::service::net::{MailTls, NetError, Stream};
 use base64::Engine;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::{debug, info};
@@ -134,13 +134,24 @@ async fn send(job: &SmtpJob, io: &JobIo) -> Result<(), u16> {
         info!("SMTP connect to {}:{}: {e}", job.host, job.port);
         if matches!(e, NetError::Timeout) { TIMEOUT } else { NETWORK }
     })?;
-    let mut s = Session { io, stream: Stream::Plain(tcp), parser: ReplyParser::default() };
+    let stream = match io.net.smtp_tls {
+        MailTls::Implicit => io.net.tls(tcp, &job.host).await.map_err(|e| tls_code(&e))?,
+        _ => Stream::Plain(tcp),
+    };
+    let mut s = Session { io, stream, parser: ReplyParser::default() };
     let greeting = s.reply().await?;
     if greeting.code != 220 {
         info!("SMTP greeting refused: {} {}", greeting.code, greeting.text());
         return Err(SERVER);
     }
-    let ehlo = s.cmd("EHLO sim5360", "EHLO sim5360").await?;
+    let mut ehlo = s.cmd("EHLO sim5360", "EHLO sim5360").await?;
+    if io.net.smtp_tls == MailTls::Starttls {
+        s.expect("STARTTLS", "STARTTLS", 2).await?;
+        let Session { stream: Stream::Plain(tcp), .. } = s else { return Err(SERVER) };
+        let stream = io.net.tls(tcp, &job.host).await.map_err(|e| tls_code(&e))?;
+        s = Session { io, stream, parser: ReplyParser::default() };
+        ehlo = s.cmd("EHLO sim5360", "EHLO sim5360").await?;
+    }
     let ehlo = if ehlo.class() == 2 { Some(ehlo) } else { None };
     if ehlo.is_none() {
         s.expect("HELO sim5360", "HELO sim5360", 2).await?;
@@ -182,6 +193,10 @@ async fn send(job: &SmtpJob, io: &JobIo) -> Result<(), u16> {
     let _ = s.cmd("QUIT", "QUIT").await;
     let _ = s.stream.shutdown().await;
     Ok(())
+}
+
+fn tls_code(e: &NetError) -> u16 {
+    if matches!(e, NetError::Timeout) { TIMEOUT } else { NETWORK }
 }
 
 #[cfg(test)]
