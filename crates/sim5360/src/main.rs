@@ -320,8 +320,11 @@ async fn run(cli: Cli) -> Result<()> {
     // First modem now, so a broken EFS or state dir fails before anything is announced.
     let first = factory.power_on()?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Handlers are installed here, before anything is announced, so a signal that comes
+    // right after the announcement still finds them (and the symlink is removed).
+    let signals = Signals::install()?;
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signals.wait().await;
         let _ = stop_tx.send(true);
     });
 
@@ -419,18 +422,29 @@ async fn serve_tcp(
     }
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term), Ok(mut hup)) =
-        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
-    else {
-        warn!("cannot install signal handlers");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => info!("SIGINT"),
-        _ = term.recv() => info!("SIGTERM"),
-        _ = hup.recv() => info!("SIGHUP"),
+/// SIGINT, SIGTERM and SIGHUP, registered at creation.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            int: signal(SignalKind::interrupt()).context("SIGINT handler")?,
+            term: signal(SignalKind::terminate()).context("SIGTERM handler")?,
+            hup: signal(SignalKind::hangup()).context("SIGHUP handler")?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.int.recv() => info!("SIGINT"),
+            _ = self.term.recv() => info!("SIGTERM"),
+            _ = self.hup.recv() => info!("SIGHUP"),
+        }
     }
 }
 
