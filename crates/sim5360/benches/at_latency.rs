@@ -11,12 +11,7 @@ const WARMUP: usize = 200;
 const ANSWER: &[u8] = b"\r\nOK\r\n";
 
 fn open_raw(path: &Path) -> std::fs::File {
-    use nix::sys::termios;
-    let f = std::fs::OpenOptions::new().read(true).write(true).open(path).expect("open tty");
-    let mut t = termios::tcgetattr(&f).expect("tcgetattr");
-    termios::cfmakeraw(&mut t);
-    termios::tcsetattr(&f, termios::SetArg::TCSANOW, &t).expect("tcsetattr");
-    f
+    testbench::raw_tty(path).expect("open tty")
 }
 
 fn read_until(f: &mut std::fs::File, want: &[u8], buf: &mut Vec<u8>) {

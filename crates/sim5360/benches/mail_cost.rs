@@ -36,10 +36,7 @@ fn main() {
     std::fs::write(dir.path().join("big.bin"), &attachment).expect("write");
 
     let m = ModemProcess::start(Path::new(env!("CARGO_BIN_EXE_sim5360")), Transport::Pty, &[]).expect("sim5360");
-    let f = std::fs::OpenOptions::new().read(true).write(true).open(m.tty.as_ref().expect("tty")).expect("open");
-    let mut t = nix::sys::termios::tcgetattr(&f).expect("tcgetattr");
-    nix::sys::termios::cfmakeraw(&mut t);
-    nix::sys::termios::tcsetattr(&f, nix::sys::termios::SetArg::TCSANOW, &t).expect("tcsetattr");
+    let f = testbench::raw_tty(m.tty.as_ref().expect("tty")).expect("open tty");
     let mut w = f.try_clone().expect("clone");
     let mut r = BufReader::new(f);
     read_until(&mut r, "PB DONE");

@@ -16,12 +16,7 @@ use testbench::{FtpServer, HttpServer, ModemProcess, TestCa, Transport};
 const MIB: usize = 1 << 20;
 
 fn open_raw(path: &Path) -> std::fs::File {
-    use nix::sys::termios;
-    let f = std::fs::OpenOptions::new().read(true).write(true).open(path).expect("open tty");
-    let mut t = termios::tcgetattr(&f).expect("tcgetattr");
-    termios::cfmakeraw(&mut t);
-    termios::tcsetattr(&f, termios::SetArg::TCSANOW, &t).expect("tcsetattr");
-    f
+    testbench::raw_tty(path).expect("open tty")
 }
 
 /// MiB/s of pushing `len` bytes through a fresh PTY.

@@ -356,13 +356,7 @@ fn a_dte_that_does_not_read_holds_the_server_back() {
     let big = testbench::http::static_files().into_iter().find(|f| f.0 == "10M.bin").unwrap().1;
     // CHTTPACT to a DTE that reads nothing for a while: the modem buffers a bounded amount.
     let m = ModemProcess::start(bin(), Transport::Pty, &[]).unwrap();
-    let mut port = {
-        let f = std::fs::OpenOptions::new().read(true).write(true).open(m.tty.as_ref().unwrap()).unwrap();
-        let mut t = nix::sys::termios::tcgetattr(&f).unwrap();
-        nix::sys::termios::cfmakeraw(&mut t);
-        nix::sys::termios::tcsetattr(&f, nix::sys::termios::SetArg::TCSANOW, &t).unwrap();
-        f
-    };
+    let mut port = testbench::raw_tty(m.tty.as_ref().unwrap()).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     port.write_all(format!("ATE0\rAT+CHTTPACT=\"127.0.0.1\",{}\r", web.port).as_bytes()).unwrap();
     std::thread::sleep(Duration::from_millis(300));

@@ -23,7 +23,7 @@ pub use ca::TestCa;
 pub use dte::Dte;
 pub use ftp::FtpServer;
 pub use http::HttpServer;
-pub use modem::{ModemProcess, Transport, open_tty, ready_modem};
+pub use modem::{ModemProcess, Transport, open_tty, raw_tty, ready_modem};
 pub use peers::{Peer, ftp_truncating, pop3_dropping_after_login, smtp_dropping_in_data};
 pub use pop3::Pop3Server;
 pub use smtp::{Received, SmtpOptions, SmtpServer};

@@ -169,13 +169,20 @@ pub fn ready_modem(bin: &Path, extra: &[&str]) -> Result<(ModemProcess, Dte)> {
     Ok((m, dte))
 }
 
-/// Open a tty (PTY slave or serial device) raw, as a DTE's serial library would.
-pub fn open_tty(path: &Path) -> Result<Dte> {
+/// Open a tty (PTY slave or serial device) raw, as a DTE's serial library would: the
+/// plain file, for code that reads and writes it itself.
+pub fn raw_tty(path: &Path) -> Result<std::fs::File> {
     use nix::sys::termios;
     let f =
         std::fs::OpenOptions::new().read(true).write(true).open(path).with_context(|| path.display().to_string())?;
     let mut t = termios::tcgetattr(&f)?;
     termios::cfmakeraw(&mut t);
     termios::tcsetattr(&f, termios::SetArg::TCSANOW, &t)?;
+    Ok(f)
+}
+
+/// A DTE on a raw tty (see [`raw_tty`]).
+pub fn open_tty(path: &Path) -> Result<Dte> {
+    let f = raw_tty(path)?;
     Ok(Dte::new(f.try_clone()?, Box::new(f)))
 }

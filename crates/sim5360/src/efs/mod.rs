@@ -60,6 +60,13 @@ impl EfsError {
 /// Folders a SIM5360 has out of the box.
 pub const DEFAULT_FOLDERS: &[&str] = &["C:/Picture", "C:/Video", "C:/VideoCall", "C:/Audio", "C:/Email"];
 
+fn ensure_dir(store: &mut dyn Store, p: &EfsPath) -> Result<(), EfsError> {
+    match store.mkdir(p) {
+        Ok(()) | Err(EfsError::AlreadyExists) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// The file system as the command handlers see it.
 #[derive(Debug)]
 pub struct Efs {
@@ -74,13 +81,14 @@ impl Efs {
     pub fn new(mut store: Box<dyn Store>) -> Result<Self, EfsError> {
         let root = EfsPath::root(Drive::C);
         for f in DEFAULT_FOLDERS {
-            let p = EfsPath::parse(f, &root)?;
-            match store.mkdir(&p) {
-                Ok(()) | Err(EfsError::AlreadyExists) => {}
-                Err(e) => return Err(e),
-            }
+            ensure_dir(store.as_mut(), &EfsPath::parse(f, &root)?)?;
         }
         Ok(Self { store, cwd: root, loca: 0 })
+    }
+
+    /// Create folder `p` unless it is there already.
+    pub fn ensure_dir(&mut self, p: &EfsPath) -> Result<(), EfsError> {
+        ensure_dir(self.store.as_mut(), p)
     }
 
     /// Parse a DTE path relative to the current directory.

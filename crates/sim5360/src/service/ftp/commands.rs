@@ -3,7 +3,7 @@
 
 use super::sinks::{Dest, FtpSink, FtpsSink, Style, cme};
 use super::{FtpCode, FtpJob, FtpOp, Security};
-use crate::efs::{Drive, EfsError, EfsPath};
+use crate::efs::{Drive, EfsPath};
 use crate::modem::table::CommandSpec;
 use crate::modem::{CmdError, Ctx, DataSink, JobId, JobInput, JobSpec, Reply, Then, Urc};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -224,10 +224,8 @@ fn efs_dir(ctx: &mut Ctx, dir: i64) -> Result<EfsPath, CmdError> {
         _ => (Drive::D, "Audio"),
     };
     let p = EfsPath::root(drive).child(name)?;
-    match ctx.efs.store.mkdir(&p) {
-        Ok(()) | Err(EfsError::AlreadyExists) => Ok(p),
-        Err(e) => Err(e.into()),
-    }
+    ctx.efs.ensure_dir(&p)?;
+    Ok(p)
 }
 
 /// The local file of a transfer: the remote path's base name in `<dir>`.

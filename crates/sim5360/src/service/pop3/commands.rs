@@ -185,10 +185,8 @@ fn mail_name(ctx: &Ctx, uidl: &str, n: u32) -> String {
 
 fn email_dir(ctx: &mut Ctx) -> Result<EfsPath, EfsError> {
     let dir = EfsPath::root(Drive::C).child("Email")?;
-    match ctx.efs.store.mkdir(&dir) {
-        Ok(()) | Err(EfsError::AlreadyExists) => Ok(dir),
-        Err(e) => Err(e),
-    }
+    ctx.efs.ensure_dir(&dir)?;
+    Ok(dir)
 }
 
 /// The session's sink: routes each result by `ctx.pop3.current`.
