@@ -311,7 +311,8 @@ fn act_transfer(d: &mut Dut, port: u16, path: &str) -> (usize, f64) {
     (n, s + t0.elapsed().as_secs_f64() - s)
 }
 
-/// The HTTPS stack: send the request, then `AT+CHTTPSRECV=65536` until `want` bytes came.
+/// The HTTPS stack: send the request, then `AT+CHTTPSRECV=65536` until `want` bytes came
+/// (each read: `OK`, a `DATA` block, `+CHTTPSRECV: 0`; the `RECV EVENT`s are not waited for).
 fn https_transfer(d: &mut Dut, path: &str, want: usize) -> f64 {
     let t0 = Instant::now();
     let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
@@ -337,7 +338,8 @@ fn https_transfer(d: &mut Dut, path: &str, want: usize) -> f64 {
                     d.r.consume(avail);
                     left -= avail;
                 }
-            } else if t == b"OK" {
+            } else if t == b"+CHTTPSRECV: 0" {
+                // The end of one read (its OK came first).
                 break;
             }
         }

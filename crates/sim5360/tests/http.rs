@@ -167,28 +167,42 @@ fn chttpact_failures() {
     dte.cmd_expect("AT+CHTTPACT=?", &["+CHTTPACT: \"ADDRESS\",(1-65535)", "OK"]);
 }
 
-/// Read the cached response with AT+CHTTPSRECV=<max> until `total` bytes arrived.
+/// Read the cached response with AT+CHTTPSRECV=<max> until `total` bytes arrived, the way
+/// strict real clients do: each read answers `OK`, then at most one `DATA` block, then
+/// `+CHTTPSRECV: 0`; before each further read comes a `+CHTTPS: RECV EVENT` (re-announced
+/// while data is cached, or new data arrived).
 fn recv_all(dte: &mut Dte, total: usize, max: usize) -> Vec<u8> {
     let mut got = Vec::new();
-    while got.len() < total {
+    loop {
         dte.send_line(&format!("AT+CHTTPSRECV={max}"));
+        // URCs released before the command was taken come first.
         loop {
-            let l = dte.line();
-            if let Some(n) = l.strip_prefix("+CHTTPSRECV: DATA,") {
-                let n: usize = n.parse().unwrap();
-                assert!(n <= max);
-                got.extend(dte.bytes(n));
-            } else if l == "+CHTTPSRECV: 0" {
-                dte.expect("OK");
-                break;
-            } else if l == "+CHTTPS: RECV EVENT" || l == "+CHTTPSNOTIFY: PEER CLOSED" {
-                // URCs between commands.
-            } else {
-                dte.fail(&format!("unexpected {l:?}"));
+            match dte.line().as_str() {
+                "OK" => break,
+                "+CHTTPS: RECV EVENT" | "+CHTTPSNOTIFY: PEER CLOSED" => {}
+                l => dte.fail(&format!("expected OK, got {l:?}")),
+            }
+        }
+        let l = dte.line();
+        if let Some(n) = l.strip_prefix("+CHTTPSRECV: DATA,") {
+            let n: usize = n.parse().unwrap();
+            assert!(n > 0 && n <= max, "block of {n} for a read of {max}");
+            got.extend(dte.bytes(n));
+            dte.expect("+CHTTPSRECV: 0");
+        } else if l != "+CHTTPSRECV: 0" {
+            dte.fail(&format!("unexpected {l:?}"));
+        }
+        if got.len() >= total {
+            return got;
+        }
+        loop {
+            match dte.line().as_str() {
+                "+CHTTPS: RECV EVENT" => break,
+                "+CHTTPSNOTIFY: PEER CLOSED" => {}
+                l => dte.fail(&format!("expected +CHTTPS: RECV EVENT, got {l:?}")),
             }
         }
     }
-    got
 }
 
 fn https_send(dte: &mut Dte, data: &[u8]) {
@@ -236,7 +250,9 @@ fn https_stack_against_nginx() {
     };
     assert!(head_len > 0);
     dte.cmd_expect("AT+CHTTPSRECV?", &["+CHTTPSRECV: LEN,0", "OK"]);
-    dte.cmd_expect("AT+CHTTPSRECV=10", &["+CHTTPSRECV: 0", "OK"]);
+    dte.send_line("AT+CHTTPSRECV=10");
+    dte.expect("OK");
+    dte.expect("+CHTTPSRECV: 0");
     // Keep-alive: a second request on the same session, 10 MiB this time.
     https_send(&mut dte, &get("/10M.bin", ""));
     dte.expect("+CHTTPS: RECV EVENT");
@@ -292,6 +308,41 @@ fn https_certificates_and_failures() {
     let closed = testbench::process::free_port().unwrap();
     dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"127.0.0.1\",{closed},1"), &["ERROR"]);
     dte.cmd_expect(&open, &["OK"]);
+}
+
+/// The flow of Arduino-class clients: plain and TLS sessions, the request sent with the
+/// `>` form then the exec form, and the response pulled in 64-byte reads, each after a
+/// `+CHTTPS: RECV EVENT` and each answered `OK` before its data.
+#[test]
+fn https_small_reads_as_arduino_clients_do() {
+    let ca = TestCa::new().unwrap();
+    let web = HttpServer::start(&ca).unwrap();
+    let body = testbench::http::static_files().into_iter().find(|f| f.0 == "1k.bin").unwrap().1;
+    let (_m, mut dte) = modem(&["--ca", ca.ca.to_str().unwrap()]);
+    dte.cmd_expect("AT+CHTTPSSTART", &["OK"]);
+    for open in [
+        format!("AT+CHTTPSOPSE=\"127.0.0.1\",{},1", web.port),
+        format!("AT+CHTTPSOPSE=\"localhost\",{},2", web.tls_port),
+    ] {
+        dte.cmd_expect(&open, &["OK"]);
+        https_send(&mut dte, &get("/1k.bin", ""));
+        dte.cmd_expect("AT+CHTTPSSEND", &["OK"]);
+        dte.expect("+CHTTPSSEND: 0");
+        dte.expect("+CHTTPS: RECV EVENT");
+        let mut raw = recv_all(&mut dte, 1, 64);
+        let head = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|at| at + 4);
+        let head = head.unwrap_or_else(|| {
+            // The head spans reads; a few more.
+            raw.extend(recv_all(&mut dte, 512, 64));
+            raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4
+        });
+        let left = head + body.len() - raw.len();
+        raw.extend(recv_all(&mut dte, left, 64));
+        assert_eq!(sha(&raw[head..]), sha(&body));
+        dte.cmd_expect("AT+CHTTPSRECV?", &["+CHTTPSRECV: LEN,0", "OK"]);
+        dte.cmd_expect("AT+CHTTPSCLSE", &["OK"]);
+    }
+    dte.cmd_expect("AT+CHTTPSSTOP", &["OK"]);
 }
 
 #[test]

@@ -171,8 +171,11 @@ fn recv_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     Ok(Reply::line(format!("+CHTTPSRECV: (1-{RECV_MAX})")))
 }
 
-/// `AT+CHTTPSRECV=<max>`: up to `<max>` cached bytes as `+CHTTPSRECV: DATA,<len>` + bytes,
-/// then `+CHTTPSRECV: 0` and `OK` (only those two when nothing is cached).
+/// `AT+CHTTPSRECV=<max>`: `OK`, then up to `<max>` cached bytes as
+/// `+CHTTPSRECV: DATA,<len>` + bytes (nothing when the cache is empty), then
+/// `+CHTTPSRECV: 0`; while cached data remains, the data URC again. Real clients wait for
+/// `OK` before the `DATA` line and for a new `RECV EVENT` before each further read
+/// (docs/commands.md).
 fn recv(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let max = args.next_int_in(1..=RECV_MAX)?;
     args.finish()?;
@@ -180,28 +183,15 @@ fn recv(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
         return answer(ctx, "+CHTTPSRECV", Err((STATE, "HTTPS stack not started")));
     }
     let data = ctx.https.cache.take(usize::try_from(max).unwrap_or(0));
-    ctx.https.notified = !ctx.https.cache.is_empty();
-    Ok(Reply::ok().then(Then::Stream(Box::new(RecvOut { data: Some(data) }))))
-}
-
-/// Writes one `DATA` block (if any) then `+CHTTPSRECV: 0`.
-#[derive(Debug)]
-struct RecvOut {
-    data: Option<Vec<u8>>,
-}
-
-impl crate::modem::OutputStream for RecvOut {
-    fn next(&mut self, _: &mut Ctx, framing: &v250::Framing, out: &mut Vec<u8>) -> Result<bool, CmdError> {
-        if let Some(d) = self.data.take() {
-            if !d.is_empty() {
-                framing.info(&[format!("+CHTTPSRECV: DATA,{}", d.len())], out);
-                out.extend_from_slice(&d);
-            }
-            return Ok(true);
-        }
-        framing.info(&["+CHTTPSRECV: 0"], out);
-        Ok(false)
+    if !data.is_empty() {
+        ctx.urcs.push(Urc::Block { header: format!("+CHTTPSRECV: DATA,{}", data.len()), data });
     }
+    ctx.urcs.push(Urc::Line("+CHTTPSRECV: 0".into()));
+    ctx.https.notified = !ctx.https.cache.is_empty();
+    if ctx.https.notified {
+        ctx.urcs.push(Urc::Line(ctx.profile.https_recv_event().to_owned()));
+    }
+    Ok(Reply::ok())
 }
 
 /// Sink of the session job.
