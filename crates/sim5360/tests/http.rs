@@ -212,6 +212,21 @@ fn https_send(dte: &mut Dte, data: &[u8]) {
     dte.expect("OK");
 }
 
+/// `AT+CHTTPSSEND` (exec): `OK` then `+CHTTPSSEND: 0`; the response's `+CHTTPS: RECV
+/// EVENT` may come before, between or after them (the server is fast).
+fn send_flush_then_event(dte: &mut Dte) {
+    dte.send_line("AT+CHTTPSSEND");
+    let (mut ok, mut flushed, mut event) = (false, false, false);
+    while !(ok && flushed && event) {
+        match dte.line().as_str() {
+            "OK" if !ok => ok = true,
+            "+CHTTPSSEND: 0" if ok && !flushed => flushed = true,
+            "+CHTTPS: RECV EVENT" if !event => event = true,
+            l => dte.fail(&format!("unexpected {l:?} after AT+CHTTPSSEND")),
+        }
+    }
+}
+
 #[test]
 fn https_stack_against_nginx() {
     let ca = TestCa::new().unwrap();
@@ -230,9 +245,7 @@ fn https_stack_against_nginx() {
     let req = get("/1M.bin", "");
     https_send(&mut dte, &req[..10]);
     https_send(&mut dte, &req[10..]);
-    dte.cmd_expect("AT+CHTTPSSEND", &["OK"]);
-    dte.expect("+CHTTPSSEND: 0");
-    dte.expect("+CHTTPS: RECV EVENT");
+    send_flush_then_event(&mut dte);
     let body = testbench::http::static_files().into_iter().find(|f| f.0 == "1M.bin").unwrap().1;
     let head_len = {
         // Read a little first: at most the asked length per call.
@@ -326,9 +339,7 @@ fn https_small_reads_as_arduino_clients_do() {
     ] {
         dte.cmd_expect(&open, &["OK"]);
         https_send(&mut dte, &get("/1k.bin", ""));
-        dte.cmd_expect("AT+CHTTPSSEND", &["OK"]);
-        dte.expect("+CHTTPSSEND: 0");
-        dte.expect("+CHTTPS: RECV EVENT");
+        send_flush_then_event(&mut dte);
         let mut raw = recv_all(&mut dte, 1, 64);
         let head = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|at| at + 4);
         let head = head.unwrap_or_else(|| {
