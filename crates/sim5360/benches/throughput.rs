@@ -238,6 +238,15 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .expect("VmHWM")
 }
 
+/// System calls a process made so far: (reads, writes), from /proc/<pid>/io.
+fn syscalls(pid: u32) -> (u64, u64) {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).expect("io");
+    let field = |name: &str| {
+        io.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok()).expect("syscr/syscw")
+    };
+    (field("syscr:"), field("syscw:"))
+}
+
 /// CPU seconds (user + system) used by a process so far.
 fn cpu_secs(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
@@ -388,14 +397,24 @@ fn main() {
         } else {
             setup_ftp(&mut d, &ftp)
         }
-        let cpu0 = cpu_secs(d.m.pid());
+        let (cpu0, calls0) = (cpu_secs(d.m.pid()), syscalls(d.m.pid()));
         let pair = Paired::run(runs, || {
             let (n, s) = transfer(&mut d.r, &mut *d.w, start, prefix);
             assert_eq!(n, 10 * MIB);
             s
         });
         let cpu = (cpu_secs(d.m.pid()) - cpu0) / runs as f64;
-        pair.print(label, &format!("CPU {:.0} ms per 10 MiB", cpu * 1000.0));
+        let calls = syscalls(d.m.pid());
+        let per = |a: u64, b: u64| (a - b) / runs as u64;
+        pair.print(
+            label,
+            &format!(
+                "CPU {:.0} ms, {} reads and {} writes per 10 MiB",
+                cpu * 1000.0,
+                per(calls.0, calls0.0),
+                per(calls.1, calls0.1)
+            ),
+        );
         // Over TCP, against curl.
         let mut d = dut(Transport::Tcp, &ca);
         if secure {
@@ -458,11 +477,22 @@ fn main() {
         };
         let mut d = dut(Transport::Pty, &ca);
         open(&mut d);
-        let cpu0 = cpu_secs(d.m.pid());
+        let (cpu0, calls0) = (cpu_secs(d.m.pid()), syscalls(d.m.pid()));
         let pair = Paired::run(runs, || measure(&mut d));
         let cpu = (cpu_secs(d.m.pid()) - cpu0) / runs as f64;
+        let calls = syscalls(d.m.pid());
+        let per = |a: u64, b: u64| (a - b) / runs as u64;
         let rss = peak_rss_kib(d.m.pid());
-        pair.print(label, &format!("CPU {:.0} ms per 10 MiB, peak RSS {:.1} MiB", cpu * 1000.0, rss as f64 / 1024.0));
+        pair.print(
+            label,
+            &format!(
+                "CPU {:.0} ms, {} reads and {} writes per 10 MiB, peak RSS {:.1} MiB",
+                cpu * 1000.0,
+                per(calls.0, calls0.0),
+                per(calls.1, calls0.1),
+                rss as f64 / 1024.0
+            ),
+        );
         let mut d = dut(Transport::Tcp, &ca);
         open(&mut d);
         let t = best(runs, || measure(&mut d));

@@ -53,7 +53,17 @@ impl AsyncWrite for FdStream {
         loop {
             let mut guard = ready!(self.fd.poll_write_ready(cx))?;
             match guard.try_io(|inner| nix::unistd::write(inner.get_ref(), data).map_err(io::Error::from)) {
-                Ok(r) => return Poll::Ready(r),
+                Ok(Ok(n)) => {
+                    // A short write means the device's buffer is full: wait for room instead
+                    // of a second write that would only fail (on a PTY every write, even one
+                    // that moves nothing, also kicks the kernel's flush worker). A readiness
+                    // event that came in meanwhile is kept (tokio's clear is tick-checked).
+                    if n < data.len() {
+                        guard.clear_ready();
+                    }
+                    return Poll::Ready(Ok(n));
+                }
+                Ok(Err(e)) => return Poll::Ready(Err(e)),
                 Err(_would_block) => continue,
             }
         }
