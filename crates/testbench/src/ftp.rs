@@ -82,4 +82,9 @@ impl FtpServer {
     pub fn log_tail(&self) -> String {
         self.proc.log_tail()
     }
+
+    /// The server's process id, which is also its process group's (workers included).
+    pub fn pid(&self) -> u32 {
+        self.proc.pid()
+    }
 }

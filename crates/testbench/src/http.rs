@@ -86,6 +86,11 @@ impl HttpServer {
     pub fn log_tail(&self) -> String {
         self.proc.log_tail()
     }
+
+    /// The server's process id, which is also its process group's (workers included).
+    pub fn pid(&self) -> u32 {
+        self.proc.pid()
+    }
 }
 
 fn config(w: &Path, port: u16, tls_port: u16, chain: &Path, key: &Path, protocols: &str) -> String {
