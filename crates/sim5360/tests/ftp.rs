@@ -299,6 +299,7 @@ fn ftps_sessions_explicit_implicit_and_plain() {
         let dir = format!("s{server_type}");
         let login = format!("AT+CFTPSLOGIN=\"localhost\",{port},\"{}\",\"{}\",{server_type}", ftp.user, ftp.password);
         dte.cmd_expect(&login, &["OK"]);
+        dte.expect("+CFTPSLOGIN: 0");
         dte.cmd_expect(&format!("AT+CFTPSMKD=\"{dir}\""), &["OK"]);
         dte.cmd_expect(&format!("AT+CFTPSCWD=\"{dir}\""), &["OK"]);
         dte.cmd_expect("AT+CFTPSPWD", &[&format!("+CFTPSPWD: \"/{dir}\""), "OK"]);
@@ -332,9 +333,11 @@ fn ftps_sessions_explicit_implicit_and_plain() {
         // A second login while logged in is not allowed.
         dte.cmd_expect(&login, &["+CME ERROR: 207"]);
         dte.cmd_expect("AT+CFTPSLOGOUT", &["OK"]);
+        dte.expect("+CFTPSLOGOUT: 0");
         dte.cmd_expect("AT+CFTPSLOGOUT", &["+CME ERROR: 207"]);
     }
     dte.cmd_expect("AT+CFTPSSTOP", &["OK"]);
+    dte.expect("+CFTPSSTOP: 0");
     dte.cmd_expect("AT+CFTPSSTOP", &["ERROR"]);
 }
 
@@ -354,6 +357,7 @@ fn ftps_certificate_verification() {
     let (_m, mut dte) = ftps_modem(&["--ca", ca.other_ca.to_str().unwrap(), "--tls-insecure"]);
     dte.cmd_expect("AT+CFTPSSTART", &["OK"]);
     dte.cmd_expect(&login, &["OK"]);
+    dte.expect("+CFTPSLOGIN: 0");
     dte.cmd_expect("AT+CFTPSPWD", &["+CFTPSPWD: \"/\"", "OK"]);
     // The right CA, and a certificate for another name: refused.
     let (_m, mut dte) = ftps_modem(&["--ca", ca.ca.to_str().unwrap()]);
@@ -361,6 +365,7 @@ fn ftps_certificate_verification() {
     dte.cmd_expect("AT+CFTPSSTART", &["OK"]);
     dte.cmd_expect(&format!("AT+CFTPSLOGIN=\"localhost\",{},\"u\",\"p\",3", wrong.port), &["+CME ERROR: 214"]);
     dte.cmd_expect(&login, &["OK"]);
+    dte.expect("+CFTPSLOGIN: 0");
 }
 
 #[test]

@@ -461,11 +461,17 @@ fn s_stop(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     }
     let single_ip = ctx.ftp.ftps.single_ip;
     ctx.ftp.ftps = super::FtpsState { single_ip, ..Default::default() };
+    if style(ctx) == Style::Ftp {
+        // WCDMA: `OK`, then the confirmation SIM5320 drivers wait for.
+        ctx.urcs.push(Urc::Line("+CFTPSSTOP: 0".into()));
+        return Ok(Reply::ok());
+    }
     lte_result(ctx, "+CFTPSSTOP", Ok(()))
 }
 
 /// `AT+CFTPSLOGIN="<host>",<port>,"<user>","<pwd>"[,<server_type>]`; server_type 0 plain,
-/// 1 explicit (AUTH SSL), 2 explicit (AUTH TLS), 3 implicit (default).
+/// 1 explicit (AUTH SSL), 2 explicit (AUTH TLS), 3 implicit (default). WCDMA: `OK` once
+/// logged in, then `+CFTPSLOGIN: 0`; `+CME ERROR: <err>` otherwise.
 fn s_login(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let host = args.next_str_max(128)?;
     let port = args.next_int_in(1..=65535)?;
@@ -505,7 +511,7 @@ fn s_login(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
         f.current = Some(Dest::Async { prefix: "+CFTPSLOGIN" });
         return Ok(Reply::ok());
     }
-    f.current = Some(Dest::Sync);
+    f.current = Some(Dest::SyncConfirmed { prefix: "+CFTPSLOGIN" });
     Ok(Reply::ok().then(Then::Wait(id)))
 }
 
@@ -532,9 +538,12 @@ fn sync_dest(ctx: &Ctx, prefix: &'static str) -> Dest {
     if style(ctx) == Style::FtpsLte { Dest::Async { prefix } } else { Dest::Sync }
 }
 
-/// `AT+CFTPSLOGOUT`.
+/// `AT+CFTPSLOGOUT`: WCDMA `OK` then `+CFTPSLOGOUT: 0` when done (`+CME ERROR` else).
 fn s_logout(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    let dest = sync_dest(ctx, "+CFTPSLOGOUT");
+    let dest = match sync_dest(ctx, "+CFTPSLOGOUT") {
+        Dest::Sync => Dest::SyncConfirmed { prefix: "+CFTPSLOGOUT" },
+        d => d,
+    };
     session_op(ctx, "+CFTPSLOGOUT", FtpOp::Logout, dest, true)
 }
 

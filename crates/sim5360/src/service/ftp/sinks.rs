@@ -45,6 +45,9 @@ pub enum Dest {
     Queued { prefix: &'static str },
     /// The waiting line gets `OK` / `+CME ERROR`.
     Sync,
+    /// As `Sync`, and a success is confirmed by `<prefix>: 0` after the `OK` (WCDMA
+    /// `AT+CFTPSLOGIN` / `AT+CFTPSLOGOUT`; see docs/commands.md).
+    SyncConfirmed { prefix: &'static str },
     /// `<prefix>: "<dir>"`: in the waiting line's answer (`wait`), else as a URC.
     Pwd { prefix: &'static str, wait: bool },
     /// Result as `<prefix>: <err>` (asynchronous style), the line having had its `OK`.
@@ -124,6 +127,13 @@ impl Dest {
                 urcs.push(Urc::Line(line(prefix, &result)));
                 None
             }
+            Dest::SyncConfirmed { prefix } => Some(match result {
+                Ok(_) => {
+                    urcs.push(Urc::Line(format!("{prefix}: 0")));
+                    Ok(Reply::ok())
+                }
+                Err(c) => Err(cme(c, style)),
+            }),
             Dest::FromDte { .. } | Dest::Sync => Some(match result {
                 Ok(_) => Ok(Reply::ok()),
                 Err(c) => Err(cme(c, style)),
