@@ -123,6 +123,13 @@ impl Profile {
         self.model == Model::Sim7600
     }
 
+    /// `AT+CFTPSPUT="<path>",<len>` keeps the upload open for more `AT+CFTPSPUT=<len>`
+    /// chunks until `AT+CFTPSPUT` (WCDMA, as a SIM5320 driver uses it); on the LTE family
+    /// the length form is one whole upload.
+    pub fn ftps_chunked_put(&self) -> bool {
+        self.model != Model::Sim7600
+    }
+
     /// The delete command of FTPS: `+CFTPSDELE` on the LTE family, `+CFTPSDEL` (seed TOC)
     /// on WCDMA; both spellings are accepted, this one names the result line.
     pub fn ftps_dele_name(&self) -> &'static str {

@@ -406,3 +406,101 @@ fn sim7600_profile_reports_asynchronously() {
     dte.cmd_expect("AT+CFTPSSTOP", &["OK"]);
     dte.expect("+CFTPSSTOP: 0");
 }
+
+/// Read a cached download with `AT+CFTPSCACHERD` until the cache is empty and the result
+/// `<prefix>: <code>` has come, as a SIM5320 driver does: each read answers one block of at
+/// most 1024 bytes (then `OK`) or `OK` alone; the result line may come at any point.
+fn cache_read_all(dte: &mut Dte, prefix: &str) -> (Vec<u8>, String) {
+    let data = format!("{prefix}: DATA,");
+    let result = format!("{prefix}: ");
+    let (mut out, mut code) = (Vec::new(), None::<String>);
+    loop {
+        dte.send_line("AT+CFTPSCACHERD");
+        let mut empty = true;
+        loop {
+            let l = dte.line();
+            if l == "OK" {
+                break;
+            } else if let Some(n) = l.strip_prefix(&data) {
+                let n: usize = n.parse().unwrap();
+                assert!(n > 0 && n <= 1024, "block of {n}");
+                out.extend(dte.bytes(n));
+                empty = false;
+            } else if let Some(c) = l.strip_prefix(&result) {
+                code = Some(c.to_owned());
+            } else {
+                dte.fail(&format!("unexpected {l:?}"));
+            }
+        }
+        match (&code, empty) {
+            (Some(c), true) => return (out, c.clone()),
+            (None, true) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            _ => {}
+        }
+    }
+}
+
+/// The flow of an mbed driver written for the SIM5320: `OK` then `+CFTPSLOGIN: 0`; listing
+/// and download in cache mode read with `AT+CFTPSCACHERD`; upload in chunks
+/// (`AT+CFTPSPUT="<path>",<len>`, `AT+CFTPSPUT=<len>`..., polled with `AT+CFTPSPUT?`,
+/// ended by `AT+CFTPSPUT`); `OK` then `+CFTPSLOGOUT: 0` and `+CFTPSSTOP: 0`.
+#[test]
+fn ftps_cache_mode_and_chunked_upload_as_a_sim5320_driver_does() {
+    let ca = TestCa::new().unwrap();
+    let ftp = FtpServer::start(&ca).unwrap();
+    let (_m, mut dte) = ftps_modem(&["--ca", ca.ca.to_str().unwrap()]);
+    // 600 KiB: more than the cache holds, so the session waits for the reader.
+    let big = data(600 * 1024 + 5, 61);
+    ftp.put("pub/big.bin", &big).unwrap();
+    dte.cmd_expect("AT+CFTPSSTART", &["OK"]);
+    dte.send_line(&format!(
+        "AT+CFTPSLOGIN=\"localhost\",{},\"{}\",\"{}\",2",
+        ftp.explicit_port, ftp.user, ftp.password
+    ));
+    dte.expect("OK");
+    dte.expect("+CFTPSLOGIN: 0");
+    dte.cmd_expect("AT+CFTPSTYPE=I", &["OK"]);
+    dte.cmd_expect("AT+CFTPSCWD=\"pub\"", &["OK"]);
+    dte.cmd_expect("AT+CFTPSPWD", &["+CFTPSPWD: \"/pub\"", "OK"]);
+    // Listing through the cache.
+    dte.cmd_expect("AT+CFTPSLIST=\"/pub\",1", &["OK"]);
+    let (listing, code) = cache_read_all(&mut dte, "+CFTPSLIST");
+    assert_eq!(code, "0");
+    assert!(String::from_utf8(listing).unwrap().contains("big.bin"));
+    // Download through the cache.
+    dte.cmd_expect("AT+CFTPSGET=\"big.bin\",0,1", &["OK"]);
+    // Nobody reads for a while: the cache stops at its bound (256 KiB plus one read).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    dte.send_line("AT+CFTPSCACHERD?");
+    let cached: usize = dte.line().strip_prefix("+CFTPSCACHERD: ").unwrap().parse().unwrap();
+    dte.expect("OK");
+    assert!((1..=(256 + 64) * 1024).contains(&cached), "{cached} bytes cached");
+    let (got, code) = cache_read_all(&mut dte, "+CFTPSGET");
+    assert_eq!(code, "0");
+    assert_eq!((got.len(), sha(&got)), (big.len(), sha(&big)));
+    // Upload in 1024-byte chunks, pacing on AT+CFTPSPUT?.
+    let up = data(10 * 1024 + 7, 62);
+    dte.cmd_expect("AT+CFTPSPUT?", &["+CFTPSPUT: 0", "OK"]);
+    for (i, chunk) in up.chunks(1024).enumerate() {
+        if i == 0 {
+            dte.send_line(&format!("AT+CFTPSPUT=\"up.bin\",{}", chunk.len()));
+        } else {
+            dte.send_line(&format!("AT+CFTPSPUT={}", chunk.len()));
+        }
+        dte.expect(">");
+        dte.send(chunk);
+        dte.expect("OK");
+        if i % 4 == 3 {
+            dte.cmd_expect("AT+CFTPSPUT?", &["+CFTPSPUT: 0", "OK"]);
+        }
+    }
+    dte.cmd_expect("AT+CFTPSPUT", &["OK"]);
+    dte.expect("+CFTPSPUT: 0");
+    assert_eq!(sha(&std::fs::read(ftp.root().join("pub/up.bin")).unwrap()), sha(&up));
+    dte.cmd_expect("AT+CFTPSPUT=5", &["ERROR"]);
+    dte.cmd_expect("AT+CFTPSDELE=\"up.bin\"", &["OK"]);
+    dte.cmd_expect("AT+CFTPSLOGOUT", &["OK"]);
+    dte.expect("+CFTPSLOGOUT: 0");
+    dte.cmd_expect("AT+CFTPSSTOP", &["OK"]);
+    dte.expect("+CFTPSSTOP: 0");
+}

@@ -198,6 +198,12 @@ impl<'a> Args<'a> {
         }
     }
 
+    /// Whether the next parameter is written in double quotes (for commands whose first
+    /// parameter is either a quoted string or a number).
+    pub fn next_is_quoted(&self) -> bool {
+        matches!(self.params.get(self.pos), Some(Param::Quoted(_)))
+    }
+
     /// Error for the parameter just read (for handler-level validation).
     pub fn invalid(&self, why: &'static str) -> ArgError {
         self.err(ArgErrorKind::Invalid(why))
@@ -243,6 +249,16 @@ mod tests {
         assert_eq!(a.next_int().unwrap_err().kind, ArgErrorKind::Missing);
         let mut a = Args::parse(b"abc").unwrap();
         assert_eq!(a.next_quoted().unwrap_err().kind, ArgErrorKind::NotQuoted);
+    }
+
+    #[test]
+    fn peek_quoted() {
+        let mut a = Args::parse(br#""p",12"#).unwrap();
+        assert!(a.next_is_quoted());
+        a.next_str().unwrap();
+        assert!(!a.next_is_quoted());
+        a.next_int().unwrap();
+        assert!(!a.next_is_quoted());
     }
 
     #[test]

@@ -633,7 +633,10 @@ impl Modem {
 
     /// Whether the core takes service events now (false while too much output waits).
     pub fn accepting_events(&self) -> bool {
-        self.urc_bytes < URC_BACKLOG_MAX && self.out.len() < URC_BACKLOG_MAX && !self.ctx.https.backlogged()
+        self.urc_bytes < URC_BACKLOG_MAX
+            && self.out.len() < URC_BACKLOG_MAX
+            && !self.ctx.https.backlogged()
+            && !self.ctx.ftp.ftps.cache.is_full()
     }
 
     /// An event from job `id`.

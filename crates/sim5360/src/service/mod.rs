@@ -3,6 +3,7 @@
 //! (`codec.rs`) and the async dialogue with the real server (`job.rs`). Jobs run in the
 //! runner; their events come back to the core through [`crate::modem::JobSink`]s.
 
+pub mod cache;
 pub mod ftp;
 pub mod http;
 pub mod https;

@@ -39,7 +39,8 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("+CFTPSGETFILE").write(s_getfile).test(getfile_test).sim(),
     CommandSpec::new("+CFTPSPUTFILE").write(s_putfile).test(putfile_test).sim(),
     CommandSpec::new("+CFTPSGET").write(s_get).test(get_test).sim(),
-    CommandSpec::new("+CFTPSPUT").write(s_put).test(put_test).sim(),
+    CommandSpec::new("+CFTPSPUT").exec(s_put_end).read(s_put_read).write(s_put).test(put_test).sim(),
+    CommandSpec::new("+CFTPSCACHERD").exec(s_cacherd).read(s_cacherd_read).test(ok).sim(),
     CommandSpec::new("+CFTPSSINGLEIP").read(s_singleip_read).write(s_singleip_write).test(s_singleip_test),
 ];
 
@@ -346,10 +347,11 @@ fn get(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     start(ctx, op, Dest::Dte { prefix: "+CFTPGET" }, false)
 }
 
-/// `>` data entry forwarded to a job as it arrives.
+/// `>` data entry forwarded to a job as it arrives; `end`: the entry is the whole upload.
 #[derive(Debug)]
 struct ToJob {
     id: JobId,
+    end: bool,
 }
 
 impl DataSink for ToJob {
@@ -359,7 +361,9 @@ impl DataSink for ToJob {
     }
 
     fn finish(self: Box<Self>, ctx: &mut Ctx) -> Result<Reply, CmdError> {
-        ctx.jobs.send(self.id, JobInput::End);
+        if self.end {
+            ctx.jobs.send(self.id, JobInput::End);
+        }
         Ok(Reply::ok())
     }
 }
@@ -380,7 +384,7 @@ fn put(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
             Ok(Reply::ok().then(Then::Data {
                 len: Some(len.unsigned_abs()),
                 prompt: ">",
-                sink: Box::new(ToJob { id }),
+                sink: Box::new(ToJob { id, end: true }),
             }))
         }
     }
@@ -591,20 +595,74 @@ fn s_type_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     Ok(Reply::ok())
 }
 
-/// `AT+CFTPSLIST[="<dir>"]`: `OK`, `+CFTPSLIST: DATA,<len>` blocks, `+CFTPSLIST: 0`.
+/// `AT+CFTPSLIST[="<dir>"[,<cache>]]`: `OK`, `+CFTPSLIST: DATA,<len>` blocks (or, with
+/// `<cache>` 1, the data kept for `AT+CFTPSCACHERD`), `+CFTPSLIST: 0`.
 fn s_list(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let path = if args.is_empty() { None } else { Some(remote_path(&mut args)?.to_owned()) };
+    let cached = args.opt_int_in(0..=1)? == Some(1);
     args.finish()?;
-    session_op(ctx, "+CFTPSLIST", FtpOp::List { path, ascii: true }, Dest::Dte { prefix: "+CFTPSLIST" }, false)
+    let dest = cache_dest(ctx, "+CFTPSLIST", cached);
+    session_op(ctx, "+CFTPSLIST", FtpOp::List { path, ascii: true }, dest, false)
 }
 
-/// `AT+CFTPSGET="<path>"[,<rest>]`: `OK`, `+CFTPSGET: DATA,<len>` blocks, `+CFTPSGET: 0`.
+/// `AT+CFTPSGET="<path>"[,<rest>[,<cache>]]`: `OK`, `+CFTPSGET: DATA,<len>` blocks (or, with
+/// `<cache>` 1, the data kept for `AT+CFTPSCACHERD`), `+CFTPSGET: 0`.
 fn s_get(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let path = remote_path(&mut args)?.to_owned();
     let rest = rest_arg(&mut args)?;
+    let cached = args.opt_int_in(0..=1)? == Some(1);
     args.finish()?;
     let op = FtpOp::Get { path, rest, ascii: ctx.ftp.ftps.ascii };
-    session_op(ctx, "+CFTPSGET", op, Dest::Dte { prefix: "+CFTPSGET" }, false)
+    let dest = cache_dest(ctx, "+CFTPSGET", cached);
+    session_op(ctx, "+CFTPSGET", op, dest, false)
+}
+
+/// Where a download goes: `DATA` blocks to the DTE, or the cache (emptied first; it is only
+/// touched once the operation is accepted, as `session_op` refuses before taking `dest`).
+fn cache_dest(ctx: &mut Ctx, prefix: &'static str, cached: bool) -> Dest {
+    if !cached {
+        return Dest::Dte { prefix };
+    }
+    let f = &ctx.ftp.ftps;
+    if f.session.is_some() && f.logged_in && !f.busy {
+        let f = &mut ctx.ftp.ftps;
+        f.cache.clear();
+        f.cache_prefix = prefix;
+    }
+    Dest::Cache { prefix }
+}
+
+/// `AT+CFTPSCACHERD`: the next cached block (at most 1024 bytes) as
+/// `<prefix>: DATA,<len>` + bytes, then `OK`; only `OK` when nothing is cached.
+fn s_cacherd(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    let f = &mut ctx.ftp.ftps;
+    if f.cache.is_empty() {
+        return Ok(Reply::ok());
+    }
+    let data = f.cache.take(super::sinks::BLOCK);
+    let header = format!("{}: DATA,{}", f.cache_prefix, data.len());
+    Ok(Reply::ok().then(Then::Stream(Box::new(BlockOut { block: Some((header, data)) }))))
+}
+
+/// `AT+CFTPSCACHERD?`: `+CFTPSCACHERD: <cached bytes>`.
+fn s_cacherd_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line(format!("+CFTPSCACHERD: {}", ctx.ftp.ftps.cache.len())))
+}
+
+/// One `DATA` block as an information response (the `OK` follows it).
+#[derive(Debug)]
+struct BlockOut {
+    block: Option<(String, Vec<u8>)>,
+}
+
+impl crate::modem::OutputStream for BlockOut {
+    fn next(&mut self, _: &mut Ctx, framing: &v250::Framing, out: &mut Vec<u8>) -> Result<bool, CmdError> {
+        if let Some((header, data)) = self.block.take() {
+            framing.info(&[header], out);
+            out.extend_from_slice(&data);
+        }
+        Ok(false)
+    }
 }
 
 fn session_ready(ctx: &mut Ctx, name: &str) -> Result<(), Result<Reply, CmdError>> {
@@ -648,13 +706,33 @@ fn s_putfile(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     session_op(ctx, "+CFTPSPUTFILE", op, Dest::FromEfs { file, prefix: "+CFTPSPUTFILE" }, false)
 }
 
-/// `AT+CFTPSPUT="<path>"`: `+CFTPSPUT: BEGIN`, data up to Ctrl-Z, `OK`. LTE profile:
-/// `AT+CFTPSPUT="<path>",<len>[,<rest>]`: `>`, `<len>` bytes, `OK`, `+CFTPSPUT: <err>`.
+/// Largest chunk of one `>` upload entry.
+const PUT_CHUNK_MAX: i64 = 1 << 20;
+
+/// `AT+CFTPSPUT="<path>"`: `+CFTPSPUT: BEGIN`, data up to Ctrl-Z, `OK`.
+/// `AT+CFTPSPUT="<path>",<len>[,<rest>]`: `>`, `<len>` bytes, `OK`; WCDMA: the upload stays
+/// open for `AT+CFTPSPUT=<len>` chunks until `AT+CFTPSPUT`; LTE profile: that was the whole
+/// upload, `+CFTPSPUT: <err>` follows.
 fn s_put(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let chunked = ctx.profile.ftps_chunked_put();
+    if chunked && !args.is_empty() && !args.next_is_quoted() {
+        // `=<len>`: the next chunk of the open upload.
+        let len = args.next_int_in(0..=PUT_CHUNK_MAX)?;
+        args.finish()?;
+        let f = &ctx.ftp.ftps;
+        let Some(id) = f.session.filter(|_| f.chunked_put) else {
+            return Err(CmdError::Refused("no AT+CFTPSPUT upload open"));
+        };
+        return Ok(Reply::ok().then(Then::Data {
+            len: Some(len.unsigned_abs()),
+            prompt: ">",
+            sink: Box::new(ToJob { id, end: false }),
+        }));
+    }
     let path = remote_path(&mut args)?.to_owned();
     let lte = ctx.profile.upload_length_form();
-    let len = if lte { args.opt_int_in(0..=MAX_REST)? } else { None };
-    let rest = if lte { rest_arg(&mut args)? } else { 0 };
+    let len = if lte || chunked { args.opt_int_in(0..=PUT_CHUNK_MAX)? } else { None };
+    let rest = if lte || chunked { rest_arg(&mut args)? } else { 0 };
     args.finish()?;
     let op = FtpOp::Put { path, rest, ascii: ctx.ftp.ftps.ascii };
     match len {
@@ -672,13 +750,34 @@ fn s_put(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
             }
             let id = ctx.ftp.ftps.session.ok_or(CmdError::Refused("no session"))?;
             session_op(ctx, "+CFTPSPUT", op, Dest::Queued { prefix: "+CFTPSPUT" }, false)?;
+            ctx.ftp.ftps.chunked_put = chunked;
             Ok(Reply::ok().then(Then::Data {
                 len: Some(len.unsigned_abs()),
                 prompt: ">",
-                sink: Box::new(ToJob { id }),
+                sink: Box::new(ToJob { id, end: !chunked }),
             }))
         }
     }
+}
+
+/// `AT+CFTPSPUT`: ends the open chunked upload: `OK`, then `+CFTPSPUT: <err>` once the
+/// server has it all.
+fn s_put_end(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    let f = &mut ctx.ftp.ftps;
+    let Some(id) = f.session.filter(|_| f.chunked_put) else {
+        return Err(CmdError::Refused("no AT+CFTPSPUT upload open"));
+    };
+    f.chunked_put = false;
+    ctx.jobs.send(id, JobInput::End);
+    Ok(Reply::ok())
+}
+
+/// `AT+CFTPSPUT?`: `+CFTPSPUT: <bytes taken but not yet sent>`, reported as 0: data entered
+/// at `>` is passed on as it arrives and the serial line stops being read while the
+/// session's small input queue is full, so no backlog builds up in the module (clients
+/// poll this to pace themselves).
+fn s_put_read(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line("+CFTPSPUT: 0"))
 }
 
 fn s_singleip_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {

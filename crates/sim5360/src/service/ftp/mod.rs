@@ -239,4 +239,12 @@ pub struct FtpsState {
     pub single_ip: bool,
     /// Where the running operation's result goes.
     pub(crate) current: Option<sinks::Dest>,
+    /// Data of an `AT+CFTPSGET` / `AT+CFTPSLIST` run with `<cache>` 1, waiting for
+    /// `AT+CFTPSCACHERD` (bounded: the session stops reading from the server when full).
+    pub cache: crate::service::cache::Cache,
+    /// The result prefix of the cached operation, also its `DATA` blocks'.
+    pub cache_prefix: &'static str,
+    /// An `AT+CFTPSPUT="<path>",<len>` upload still taking `AT+CFTPSPUT=<len>` chunks
+    /// (until `AT+CFTPSPUT` ends it).
+    pub chunked_put: bool,
 }

@@ -43,6 +43,8 @@ pub enum Dest {
     FromDte { prompt: &'static str },
     /// Upload already queued by a `>` data entry; result as `<prefix>: <err>`.
     Queued { prefix: &'static str },
+    /// Into the FTPS cache for `AT+CFTPSCACHERD`, then `<prefix>: 0` / `<prefix>: <err>`.
+    Cache { prefix: &'static str },
     /// The waiting line gets `OK` / `+CME ERROR`.
     Sync,
     /// As `Sync`, and a success is confirmed by `<prefix>: 0` after the `OK` (WCDMA
@@ -111,7 +113,11 @@ impl Dest {
             Err(c) => format!("{prefix}: {}", style.code(*c)),
         };
         match self {
-            Dest::Dte { prefix } | Dest::FromEfs { prefix, .. } | Dest::Queued { prefix } | Dest::Async { prefix } => {
+            Dest::Dte { prefix }
+            | Dest::FromEfs { prefix, .. }
+            | Dest::Queued { prefix }
+            | Dest::Async { prefix }
+            | Dest::Cache { prefix } => {
                 urcs.push(Urc::Line(line(prefix, &result)));
                 None
             }
@@ -201,7 +207,12 @@ pub struct FtpsSink {
 
 impl JobSink for FtpsSink {
     fn data(&mut self, ctx: &mut Ctx, data: Vec<u8>, urcs: &mut Vec<Urc>) -> Result<(), u16> {
-        match ctx.ftp.ftps.current.as_mut() {
+        let f = &mut ctx.ftp.ftps;
+        match f.current.as_mut() {
+            Some(Dest::Cache { .. }) => {
+                f.cache.push(&data);
+                Ok(())
+            }
             Some(d) => d.data(data, urcs).map_err(FtpCode::code),
             None => Ok(()),
         }
@@ -224,6 +235,9 @@ impl JobSink for FtpsSink {
         let f = &mut ctx.ftp.ftps;
         f.busy = false;
         f.logged_in = true;
+        if matches!(f.current, Some(Dest::Queued { .. })) {
+            f.chunked_put = false;
+        }
         let dest = f.current.take()?;
         dest.finish(result.map_err(FtpCode::from_code), self.style, urcs)
     }
@@ -239,6 +253,7 @@ impl JobSink for FtpsSink {
         f.session = None;
         f.logged_in = false;
         f.busy = false;
+        f.chunked_put = false;
         match f.current.take() {
             Some(dest) => dest.finish(result.map(|()| Vec::new()).map_err(FtpCode::from_code), self.style, urcs),
             None => {
