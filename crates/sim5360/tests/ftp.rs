@@ -462,6 +462,8 @@ fn ftps_cache_mode_and_chunked_upload_as_a_sim5320_driver_does() {
     dte.cmd_expect("AT+CFTPSTYPE=I", &["OK"]);
     dte.cmd_expect("AT+CFTPSCWD=\"pub\"", &["OK"]);
     dte.cmd_expect("AT+CFTPSPWD", &["+CFTPSPWD: \"/pub\"", "OK"]);
+    dte.cmd_expect("AT+CFTPSSIZE=\"big.bin\"", &[&format!("+CFTPSSIZE: 0,{}", big.len()), "OK"]);
+    dte.cmd_expect("AT+CFTPSSIZE=\"none.bin\"", &["+CME ERROR: 211"]);
     // Listing through the cache.
     dte.cmd_expect("AT+CFTPSLIST=\"/pub\",1", &["OK"]);
     let (listing, code) = cache_read_all(&mut dte, "+CFTPSLIST");

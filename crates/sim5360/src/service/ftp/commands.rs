@@ -34,6 +34,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("+CFTPSDELE").write(s_dele).test(ok).sim(),
     CommandSpec::new("+CFTPSCWD").write(s_cwd).test(ok).sim(),
     CommandSpec::new("+CFTPSPWD").exec(s_pwd).test(ok).sim(),
+    CommandSpec::new("+CFTPSSIZE").write(s_size).test(ok).sim(),
     CommandSpec::new("+CFTPSTYPE").read(s_type_read).write(s_type_write).test(type_test),
     CommandSpec::new("+CFTPSLIST").exec(s_list).write(s_list).test(ok).sim(),
     CommandSpec::new("+CFTPSGETFILE").write(s_getfile).test(getfile_test).sim(),
@@ -583,6 +584,16 @@ fn s_cwd(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
 fn s_pwd(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     let wait = style(ctx) == Style::Ftp;
     session_op(ctx, "+CFTPSPWD", FtpOp::Pwd, Dest::Pwd { prefix: "+CFTPSPWD", wait }, true)
+}
+
+/// `AT+CFTPSSIZE="<path>"`: `+CFTPSSIZE: 0,<bytes>` then `OK` (LTE: `OK` then the line;
+/// `+CFTPSSIZE: <err>` on failure). Not in the specification; the form a SIM5320 driver
+/// parses (result code, then size).
+fn s_size(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let p = remote_path(&mut args)?.to_owned();
+    args.finish()?;
+    let wait = style(ctx) == Style::Ftp;
+    session_op(ctx, "+CFTPSSIZE", FtpOp::Size(p), Dest::Size { prefix: "+CFTPSSIZE", wait }, true)
 }
 
 fn s_type_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {

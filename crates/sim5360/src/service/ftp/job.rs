@@ -203,6 +203,11 @@ impl<'a> Control<'a> {
                 let r = self.expect("PWD", 2).await?;
                 Ok(vec![codec::parse_pwd(&r).unwrap_or_else(|| r.text())])
             }
+            FtpOp::Size(p) => {
+                self.set_type(false).await?;
+                let r = self.expect(&format!("SIZE {p}"), 2).await?;
+                codec::parse_size(&r).map(|n| vec![n.to_string()]).ok_or(FtpCode::Rejected)
+            }
             FtpOp::Logout => Ok(Vec::new()),
         }
     }

@@ -148,6 +148,8 @@ pub enum FtpOp {
     Dele(String),
     Cwd(String),
     Pwd,
+    /// SIZE (binary type) of a file.
+    Size(String),
     /// QUIT and end the session.
     Logout,
 }

@@ -54,6 +54,9 @@ pub enum Dest {
     Pwd { prefix: &'static str, wait: bool },
     /// Result as `<prefix>: <err>` (asynchronous style), the line having had its `OK`.
     Async { prefix: &'static str },
+    /// `<prefix>: 0,<size>`: in the waiting line's answer (`wait`), else as a URC (then
+    /// `<prefix>: <err>` on failure).
+    Size { prefix: &'static str, wait: bool },
 }
 
 impl Dest {
@@ -148,6 +151,17 @@ impl Dest {
                 Ok(l) => Ok(Reply::line(format!("{prefix}: \"{}\"", l.first().map(String::as_str).unwrap_or("")))),
                 Err(c) => Err(cme(c, style)),
             }),
+            Dest::Size { prefix, wait: true } => Some(match result {
+                Ok(l) => Ok(Reply::line(format!("{prefix}: 0,{}", l.first().map(String::as_str).unwrap_or("0")))),
+                Err(c) => Err(cme(c, style)),
+            }),
+            Dest::Size { prefix, wait: false } => {
+                urcs.push(Urc::Line(match result {
+                    Ok(l) => format!("{prefix}: 0,{}", l.first().map(String::as_str).unwrap_or("0")),
+                    Err(c) => format!("{prefix}: {}", style.code(c)),
+                }));
+                None
+            }
             Dest::Pwd { prefix, wait: false } => {
                 urcs.push(Urc::Line(match result {
                     Ok(l) => format!("{prefix}: \"{}\"", l.first().map(String::as_str).unwrap_or("")),
