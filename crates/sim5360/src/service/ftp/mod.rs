@@ -11,8 +11,10 @@
 //!
 //! Flow, FTPS: `AT+CFTPSSTART`, then `AT+CFTPSLOGIN` opens one session (a job holding the
 //! control connection) that runs `MKD`, `RMD`, `DEL(E)`, `CWD`, `PWD`, `LIST`, `GET`,
-//! `GETFILE`, `PUT`, `PUTFILE` in turn until `AT+CFTPSLOGOUT`; `AT+CFTPSSTOP` releases the
-//! stack. The same job and codec serve both, with TLS (explicit AUTH TLS/SSL + PBSZ 0 +
+//! `GETFILE`, `PUT`, `PUTFILE`, `SIZE` in turn until `AT+CFTPSLOGOUT`; `AT+CFTPSSTOP`
+//! releases the stack. `GET`/`LIST` with `<cache>` 1 keep the data in a bounded cache read
+//! by `AT+CFTPSCACHERD`; `AT+CFTPSPUT="<path>",<len>` starts an upload taking more
+//! `AT+CFTPSPUT=<len>` chunks until `AT+CFTPSPUT` (WCDMA). The same job and codec serve both, with TLS (explicit AUTH TLS/SSL + PBSZ 0 +
 //! PROT P, or implicit) for FTPS. Per-model wording (SIM7600's asynchronous
 //! `+CFTPSxxx: <err>` lines and its error table) comes from the profile.
 
