@@ -65,7 +65,8 @@ impl ModuleClock {
 
     /// Parse `yy/MM/dd,hh:mm:ss±zz` (zone -47..=48 quarters).
     pub fn parse_cclk(s: &str) -> Option<(NaiveDateTime, i8)> {
-        if s.len() != 20 {
+        // ASCII only: a multi-byte character could otherwise make byte 17 fall inside one.
+        if s.len() != 20 || !s.is_ascii() {
             return None;
         }
         let (dt, tz) = s.split_at(17);
@@ -98,5 +99,7 @@ mod tests {
         assert!(ModuleClock::parse_cclk("08/13/28,12:30:35+00").is_none());
         assert!(ModuleClock::parse_cclk("08/11/28 12:30:35+00").is_none());
         assert_eq!(ModuleClock::parse_cclk("08/11/28,12:30:35-47").unwrap().1, -47);
+        // Twenty bytes with a two-byte character across byte 17: refused, no panic.
+        assert!(ModuleClock::parse_cclk("08/11/28,12:30:3\u{205}+0").is_none());
     }
 }
