@@ -64,7 +64,7 @@ pub fn luhn_complete(body: &str) -> Option<String> {
 
 /// True when `imei` is 15 digits with a valid Luhn check digit.
 pub fn imei_is_valid(imei: &str) -> bool {
-    imei.len() == 15 && luhn_complete(&imei[..14]).as_deref() == Some(imei)
+    imei.len() == 15 && imei.is_ascii() && luhn_complete(&imei[..14]).as_deref() == Some(imei)
 }
 
 impl Profile {
@@ -179,6 +179,8 @@ mod tests {
         // A well-known valid IMEI.
         assert!(imei_is_valid("490154203237518"));
         assert!(!imei_is_valid("490154203237519"));
+        // Fifteen bytes with a two-byte character across byte 14: invalid, no panic.
+        assert!(!imei_is_valid("4901542032375\u{e9}"));
         for m in [Model::Sim5360, Model::Sim5320, Model::Sim7600] {
             assert!(imei_is_valid(&Profile::new(m).identity.imei));
         }
