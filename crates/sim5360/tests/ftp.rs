@@ -505,4 +505,26 @@ fn ftps_cache_mode_and_chunked_upload_as_a_sim5320_driver_does() {
     dte.expect("+CFTPSLOGOUT: 0");
     dte.cmd_expect("AT+CFTPSSTOP", &["OK"]);
     dte.expect("+CFTPSSTOP: 0");
+    // Stopping while a cached download has filled the cache: answered at once, the unread
+    // data dropped, and the stack works again.
+    dte.cmd_expect("AT+CFTPSSTART", &["OK"]);
+    dte.send_line(&format!(
+        "AT+CFTPSLOGIN=\"localhost\",{},\"{}\",\"{}\",2",
+        ftp.explicit_port, ftp.user, ftp.password
+    ));
+    dte.expect("OK");
+    dte.expect("+CFTPSLOGIN: 0");
+    dte.cmd_expect("AT+CFTPSGET=\"/pub/big.bin\",0,1", &["OK"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    dte.cmd_expect("AT+CFTPSSTOP", &["OK"]);
+    dte.expect("+CFTPSSTOP: 0");
+    dte.cmd_expect("AT+CFTPSCACHERD?", &["+CFTPSCACHERD: 0", "OK"]);
+    dte.cmd_expect("AT+CFTPSSTART", &["OK"]);
+    dte.send_line(&format!(
+        "AT+CFTPSLOGIN=\"localhost\",{},\"{}\",\"{}\",2",
+        ftp.explicit_port, ftp.user, ftp.password
+    ));
+    dte.expect("OK");
+    dte.expect("+CFTPSLOGIN: 0");
+    dte.cmd_expect("AT+CFTPSPWD", &["+CFTPSPWD: \"/\"", "OK"]);
 }

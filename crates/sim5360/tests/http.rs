@@ -477,3 +477,38 @@ fn a_dte_that_does_not_read_holds_the_server_back() {
     first.extend(recv_all(&mut dte, left, 65536));
     assert_eq!(sha(&first[at..]), sha(&big));
 }
+
+/// A client that reads the start of a big response and closes the session: the close is
+/// answered although the cache was full (the unread rest is dropped), and the stack works
+/// on.
+#[test]
+fn closing_with_a_full_cache_answers() {
+    let ca = TestCa::new().unwrap();
+    let web = HttpServer::start(&ca).unwrap();
+    let (_m, mut dte) = modem(&["--ca", ca.ca.to_str().unwrap()]);
+    dte.cmd_expect("AT+CHTTPSSTART", &["OK"]);
+    dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"localhost\",{}", web.tls_port), &["OK"]);
+    https_send(&mut dte, &get("/10M.bin", ""));
+    dte.expect("+CHTTPS: RECV EVENT");
+    std::thread::sleep(Duration::from_millis(500));
+    let head = recv_all(&mut dte, 1, 384);
+    assert!(head.starts_with(b"HTTP/1.1 200"));
+    dte.send_line("AT+CHTTPSCLSE");
+    loop {
+        match dte.line().as_str() {
+            "OK" => break,
+            "+CHTTPS: RECV EVENT" => {}
+            l => dte.fail(&format!("unexpected {l:?}")),
+        }
+    }
+    dte.cmd_expect("AT+CHTTPSRECV?", &["+CHTTPSRECV: LEN,0", "OK"]);
+    dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"localhost\",{}", web.tls_port), &["OK"]);
+    https_send(&mut dte, &get("/hello.txt", "Connection: close\r\n"));
+    dte.expect("+CHTTPS: RECV EVENT");
+    dte.expect("+CHTTPSNOTIFY: PEER CLOSED");
+    dte.send_line("AT+CHTTPSRECV?");
+    let len: usize = dte.line().strip_prefix("+CHTTPSRECV: LEN,").unwrap().parse().unwrap();
+    dte.expect("OK");
+    assert_eq!(split(&recv_all(&mut dte, len, 4096)).1, b"hello from nginx\n");
+    dte.cmd_expect("AT+CHTTPSSTOP", &["OK"]);
+}

@@ -105,7 +105,11 @@ fn close(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     let Some(id) = ctx.https.session.filter(|_| ctx.https.connected && ctx.https.pending == Pending::None) else {
         return answer(ctx, "+CHTTPSCLSE", Err((STATE, "no open session")));
     };
+    // Unread data goes with the session; dropping it also lets the job's events through
+    // again if the cache was full (the close is answered by one of them).
     ctx.https.pending = Pending::Close;
+    ctx.https.cache.clear();
+    ctx.https.notified = false;
     ctx.jobs.send(id, JobInput::Close);
     Ok(if lte(ctx) { Reply::ok() } else { Reply::ok().then(Then::Wait(id)) })
 }
@@ -200,6 +204,10 @@ struct SessionSink;
 
 impl JobSink for SessionSink {
     fn data(&mut self, ctx: &mut Ctx, data: Vec<u8>, urcs: &mut Vec<Urc>) -> Result<(), u16> {
+        if ctx.https.pending == Pending::Close {
+            // Still in flight when the DTE closed the session: nobody will read it.
+            return Ok(());
+        }
         ctx.https.cache.push(&data);
         if !ctx.https.notified {
             ctx.https.notified = true;
