@@ -10,13 +10,14 @@ use crate::transport::trace::{Dir, Trace, TraceSession};
 use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// Output gathered from the modem before one write.
 const WRITE_BATCH: usize = 64 * 1024;
-/// Events in flight from all jobs to the core.
+/// Events in flight from one job to the core.
 const EVENT_QUEUE: usize = 8;
 /// Inputs in flight from the core to one job.
 const INPUT_QUEUE: usize = 8;
@@ -66,8 +67,10 @@ fn is_hangup(e: &io::Error) -> bool {
 
 /// Running jobs of one session.
 struct Jobs {
-    events_tx: mpsc::Sender<(JobId, ServiceEvent)>,
-    events_rx: mpsc::Receiver<(JobId, ServiceEvent)>,
+    /// Each job's own event queue, so one job held back (its receive cache full) does not
+    /// hold back the others; polled in turn from `next`.
+    events: Vec<(JobId, mpsc::Receiver<(JobId, ServiceEvent)>)>,
+    next: usize,
     inputs: HashMap<JobId, mpsc::Sender<JobInput>>,
     tasks: HashMap<JobId, JoinHandle<()>>,
     /// An input the job's queue had no room for yet.
@@ -76,8 +79,33 @@ struct Jobs {
 
 impl Jobs {
     fn new() -> Self {
-        let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
-        Self { events_tx, events_rx, inputs: HashMap::new(), tasks: HashMap::new(), pending: None }
+        Self { events: Vec::new(), next: 0, inputs: HashMap::new(), tasks: HashMap::new(), pending: None }
+    }
+
+    /// The next event of a job not in `paused`, taking the jobs in turn.
+    fn poll_event(&mut self, cx: &mut Context<'_>, paused: &[JobId]) -> Poll<(JobId, ServiceEvent)> {
+        let n = self.events.len();
+        let mut closed = Vec::new();
+        let mut found = None;
+        for k in 0..n {
+            let i = (self.next + k) % n;
+            let (id, rx) = &mut self.events[i];
+            if paused.contains(id) {
+                continue;
+            }
+            match rx.poll_recv(cx) {
+                Poll::Ready(Some(ev)) => {
+                    self.next = i + 1;
+                    found = Some(ev);
+                    break;
+                }
+                // The task ended (its events were all taken).
+                Poll::Ready(None) => closed.push(*id),
+                Poll::Pending => {}
+            }
+        }
+        self.events.retain(|(id, _)| !closed.contains(id));
+        found.map_or(Poll::Pending, Poll::Ready)
     }
 
     /// Start what the modem asked for, stop what it dropped, and move inputs forward
@@ -86,7 +114,9 @@ impl Jobs {
         while let Some((id, spec)) = modem.poll_job() {
             let (tx, rx) = mpsc::channel(INPUT_QUEUE);
             self.inputs.insert(id, tx);
-            let io = JobIo::new(id, self.events_tx.clone(), rx, net.clone());
+            let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+            self.events.push((id, events_rx));
+            let io = JobIo::new(id, events_tx, rx, net.clone());
             self.tasks.insert(id, tokio::spawn(service::run(spec, io)));
         }
         while let Some(id) = modem.poll_job_abort() {
@@ -116,6 +146,7 @@ impl Jobs {
         if let Some(t) = self.tasks.remove(&id) {
             t.abort();
         }
+        self.events.retain(|(j, _)| *j != id);
         self.inputs.remove(&id);
         if self.pending.as_ref().is_some_and(|(j, _)| *j == id) {
             self.pending = None;
@@ -202,6 +233,7 @@ where
         // while the DTE has not taken the output already waiting.
         let input_blocked = jobs.pending.is_some();
         let accepting = modem.accepting_events();
+        let paused = modem.paused_jobs();
         let queue = jobs.pending_queue();
         let room = async {
             match queue {
@@ -224,13 +256,11 @@ where
                 Err(e) if is_hangup(&e) => break End::HangUp,
                 Err(e) => return Err(e),
             },
-            ev = jobs.events_rx.recv(), if accepting => {
-                if let Some((id, ev)) = ev {
-                    if matches!(ev, ServiceEvent::Done(_)) {
-                        jobs.forget(id);
-                    }
-                    modem.handle_service_event(id, ev, std::time::Instant::now());
+            (id, ev) = std::future::poll_fn(|cx| jobs.poll_event(cx, &paused)), if accepting => {
+                if matches!(ev, ServiceEvent::Done(_)) {
+                    jobs.forget(id);
                 }
+                modem.handle_service_event(id, ev, std::time::Instant::now());
             }
             permit = room, if input_blocked => {
                 // A job that is gone takes its pending input with it.

@@ -512,3 +512,30 @@ fn closing_with_a_full_cache_answers() {
     assert_eq!(split(&recv_all(&mut dte, len, 4096)).1, b"hello from nginx\n");
     dte.cmd_expect("AT+CHTTPSSTOP", &["OK"]);
 }
+
+/// A big HTTPS response left unread (its cache full) holds back only its own session: an
+/// FTP download started meanwhile runs to its end, then the session is closed.
+#[test]
+fn a_full_https_cache_does_not_hold_back_other_services() {
+    let ca = TestCa::new().unwrap();
+    let web = HttpServer::start(&ca).unwrap();
+    let ftp = testbench::FtpServer::start(&ca).unwrap();
+    let file = testbench::http::pattern(300 * 1024, 7);
+    ftp.put("f.bin", &file).unwrap();
+    let (_m, mut dte) = modem(&["--ca", ca.ca.to_str().unwrap()]);
+    dte.cmd_expect("AT+CHTTPSSTART", &["OK"]);
+    dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"localhost\",{}", web.tls_port), &["OK"]);
+    https_send(&mut dte, &get("/10M.bin", ""));
+    dte.expect("+CHTTPS: RECV EVENT");
+    std::thread::sleep(Duration::from_millis(500));
+    dte.cmd_expect("AT+CFTPSERV=\"127.0.0.1\"", &["OK"]);
+    dte.cmd_expect(&format!("AT+CFTPPORT={}", ftp.port), &["OK"]);
+    dte.cmd_expect(&format!("AT+CFTPUN=\"{}\"", ftp.user), &["OK"]);
+    dte.cmd_expect(&format!("AT+CFTPPW=\"{}\"", ftp.password), &["OK"]);
+    dte.cmd_expect("AT+CFTPMODE=1", &["OK"]);
+    dte.cmd_expect("AT+CFTPGET=\"/f.bin\"", &["OK"]);
+    let (got, code) = dte.blocks("+CFTPGET");
+    assert_eq!((code.as_str(), sha(&got)), ("0", sha(&file)));
+    dte.cmd_expect("AT+CHTTPSCLSE", &["OK"]);
+    dte.cmd_expect("AT+CHTTPSSTOP", &["OK"]);
+}

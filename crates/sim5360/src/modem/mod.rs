@@ -633,10 +633,20 @@ impl Modem {
 
     /// Whether the core takes service events now (false while too much output waits).
     pub fn accepting_events(&self) -> bool {
-        self.urc_bytes < URC_BACKLOG_MAX
-            && self.out.len() < URC_BACKLOG_MAX
-            && !self.ctx.https.backlogged()
-            && !self.ctx.ftp.ftps.cache.is_full()
+        self.urc_bytes < URC_BACKLOG_MAX && self.out.len() < URC_BACKLOG_MAX
+    }
+
+    /// Jobs whose events must wait: their receive cache is full until the DTE reads it.
+    /// Only those are held back, so other services go on meanwhile.
+    pub fn paused_jobs(&self) -> Vec<JobId> {
+        let mut paused = Vec::new();
+        if let Some(id) = self.ctx.https.session.filter(|_| self.ctx.https.backlogged()) {
+            paused.push(id);
+        }
+        if let Some(id) = self.ctx.ftp.ftps.session.filter(|_| self.ctx.ftp.ftps.cache_backlogged()) {
+            paused.push(id);
+        }
+        paused
     }
 
     /// An event from job `id`.

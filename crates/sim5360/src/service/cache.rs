@@ -1,8 +1,8 @@
 //! A bounded receive cache, for the services whose data the DTE pulls with a command
 //! (`AT+CHTTPSRECV`, `AT+CFTPSCACHERD`) instead of having it pushed.
 
-/// Bound of a receive cache: past it the job stops reading from the server (the core
-/// takes no more events until the DTE has read some).
+/// Bound of a receive cache: past it the job stops reading from the server (the runner
+/// takes no more of that job's events until the DTE has read some: `Modem::paused_jobs`).
 pub const CACHE_MAX: usize = 256 * 1024;
 
 /// The receive cache: bytes appended at the back, taken from the front, in bulk copies.

@@ -230,6 +230,14 @@ impl Default for FtpState {
     }
 }
 
+impl FtpsState {
+    /// A cached download or listing is running and its cache is full: the session must not
+    /// read on (once the operation ended, its result and later operations go through).
+    pub fn cache_backlogged(&self) -> bool {
+        self.cache.is_full() && matches!(self.current, Some(sinks::Dest::Cache { .. }))
+    }
+}
+
 /// `AT+CFTPS*` state.
 #[derive(Debug, Default)]
 pub struct FtpsState {
