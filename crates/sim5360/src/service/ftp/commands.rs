@@ -628,8 +628,9 @@ fn s_get(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     session_op(ctx, "+CFTPSGET", op, dest, false)
 }
 
-/// Where a download goes: `DATA` blocks to the DTE, or the cache (emptied first; it is only
-/// touched once the operation is accepted, as `session_op` refuses before taking `dest`).
+/// Where a download goes: `DATA` blocks to the DTE, or the cache, emptied first when the
+/// session will take the operation (the conditions `session_op` checks; a refused request
+/// leaves the data of the previous one readable).
 fn cache_dest(ctx: &mut Ctx, prefix: &'static str, cached: bool) -> Dest {
     if !cached {
         return Dest::Dte { prefix };
