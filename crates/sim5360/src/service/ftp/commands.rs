@@ -348,6 +348,12 @@ fn get(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     start(ctx, op, Dest::Dte { prefix: "+CFTPGET" }, false)
 }
 
+/// `OK`, then a `>` entry of exactly `len` bytes forwarded to job `id`; `end`: the entry is
+/// the whole upload.
+fn upload_entry(id: JobId, len: i64, end: bool) -> Reply {
+    Reply::ok().then(Then::Data { len: Some(len.unsigned_abs()), prompt: ">", sink: Box::new(ToJob { id, end }) })
+}
+
 /// `>` data entry forwarded to a job as it arrives; `end`: the entry is the whole upload.
 #[derive(Debug)]
 struct ToJob {
@@ -382,11 +388,7 @@ fn put(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
         Some(len) => {
             start(ctx, op, Dest::Queued { prefix: "+CFTPPUT" }, false)?;
             let id = ctx.ftp.busy.ok_or(CmdError::Refused("job not started"))?;
-            Ok(Reply::ok().then(Then::Data {
-                len: Some(len.unsigned_abs()),
-                prompt: ">",
-                sink: Box::new(ToJob { id, end: true }),
-            }))
+            Ok(upload_entry(id, len, true))
         }
     }
 }
@@ -403,21 +405,21 @@ fn list(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
 fn mkd(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let p = remote_path(&mut args)?.to_owned();
     args.finish()?;
-    start(ctx, FtpOp::Mkd(p), Dest::Sync, true)
+    start(ctx, FtpOp::Mkd(p), Dest::Sync { confirm: None }, true)
 }
 
 /// `AT+CFTPRMD="<dir>"`.
 fn rmd(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let p = remote_path(&mut args)?.to_owned();
     args.finish()?;
-    start(ctx, FtpOp::Rmd(p), Dest::Sync, true)
+    start(ctx, FtpOp::Rmd(p), Dest::Sync { confirm: None }, true)
 }
 
 /// `AT+CFTPDELE="<file>"`.
 fn dele(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let p = remote_path(&mut args)?.to_owned();
     args.finish()?;
-    start(ctx, FtpOp::Dele(p), Dest::Sync, true)
+    start(ctx, FtpOp::Dele(p), Dest::Sync { confirm: None }, true)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -466,12 +468,10 @@ fn s_stop(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     }
     let single_ip = ctx.ftp.ftps.single_ip;
     ctx.ftp.ftps = super::FtpsState { single_ip, ..Default::default() };
-    if style(ctx) == Style::Ftp {
-        // WCDMA: `OK`, then the confirmation SIM5320 drivers wait for.
-        ctx.urcs.push(Urc::Line("+CFTPSSTOP: 0".into()));
-        return Ok(Reply::ok());
-    }
-    lte_result(ctx, "+CFTPSSTOP", Ok(()))
+    // `OK` then `+CFTPSSTOP: 0` in both styles (WCDMA: the confirmation SIM5320 drivers
+    // wait for).
+    ctx.urcs.push(Urc::Line("+CFTPSSTOP: 0".into()));
+    Ok(Reply::ok())
 }
 
 /// `AT+CFTPSLOGIN="<host>",<port>,"<user>","<pwd>"[,<server_type>]`; server_type 0 plain,
@@ -516,7 +516,7 @@ fn s_login(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
         f.current = Some(Dest::Async { prefix: "+CFTPSLOGIN" });
         return Ok(Reply::ok());
     }
-    f.current = Some(Dest::SyncConfirmed { prefix: "+CFTPSLOGIN" });
+    f.current = Some(Dest::Sync { confirm: Some("+CFTPSLOGIN") });
     Ok(Reply::ok().then(Then::Wait(id)))
 }
 
@@ -533,29 +533,36 @@ fn session_op(ctx: &mut Ctx, name: &str, op: FtpOp, dest: Dest, wait: bool) -> R
     }
     let f = &mut ctx.ftp.ftps;
     f.busy = true;
+    if let Dest::Cache { prefix } = dest {
+        // A cached operation starts: the previous one's unread data goes.
+        f.cache.clear();
+        f.cache_prefix = prefix;
+    }
     f.current = Some(dest);
     ctx.jobs.send(id, JobInput::Op(crate::modem::Op::Ftp(op)));
     Ok(if wait && st == Style::Ftp { Reply::ok().then(Then::Wait(id)) } else { Reply::ok() })
 }
 
-/// The result destination of a command answered when done (WCDMA) or by URC (LTE).
-fn sync_dest(ctx: &Ctx, prefix: &'static str) -> Dest {
-    if style(ctx) == Style::FtpsLte { Dest::Async { prefix } } else { Dest::Sync }
+/// The result destination of a command answered when done (WCDMA; `confirm`: a success
+/// is also confirmed by `<prefix>: 0`) or by URC (LTE).
+fn sync_dest(ctx: &Ctx, prefix: &'static str, confirm: bool) -> Dest {
+    if style(ctx) == Style::FtpsLte {
+        Dest::Async { prefix }
+    } else {
+        Dest::Sync { confirm: confirm.then_some(prefix) }
+    }
 }
 
 /// `AT+CFTPSLOGOUT`: WCDMA `OK` then `+CFTPSLOGOUT: 0` when done (`+CME ERROR` else).
 fn s_logout(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    let dest = match sync_dest(ctx, "+CFTPSLOGOUT") {
-        Dest::Sync => Dest::SyncConfirmed { prefix: "+CFTPSLOGOUT" },
-        d => d,
-    };
+    let dest = sync_dest(ctx, "+CFTPSLOGOUT", true);
     session_op(ctx, "+CFTPSLOGOUT", FtpOp::Logout, dest, true)
 }
 
 fn s_simple(ctx: &mut Ctx, mut args: Args<'_>, name: &'static str, op: fn(String) -> FtpOp) -> Result<Reply, CmdError> {
     let p = remote_path(&mut args)?.to_owned();
     args.finish()?;
-    let dest = sync_dest(ctx, name);
+    let dest = sync_dest(ctx, name, false);
     session_op(ctx, name, op(p), dest, true)
 }
 
@@ -583,7 +590,8 @@ fn s_cwd(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
 /// `AT+CFTPSPWD`: `+CFTPSPWD: "<dir>"` then `OK` (LTE: `OK` then the line).
 fn s_pwd(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     let wait = style(ctx) == Style::Ftp;
-    session_op(ctx, "+CFTPSPWD", FtpOp::Pwd, Dest::Pwd { prefix: "+CFTPSPWD", wait }, true)
+    let dest = Dest::Info { prefix: "+CFTPSPWD", wait, value: |dir| format!("\"{dir}\"") };
+    session_op(ctx, "+CFTPSPWD", FtpOp::Pwd, dest, true)
 }
 
 /// `AT+CFTPSSIZE="<path>"`: `+CFTPSSIZE: 0,<bytes>` then `OK` (LTE: `OK` then the line;
@@ -593,7 +601,8 @@ fn s_size(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let p = remote_path(&mut args)?.to_owned();
     args.finish()?;
     let wait = style(ctx) == Style::Ftp;
-    session_op(ctx, "+CFTPSSIZE", FtpOp::Size(p), Dest::Size { prefix: "+CFTPSSIZE", wait }, true)
+    let dest = Dest::Info { prefix: "+CFTPSSIZE", wait, value: |size| format!("0,{size}") };
+    session_op(ctx, "+CFTPSSIZE", FtpOp::Size(p), dest, true)
 }
 
 fn s_type_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
@@ -612,7 +621,7 @@ fn s_list(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let path = if args.is_empty() { None } else { Some(remote_path(&mut args)?.to_owned()) };
     let cached = args.opt_int_in(0..=1)? == Some(1);
     args.finish()?;
-    let dest = cache_dest(ctx, "+CFTPSLIST", cached);
+    let dest = if cached { Dest::Cache { prefix: "+CFTPSLIST" } } else { Dest::Dte { prefix: "+CFTPSLIST" } };
     session_op(ctx, "+CFTPSLIST", FtpOp::List { path, ascii: true }, dest, false)
 }
 
@@ -624,24 +633,8 @@ fn s_get(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let cached = args.opt_int_in(0..=1)? == Some(1);
     args.finish()?;
     let op = FtpOp::Get { path, rest, ascii: ctx.ftp.ftps.ascii };
-    let dest = cache_dest(ctx, "+CFTPSGET", cached);
+    let dest = if cached { Dest::Cache { prefix: "+CFTPSGET" } } else { Dest::Dte { prefix: "+CFTPSGET" } };
     session_op(ctx, "+CFTPSGET", op, dest, false)
-}
-
-/// Where a download goes: `DATA` blocks to the DTE, or the cache, emptied first when the
-/// session will take the operation (the conditions `session_op` checks; a refused request
-/// leaves the data of the previous one readable).
-fn cache_dest(ctx: &mut Ctx, prefix: &'static str, cached: bool) -> Dest {
-    if !cached {
-        return Dest::Dte { prefix };
-    }
-    let f = &ctx.ftp.ftps;
-    if f.session.is_some() && f.logged_in && !f.busy {
-        let f = &mut ctx.ftp.ftps;
-        f.cache.clear();
-        f.cache_prefix = prefix;
-    }
-    Dest::Cache { prefix }
 }
 
 /// `AT+CFTPSCACHERD`: the next cached block (at most 1024 bytes) as
@@ -735,11 +728,7 @@ fn s_put(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
         let Some(id) = f.session.filter(|_| f.chunked_put) else {
             return Err(CmdError::Refused("no AT+CFTPSPUT upload open"));
         };
-        return Ok(Reply::ok().then(Then::Data {
-            len: Some(len.unsigned_abs()),
-            prompt: ">",
-            sink: Box::new(ToJob { id, end: false }),
-        }));
+        return Ok(upload_entry(id, len, false));
     }
     let path = remote_path(&mut args)?.to_owned();
     let lte = ctx.profile.upload_length_form();
@@ -763,11 +752,7 @@ fn s_put(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
             let id = ctx.ftp.ftps.session.ok_or(CmdError::Refused("no session"))?;
             session_op(ctx, "+CFTPSPUT", op, Dest::Queued { prefix: "+CFTPSPUT" }, false)?;
             ctx.ftp.ftps.chunked_put = chunked;
-            Ok(Reply::ok().then(Then::Data {
-                len: Some(len.unsigned_abs()),
-                prompt: ">",
-                sink: Box::new(ToJob { id, end: !chunked }),
-            }))
+            Ok(upload_entry(id, len, !chunked))
         }
     }
 }

@@ -14,8 +14,8 @@
 //! `GETFILE`, `PUT`, `PUTFILE`, `SIZE` in turn until `AT+CFTPSLOGOUT`; `AT+CFTPSSTOP`
 //! releases the stack. `GET`/`LIST` with `<cache>` 1 keep the data in a bounded cache read
 //! by `AT+CFTPSCACHERD`; `AT+CFTPSPUT="<path>",<len>` starts an upload taking more
-//! `AT+CFTPSPUT=<len>` chunks until `AT+CFTPSPUT` (WCDMA). The same job and codec serve both, with TLS (explicit AUTH TLS/SSL + PBSZ 0 +
-//! PROT P, or implicit) for FTPS. Per-model wording (SIM7600's asynchronous
+//! `AT+CFTPSPUT=<len>` chunks until `AT+CFTPSPUT` (WCDMA). The same job and codec serve
+//! both, with TLS (explicit AUTH TLS/SSL + PBSZ 0 + PROT P, or implicit) for FTPS. Per-model wording (SIM7600's asynchronous
 //! `+CFTPSxxx: <err>` lines and its error table) comes from the profile.
 
 pub(crate) mod codec;

@@ -45,18 +45,15 @@ pub enum Dest {
     Queued { prefix: &'static str },
     /// Into the FTPS cache for `AT+CFTPSCACHERD`, then `<prefix>: 0` / `<prefix>: <err>`.
     Cache { prefix: &'static str },
-    /// The waiting line gets `OK` / `+CME ERROR`.
-    Sync,
-    /// As `Sync`, and a success is confirmed by `<prefix>: 0` after the `OK` (WCDMA
-    /// `AT+CFTPSLOGIN` / `AT+CFTPSLOGOUT`; see docs/commands.md).
-    SyncConfirmed { prefix: &'static str },
-    /// `<prefix>: "<dir>"`: in the waiting line's answer (`wait`), else as a URC.
-    Pwd { prefix: &'static str, wait: bool },
+    /// The waiting line gets `OK` / `+CME ERROR`; with `confirm`, a success is also
+    /// confirmed by `<confirm>: 0` after the `OK` (WCDMA `AT+CFTPSLOGIN` / `AT+CFTPSLOGOUT`;
+    /// see docs/commands.md).
+    Sync { confirm: Option<&'static str> },
+    /// `<prefix>: <value(first information line)>` (`AT+CFTPSPWD`, `AT+CFTPSSIZE`): in the
+    /// waiting line's answer (`wait`), else as a URC (then `<prefix>: <err>` on failure).
+    Info { prefix: &'static str, wait: bool, value: fn(&str) -> String },
     /// Result as `<prefix>: <err>` (asynchronous style), the line having had its `OK`.
     Async { prefix: &'static str },
-    /// `<prefix>: 0,<size>`: in the waiting line's answer (`wait`), else as a URC (then
-    /// `<prefix>: <err>` on failure).
-    Size { prefix: &'static str, wait: bool },
 }
 
 impl Dest {
@@ -136,38 +133,27 @@ impl Dest {
                 urcs.push(Urc::Line(line(prefix, &result)));
                 None
             }
-            Dest::SyncConfirmed { prefix } => Some(match result {
-                Ok(_) => {
-                    urcs.push(Urc::Line(format!("{prefix}: 0")));
-                    Ok(Reply::ok())
-                }
-                Err(c) => Err(cme(c, style)),
-            }),
-            Dest::FromDte { .. } | Dest::Sync => Some(match result {
+            Dest::Sync { confirm: Some(prefix) } if result.is_ok() => {
+                urcs.push(Urc::Line(format!("{prefix}: 0")));
+                Some(Ok(Reply::ok()))
+            }
+            Dest::FromDte { .. } | Dest::Sync { .. } => Some(match result {
                 Ok(_) => Ok(Reply::ok()),
                 Err(c) => Err(cme(c, style)),
             }),
-            Dest::Pwd { prefix, wait: true } => Some(match result {
-                Ok(l) => Ok(Reply::line(format!("{prefix}: \"{}\"", l.first().map(String::as_str).unwrap_or("")))),
-                Err(c) => Err(cme(c, style)),
-            }),
-            Dest::Size { prefix, wait: true } => Some(match result {
-                Ok(l) => Ok(Reply::line(format!("{prefix}: 0,{}", l.first().map(String::as_str).unwrap_or("0")))),
-                Err(c) => Err(cme(c, style)),
-            }),
-            Dest::Size { prefix, wait: false } => {
-                urcs.push(Urc::Line(match result {
-                    Ok(l) => format!("{prefix}: 0,{}", l.first().map(String::as_str).unwrap_or("0")),
-                    Err(c) => format!("{prefix}: {}", style.code(c)),
-                }));
-                None
-            }
-            Dest::Pwd { prefix, wait: false } => {
-                urcs.push(Urc::Line(match result {
-                    Ok(l) => format!("{prefix}: \"{}\"", l.first().map(String::as_str).unwrap_or("")),
-                    Err(c) => format!("{prefix}: {}", style.code(c)),
-                }));
-                None
+            Dest::Info { prefix, wait, value } => {
+                let text = |l: &[String]| format!("{prefix}: {}", value(l.first().map(String::as_str).unwrap_or("")));
+                match (wait, result) {
+                    (true, Ok(l)) => Some(Ok(Reply::line(text(&l)))),
+                    (true, Err(c)) => Some(Err(cme(c, style))),
+                    (false, r) => {
+                        urcs.push(Urc::Line(match r {
+                            Ok(l) => text(&l),
+                            Err(c) => format!("{prefix}: {}", style.code(c)),
+                        }));
+                        None
+                    }
+                }
             }
         }
     }
