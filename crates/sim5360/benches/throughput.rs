@@ -256,6 +256,33 @@ fn syscalls(pid: u32) -> (u64, u64) {
     (field("syscr:"), field("syscw:"))
 }
 
+/// What the modem and the test server (its process group) have spent so far.
+struct Costs {
+    modem_cpu: f64,
+    reads: u64,
+    writes: u64,
+    server_cpu: f64,
+}
+
+impl Costs {
+    fn now(modem: u32, server_group: u32) -> Self {
+        let (reads, writes) = syscalls(modem);
+        Self { modem_cpu: cpu_secs(modem), reads, writes, server_cpu: group_cpu_secs(server_group) }
+    }
+
+    /// The cost of one sample, averaged over the `runs` since `before`.
+    fn per_run_since(&self, before: &Costs, runs: usize) -> String {
+        let n = runs as f64;
+        format!(
+            "CPU {:.0} ms, {} reads and {} writes per 10 MiB (the server: CPU {:.0} ms)",
+            (self.modem_cpu - before.modem_cpu) * 1000.0 / n,
+            (self.reads - before.reads) / runs as u64,
+            (self.writes - before.writes) / runs as u64,
+            (self.server_cpu - before.server_cpu) * 1000.0 / n
+        )
+    }
+}
+
 /// CPU seconds used so far by the processes of group `pgid` (a test server and its workers).
 fn group_cpu_secs(pgid: u32) -> f64 {
     let mut total = 0.0;
@@ -421,26 +448,13 @@ fn main() {
         } else {
             setup_ftp(&mut d, &ftp)
         }
-        let (cpu0, calls0, server0) = (cpu_secs(d.m.pid()), syscalls(d.m.pid()), group_cpu_secs(ftp.pid()));
+        let before = Costs::now(d.m.pid(), ftp.pid());
         let pair = Paired::run(runs, || {
             let (n, s) = transfer(&mut d.r, &mut *d.w, start, prefix);
             assert_eq!(n, 10 * MIB);
             s
         });
-        let cpu = (cpu_secs(d.m.pid()) - cpu0) / runs as f64;
-        let server = (group_cpu_secs(ftp.pid()) - server0) / runs as f64;
-        let calls = syscalls(d.m.pid());
-        let per = |a: u64, b: u64| (a - b) / runs as u64;
-        pair.print(
-            label,
-            &format!(
-                "CPU {:.0} ms, {} reads and {} writes per 10 MiB (the server: CPU {:.0} ms)",
-                cpu * 1000.0,
-                per(calls.0, calls0.0),
-                per(calls.1, calls0.1),
-                server * 1000.0
-            ),
-        );
+        pair.print(label, &Costs::now(d.m.pid(), ftp.pid()).per_run_since(&before, runs));
         // Over TCP, against curl.
         let mut d = dut(Transport::Tcp, &ca);
         if secure {
@@ -503,24 +517,11 @@ fn main() {
         };
         let mut d = dut(Transport::Pty, &ca);
         open(&mut d);
-        let (cpu0, calls0, server0) = (cpu_secs(d.m.pid()), syscalls(d.m.pid()), group_cpu_secs(web.pid()));
+        let before = Costs::now(d.m.pid(), web.pid());
         let pair = Paired::run(runs, || measure(&mut d));
-        let cpu = (cpu_secs(d.m.pid()) - cpu0) / runs as f64;
-        let server = (group_cpu_secs(web.pid()) - server0) / runs as f64;
-        let calls = syscalls(d.m.pid());
-        let per = |a: u64, b: u64| (a - b) / runs as u64;
+        let costs = Costs::now(d.m.pid(), web.pid()).per_run_since(&before, runs);
         let rss = peak_rss_kib(d.m.pid());
-        pair.print(
-            label,
-            &format!(
-                "CPU {:.0} ms, {} reads and {} writes per 10 MiB, peak RSS {:.1} MiB (the server: CPU {:.0} ms)",
-                cpu * 1000.0,
-                per(calls.0, calls0.0),
-                per(calls.1, calls0.1),
-                rss as f64 / 1024.0,
-                server * 1000.0
-            ),
-        );
+        pair.print(label, &format!("{costs}; peak RSS {:.1} MiB", rss as f64 / 1024.0));
         let mut d = dut(Transport::Tcp, &ca);
         open(&mut d);
         let t = best(runs, || measure(&mut d));

@@ -440,6 +440,17 @@ fn cache_read_all(dte: &mut Dte, prefix: &str) -> (Vec<u8>, String) {
     }
 }
 
+/// `AT+CFTPSSTART`, then a login with explicit TLS: `OK`, then `+CFTPSLOGIN: 0`.
+fn start_and_log_in(dte: &mut Dte, ftp: &FtpServer) {
+    dte.cmd_expect("AT+CFTPSSTART", &["OK"]);
+    dte.send_line(&format!(
+        "AT+CFTPSLOGIN=\"localhost\",{},\"{}\",\"{}\",2",
+        ftp.explicit_port, ftp.user, ftp.password
+    ));
+    dte.expect("OK");
+    dte.expect("+CFTPSLOGIN: 0");
+}
+
 /// The flow of an mbed driver written for the SIM5320: `OK` then `+CFTPSLOGIN: 0`; listing
 /// and download in cache mode read with `AT+CFTPSCACHERD`; upload in chunks
 /// (`AT+CFTPSPUT="<path>",<len>`, `AT+CFTPSPUT=<len>`..., polled with `AT+CFTPSPUT?`,
@@ -452,13 +463,7 @@ fn ftps_cache_mode_and_chunked_upload_as_a_sim5320_driver_does() {
     // 600 KiB: more than the cache holds, so the session waits for the reader.
     let big = data(600 * 1024 + 5, 61);
     ftp.put("pub/big.bin", &big).unwrap();
-    dte.cmd_expect("AT+CFTPSSTART", &["OK"]);
-    dte.send_line(&format!(
-        "AT+CFTPSLOGIN=\"localhost\",{},\"{}\",\"{}\",2",
-        ftp.explicit_port, ftp.user, ftp.password
-    ));
-    dte.expect("OK");
-    dte.expect("+CFTPSLOGIN: 0");
+    start_and_log_in(&mut dte, &ftp);
     dte.cmd_expect("AT+CFTPSTYPE=I", &["OK"]);
     dte.cmd_expect("AT+CFTPSCWD=\"pub\"", &["OK"]);
     dte.cmd_expect("AT+CFTPSPWD", &["+CFTPSPWD: \"/pub\"", "OK"]);
@@ -507,24 +512,12 @@ fn ftps_cache_mode_and_chunked_upload_as_a_sim5320_driver_does() {
     dte.expect("+CFTPSSTOP: 0");
     // Stopping while a cached download has filled the cache: answered at once, the unread
     // data dropped, and the stack works again.
-    dte.cmd_expect("AT+CFTPSSTART", &["OK"]);
-    dte.send_line(&format!(
-        "AT+CFTPSLOGIN=\"localhost\",{},\"{}\",\"{}\",2",
-        ftp.explicit_port, ftp.user, ftp.password
-    ));
-    dte.expect("OK");
-    dte.expect("+CFTPSLOGIN: 0");
+    start_and_log_in(&mut dte, &ftp);
     dte.cmd_expect("AT+CFTPSGET=\"/pub/big.bin\",0,1", &["OK"]);
     std::thread::sleep(std::time::Duration::from_millis(300));
     dte.cmd_expect("AT+CFTPSSTOP", &["OK"]);
     dte.expect("+CFTPSSTOP: 0");
     dte.cmd_expect("AT+CFTPSCACHERD?", &["+CFTPSCACHERD: 0", "OK"]);
-    dte.cmd_expect("AT+CFTPSSTART", &["OK"]);
-    dte.send_line(&format!(
-        "AT+CFTPSLOGIN=\"localhost\",{},\"{}\",\"{}\",2",
-        ftp.explicit_port, ftp.user, ftp.password
-    ));
-    dte.expect("OK");
-    dte.expect("+CFTPSLOGIN: 0");
+    start_and_log_in(&mut dte, &ftp);
     dte.cmd_expect("AT+CFTPSPWD", &["+CFTPSPWD: \"/\"", "OK"]);
 }

@@ -238,6 +238,27 @@ fn send_flush_then_event(dte: &mut Dte) {
     }
 }
 
+/// Start the stack, open a TLS session and send `GET /10M.bin`, up to the response's
+/// `+CHTTPS: RECV EVENT`.
+fn request_10m_over_tls(dte: &mut Dte, web: &HttpServer) {
+    dte.cmd_expect("AT+CHTTPSSTART", &["OK"]);
+    dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"localhost\",{}", web.tls_port), &["OK"]);
+    https_send(dte, &get("/10M.bin", ""));
+    dte.expect("+CHTTPS: RECV EVENT");
+}
+
+/// On an open session: `GET /hello.txt` with `Connection: close`; the data is announced,
+/// the server closes, and the cached response (its length from `AT+CHTTPSRECV?`) is the page.
+fn hello_then_peer_closed(dte: &mut Dte) {
+    https_send(dte, &get("/hello.txt", "Connection: close\r\n"));
+    dte.expect("+CHTTPS: RECV EVENT");
+    dte.expect("+CHTTPSNOTIFY: PEER CLOSED");
+    dte.send_line("AT+CHTTPSRECV?");
+    let len: usize = dte.line().strip_prefix("+CHTTPSRECV: LEN,").unwrap().parse().unwrap();
+    dte.expect("OK");
+    assert_eq!(split(&recv_all(dte, len, 4096)).1, b"hello from nginx\n");
+}
+
 #[test]
 fn https_stack_against_nginx() {
     let ca = TestCa::new().unwrap();
@@ -374,14 +395,7 @@ fn https_over_tls_1_2() {
     let (_m, mut dte) = modem(&["--ca", ca.ca.to_str().unwrap()]);
     dte.cmd_expect("AT+CHTTPSSTART", &["OK"]);
     dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"localhost\",{}", web.tls_port), &["OK"]);
-    let req = get("/hello.txt", "Connection: close\r\n");
-    https_send(&mut dte, &req);
-    dte.expect("+CHTTPS: RECV EVENT");
-    dte.expect("+CHTTPSNOTIFY: PEER CLOSED");
-    dte.send_line("AT+CHTTPSRECV?");
-    let len: usize = dte.line().strip_prefix("+CHTTPSRECV: LEN,").unwrap().parse().unwrap();
-    dte.expect("OK");
-    assert_eq!(split(&recv_all(&mut dte, len, 4096)).1, b"hello from nginx\n");
+    hello_then_peer_closed(&mut dte);
     // curl confirms the server offers nothing newer.
     let out = std::process::Command::new("curl")
         .args(["-sS", "-o", "/dev/null", "--tlsv1.3", "--cacert", ca.ca.to_str().unwrap()])
@@ -461,10 +475,7 @@ fn a_dte_that_does_not_read_holds_the_server_back() {
 
     // HTTPS: nothing read from the cache: it stays bounded.
     let (m, mut dte) = modem(&["--ca", ca.ca.to_str().unwrap()]);
-    dte.cmd_expect("AT+CHTTPSSTART", &["OK"]);
-    dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"localhost\",{}", web.tls_port), &["OK"]);
-    https_send(&mut dte, &get("/10M.bin", ""));
-    dte.expect("+CHTTPS: RECV EVENT");
+    request_10m_over_tls(&mut dte, &web);
     std::thread::sleep(Duration::from_millis(1000));
     dte.send_line("AT+CHTTPSRECV?");
     let cached: usize = dte.line().strip_prefix("+CHTTPSRECV: LEN,").unwrap().parse().unwrap();
@@ -486,10 +497,7 @@ fn closing_with_a_full_cache_answers() {
     let ca = TestCa::new().unwrap();
     let web = HttpServer::start(&ca).unwrap();
     let (_m, mut dte) = modem(&["--ca", ca.ca.to_str().unwrap()]);
-    dte.cmd_expect("AT+CHTTPSSTART", &["OK"]);
-    dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"localhost\",{}", web.tls_port), &["OK"]);
-    https_send(&mut dte, &get("/10M.bin", ""));
-    dte.expect("+CHTTPS: RECV EVENT");
+    request_10m_over_tls(&mut dte, &web);
     std::thread::sleep(Duration::from_millis(500));
     let head = recv_all(&mut dte, 1, 384);
     assert!(head.starts_with(b"HTTP/1.1 200"));
@@ -503,13 +511,7 @@ fn closing_with_a_full_cache_answers() {
     }
     dte.cmd_expect("AT+CHTTPSRECV?", &["+CHTTPSRECV: LEN,0", "OK"]);
     dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"localhost\",{}", web.tls_port), &["OK"]);
-    https_send(&mut dte, &get("/hello.txt", "Connection: close\r\n"));
-    dte.expect("+CHTTPS: RECV EVENT");
-    dte.expect("+CHTTPSNOTIFY: PEER CLOSED");
-    dte.send_line("AT+CHTTPSRECV?");
-    let len: usize = dte.line().strip_prefix("+CHTTPSRECV: LEN,").unwrap().parse().unwrap();
-    dte.expect("OK");
-    assert_eq!(split(&recv_all(&mut dte, len, 4096)).1, b"hello from nginx\n");
+    hello_then_peer_closed(&mut dte);
     dte.cmd_expect("AT+CHTTPSSTOP", &["OK"]);
 }
 
@@ -523,10 +525,7 @@ fn a_full_https_cache_does_not_hold_back_other_services() {
     let file = testbench::http::pattern(300 * 1024, 7);
     ftp.put("f.bin", &file).unwrap();
     let (_m, mut dte) = modem(&["--ca", ca.ca.to_str().unwrap()]);
-    dte.cmd_expect("AT+CHTTPSSTART", &["OK"]);
-    dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"localhost\",{}", web.tls_port), &["OK"]);
-    https_send(&mut dte, &get("/10M.bin", ""));
-    dte.expect("+CHTTPS: RECV EVENT");
+    request_10m_over_tls(&mut dte, &web);
     std::thread::sleep(Duration::from_millis(500));
     dte.cmd_expect("AT+CFTPSERV=\"127.0.0.1\"", &["OK"]);
     dte.cmd_expect(&format!("AT+CFTPPORT={}", ftp.port), &["OK"]);
