@@ -161,12 +161,19 @@ pub fn ftp_truncating(size: usize, sent: usize) -> Result<Peer> {
     }))
 }
 
-fn ftp_truncating_session(s: TcpStream, size: usize, sent: usize, stop: &AtomicBool) -> std::io::Result<()> {
+/// A line-protocol session: `greeting`, then for each command line its verb (upper case),
+/// with the reader and the writer, to `answer`, which returns false to end the session.
+/// Ends too when the client leaves or the peer is stopped.
+fn verb_session(
+    s: TcpStream,
+    greeting: &[u8],
+    stop: &AtomicBool,
+    mut answer: impl FnMut(&str, &mut std::io::BufReader<TcpStream>, &mut TcpStream) -> std::io::Result<bool>,
+) -> std::io::Result<()> {
     use std::io::BufRead;
     let mut w = s.try_clone()?;
     let mut r = std::io::BufReader::new(s);
-    w.write_all(b"220 truncating test server\r\n")?;
-    let mut data: Option<TcpListener> = None;
+    w.write_all(greeting)?;
     let mut line = String::new();
     while !stop.load(Ordering::Relaxed) {
         line.clear();
@@ -174,7 +181,17 @@ fn ftp_truncating_session(s: TcpStream, size: usize, sent: usize, stop: &AtomicB
             return Ok(());
         }
         let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
-        match verb.as_str() {
+        if !answer(&verb, &mut r, &mut w)? {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+fn ftp_truncating_session(s: TcpStream, size: usize, sent: usize, stop: &AtomicBool) -> std::io::Result<()> {
+    let mut data: Option<TcpListener> = None;
+    verb_session(s, b"220 truncating test server\r\n", stop, |verb, _, w| {
+        match verb {
             "USER" => w.write_all(b"331 password please\r\n")?,
             "PASS" => w.write_all(b"230 logged in\r\n")?,
             "TYPE" => w.write_all(b"200 ok\r\n")?,
@@ -189,7 +206,7 @@ fn ftp_truncating_session(s: TcpStream, size: usize, sent: usize, stop: &AtomicB
             "RETR" | "LIST" => {
                 let Some(l) = data.take() else {
                     w.write_all(b"425 use PASV first\r\n")?;
-                    continue;
+                    return Ok(true);
                 };
                 w.write_all(b"150 here it comes\r\n")?;
                 let (mut d, _) = l.accept()?;
@@ -200,12 +217,12 @@ fn ftp_truncating_session(s: TcpStream, size: usize, sent: usize, stop: &AtomicB
             }
             "QUIT" => {
                 w.write_all(b"221 bye\r\n")?;
-                return Ok(());
+                return Ok(false);
             }
             _ => w.write_all(b"550 not here\r\n")?,
         }
-    }
-    Ok(())
+        Ok(true)
+    })
 }
 
 /// An SMTP server that accepts everything up to DATA, takes `after` bytes of the message
@@ -217,31 +234,24 @@ pub fn smtp_dropping_in_data(after: usize) -> Result<Peer> {
 }
 
 fn smtp_drop_session(s: TcpStream, after: usize, stop: &AtomicBool) -> std::io::Result<()> {
-    use std::io::BufRead;
-    let mut w = s.try_clone()?;
-    let mut r = std::io::BufReader::new(s);
-    w.write_all(b"220 dropping test server\r\n")?;
-    let mut line = String::new();
-    while !stop.load(Ordering::Relaxed) {
-        line.clear();
-        if r.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
-        match verb.as_str() {
+    verb_session(s, b"220 dropping test server\r\n", stop, |verb, r, w| {
+        match verb {
             "EHLO" => w.write_all(b"250-drop\r\n250 AUTH PLAIN LOGIN\r\n")?,
             "AUTH" => w.write_all(b"235 ok\r\n")?,
             "DATA" => {
                 w.write_all(b"354 go on\r\n")?;
                 let mut buf = vec![0u8; after];
                 r.read_exact(&mut buf)?;
-                return Ok(()); // dropped mid-DATA
+                return Ok(false); // dropped mid-DATA
             }
-            "QUIT" => return w.write_all(b"221 bye\r\n"),
+            "QUIT" => {
+                w.write_all(b"221 bye\r\n")?;
+                return Ok(false);
+            }
             _ => w.write_all(b"250 ok\r\n")?,
         }
-    }
-    Ok(())
+        Ok(true)
+    })
 }
 
 /// A POP3 server that logs anybody in, then drops the session after `delay`.
