@@ -104,7 +104,9 @@ impl Jobs {
                 Poll::Pending => {}
             }
         }
-        self.events.retain(|(id, _)| !closed.contains(id));
+        if !closed.is_empty() {
+            self.events.retain(|(id, _)| !closed.contains(id));
+        }
         found.map_or(Poll::Pending, Poll::Ready)
     }
 
