@@ -171,6 +171,10 @@ impl Drop for Jobs {
 }
 
 /// Run `modem` over `rd`/`wr` until hang-up or `stop` turns true.
+///
+/// Reading and writing go on side by side: a DTE that stops reading never stops the modem
+/// from reading it (the modem bounds what it keeps, see [`Modem::handle_input`]), and a DTE
+/// that stops writing never stops its answers.
 pub async fn run<R, W>(
     mut rd: R,
     mut wr: W,
@@ -183,68 +187,75 @@ where
     W: AsyncWrite + Unpin,
 {
     let mut buf = vec![0u8; 16 * 1024];
-    let mut out;
+    let mut tx = Vec::new();
+    let mut sent = 0;
+    let mut unflushed = false;
     let mut tx_pace = Pacer::default();
     let mut rx_pace = Pacer::default();
     let mut baud = modem.baud();
     let mut jobs = Jobs::new();
     let result = loop {
-        // Everything the modem has to say goes out before more input is read.
-        loop {
-            out = modem.poll_transmit().unwrap_or_default();
-            while out.len() < WRITE_BATCH {
+        if sent == tx.len() && !unflushed {
+            // What was written before an `AT+IPR` answer went out at the old rate.
+            if modem.baud() != baud {
+                baud = modem.baud();
+                if let Some(f) = s.on_baud.as_mut() {
+                    f(baud);
+                }
+            }
+            tx = modem.poll_transmit().unwrap_or_default();
+            while tx.len() < WRITE_BATCH {
                 match modem.poll_transmit() {
-                    Some(chunk) => out.extend_from_slice(&chunk),
+                    Some(more) => tx.extend_from_slice(&more),
                     None => break,
                 }
             }
-            if out.is_empty() {
-                break;
-            }
-            if let Some((t, ts)) = s.trace.as_mut() {
-                t.record(ts, Dir::Out, &out);
-            }
-            let written = if s.pace {
-                let mut r = Ok(());
-                for piece in out.chunks(Pacer::chunk(baud)) {
-                    tx_pace.wait(piece.len(), baud).await;
-                    r = wr.write_all(piece).await;
-                    if r.is_err() {
-                        break;
-                    }
-                }
-                r
-            } else {
-                wr.write_all(&out).await
-            };
-            match written.and(wr.flush().await) {
-                Ok(()) => {}
-                Err(e) if is_hangup(&e) => return Ok(End::HangUp),
-                Err(e) => return Err(e),
-            }
-        }
-        if modem.baud() != baud {
-            baud = modem.baud();
-            if let Some(f) = s.on_baud.as_mut() {
-                f(baud);
+            sent = 0;
+            if let Some((t, ts)) = s.trace.as_mut()
+                && !tx.is_empty()
+            {
+                t.record(ts, Dir::Out, &tx);
             }
         }
         jobs.sync(&mut modem, &s.net);
         let deadline = modem.poll_timeout().map(tokio::time::Instant::from_std);
-        // Back-pressure: no DTE input while a job's input queue is full, no job events
-        // while the DTE has not taken the output already waiting.
-        let input_blocked = jobs.pending.is_some();
+        // Back-pressure: no DTE input while a job's input queue is full (or, for an
+        // upload, while the modem cannot take more), no job events while the DTE has not
+        // taken the output already waiting.
+        let input_blocked = jobs.pending.is_some() || !modem.wants_input();
         let accepting = modem.accepting_events();
         let paused = modem.paused_jobs();
         let queue = jobs.pending_queue();
         let room = async {
             match queue {
-                Some(tx) => tx.reserve_owned().await.ok(),
+                Some(q) => q.reserve_owned().await.ok(),
                 None => std::future::pending().await,
             }
         };
+        // One output step: flush what was written, or write the next piece (with --pace,
+        // at most ~10 ms of line time, once the line is free).
+        let writing = sent < tx.len() || unflushed;
+        let piece = if s.pace { (tx.len() - sent).min(Pacer::chunk(baud)) } else { tx.len() - sent };
+        let line_free = !s.pace || unflushed || tx_pace.is_free();
+        let read_max = if s.pace { Pacer::chunk(baud).min(buf.len()) } else { buf.len() };
         tokio::select! {
-            r = rd.read(&mut buf), if !input_blocked => match r {
+            r = async {
+                if unflushed { wr.flush().await.map(|()| None) } else { wr.write(&tx[sent..sent + piece]).await.map(Some) }
+            }, if writing && line_free => match r {
+                Ok(None) => unflushed = false,
+                Ok(Some(0)) => break End::HangUp,
+                Ok(Some(n)) => {
+                    sent += n;
+                    unflushed = true;
+                    if s.pace {
+                        tx_pace.account(n, baud);
+                    }
+                }
+                Err(e) if is_hangup(&e) => break End::HangUp,
+                Err(e) => return Err(e),
+            },
+            () = tx_pace.free(), if writing && !line_free => {}
+            r = rd.read(&mut buf[..read_max]), if !input_blocked => match r {
                 Ok(0) => break End::HangUp,
                 Ok(n) => {
                     if s.pace {
@@ -264,7 +275,7 @@ where
                 }
                 modem.handle_service_event(id, ev, std::time::Instant::now());
             }
-            permit = room, if input_blocked => {
+            permit = room, if jobs.pending.is_some() => {
                 // A job that is gone takes its pending input with it.
                 if let (Some(permit), Some((_, input))) = (permit, jobs.pending.take()) {
                     permit.send(input);

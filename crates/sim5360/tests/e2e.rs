@@ -295,3 +295,65 @@ fn urcs_are_collected_while_waiting() {
     assert_eq!(dte.wait_for("PB DONE"), "PB DONE");
     assert_eq!(dte.urcs, ["+CPIN: READY", "SMS DONE", "CALL READY"]);
 }
+
+/// Pseudo-random garbage with no `A`/`a` in it, so none of it can start a command line.
+fn garbage(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            match (x >> 8) as u8 {
+                b'A' | b'a' => b'B',
+                b => b,
+            }
+        })
+        .collect()
+}
+
+/// A DTE that writes with echo on and never reads must not deadlock the modem: it keeps
+/// reading (into bounded buffers, echo dropped first, then input, each drop logged), the
+/// DTE's writes complete, and once the DTE reads again `AT` is answered. First 70 KB of
+/// garbage (only echo piles up), then 1 MiB of `AT` lines (answers pile up too, so input
+/// is dropped once the receive buffer is full; no answer to a command taken is lost).
+#[test]
+fn a_dte_that_does_not_read_never_blocks_the_modem() {
+    let m = ModemProcess::start(bin(), Transport::Pty, &["-v"]).unwrap();
+    let tty = m.tty.clone().unwrap();
+    // Wait for the boot to end, then stop reading.
+    let mut dte = m.open_pty().unwrap();
+    dte.expect_eventually("PB DONE");
+    drop(dte);
+    let commands: Vec<u8> = b"AT\r".iter().copied().cycle().take(1 << 20).collect();
+    for data in [garbage(70_000, 7), commands] {
+        let len = data.len();
+        let mut f = testbench::raw_tty(&tty).unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            for piece in data.chunks(4096) {
+                f.write_all(piece).unwrap();
+            }
+            done_tx.send(()).unwrap();
+            f
+        });
+        // Without the fix the PTY fills both ways and the writer blocks for good.
+        if done_rx.recv_timeout(Duration::from_secs(30)).is_err() {
+            panic!("the DTE's {len}-byte write did not complete: the modem stopped reading");
+        }
+        let f = writer.join().unwrap();
+        let mut dte = Dte::new(f.try_clone().unwrap(), Box::new(f));
+        // What was kept is bounded; then a fresh line, and AT works.
+        let kept = dte.idle(Duration::from_millis(700));
+        assert!(kept.len() < 1024 * 1024, "{} bytes of output kept for {len} bytes", kept.len());
+        dte.send(b"\r");
+        dte.idle(Duration::from_millis(300));
+        dte.cmd_expect("ATE0", &["ATE0", "OK"]);
+        dte.cmd_expect("AT+CSQ", &["+CSQ: 21,99", "OK"]);
+        dte.cmd_expect("ATE1", &["OK"]);
+    }
+    let log = m.stderr_log();
+    assert!(log.contains("echo dropped"), "no echo drop logged:\n{log}");
+    assert!(log.contains("input dropped"), "no input drop logged:\n{log}");
+}

@@ -276,20 +276,13 @@ fn ftps_modem(extra: &[&str]) -> (ModemProcess, Dte) {
     (m, dte)
 }
 
-fn efs_put(dte: &mut Dte, path: &str, content: &[u8]) {
-    dte.send_line(&format!("AT+CFTRANRX=\"{path}\",{}", content.len()));
-    dte.expect(">");
-    dte.send(content);
-    dte.expect("OK");
-}
-
 #[test]
 fn ftps_sessions_explicit_implicit_and_plain() {
     let ca = TestCa::new().unwrap();
     let ftp = FtpServer::start(&ca).unwrap();
     let (m, mut dte) = ftps_modem(&["--ca", ca.ca.to_str().unwrap()]);
     let big = data(1 << 20, 41);
-    efs_put(&mut dte, "C:/big.bin", &big);
+    dte.efs_put("C:/big.bin", &big);
     // Not started / not logged in: 207.
     dte.cmd_expect("AT+CFTPSLOGIN=\"localhost\",21,\"u\",\"p\"", &["+CME ERROR: 207"]);
     dte.cmd_expect("AT+CFTPSSTART", &["OK"]);

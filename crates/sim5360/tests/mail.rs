@@ -19,13 +19,6 @@ fn modem(extra: &[&str]) -> (ModemProcess, Dte) {
     testbench::ready_modem(bin(), extra).unwrap()
 }
 
-fn efs_put(dte: &mut Dte, path: &str, content: &[u8]) {
-    dte.send_line(&format!("AT+CFTRANRX=\"{path}\",{}", content.len()));
-    dte.expect(">");
-    dte.send(content);
-    dte.expect("OK");
-}
-
 /// Server, sender, one recipient.
 fn minimal(dte: &mut Dte, port: u16) {
     dte.cmd_expect(&format!("AT+SMTPSRV=\"127.0.0.1\",{port}"), &["OK"]);
@@ -48,9 +41,9 @@ fn smtp_full_mail_with_attachments() {
     let txt = b"plain attachment\n".to_vec();
     let jpg = testbench::http::pattern(200_000, 61);
     let bin = testbench::http::pattern(3000, 62);
-    efs_put(&mut dte, "C:/note.txt", &txt);
-    efs_put(&mut dte, "C:/Picture/photo.jpg", &jpg);
-    efs_put(&mut dte, "C:/data.bin", &bin);
+    dte.efs_put("C:/note.txt", &txt);
+    dte.efs_put("C:/Picture/photo.jpg", &jpg);
+    dte.efs_put("C:/data.bin", &bin);
     dte.cmd_expect("AT+CCLK=\"26/03/04,05:06:07+08\"", &["OK"]);
     dte.cmd_expect(&format!("AT+SMTPSRV=\"127.0.0.1\",{}", srv.port), &["OK"]);
     dte.cmd_expect(&format!("AT+SMTPAUTH=1,\"{}\",\"{}\"", srv.user, srv.password), &["OK"]);
@@ -137,7 +130,7 @@ fn smtp_auth_login_and_failures() {
     assert_eq!(send(&mut dte), "+SMTP: TIMEOUT");
     // A missing attachment (deleted after it was chosen): file error, no connection made.
     minimal(&mut dte, login_only.port);
-    efs_put(&mut dte, "C:/gone.txt", b"x");
+    dte.efs_put("C:/gone.txt", b"x");
     dte.cmd_expect("AT+SMTPFILE=1,\"gone.txt\"", &["OK"]);
     dte.cmd_expect("AT+FSDEL=\"gone.txt\"", &["OK"]);
     let before = login_only.received().unwrap().len();

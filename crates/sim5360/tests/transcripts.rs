@@ -4,8 +4,10 @@
 //! - `# ...` comment; blank lines ignored.
 //! - `! boot-delay <ms>`, `! pin <pin>`, `! capacity <bytes>`, `! profile <model>`,
 //!   `! keep-boot` (header options, before the first exchange; boot output is discarded
-//!   unless `keep-boot` is given).
-//! - `> TEXT` sends `TEXT<CR>`; `>> TEXT` sends raw bytes with escapes `<CR> <LF> <SUB>
+//!   unless `keep-boot` is given); `! endings E...` runs the whole transcript once per
+//!   line ending `E` of `>`: `cr` (the default), `crlf` (CR LF in one write) and
+//!   `crlf-split` (the LF written on its own after the modem answered the CR).
+//! - `> TEXT` sends `TEXT` and the line ending; `>> TEXT` sends raw bytes with escapes `<CR> <LF> <SUB>
 //!   <ESC> <BS> <NUL> <xHH>`; `>>> N BYTE` sends N copies of BYTE (escaped).
 //! - `< TEXT` expects the next output line (output is split at CR/LF, empty lines dropped);
 //!   `<<` `TEXT` expects the whole raw output since the last send, byte for byte (escaped);
@@ -101,6 +103,27 @@ struct Opts {
     pin: Option<String>,
     capacity: u64,
     model: Model,
+    ending: Ending,
+}
+
+/// How `>` ends a command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    Cr,
+    CrLf,
+    /// CR, then LF in a separate write, after the modem's answer to the CR.
+    CrLfSplit,
+}
+
+impl Ending {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "cr" => Self::Cr,
+            "crlf" => Self::CrLf,
+            "crlf-split" => Self::CrLfSplit,
+            _ => return None,
+        })
+    }
 }
 
 impl Harness {
@@ -162,7 +185,22 @@ impl Harness {
 
 fn run(path: &Path) -> Result<(), Failed> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))?;
-    let mut opts = Opts { boot_delay: Duration::ZERO, pin: None, capacity: 1 << 20, model: Model::Sim5360 };
+    let endings: Vec<Ending> = match text.lines().find_map(|l| l.strip_prefix("! endings ")) {
+        Some(list) => list
+            .split_whitespace()
+            .map(|e| Ending::parse(e).ok_or(format!("unknown ending {e}")))
+            .collect::<Result<_, _>>()?,
+        None => vec![Ending::Cr],
+    };
+    for ending in endings {
+        run_with(path, &text, ending)
+            .map_err(|e| Failed::from(format!("[ending {ending:?}] {}", e.message().unwrap_or(""))))?;
+    }
+    Ok(())
+}
+
+fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
+    let mut opts = Opts { boot_delay: Duration::ZERO, pin: None, capacity: 1 << 20, model: Model::Sim5360, ending };
     let mut keep_boot = false;
     let mut h: Option<Harness> = None;
     for (n, line) in text.lines().enumerate() {
@@ -192,6 +230,7 @@ fn run(path: &Path) -> Result<(), Failed> {
                     }
                 }
                 "keep-boot" => keep_boot = true,
+                "endings" => {}
                 _ => return Err(fail(&h, format!("unknown option {k}"))),
             }
             continue;
@@ -209,7 +248,17 @@ fn run(path: &Path) -> Result<(), Failed> {
             ">" => {
                 let mut b = unescape(rest)?;
                 b.push(b'\r');
+                let ending = hh.opts.ending;
+                if ending == Ending::CrLf {
+                    b.push(b'\n');
+                }
                 hh.send(&b).map_err(|e| fail(&h, e))?;
+                if ending == Ending::CrLfSplit
+                    && let Some(hh) = h.as_mut()
+                {
+                    hh.collect();
+                    hh.modem.handle_input(b"\n", hh.now);
+                }
             }
             ">>" => {
                 let b = unescape(rest)?;

@@ -22,6 +22,9 @@ pub struct Dte {
     pub urcs: Vec<String>,
     stop: Arc<AtomicBool>,
     pub timeout: Duration,
+    /// What [`Dte::send_line`] ends a line with: CR (python-gsmmodem, gammu) by default,
+    /// or CR LF (Arduino `println`, TinyGSM).
+    pub line_end: &'static [u8],
 }
 
 impl Drop for Dte {
@@ -67,7 +70,17 @@ impl Dte {
                 }
             }
         });
-        Self { writer, rx, buf: Vec::new(), log: Vec::new(), eof: false, urcs: Vec::new(), stop, timeout: TIMEOUT }
+        Self {
+            writer,
+            rx,
+            buf: Vec::new(),
+            log: Vec::new(),
+            eof: false,
+            urcs: Vec::new(),
+            stop,
+            timeout: TIMEOUT,
+            line_end: b"\r",
+        }
     }
 
     /// The exchange so far, escaped: `>>` marks what the DTE sent.
@@ -89,11 +102,28 @@ impl Dte {
         }
     }
 
-    /// Send `line` and CR.
+    /// Send `line` and the line end ([`Dte::line_end`]).
     pub fn send_line(&mut self, line: &str) {
         let mut b = line.as_bytes().to_vec();
-        b.push(b'\r');
+        b.extend_from_slice(self.line_end);
         self.send(&b);
+    }
+
+    /// Send `line`, its line end and `data` in one write, without waiting for a prompt
+    /// (as clients that do not wait for `>` do).
+    pub fn send_line_with(&mut self, line: &str, data: &[u8]) {
+        let mut b = line.as_bytes().to_vec();
+        b.extend_from_slice(self.line_end);
+        b.extend_from_slice(data);
+        self.send(&b);
+    }
+
+    /// `AT+CFTRANRX="<path>",<len>`, the `>` prompt, the content, `OK`.
+    pub fn efs_put(&mut self, path: &str, content: &[u8]) {
+        self.send_line(&format!("AT+CFTRANRX=\"{path}\",{}", content.len()));
+        self.expect(">");
+        self.send(content);
+        self.expect("OK");
     }
 
     /// Close the DTE's writing side (stdio: end of input; TCP: half-close).

@@ -13,6 +13,9 @@
 pub const SUB: u8 = 0x1A;
 /// ESC, which cancels free-text entry.
 pub const ESC: u8 = 0x1B;
+/// Line feed: when it comes right after the S3 that ended a command line, it is part of
+/// that line's terminator (see [`LineDiscipline::feed`]).
+pub const LF: u8 = 0x0A;
 
 /// Settings the discipline reads on every byte; the owner updates them as S-registers and
 /// ATE change.
@@ -74,6 +77,9 @@ enum Mode {
 #[derive(Debug, Clone)]
 pub struct LineDiscipline {
     mode: Mode,
+    /// The last command line ended with S3 (not itself LF) and no byte has come since: an
+    /// LF next is part of that line's terminator, whatever mode the line opened.
+    lf_pending: bool,
     buf: Vec<u8>,
     echo: Vec<u8>,
     /// Largest chunk handed out in one [`Event::Data`].
@@ -88,7 +94,7 @@ impl Default for LineDiscipline {
 
 impl LineDiscipline {
     pub fn new() -> Self {
-        Self { mode: Mode::Idle, buf: Vec::new(), echo: Vec::new(), data_chunk: 64 * 1024 }
+        Self { mode: Mode::Idle, lf_pending: false, buf: Vec::new(), echo: Vec::new(), data_chunk: 64 * 1024 }
     }
 
     /// Enter fixed-length data mode: the next `len` bytes are payload, not commands.
@@ -130,13 +136,41 @@ impl LineDiscipline {
     /// Abandon any data entry and partial line, back to command state.
     pub fn reset(&mut self) {
         self.mode = Mode::Idle;
+        self.lf_pending = false;
         self.buf.clear();
     }
 
     /// Consume bytes from `input` up to and including the one that completes an event.
     /// Returns the number of bytes consumed and the event, if any. When no event is
     /// returned, all of `input` was consumed.
+    ///
+    /// Line endings: a command line ends at S3 (CR). If the very next byte the DTE sends
+    /// is LF, that LF belongs to the line just ended (DTEs that end lines with CR LF, as
+    /// Arduino `println` does), whenever it arrives and whatever state the line opened:
+    /// in command state it is echoed like any other byte, in a `>`/`>>` data entry or a
+    /// stream it is dropped, never taken as payload. Every other byte after the CR,
+    /// including those sent before a prompt is printed, is interpreted in the state the
+    /// line left.
     pub fn feed(&mut self, input: &[u8], cfg: &LineConfig) -> (usize, Option<Event>) {
+        let mut skip = 0;
+        if self.lf_pending && !input.is_empty() {
+            self.lf_pending = false;
+            if input[0] == LF {
+                if cfg.echo && self.in_command_state() {
+                    self.echo.push(LF);
+                }
+                skip = 1;
+            }
+        }
+        let (n, ev) = self.feed_after_terminator(&input[skip..], cfg);
+        (skip + n, ev)
+    }
+
+    fn in_command_state(&self) -> bool {
+        matches!(self.mode, Mode::Idle | Mode::GotA | Mode::InLine { .. })
+    }
+
+    fn feed_after_terminator(&mut self, input: &[u8], cfg: &LineConfig) -> (usize, Option<Event>) {
         if let Mode::Data { remaining } = self.mode {
             return self.feed_data(input, remaining);
         }
@@ -145,6 +179,9 @@ impl LineDiscipline {
         }
         for (i, &b) in input.iter().enumerate() {
             if let Some(ev) = self.step(b, cfg) {
+                if matches!(ev, Event::Line(_) | Event::LineTooLong) && cfg.s3 != LF {
+                    self.lf_pending = true;
+                }
                 return (i + 1, Some(ev));
             }
             if let Mode::Data { remaining } = self.mode {
@@ -390,6 +427,43 @@ mod tests {
             run(&mut ld, b"ab\x1bAT\r", &cfg),
             vec![Event::Data(b"ab".to_vec()), Event::TextCancelled, Event::Line(vec![])]
         );
+    }
+
+    #[test]
+    fn lf_after_cr_belongs_to_the_line() {
+        let cfg = LineConfig::default();
+        // CR LF then data in the same chunk: the LF is not payload.
+        let mut ld = LineDiscipline::new();
+        let (n, ev) = ld.feed(b"AT+X=5\r\nhello", &cfg);
+        assert_eq!(ev, Some(Event::Line(b"+X=5".to_vec())));
+        ld.expect_data(5);
+        assert_eq!(run(&mut ld, &b"AT+X=5\r\nhello"[n..], &cfg), vec![Event::Data(b"hello".to_vec()), Event::DataEnd]);
+        // The LF arriving on its own, after the prompt: still part of the line.
+        let mut ld = LineDiscipline::new();
+        assert_eq!(run(&mut ld, b"AT+X\r", &cfg), vec![Event::Line(b"+X".to_vec())]);
+        ld.expect_stream(true);
+        assert_eq!(run(&mut ld, b"\n", &cfg), vec![]);
+        assert_eq!(run(&mut ld, b"ab\x1a", &cfg), vec![Event::Data(b"ab".to_vec()), Event::DataEnd]);
+        // Only one LF, only right after the CR: a later or a second LF is payload.
+        let mut ld = LineDiscipline::new();
+        run(&mut ld, b"AT+X\r", &cfg);
+        ld.expect_data(3);
+        assert_eq!(run(&mut ld, b"\n\nab", &cfg), vec![Event::Data(b"\nab".to_vec()), Event::DataEnd]);
+        let mut ld = LineDiscipline::new();
+        run(&mut ld, b"AT+X\r", &cfg);
+        ld.expect_data(2);
+        assert_eq!(run(&mut ld, b"a\nb", &cfg), vec![Event::Data(b"a\n".to_vec()), Event::DataEnd]);
+        // Free text: the LF is neither kept nor echoed.
+        let mut ld = LineDiscipline::new();
+        run(&mut ld, b"AT+X\r", &cfg);
+        ld.take_echo();
+        ld.expect_text(10);
+        assert_eq!(run(&mut ld, b"\nhi\x1a", &cfg), vec![Event::Text(b"hi".to_vec())]);
+        assert_eq!(ld.take_echo(), b"hi");
+        // In command state the LF is echoed as before.
+        let mut ld = LineDiscipline::new();
+        run(&mut ld, b"AT\r\nAT\r", &cfg);
+        assert_eq!(ld.take_echo(), b"AT\r\nAT\r");
     }
 
     #[test]

@@ -54,7 +54,13 @@ proptest! {
     fn any_chunking_same_result(
         mut input in prop::collection::vec(byte(), 0..300),
         cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..20),
-        extra in prop::sample::select(vec![&b"AT+D5\r12\r45AT\r"[..], b"AT+T\rab\x08c\x1aAT\r", b"AT+T\rx\x1bAT\r"]),
+        extra in prop::sample::select(vec![
+            &b"AT+D5\r12\r45AT\r"[..],
+            b"AT+T\rab\x08c\x1aAT\r",
+            b"AT+T\rx\x1bAT\r",
+            b"AT+D3\r\n\nabAT\r\n",
+            b"AT+T\r\nab\x1aAT\r\n",
+        ]),
     ) {
         input.extend_from_slice(extra);
         let whole = run(&[&input]);

@@ -30,12 +30,24 @@ use crate::network::NetState;
 use crate::profile::Profile;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 use v250::{Args, Event, Form, LineDiscipline, ResultCode, parse_line};
 
-/// Input that arrives while a streamed answer is being sent is kept (up to this many
-/// bytes) and interpreted afterwards, as a UART FIFO would hold it.
-const HELD_INPUT_MAX: usize = 64 * 1024;
+/// DTE input waiting to be interpreted (while a streamed answer is sent, a line waits for a
+/// job, or the DTE does not read its answers), as a UART receive FIFO holds it; past it,
+/// input is dropped and counted, as an overrun would drop it.
+const RX_MAX: usize = 64 * 1024;
+/// While this much output waits unsent (the DTE is not reading), echo is dropped.
+const ECHO_BACKLOG_MAX: usize = 32 * 1024;
+/// While this much output waits unsent, input is not interpreted: it stays in the FIFO, so
+/// answers never pile up without bound (and are never dropped).
+const ANSWER_BACKLOG_MAX: usize = 48 * 1024;
+/// Queued URCs move to the output only while less than this waits unsent; `DATA` blocks of
+/// a download go a few at a time.
+const RELEASE_BACKLOG_MAX: usize = 16 * 1024;
+/// Largest piece [`Modem::poll_transmit`] hands out, so what waits beyond one write stays
+/// in the modem, where it counts as backlog.
+const TRANSMIT_MAX: usize = 64 * 1024;
 
 /// NV key of the AT&W user profile.
 const NV_PROFILE: &str = "profile.json";
@@ -158,7 +170,11 @@ pub struct Modem {
     awake: bool,
     queue: VecDeque<Pending>,
     active: Active,
-    held: Vec<u8>,
+    /// DTE input not yet interpreted (bounded by [`RX_MAX`]).
+    rx: VecDeque<u8>,
+    /// Input bytes lost to a full receive FIFO, and echo bytes dropped, since power-on.
+    dropped_input: u64,
+    dropped_echo: u64,
     last_line: Vec<u8>,
     now: Instant,
 }
@@ -199,7 +215,9 @@ impl Modem {
             awake: false,
             queue: VecDeque::new(),
             active: Active::Idle,
-            held: Vec::new(),
+            rx: VecDeque::new(),
+            dropped_input: 0,
+            dropped_echo: 0,
             last_line: Vec::new(),
             now,
         };
@@ -232,7 +250,8 @@ impl Modem {
         self.release_urcs();
     }
 
-    /// Bytes from the DTE.
+    /// Bytes from the DTE. They are interpreted at once when nothing holds them back;
+    /// otherwise they wait in the receive FIFO, and what does not fit in it is dropped.
     pub fn handle_input(&mut self, input: &[u8], now: Instant) {
         self.now = now;
         if !self.awake {
@@ -240,36 +259,112 @@ impl Modem {
             return;
         }
         let mut rest = input;
-        loop {
-            if matches!(self.active, Active::Stream(_) | Active::Wait(_)) {
-                let room = HELD_INPUT_MAX.saturating_sub(self.held.len());
-                if rest.len() > room {
-                    info!(dropped = rest.len() - room, "input overflow while sending a long answer");
+        if self.rx.is_empty() {
+            // Fast path: interpret straight from the caller's buffer. An event may complete
+            // with no further byte (the end of a data entry), hence the loop on events.
+            while self.interpreting() {
+                let (n, event) = self.feed(rest);
+                rest = &rest[n..];
+                if !event && rest.is_empty() {
+                    break;
                 }
-                self.held.extend_from_slice(&rest[..rest.len().min(room)]);
-                break;
             }
-            let cfg = self.ctx.settings.line_config();
-            let (n, ev) = self.ld.feed(rest, &cfg);
-            rest = &rest[n..];
-            let echo = self.ld.take_echo();
-            self.out.extend_from_slice(&echo);
-            match ev {
-                Some(ev) => self.on_event(ev),
-                None if rest.is_empty() => break,
-                None => {}
+        }
+        let room = RX_MAX.saturating_sub(self.rx.len());
+        if rest.len() > room {
+            let lost = rest.len() - room;
+            self.dropped_input += lost as u64;
+            warn!(lost, total = self.dropped_input, "DTE input overrun: the receive buffer is full, input dropped");
+        }
+        self.rx.extend(&rest[..rest.len().min(room)]);
+        self.process_rx();
+    }
+
+    /// Whether the runner should read more DTE input now. Always, except while an upload's
+    /// job cannot take more and the receive FIFO is full (then the DTE waits, as with
+    /// hardware flow control; a DTE that does not read is never made to wait).
+    pub fn wants_input(&self) -> bool {
+        self.rx.len() < RX_MAX || !self.upload_blocked()
+    }
+
+    /// Input bytes dropped because the receive FIFO was full, and echo bytes dropped while
+    /// the DTE was not reading, since power-on.
+    pub fn dropped(&self) -> (u64, u64) {
+        (self.dropped_input, self.dropped_echo)
+    }
+
+    /// Whether input may be interpreted now.
+    fn interpreting(&self) -> bool {
+        !matches!(self.active, Active::Stream(_) | Active::Wait(_))
+            && self.out.len() < ANSWER_BACKLOG_MAX
+            && !self.upload_blocked()
+    }
+
+    /// An upload's job cannot take more data now.
+    fn upload_blocked(&self) -> bool {
+        false
+    }
+
+    /// Interpret what waits in the receive FIFO, as far as nothing holds it back.
+    fn process_rx(&mut self) {
+        // Copied out a piece at a time: the FIFO cannot stay borrowed while a handler runs.
+        let mut piece = [0u8; 4096];
+        while self.interpreting() {
+            let (front, _) = self.rx.as_slices();
+            let len = front.len().min(piece.len());
+            piece[..len].copy_from_slice(&front[..len]);
+            let (n, event) = self.feed(&piece[..len]);
+            self.rx.drain(..n.min(self.rx.len()));
+            if !event && self.rx.is_empty() {
+                break;
             }
         }
         self.release_urcs();
     }
 
-    /// Next bytes to send to the DTE, if any. Long answers are produced piece by piece
-    /// here, so a slow DTE slows the producer instead of filling memory.
+    /// One step of the line discipline over `input`: the bytes consumed, and whether an
+    /// event came of it.
+    fn feed(&mut self, input: &[u8]) -> (usize, bool) {
+        let cfg = self.ctx.settings.line_config();
+        let (n, ev) = self.ld.feed(input, &cfg);
+        let echo = self.ld.take_echo();
+        if !echo.is_empty() {
+            if self.out.len() < ECHO_BACKLOG_MAX {
+                self.out.extend_from_slice(&echo);
+            } else {
+                if self.dropped_echo == 0 || self.out.len() == ECHO_BACKLOG_MAX {
+                    info!("the DTE is not reading: echo dropped");
+                }
+                self.dropped_echo += echo.len() as u64;
+                debug!(len = echo.len(), total = self.dropped_echo, "echo dropped");
+            }
+        }
+        let event = ev.is_some();
+        if let Some(ev) = ev {
+            self.on_event(ev);
+        }
+        (n, event)
+    }
+
+    /// Next bytes to send to the DTE, if any (at most 64 KiB at a time). Long answers are
+    /// produced piece by piece here, so a slow DTE slows the producer instead of filling
+    /// memory.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
         if self.out.is_empty() {
             self.pump_stream();
         }
-        if self.out.is_empty() { None } else { Some(std::mem::take(&mut self.out)) }
+        if self.out.is_empty() {
+            return None;
+        }
+        let chunk = if self.out.len() <= TRANSMIT_MAX {
+            std::mem::take(&mut self.out)
+        } else {
+            let rest = self.out.split_off(TRANSMIT_MAX);
+            std::mem::replace(&mut self.out, rest)
+        };
+        // Room was made: input and URCs held back by the backlog may go on.
+        self.process_rx();
+        Some(chunk)
     }
 
     /// Everything pending, streamed answers included (tests).
@@ -302,11 +397,7 @@ impl Modem {
                 self.fail("stream", e);
             }
         }
-        self.release_urcs();
-        if !matches!(self.active, Active::Stream(_)) && !self.held.is_empty() {
-            let held = std::mem::take(&mut self.held);
-            self.handle_input(&held, self.now);
-        }
+        self.process_rx();
     }
 
     fn on_event(&mut self, ev: Event) {
@@ -500,6 +591,7 @@ impl Modem {
         self.ctx.net.restart();
         self.ctx.efs.cwd = crate::efs::EfsPath::root(crate::efs::Drive::C);
         self.ld.reset();
+        self.rx.clear();
         self.urcs.clear();
         self.urc_bytes = 0;
         let running: Vec<JobId> = self.ctx.jobs.sinks.keys().copied().collect();
@@ -541,22 +633,30 @@ impl Modem {
             return;
         }
         let framing = self.ctx.settings.framing();
-        while let Some(u) = self.urcs.pop_front() {
+        while self.out.len() < RELEASE_BACKLOG_MAX {
+            let Some(u) = self.urcs.pop_front() else { break };
+            self.urc_bytes = self.urc_bytes.saturating_sub(u.len());
             match u {
                 Urc::Line(l) => framing.urc(l.as_bytes(), &mut self.out),
                 Urc::Block { header, data } => {
                     framing.urc(header.as_bytes(), &mut self.out);
                     self.out.extend_from_slice(&data);
                 }
-                Urc::Blocks { prefix, data, max } => {
-                    for piece in data.chunks(max.max(1)) {
+                Urc::Blocks { prefix, mut data, max } => {
+                    let max = max.max(1);
+                    while !data.is_empty() && self.out.len() < RELEASE_BACKLOG_MAX {
+                        let piece = data.split_to(data.len().min(max));
                         framing.urc(format!("{prefix}: DATA,{}", piece.len()).as_bytes(), &mut self.out);
-                        self.out.extend_from_slice(piece);
+                        self.out.extend_from_slice(&piece);
+                    }
+                    if !data.is_empty() {
+                        let rest = Urc::Blocks { prefix, data, max };
+                        self.urc_bytes += rest.len();
+                        self.urcs.push_front(rest);
                     }
                 }
             }
         }
-        self.urc_bytes = 0;
     }
 
     /// A job to start, if any (the runner spawns it).
@@ -624,11 +724,7 @@ impl Modem {
                 debug!(id, "job result with no command waiting");
             }
         }
-        self.release_urcs();
-        if matches!(self.active, Active::Idle) && !self.held.is_empty() {
-            let held = std::mem::take(&mut self.held);
-            self.handle_input(&held, self.now);
-        }
+        self.process_rx();
     }
 
     /// Whether the core takes service events now (false while too much output waits).

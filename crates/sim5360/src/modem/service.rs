@@ -64,10 +64,11 @@ pub enum Urc {
         data: Vec<u8>,
     },
     /// `data` cut into blocks of at most `max` bytes, each released as a `Block` with the
-    /// header `<prefix>: DATA,<len>` (one allocation for a whole chunk of a download).
+    /// header `<prefix>: DATA,<len>` (one allocation for a whole chunk of a download; the
+    /// blocks may be released a few at a time).
     Blocks {
         prefix: &'static str,
-        data: Vec<u8>,
+        data: bytes::Bytes,
         max: usize,
     },
 }

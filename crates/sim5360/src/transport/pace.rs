@@ -32,6 +32,22 @@ impl Pacer {
         tokio::time::sleep_until(self.free_at).await;
     }
 
+    /// Account for `n` bytes sent now (or as soon as the line is free).
+    pub fn account(&mut self, n: usize, baud: u32) {
+        let start = self.free_at.max(Instant::now());
+        self.free_at = start + byte_time(n, baud);
+    }
+
+    /// Whether the line is free now.
+    pub fn is_free(&self) -> bool {
+        self.free_at <= Instant::now()
+    }
+
+    /// Resolves once the line is free.
+    pub async fn free(&self) {
+        tokio::time::sleep_until(self.free_at).await;
+    }
+
     /// Largest chunk worth sending in one go (about 10 ms of line time).
     pub fn chunk(baud: u32) -> usize {
         let baud = if baud == 0 { 115_200 } else { baud };

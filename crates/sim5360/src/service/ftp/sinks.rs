@@ -61,7 +61,7 @@ impl Dest {
     pub fn data(&mut self, data: Vec<u8>, urcs: &mut Vec<Urc>) -> Result<(), FtpCode> {
         match self {
             Dest::Dte { prefix } => {
-                urcs.push(Urc::Blocks { prefix, data, max: BLOCK });
+                urcs.push(Urc::Blocks { prefix, data: data.into(), max: BLOCK });
                 Ok(())
             }
             Dest::Efs { file: Some(f), .. } => f.write_all(&data).map_err(|e| {

@@ -63,7 +63,7 @@ struct ActSink;
 
 impl JobSink for ActSink {
     fn data(&mut self, _: &mut Ctx, data: Vec<u8>, urcs: &mut Vec<Urc>) -> Result<(), u16> {
-        urcs.push(Urc::Blocks { prefix: "+CHTTPACT", data, max: BLOCK });
+        urcs.push(Urc::Blocks { prefix: "+CHTTPACT", data: data.into(), max: BLOCK });
         Ok(())
     }
 
