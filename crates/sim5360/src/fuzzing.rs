@@ -69,7 +69,7 @@ pub fn modem_input(data: &[u8]) {
         pin: (first & 0x80 != 0).then(|| "1234".to_owned()),
         baud: 115200,
         store: Box::new(MemStore::new(4096, 4096)),
-        nv: Box::new(MemNv::default()),
+        nv: std::sync::Arc::new(MemNv::default()),
     };
     let t = chrono::DateTime::UNIX_EPOCH;
     let now = Instant::now();

@@ -11,6 +11,7 @@ pub mod general;
 pub mod modem;
 pub mod network;
 pub mod profile;
+pub mod registry;
 pub mod runner;
 pub mod service;
 pub mod transport;

@@ -184,7 +184,9 @@ struct Factory {
     pin: Option<String>,
     baud: u32,
     efs: PathBuf,
-    state: PathBuf,
+    /// The state directory's NV, shared by every modem of the process (a TCP reconnect
+    /// sees what the last session saved, even before it reached the disk).
+    nv: Arc<DirNv>,
     efs_size: u64,
     sd_size: u64,
 }
@@ -193,15 +195,13 @@ impl Factory {
     fn power_on(&self) -> Result<Modem> {
         let store = HostStore::open(&self.efs, self.efs_size, self.sd_size)
             .with_context(|| format!("EFS directory {}", self.efs.display()))?;
-        let nv =
-            DirNv::open(self.state.clone()).with_context(|| format!("state directory {}", self.state.display()))?;
         let cfg = ModemConfig {
             profile: self.profile.clone(),
             boot_delay: self.boot_delay,
             pin: self.pin.clone(),
             baud: self.baud,
             store: Box::new(store),
-            nv: Box::new(nv),
+            nv: self.nv.clone(),
         };
         Modem::new(cfg, Box::new(chrono::Utc::now), std::time::Instant::now()).context("preparing the EFS")
     }
@@ -285,9 +285,12 @@ async fn run(cli: Cli) -> Result<()> {
             Some(p) => p.clone(),
             None => data_dir("efs")?,
         },
-        state: match &cli.state {
-            Some(p) => p.clone(),
-            None => data_dir("state")?,
+        nv: {
+            let state = match &cli.state {
+                Some(p) => p.clone(),
+                None => data_dir("state")?,
+            };
+            Arc::new(DirNv::open(state.clone()).with_context(|| format!("state directory {}", state.display()))?)
         },
         efs_size: cli.efs_size,
         sd_size: cli.sd_size,

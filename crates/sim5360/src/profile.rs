@@ -153,8 +153,8 @@ impl Profile {
 }
 
 /// The SIM7600 FTPS error table (spec §8.17) for an FTP failure.
-pub fn ftps_lte_code(c: crate::service::ftp::FtpCode) -> u16 {
-    use crate::service::ftp::FtpCode as F;
+pub fn ftps_lte_code(c: crate::service::ftp::FtpError) -> u16 {
+    use crate::service::ftp::FtpError as F;
     match c {
         F::Unknown => 2,
         F::Busy => 3,

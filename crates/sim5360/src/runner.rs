@@ -3,16 +3,17 @@
 //! for (feeding their events back and their inputs forward, each with back-pressure),
 //! paces the line when asked, and records the trace.
 
-use crate::modem::{JobId, JobInput, Modem, ServiceEvent};
-use crate::service::{self, JobIo, net::NetConfig};
+use crate::modem::{INPUT_READ_MAX, JobEvent, JobId, JobInput, Modem, Offload, WorkId};
+use crate::service::{JobLink, net::NetConfig};
 use crate::transport::pace::Pacer;
 use crate::transport::trace::{Dir, Trace, TraceSession};
+use std::any::Any;
 use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// Output gathered from the modem before one write.
@@ -21,6 +22,8 @@ const WRITE_BATCH: usize = 64 * 1024;
 const EVENT_QUEUE: usize = 8;
 /// Inputs in flight from the core to one job.
 const INPUT_QUEUE: usize = 8;
+/// Output not written after this long means the DTE is not reading.
+const OUTPUT_STUCK_AFTER: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,25 +68,79 @@ fn is_hangup(e: &io::Error) -> bool {
         || e.raw_os_error() == Some(libc::EIO)
 }
 
-/// Running jobs of one session.
-struct Jobs {
+/// Running jobs of one session, and the offloaded work in progress.
+struct RunningJobs {
     /// Each job's own event queue, so one job held back (its receive cache full) does not
     /// hold back the others; polled in turn from `next`.
-    events: Vec<(JobId, mpsc::Receiver<(JobId, ServiceEvent)>)>,
+    events: Vec<(JobId, mpsc::Receiver<(JobId, JobEvent)>)>,
     next: usize,
     inputs: HashMap<JobId, mpsc::Sender<JobInput>>,
     tasks: HashMap<JobId, JoinHandle<()>>,
-    /// An input the job's queue had no room for yet.
-    pending: Option<(JobId, JobInput)>,
+    /// Told by a job each time it takes an input.
+    room: Arc<Notify>,
+    /// Some job has input waiting in the modem but no room in its queue.
+    starved: bool,
 }
 
-impl Jobs {
+/// The offloaded work running now (one at a time, in the order the modem gave it).
+#[derive(Default)]
+struct Offloads {
+    running: Option<(WorkId, JoinHandle<Box<dyn Any + Send>>)>,
+}
+
+impl Offloads {
+    /// Start the next work item, unless one runs.
+    fn start(&mut self, modem: &mut Modem) {
+        if self.running.is_none()
+            && let Some((id, Offload { label, work })) = modem.poll_offload()
+        {
+            tracing::debug!(id, "offloaded: {label}");
+            self.running = Some((id, tokio::task::spawn_blocking(work)));
+        }
+    }
+
+    /// Wait for the work in progress.
+    async fn done(&mut self) -> (WorkId, Box<dyn Any + Send>) {
+        let Some((id, task)) = self.running.as_mut() else { return std::future::pending().await };
+        let id = *id;
+        let result = match task.await {
+            Ok(r) => r,
+            // Its continuation gets a result of the wrong type, which it ignores (and
+            // logs); the panic itself is in the log already.
+            Err(e) => Box::new(format!("offloaded work failed: {e}")),
+        };
+        self.running = None;
+        (id, result)
+    }
+
+    /// Finish every offloaded work item, in order, before the session ends: an NV write
+    /// or a file being committed is not lost on a clean stop.
+    async fn flush(&mut self, modem: &mut Modem) {
+        loop {
+            self.start(modem);
+            if self.running.is_none() {
+                return;
+            }
+            let (id, result) = self.done().await;
+            modem.handle_offload_done(id, result, std::time::Instant::now());
+        }
+    }
+}
+
+impl RunningJobs {
     fn new() -> Self {
-        Self { events: Vec::new(), next: 0, inputs: HashMap::new(), tasks: HashMap::new(), pending: None }
+        Self {
+            events: Vec::new(),
+            next: 0,
+            inputs: HashMap::new(),
+            tasks: HashMap::new(),
+            room: Arc::new(Notify::new()),
+            starved: false,
+        }
     }
 
     /// The next event of a job not in `paused`, taking the jobs in turn.
-    fn poll_event(&mut self, cx: &mut Context<'_>, paused: &[JobId]) -> Poll<(JobId, ServiceEvent)> {
+    fn poll_event(&mut self, cx: &mut Context<'_>, paused: &[JobId]) -> Poll<(JobId, JobEvent)> {
         let n = self.events.len();
         let mut closed = Vec::new();
         let mut found = None;
@@ -110,35 +167,34 @@ impl Jobs {
         found.map_or(Poll::Pending, Poll::Ready)
     }
 
-    /// Start what the modem asked for, stop what it dropped, and move inputs forward
-    /// while the jobs have room.
+    /// Start what the modem asked for, stop what it dropped, and move each job's input
+    /// forward while that job has room.
     fn sync(&mut self, modem: &mut Modem, net: &Arc<NetConfig>) {
         while let Some((id, spec)) = modem.poll_job() {
             let (tx, rx) = mpsc::channel(INPUT_QUEUE);
             self.inputs.insert(id, tx);
             let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
             self.events.push((id, events_rx));
-            let io = JobIo::new(id, events_tx, rx, net.clone());
-            self.tasks.insert(id, tokio::spawn(service::run(spec, io)));
+            let link = JobLink::new(id, events_tx, rx, self.room.clone(), net.clone());
+            tracing::debug!(id, "spawning job: {}", spec.label);
+            self.tasks.insert(id, tokio::spawn((spec.body)(link)));
         }
         while let Some(id) = modem.poll_job_abort() {
             self.forget(id);
         }
         self.tasks.retain(|_, t| !t.is_finished());
-        loop {
-            if self.pending.is_none() {
-                self.pending = modem.poll_job_input();
-            }
-            let Some((id, input)) = self.pending.take() else { return };
+        self.starved = false;
+        for id in modem.jobs_with_input() {
             let Some(tx) = self.inputs.get(&id) else { continue };
-            match tx.try_send(input) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(input)) => {
-                    self.pending = Some((id, input));
-                    return;
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
-                    self.inputs.remove(&id);
+            loop {
+                let Ok(permit) = tx.try_reserve() else {
+                    // Full (or gone: then `forget` drops its input with it).
+                    self.starved |= !tx.is_closed();
+                    break;
+                };
+                match modem.poll_job_input(id) {
+                    Some(input) => permit.send(input),
+                    None => break,
                 }
             }
         }
@@ -150,19 +206,10 @@ impl Jobs {
         }
         self.events.retain(|(j, _)| *j != id);
         self.inputs.remove(&id);
-        if self.pending.as_ref().is_some_and(|(j, _)| *j == id) {
-            self.pending = None;
-        }
-    }
-
-    /// The queue the pending input waits for, if any.
-    fn pending_queue(&self) -> Option<mpsc::Sender<JobInput>> {
-        let (id, _) = self.pending.as_ref()?;
-        self.inputs.get(id).cloned()
     }
 }
 
-impl Drop for Jobs {
+impl Drop for RunningJobs {
     fn drop(&mut self) {
         for t in self.tasks.values() {
             t.abort();
@@ -186,14 +233,16 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut buf = vec![0u8; 16 * 1024];
+    let mut buf = vec![0u8; INPUT_READ_MAX];
     let mut tx = Vec::new();
     let mut sent = 0;
+    let mut taken_at = tokio::time::Instant::now();
     let mut unflushed = false;
     let mut tx_pace = Pacer::default();
     let mut rx_pace = Pacer::default();
     let mut baud = modem.baud();
-    let mut jobs = Jobs::new();
+    let mut jobs = RunningJobs::new();
+    let mut offloads = Offloads::default();
     let result = loop {
         if sent == tx.len() && !unflushed {
             // What was written before an `AT+IPR` answer went out at the old rate.
@@ -211,6 +260,7 @@ where
                 }
             }
             sent = 0;
+            taken_at = tokio::time::Instant::now();
             if let Some((t, ts)) = s.trace.as_mut()
                 && !tx.is_empty()
             {
@@ -218,20 +268,17 @@ where
             }
         }
         jobs.sync(&mut modem, &s.net);
+        offloads.start(&mut modem);
         let deadline = modem.poll_timeout().map(tokio::time::Instant::from_std);
-        // Back-pressure: no DTE input while a job's input queue is full (or, for an
-        // upload, while the modem cannot take more), no job events while the DTE has not
-        // taken the output already waiting.
-        let input_blocked = jobs.pending.is_some() || !modem.wants_input();
+        // Back-pressure: no DTE input while an upload's job cannot take more, no job
+        // events while the DTE has not taken the output already waiting; a job's input
+        // waits in the modem while that job's queue is full.
+        // Output the DTE has not taken for a while: it is not reading.
+        let output_stuck = sent < tx.len() && taken_at.elapsed() > OUTPUT_STUCK_AFTER;
+        let input_blocked = !modem.wants_input(output_stuck);
         let accepting = modem.accepting_events();
         let paused = modem.paused_jobs();
-        let queue = jobs.pending_queue();
-        let room = async {
-            match queue {
-                Some(q) => q.reserve_owned().await.ok(),
-                None => std::future::pending().await,
-            }
-        };
+        let room = jobs.room.clone();
         // One output step: flush what was written, or write the next piece (with --pace,
         // at most ~10 ms of line time, once the line is free).
         let writing = sent < tx.len() || unflushed;
@@ -270,16 +317,14 @@ where
                 Err(e) => return Err(e),
             },
             (id, ev) = std::future::poll_fn(|cx| jobs.poll_event(cx, &paused)), if accepting => {
-                if matches!(ev, ServiceEvent::Done(_)) {
+                if matches!(ev, JobEvent::Done(_)) {
                     jobs.forget(id);
                 }
-                modem.handle_service_event(id, ev, std::time::Instant::now());
+                modem.handle_job_event(id, ev, std::time::Instant::now());
             }
-            permit = room, if jobs.pending.is_some() => {
-                // A job that is gone takes its pending input with it.
-                if let (Some(permit), Some((_, input))) = (permit, jobs.pending.take()) {
-                    permit.send(input);
-                }
+            () = room.notified(), if jobs.starved => {}
+            (id, result) = offloads.done() => {
+                modem.handle_offload_done(id, result, std::time::Instant::now());
             }
             _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
                 modem.handle_timeout(std::time::Instant::now());
@@ -287,6 +332,7 @@ where
             () = stopped(&mut stop) => break End::Shutdown,
         }
     };
+    offloads.flush(&mut modem).await;
     if let Some((t, ts)) = s.trace.as_mut() {
         t.flush(ts);
     }

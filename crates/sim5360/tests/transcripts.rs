@@ -15,11 +15,16 @@
 //! - `@ advance <ms>` moves the clock (boot URCs, time); `@ restart` powers the module off
 //!   and on again with the same EFS and NV.
 //! - Scripted service outcomes: `<job N TEXT` takes the next job the modem started and
-//!   checks it is job N and its description contains TEXT; `<input N TEXT` takes the next job input and
-//!   checks it is for job N and its description contains TEXT (`<noinput` checks there is
-//!   none); `@ job N data TEXT` (escaped), `@ job N ready`, `@ job N step ok [LINE]`,
-//!   `@ job N step CODE`, `@ job N done ok`, `@ job N done CODE` feed job N's events
-//!   (like a send, after everything before has been matched).
+//!   checks it is job N and its label contains TEXT (labels are each service's stable
+//!   one-line description: `ftp 127.0.0.1:21 user=u passive plain get /a rest=0 type=I`);
+//!   `<input N TEXT` takes job N's next input and checks its description contains TEXT
+//!   (`data <escaped bytes>`, `end`, `op <operation>`, `close`); `<noinput` checks no job
+//!   has input; `@ job N data TEXT` (escaped), `@ job N ready`, `@ job N step ok [TEXT]`,
+//!   `@ job N step ERROR`, `@ job N done ok`, `@ job N done ERROR` feed job N's events
+//!   (like a send, after everything before has been matched), TEXT and ERROR in the job's
+//!   own protocol's words (`step ok size 1234`, `done 208`, `step network`).
+//! - Work the modem moves off its thread (EFS commits, NV writes) runs inline before
+//!   output is read.
 //!
 //! - `<~ TEXT` skips output lines up to and including the first equal to TEXT.
 //!
@@ -31,7 +36,7 @@ use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
 use libtest_mimic::{Arguments, Failed, Trial};
 use sim5360::efs::MemStore;
 use sim5360::modem::settings::MemNv;
-use sim5360::modem::{Modem, ModemConfig, ServiceEvent};
+use sim5360::modem::{JobEvent, Modem, ModemConfig};
 use sim5360::profile::{Model, Profile};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -135,7 +140,7 @@ impl Harness {
             pin: opts.pin.clone(),
             baud: 115200,
             store: Box::new(store),
-            nv: Box::new(nv),
+            nv: std::sync::Arc::new(nv),
         };
         Modem::new(cfg, Box::new(move || *w.lock().unwrap()), now).expect("modem")
     }
@@ -151,6 +156,7 @@ impl Harness {
     }
 
     fn collect(&mut self) {
+        self.modem.run_offloads_inline();
         let out = self.modem.drain_output();
         if !out.is_empty() {
             self.log.push(format!("  output: {}", escape(&out)));
@@ -298,9 +304,9 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
                 let (want_id, want) = rest.split_once(' ').unwrap_or((rest, ""));
                 match hh.modem.poll_job() {
                     Some((id, spec)) => {
-                        let d = format!("{spec:?}");
-                        if id.to_string() != want_id || !d.contains(want) {
-                            return Err(fail(&h, format!("job {id} {d}: wanted job {want_id} with {want:?}")));
+                        if id.to_string() != want_id || !spec.label.contains(want) {
+                            let msg = format!("job {id} `{}`: wanted job {want_id} with {want:?}", spec.label);
+                            return Err(fail(&h, msg));
                         }
                     }
                     None => return Err(fail(&h, "no job started".into())),
@@ -308,22 +314,22 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
             }
             "<input" => {
                 let (id, want) = rest.split_once(' ').unwrap_or((rest, ""));
-                match hh.modem.poll_job_input() {
-                    Some((got_id, input)) => {
-                        let d = format!("{input:?}");
-                        if got_id.to_string() != id || !d.contains(want) {
-                            return Err(fail(
-                                &h,
-                                format!("input for job {got_id}: {d}, wanted job {id} with {want:?}"),
-                            ));
+                let id: u64 = id.parse().map_err(|_| "`<input N ...`")?;
+                match hh.modem.poll_job_input(id) {
+                    Some(input) => {
+                        let d = input.describe();
+                        if !d.contains(want) {
+                            return Err(fail(&h, format!("input for job {id}: `{d}`, wanted {want:?}")));
                         }
                     }
-                    None => return Err(fail(&h, "no job input".into())),
+                    None => return Err(fail(&h, format!("no input for job {id}"))),
                 }
             }
             "<noinput" => {
-                if let Some((id, input)) = hh.modem.poll_job_input() {
-                    return Err(fail(&h, format!("unexpected input for job {id}: {input:?}")));
+                for id in hh.modem.jobs_with_input() {
+                    if let Some(input) = hh.modem.poll_job_input(id) {
+                        return Err(fail(&h, format!("unexpected input for job {id}: `{}`", input.describe())));
+                    }
                 }
             }
             "<<" => {
@@ -355,19 +361,13 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
                         let id: u64 = parts.next().and_then(|n| n.parse().ok()).ok_or("`@ job N ...`")?;
                         let what = parts.next().unwrap_or("");
                         let more = parts.next().unwrap_or("");
-                        let code =
-                            |t: &str| -> Result<u16, String> { t.parse().map_err(|_| format!("bad code {t:?}")) };
                         let ev = match what {
-                            "data" => ServiceEvent::Data(unescape(more)?),
-                            "ready" => ServiceEvent::ReadyForInput,
-                            "step" if more == "ok" => ServiceEvent::Step(Ok(Vec::new())),
-                            "step" if more.starts_with("ok ") => ServiceEvent::Step(Ok(vec![more[3..].to_owned()])),
-                            "step" => ServiceEvent::Step(Err(code(more)?)),
-                            "done" if more == "ok" => ServiceEvent::Done(Ok(())),
-                            "done" => ServiceEvent::Done(Err(code(more)?)),
-                            _ => return Err(fail(&h, format!("unknown job event {what}"))),
+                            "data" => JobEvent::Data(unescape(more)?),
+                            "ready" => JobEvent::ReadyForInput,
+                            _ => hh.modem.script_job_event(id, what, more).map_err(|e| fail(&h, e))?,
                         };
-                        hh.modem.handle_service_event(id, ev, hh.now);
+                        let hh = h.as_mut().ok_or("no modem")?;
+                        hh.modem.handle_job_event(id, ev, hh.now);
                     }
                     "restart" => {
                         hh.collect();

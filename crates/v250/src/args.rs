@@ -52,6 +52,15 @@ pub enum ArgErrorKind {
 pub struct Args<'a> {
     params: Vec<Param<'a>>,
     pos: usize,
+    name: &'static str,
+}
+
+/// A value a parameter can be read as with [`Args::next_as`]: an enum of the command's
+/// modes, from the number that selects it.
+pub trait FromParam: Sized {
+    /// What the values mean, for the error when none matches.
+    const EXPECTED: &'static str;
+    fn from_param(v: i64) -> Option<Self>;
 }
 
 fn trim(mut s: &[u8]) -> &[u8] {
@@ -69,7 +78,7 @@ impl<'a> Args<'a> {
     pub fn parse(raw: &'a [u8]) -> Result<Self, ArgError> {
         let mut params = Vec::new();
         if trim(raw).is_empty() {
-            return Ok(Self { params, pos: 0 });
+            return Ok(Self { params, pos: 0, name: "" });
         }
         let mut i = 0;
         loop {
@@ -91,7 +100,20 @@ impl<'a> Args<'a> {
             }
             i += 1; // the comma
         }
-        Ok(Self { params, pos: 0 })
+        Ok(Self { params, pos: 0, name: "" })
+    }
+
+    /// The same cursor, knowing the name of the command it belongs to.
+    pub fn with_name(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// The name of the command (as its table row spells it, e.g. `+CFTPSGET`), so a
+    /// handler shared by several commands, or one naming itself in its answer, does not
+    /// spell it again.
+    pub fn name(&self) -> &'static str {
+        self.name
     }
 
     fn classify(p: &'a [u8], index: usize) -> Result<Param<'a>, ArgError> {
@@ -155,6 +177,40 @@ impl<'a> Args<'a> {
                 Err(self.err(ArgErrorKind::OutOfRange { value: v, min: *range.start(), max: *range.end() }))
             }
             v => Ok(v),
+        }
+    }
+
+    /// Next integer in `range`, as the type of the range (`next_in::<u16>(1..=65535)`).
+    pub fn next_in<T>(&mut self, range: RangeInclusive<T>) -> Result<T, ArgError>
+    where
+        T: Copy + Into<i64> + TryFrom<i64>,
+    {
+        self.opt_in(range)?.ok_or_else(|| self.err(ArgErrorKind::Missing))
+    }
+
+    /// Next integer in `range` if given, as the type of the range.
+    pub fn opt_in<T>(&mut self, range: RangeInclusive<T>) -> Result<Option<T>, ArgError>
+    where
+        T: Copy + Into<i64> + TryFrom<i64>,
+    {
+        let (min, max) = ((*range.start()).into(), (*range.end()).into());
+        match self.opt_int_in(min..=max)? {
+            None => Ok(None),
+            // In range of `T`'s own bounds, so the conversion cannot fail.
+            Some(v) => T::try_from(v).map(Some).map_err(|_| self.err(ArgErrorKind::OutOfRange { value: v, min, max })),
+        }
+    }
+
+    /// Next parameter as one of a command's modes, which must be present.
+    pub fn next_as<T: FromParam>(&mut self) -> Result<T, ArgError> {
+        self.opt_as()?.ok_or_else(|| self.err(ArgErrorKind::Missing))
+    }
+
+    /// Next parameter as one of a command's modes, if given.
+    pub fn opt_as<T: FromParam>(&mut self) -> Result<Option<T>, ArgError> {
+        match self.opt_int()? {
+            None => Ok(None),
+            Some(v) => T::from_param(v).map(Some).ok_or_else(|| self.err(ArgErrorKind::Invalid(T::EXPECTED))),
         }
     }
 
@@ -259,6 +315,32 @@ mod tests {
         assert!(!a.next_is_quoted());
         a.next_int().unwrap();
         assert!(!a.next_is_quoted());
+    }
+
+    #[test]
+    fn typed_ranges_and_modes() {
+        #[derive(Debug, PartialEq)]
+        enum Mode {
+            Active,
+            Passive,
+        }
+        impl FromParam for Mode {
+            const EXPECTED: &'static str = "0 active or 1 passive";
+            fn from_param(v: i64) -> Option<Self> {
+                match v {
+                    0 => Some(Mode::Active),
+                    1 => Some(Mode::Passive),
+                    _ => None,
+                }
+            }
+        }
+        let mut a = Args::parse(b"65535,1,0,2,").unwrap().with_name("+X");
+        assert_eq!(a.name(), "+X");
+        assert_eq!(a.next_in::<u16>(1..=65535).unwrap(), 65535);
+        assert_eq!(a.next_as::<Mode>().unwrap(), Mode::Passive);
+        assert_eq!(a.next_in::<u8>(1..=9).unwrap_err().kind, ArgErrorKind::OutOfRange { value: 0, min: 1, max: 9 });
+        assert_eq!(a.next_as::<Mode>().unwrap_err().kind, ArgErrorKind::Invalid("0 active or 1 passive"));
+        assert_eq!(a.opt_as::<Mode>().unwrap(), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod format;
 pub mod line;
 pub mod syntax;
 
-pub use args::{ArgError, ArgErrorKind, Args};
+pub use args::{ArgError, ArgErrorKind, Args, FromParam};
 pub use format::{CmeMode, Framing, ResultCode};
 pub use line::{Event, LineConfig, LineDiscipline};
 pub use syntax::{Form, Invocation, SyntaxError, parse_line};

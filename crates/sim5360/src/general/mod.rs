@@ -3,7 +3,7 @@
 
 use crate::modem::settings::{BAUD_RATES, SREGS, Settings};
 use crate::modem::table::{self, CommandSpec};
-use crate::modem::{CmdError, CmeError, Ctx, ModuleClock, Reply};
+use crate::modem::{CmdError, Ctx, ModuleClock, Reply};
 use v250::{Args, CmeMode, Form};
 
 pub const COMMANDS: &[CommandSpec] = &[
@@ -120,13 +120,11 @@ fn factory(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
     Ok(Reply::ok())
 }
 
-/// `AT&W[<n>]`: save E, Q, V, X, &C, &D, &S and S0 to NV (restored at power-on and ATZ).
+/// `AT&W[<n>]`: save E, Q, V, X, &C, &D, &S and S0 to NV (restored at power-on and ATZ;
+/// written to the state directory after the answer, a failure logged).
 fn save_profile(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
     basic_value(args, 0)?;
-    ctx.save_profile().map_err(|e| {
-        tracing::warn!("AT&W: cannot write the state directory: {e}");
-        CmdError::cme(CmeError::MemoryFailure, "state directory not writable")
-    })?;
+    ctx.save_profile();
     Ok(Reply::ok())
 }
 

@@ -1,34 +1,48 @@
 //! The sans-IO core: bytes and time in, bytes out. No sockets, no sleeps, no threads.
 //!
-//! The runner feeds [`Modem::handle_input`] and [`Modem::handle_timeout`], writes whatever
-//! [`Modem::poll_transmit`] gives, and sleeps until [`Modem::poll_timeout`].
+//! The runner feeds [`Modem::handle_input`], [`Modem::handle_job_event`] and
+//! [`Modem::handle_timeout`], writes whatever [`Modem::poll_transmit`] gives, starts the
+//! jobs [`Modem::poll_job`] gives, runs what [`Modem::poll_offload`] gives off its thread,
+//! and sleeps until [`Modem::poll_timeout`].
 //!
 //! Life of a command line: the [`LineDiscipline`] echoes and assembles it; [`parse_line`]
 //! splits it into invocations; each is looked up in the [`table`] and its handler returns
 //! a [`Reply`] or a [`CmdError`]; the [`v250::Framing`] of the current settings frames the
 //! answer; after the last invocation comes one final `OK` (or the first error ends the
-//! line). A handler may open a `>`/`>>` prompt or a long streamed answer; the rest of the
-//! line resumes when that completes. URCs wait in a queue while a line runs or a prompt is
-//! open and are released at the next quiet point.
+//! line). A handler may open a `>`/`>>` prompt, a long streamed answer, wait for a job or
+//! for a time; the rest of the line resumes when that completes. URCs wait in a queue
+//! while a line runs or a prompt is open and are released at the next quiet point.
+//!
+//! The core names no service: their states live in [`registry::Services`], built from
+//! `crate::registry::SERVICES`; their jobs' events reach their own typed [`JobSink`]s.
 
 pub mod clock;
 mod error;
+pub mod jobs;
 pub mod redact;
+pub mod registry;
 mod reply;
-pub mod service;
 pub mod settings;
 pub mod table;
+pub mod timers;
 
 pub use clock::{ModuleClock, WallClock};
 pub use error::{CmdError, CmeError};
-pub use reply::{DataSink, OutputStream, Reply, TextSink, Then};
-pub use service::{InputSource, JobId, JobInput, JobSink, JobSpec, Jobs, Op, ServiceEvent, Urc};
-pub use settings::{Nv, Settings};
+pub use jobs::{
+    ErrorOf, InputSource, JobEvent, JobId, JobInput, JobSink, JobSpec, JobTable, NoOp, Offload, Protocol, Resume,
+    StepOf, WorkId,
+};
+pub use registry::{Service, ServiceDef, Services};
+pub use reply::{DataSink, OutputStream, Reply, TextSink, Then, Urc};
+pub use settings::{Nv, NvStore, Settings};
+pub use timers::{Timer, TimerId, Timers};
 
 use crate::efs::{Efs, EfsError, Store};
 use crate::network::NetState;
 use crate::profile::Profile;
+use std::any::Any;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 use v250::{Args, Event, Form, LineDiscipline, ResultCode, parse_line};
@@ -45,6 +59,8 @@ const ANSWER_BACKLOG_MAX: usize = 48 * 1024;
 /// Queued URCs move to the output only while less than this waits unsent; `DATA` blocks of
 /// a download go a few at a time.
 const RELEASE_BACKLOG_MAX: usize = 16 * 1024;
+/// Most bytes the runner reads in one go (see [`Modem::wants_input`]).
+pub const INPUT_READ_MAX: usize = 16 * 1024;
 /// Largest piece [`Modem::poll_transmit`] hands out, so what waits beyond one write stays
 /// in the modem, where it counts as backlog.
 const TRANSMIT_MAX: usize = 64 * 1024;
@@ -63,22 +79,24 @@ pub struct Ctx {
     pub profile: Profile,
     pub net: NetState,
     pub efs: Efs,
-    pub nv: Box<dyn Nv>,
+    pub nv: NvStore,
     pub clock: ModuleClock,
+    /// The time of the input being handled (set by the core before every call).
+    pub now: Instant,
     /// Set by a handler to restart the module once the line's answer is out.
     pub reboot: bool,
     /// URCs raised by handlers, released after the line.
     pub urcs: Vec<Urc>,
-    /// Network jobs and their sinks.
-    pub jobs: Jobs,
-    /// FTP and FTPS services.
-    pub ftp: crate::service::ftp::FtpState,
-    /// HTTP (`AT+CHTTPACT`) and HTTPS (`AT+CHTTPS*`) services.
-    pub http: crate::service::http::HttpState,
-    pub https: crate::service::https::HttpsState,
-    /// E-mail.
-    pub smtp: crate::service::smtp::SmtpState,
-    pub pop3: crate::service::pop3::Pop3State,
+    /// Jobs, their sinks and inputs, and offloaded work.
+    pub jobs: JobTable,
+    /// Deadlines of handlers and services.
+    pub timers: Timers,
+    /// Every service's state.
+    pub services: Services,
+    /// Commands are accepted once the first boot URC is out.
+    pub awake: bool,
+    /// The boot URCs of this power-on, in order.
+    boot_urcs: Vec<&'static str>,
 }
 
 impl Ctx {
@@ -94,9 +112,37 @@ impl Ctx {
         }
     }
 
-    pub fn save_profile(&mut self) -> std::io::Result<()> {
-        let json = serde_json::to_vec(&self.settings.profile()).map_err(std::io::Error::other)?;
-        self.nv.save(NV_PROFILE, &json)
+    pub fn save_profile(&mut self) {
+        match serde_json::to_vec(&self.settings.profile()) {
+            Ok(json) => self.nv_save(NV_PROFILE, json),
+            Err(e) => warn!("cannot encode the profile: {e}"),
+        }
+    }
+
+    /// Save `value` under `key` in NV: later loads see it at once; the disk write happens
+    /// off the core's thread, in order, and a failure is logged (the answer does not wait
+    /// for the disk).
+    pub fn nv_save(&mut self, key: &str, value: Vec<u8>) {
+        let write = self.nv.save(key, &value);
+        let what = format!("save {key} in the state directory");
+        self.jobs.offload(what.clone(), write, move |_, r: std::io::Result<()>, _| {
+            if let Err(e) = r {
+                warn!("cannot {what}: {e}");
+            }
+        });
+    }
+
+    /// Call `fire(ctx, tag)` after `delay` (see [`Timers`]).
+    pub fn after(&mut self, delay: Duration, name: &'static str, fire: fn(&mut Ctx, u64), tag: u64) -> TimerId {
+        self.timers.at(self.now + delay, Timer { name, fire, tag })
+    }
+}
+
+/// Boot URC `tag` of this power-on is due.
+fn boot_urc(ctx: &mut Ctx, tag: u64) {
+    if let Some(u) = usize::try_from(tag).ok().and_then(|i| ctx.boot_urcs.get(i)) {
+        ctx.urcs.push(Urc::Line((*u).to_owned()));
+        ctx.awake = true;
     }
 }
 
@@ -111,7 +157,8 @@ pub struct ModemConfig {
     /// Starting baud rate (AT+IPR).
     pub baud: u32,
     pub store: Box<dyn Store>,
-    pub nv: Box<dyn Nv>,
+    /// Non-volatile memory; modems of one process may share it.
+    pub nv: Arc<dyn Nv>,
 }
 
 #[derive(Debug)]
@@ -130,28 +177,16 @@ enum Active {
     /// The job of an upload ended early: the rest of the DTE's data, up to Ctrl-Z, is
     /// swallowed (never taken for commands), then the line gets this result.
     Drain(Result<Reply, CmdError>),
+    /// The line resumes at `at` with the answer `resume` gives then.
+    Delayed {
+        at: Instant,
+        resume: fn(&mut Ctx) -> Result<Reply, CmdError>,
+    },
 }
 
+/// An invocation of the current command line, waiting its turn.
 #[derive(Debug)]
-struct Boot {
-    start: Instant,
-    delay: Duration,
-    urcs: Vec<&'static str>,
-    next: usize,
-}
-
-impl Boot {
-    /// URC `i` of `n` comes at 30 % of the delay for the first, 100 % for the last.
-    fn due(&self, i: usize) -> Instant {
-        let n = self.urcs.len().max(2) - 1;
-        let frac = 0.3 + 0.7 * (i as f64 / n as f64);
-        self.start + self.delay.mul_f64(frac)
-    }
-}
-
-/// A queued invocation of the current command line.
-#[derive(Debug)]
-struct Pending {
+struct QueuedInvocation {
     name: String,
     form: Form,
     args: Vec<u8>,
@@ -165,10 +200,8 @@ pub struct Modem {
     out: Vec<u8>,
     urcs: VecDeque<Urc>,
     urc_bytes: usize,
-    boot: Boot,
-    /// Commands are accepted once the first boot URC is out.
-    awake: bool,
-    queue: VecDeque<Pending>,
+    boot_delay: Duration,
+    queue: VecDeque<QueuedInvocation>,
     active: Active,
     /// DTE input not yet interpreted (bounded by [`RX_MAX`]).
     rx: VecDeque<u8>,
@@ -176,7 +209,6 @@ pub struct Modem {
     dropped_input: u64,
     dropped_echo: u64,
     last_line: Vec<u8>,
-    now: Instant,
 }
 
 impl Modem {
@@ -189,40 +221,48 @@ impl Modem {
             profile: cfg.profile,
             net,
             efs,
-            nv: cfg.nv,
+            nv: NvStore::new(cfg.nv),
             clock: ModuleClock::new(wall),
+            now,
             reboot: false,
             urcs: Vec::new(),
-            jobs: Jobs::default(),
-            ftp: Default::default(),
-            http: Default::default(),
-            https: Default::default(),
-            smtp: Default::default(),
-            pop3: Default::default(),
+            jobs: JobTable::default(),
+            timers: Timers::default(),
+            services: Services::new(crate::registry::SERVICES),
+            awake: false,
+            boot_urcs: Vec::new(),
         };
         if let Some(p) = ctx.saved_profile() {
             ctx.settings.apply(&p);
         }
-        let urcs = ctx.profile.boot_urcs(ctx.net.sim_locked());
-        let boot = Boot { start: now, delay: cfg.boot_delay, urcs, next: 0 };
         let mut m = Self {
             ld: LineDiscipline::new(),
             ctx,
             out: Vec::new(),
             urcs: VecDeque::new(),
             urc_bytes: 0,
-            boot,
-            awake: false,
+            boot_delay: cfg.boot_delay,
             queue: VecDeque::new(),
             active: Active::Idle,
             rx: VecDeque::new(),
             dropped_input: 0,
             dropped_echo: 0,
             last_line: Vec::new(),
-            now,
         };
+        m.schedule_boot();
         m.handle_timeout(now);
         Ok(m)
+    }
+
+    /// The boot URCs as timers: the first at 30 % of the boot delay, the last at 100 %.
+    fn schedule_boot(&mut self) {
+        let ctx = &mut self.ctx;
+        ctx.boot_urcs = ctx.profile.boot_urcs(ctx.net.sim_locked());
+        let n = ctx.boot_urcs.len().max(2) - 1;
+        for i in 0..ctx.boot_urcs.len() {
+            let frac = 0.3 + 0.7 * (i as f64 / n as f64);
+            ctx.after(self.boot_delay.mul_f64(frac), "boot", boot_urc, i as u64);
+        }
     }
 
     /// Handler state (tests and the runner read settings from it).
@@ -237,24 +277,37 @@ impl Modem {
 
     /// When [`Modem::handle_timeout`] next has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        (self.boot.next < self.boot.urcs.len()).then(|| self.boot.due(self.boot.next))
+        let line = match self.active {
+            Active::Delayed { at, .. } => Some(at),
+            _ => None,
+        };
+        [self.ctx.timers.next_deadline(), line].into_iter().flatten().min()
     }
 
+    /// Time passed: run the timers that are due, in deadline order, and resume a line
+    /// waiting for its time.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.now = now;
-        while self.boot.next < self.boot.urcs.len() && self.boot.due(self.boot.next) <= now {
-            self.push_urc(Urc::Line(self.boot.urcs[self.boot.next].to_owned()));
-            self.boot.next += 1;
-            self.awake = true;
+        self.ctx.now = now;
+        while let Some(t) = self.ctx.timers.pop_due(now) {
+            debug!(timer = t.name, tag = t.tag, "timer");
+            (t.fire)(&mut self.ctx, t.tag);
+            self.take_ctx_urcs();
         }
-        self.release_urcs();
+        if let Active::Delayed { at, resume } = self.active
+            && at <= now
+        {
+            self.active = Active::Idle;
+            let res = resume(&mut self.ctx);
+            self.resume("timed answer", res);
+        }
+        self.process_rx();
     }
 
     /// Bytes from the DTE. They are interpreted at once when nothing holds them back;
     /// otherwise they wait in the receive FIFO, and what does not fit in it is dropped.
     pub fn handle_input(&mut self, input: &[u8], now: Instant) {
-        self.now = now;
-        if !self.awake {
+        self.ctx.now = now;
+        if !self.ctx.awake {
             debug!(len = input.len(), "input before boot ignored");
             return;
         }
@@ -280,11 +333,15 @@ impl Modem {
         self.process_rx();
     }
 
-    /// Whether the runner should read more DTE input now. Always, except while an upload's
-    /// job cannot take more and the receive FIFO is full (then the DTE waits, as with
-    /// hardware flow control; a DTE that does not read is never made to wait).
-    pub fn wants_input(&self) -> bool {
-        self.rx.len() < RX_MAX || !self.upload_blocked()
+    /// Whether the runner should read more DTE input now (at most [`INPUT_READ_MAX`]
+    /// bytes). While the receive FIFO has room for that, yes. When it has not (a line
+    /// waits for a job, an upload's job cannot take more), the DTE is made to wait, as
+    /// with hardware flow control, unless it is not reading its own answers
+    /// (`output_stuck`: the runner could not write what it has, or answers pile up): then
+    /// input goes on being read and what does not fit is dropped, as a UART overrun
+    /// would, so a DTE that does not read never deadlocks the modem.
+    pub fn wants_input(&self, output_stuck: bool) -> bool {
+        self.rx.len() + INPUT_READ_MAX <= RX_MAX || output_stuck || self.out.len() >= ANSWER_BACKLOG_MAX
     }
 
     /// Input bytes dropped because the receive FIFO was full, and echo bytes dropped while
@@ -295,14 +352,19 @@ impl Modem {
 
     /// Whether input may be interpreted now.
     fn interpreting(&self) -> bool {
-        !matches!(self.active, Active::Stream(_) | Active::Wait(_))
+        !matches!(self.active, Active::Stream(_) | Active::Wait(_) | Active::Delayed { .. })
             && self.out.len() < ANSWER_BACKLOG_MAX
             && !self.upload_blocked()
     }
 
-    /// An upload's job cannot take more data now.
+    /// The DTE is sending data for a job that cannot take more now.
     fn upload_blocked(&self) -> bool {
-        false
+        let job = match &self.active {
+            Active::Upload(id) => Some(*id),
+            Active::Data { sink, .. } => sink.job(),
+            _ => None,
+        };
+        job.is_some_and(|id| self.ctx.jobs.input_full(id))
     }
 
     /// Interpret what waits in the receive FIFO, as far as nothing holds it back.
@@ -472,8 +534,10 @@ impl Modem {
         debug!(line = %String::from_utf8_lossy(&redact::redact(line)), "command line");
         match parse_line(line) {
             Ok(invs) => {
-                self.queue =
-                    invs.into_iter().map(|i| Pending { name: i.name, form: i.form, args: i.args.to_vec() }).collect();
+                self.queue = invs
+                    .into_iter()
+                    .map(|i| QueuedInvocation { name: i.name, form: i.form, args: i.args.to_vec() })
+                    .collect();
                 self.advance();
             }
             Err(e) => self.fail("line", CmdError::Syntax(e)),
@@ -535,6 +599,10 @@ impl Modem {
                 self.active = Active::Wait(id);
                 false
             }
+            Then::After { delay, resume } => {
+                self.active = Active::Delayed { at: self.ctx.now + delay, resume };
+                false
+            }
         }
     }
 
@@ -580,7 +648,8 @@ impl Modem {
         }
     }
 
-    /// Power-cycle: settings from the saved profile, boot URCs again.
+    /// Power-cycle: every job stopped, every service and timer back to its power-on
+    /// state, settings from the saved profile, boot URCs again.
     fn restart(&mut self) {
         info!("module restarting");
         let mut settings = Settings::factory(self.ctx.settings.ipr);
@@ -594,26 +663,14 @@ impl Modem {
         self.rx.clear();
         self.urcs.clear();
         self.urc_bytes = 0;
-        let running: Vec<JobId> = self.ctx.jobs.sinks.keys().copied().collect();
-        for id in running {
-            self.ctx.jobs.abort(id);
-        }
-        self.ctx.ftp = Default::default();
-        self.ctx.http = Default::default();
-        self.ctx.https = Default::default();
-        self.ctx.smtp.busy = None;
-        self.ctx.pop3.session = None;
-        self.ctx.pop3.logged_in = false;
-        self.ctx.pop3.current = None;
+        self.ctx.jobs.abort_all();
+        self.ctx.services.reset();
+        self.ctx.timers.clear();
+        self.ctx.urcs.clear();
         self.active = Active::Idle;
-        self.awake = false;
-        self.boot = Boot {
-            start: self.now,
-            delay: self.boot.delay,
-            urcs: self.ctx.profile.boot_urcs(self.ctx.net.sim_locked()),
-            next: 0,
-        };
-        self.handle_timeout(self.now);
+        self.ctx.awake = false;
+        self.schedule_boot();
+        self.handle_timeout(self.ctx.now);
     }
 
     fn push_urc(&mut self, u: Urc) {
@@ -669,46 +726,59 @@ impl Modem {
         self.ctx.jobs.to_abort.pop()
     }
 
-    /// The next input for a job (upload data, session operations).
-    pub fn poll_job_input(&mut self) -> Option<(JobId, JobInput)> {
-        if let Some(i) = self.ctx.jobs.inputs.pop_front() {
-            return Some(i);
-        }
-        for idx in 0..self.ctx.jobs.pulling.len() {
-            let id = self.ctx.jobs.pulling[idx];
-            let Some(mut sink) = self.ctx.jobs.sinks.remove(&id) else { continue };
-            match sink.pull(&mut self.ctx) {
-                None => {
-                    self.ctx.jobs.sinks.insert(id, sink);
-                }
-                Some(Ok(input)) => {
-                    self.ctx.jobs.sinks.insert(id, sink);
-                    if matches!(input, JobInput::End) {
-                        self.ctx.jobs.pulling.remove(idx);
-                    }
-                    return Some((id, input));
-                }
-                Some(Err(code)) => {
-                    self.stop_job(id, sink, code);
-                    return None;
-                }
+    /// Jobs that may have input for [`Modem::poll_job_input`].
+    pub fn jobs_with_input(&self) -> Vec<JobId> {
+        let mut ids = self.ctx.jobs.with_input();
+        for id in &self.ctx.jobs.pulling {
+            if !ids.contains(id) {
+                ids.push(*id);
             }
         }
-        None
+        ids
     }
 
-    /// The core ends job `id` with `code` (its sink refused data or could not supply it).
-    fn stop_job(&mut self, id: JobId, sink: Box<dyn JobSink>, code: u16) {
+    /// The next input for job `id` (upload data, session operations), if any: from its
+    /// queue, else from its sink (an EFS file being uploaded).
+    pub fn poll_job_input(&mut self, id: JobId) -> Option<JobInput> {
+        if let Some(input) = self.ctx.jobs.pop_input(id) {
+            // Room was made: an upload held back for this job may go on.
+            self.process_rx();
+            return Some(input);
+        }
+        if !self.ctx.jobs.pulling.contains(&id) {
+            return None;
+        }
+        let mut sink = self.ctx.jobs.sinks.remove(&id)?;
+        match sink.pull(&mut self.ctx) {
+            None => {
+                self.ctx.jobs.sinks.insert(id, sink);
+                None
+            }
+            Some(Ok(input)) => {
+                self.ctx.jobs.sinks.insert(id, sink);
+                if matches!(input, JobInput::End) {
+                    self.ctx.jobs.pulling.retain(|j| *j != id);
+                }
+                Some(input)
+            }
+            Some(Err(stopped)) => {
+                self.stop_job(id, sink, stopped);
+                None
+            }
+        }
+    }
+
+    /// The core ends job `id` with `result` (its sink refused data or could not supply it).
+    fn stop_job(&mut self, id: JobId, sink: Box<dyn jobs::AnySink>, result: Box<dyn Any + Send>) {
         self.ctx.jobs.to_abort.push(id);
-        self.ctx.jobs.pulling.retain(|j| *j != id);
-        self.ctx.jobs.inputs.retain(|(j, _)| *j != id);
+        self.ctx.jobs.forget_inputs(id);
         let mut urcs = Vec::new();
-        let resume = sink.done(&mut self.ctx, Err(code), &mut urcs);
+        let resume = sink.done(&mut self.ctx, result, &mut urcs);
         self.finish_event(id, urcs, resume);
     }
 
     /// Queue a job event's URCs and resume the line waiting on it, if any.
-    fn finish_event(&mut self, id: JobId, urcs: Vec<Urc>, resume: Option<Result<Reply, CmdError>>) {
+    fn finish_event(&mut self, id: JobId, urcs: Vec<Urc>, resume: Resume) {
         for u in urcs {
             self.push_urc(u);
         }
@@ -727,27 +797,20 @@ impl Modem {
         self.process_rx();
     }
 
-    /// Whether the core takes service events now (false while too much output waits).
+    /// Whether the core takes job events now (false while too much output waits).
     pub fn accepting_events(&self) -> bool {
         self.urc_bytes < URC_BACKLOG_MAX && self.out.len() < URC_BACKLOG_MAX
     }
 
-    /// Jobs whose events must wait: their receive cache is full until the DTE reads it.
-    /// Only those are held back, so other services go on meanwhile.
+    /// Jobs whose events must wait (their sink says so: a receive cache full until the
+    /// DTE reads it). Only those are held back, so the others go on meanwhile.
     pub fn paused_jobs(&self) -> Vec<JobId> {
-        let mut paused = Vec::new();
-        if let Some(id) = self.ctx.https.session.filter(|_| self.ctx.https.backlogged()) {
-            paused.push(id);
-        }
-        if let Some(id) = self.ctx.ftp.ftps.session.filter(|_| self.ctx.ftp.ftps.cache_backlogged()) {
-            paused.push(id);
-        }
-        paused
+        self.ctx.jobs.sinks.iter().filter(|(_, s)| s.paused(&self.ctx)).map(|(id, _)| *id).collect()
     }
 
     /// An event from job `id`.
-    pub fn handle_service_event(&mut self, id: JobId, ev: ServiceEvent, now: Instant) {
-        self.now = now;
+    pub fn handle_job_event(&mut self, id: JobId, ev: JobEvent, now: Instant) {
+        self.ctx.now = now;
         let Some(mut sink) = self.ctx.jobs.sinks.remove(&id) else {
             debug!(id, "event for a finished job ignored");
             return;
@@ -755,15 +818,15 @@ impl Modem {
         let mut urcs = Vec::new();
         let mut resume = None;
         match ev {
-            ServiceEvent::Data(d) => {
-                if let Err(code) = sink.data(&mut self.ctx, d, &mut urcs) {
+            JobEvent::Data(d) => {
+                if let Err(stopped) = sink.data(&mut self.ctx, d, &mut urcs) {
                     for u in urcs {
                         self.push_urc(u);
                     }
-                    return self.stop_job(id, sink, code);
+                    return self.stop_job(id, sink, stopped);
                 }
             }
-            ServiceEvent::ReadyForInput => match sink.ready(&mut self.ctx) {
+            JobEvent::ReadyForInput => match sink.ready(&mut self.ctx) {
                 InputSource::Sink => self.ctx.jobs.pulling.push(id),
                 InputSource::Dte { prompt } => {
                     if matches!(self.active, Active::Wait(w) if w == id) {
@@ -774,15 +837,67 @@ impl Modem {
                     }
                 }
             },
-            ServiceEvent::Step(r) => resume = sink.step(&mut self.ctx, r, &mut urcs),
-            ServiceEvent::Done(r) => {
-                self.ctx.jobs.pulling.retain(|j| *j != id);
+            JobEvent::Step(r) => resume = sink.step(&mut self.ctx, r, &mut urcs),
+            JobEvent::Done(r) => {
+                self.ctx.jobs.forget_inputs(id);
                 let resume = sink.done(&mut self.ctx, r, &mut urcs);
                 return self.finish_event(id, urcs, resume);
             }
         }
         self.ctx.jobs.sinks.insert(id, sink);
         self.finish_event(id, urcs, resume);
+    }
+
+    /// Blocking work to run off the core's thread, if any: one at a time, in order; its
+    /// result goes to [`Modem::handle_offload_done`].
+    pub fn poll_offload(&mut self) -> Option<(WorkId, Offload)> {
+        self.ctx.jobs.to_offload.pop_front()
+    }
+
+    /// Offloaded work `id` finished with `result`.
+    pub fn handle_offload_done(&mut self, id: WorkId, result: Box<dyn Any + Send>, now: Instant) {
+        self.ctx.now = now;
+        if let Some(then) = self.ctx.jobs.take_continuation(id) {
+            let mut urcs = Vec::new();
+            then(&mut self.ctx, result, &mut urcs);
+            for u in urcs {
+                self.push_urc(u);
+            }
+            self.take_ctx_urcs();
+        }
+        self.process_rx();
+    }
+
+    /// Run every offloaded work item here and now (transcripts, fuzzing, and the last
+    /// writes at a clean stop when no runtime is left).
+    #[doc(hidden)]
+    pub fn run_offloads_inline(&mut self) {
+        while let Some((id, work)) = self.poll_offload() {
+            let r = (work.work)();
+            self.handle_offload_done(id, r, self.ctx.now);
+        }
+    }
+
+    /// A scripted event for job `id`, in its protocol's words (transcripts): `step ok
+    /// [TEXT]`, `step <error>`, `done ok`, `done <error>`.
+    #[doc(hidden)]
+    pub fn script_job_event(&self, id: JobId, verb: &str, text: &str) -> Result<JobEvent, String> {
+        let sink = self.ctx.jobs.sinks.get(&id).ok_or(format!("job {id} is not running"))?;
+        sink.script(verb, text)
+    }
+
+    /// An event for job `id` made from fuzz input, typed by its sink.
+    #[doc(hidden)]
+    pub fn fuzz_job_event(&self, id: JobId, kind: u8, data: &[u8]) -> Option<JobEvent> {
+        Some(self.ctx.jobs.sinks.get(&id)?.fuzz(kind, data))
+    }
+
+    /// Jobs whose sinks are alive (fuzzing).
+    #[doc(hidden)]
+    pub fn running_jobs(&self) -> Vec<JobId> {
+        let mut ids: Vec<JobId> = self.ctx.jobs.sinks.keys().copied().collect();
+        ids.sort_unstable();
+        ids
     }
 }
 
@@ -794,15 +909,22 @@ fn sreg_number(name: &str) -> Option<usize> {
     digits.parse().ok()
 }
 
-fn dispatch(ctx: &mut Ctx, p: &Pending) -> Result<Reply, CmdError> {
+fn dispatch(ctx: &mut Ctx, p: &QueuedInvocation) -> Result<Reply, CmdError> {
     let args = Args::parse(&p.args)?;
     if let Some(n) = sreg_number(&p.name) {
         return crate::general::s_register(ctx, n, p.form, args);
     }
     let spec = table::lookup(&p.name).ok_or_else(|| CmdError::Unknown(p.name.clone()))?;
-    let handler = spec.handler(p.form).ok_or_else(|| CmdError::Unknown(format!("{} ({:?} form)", p.name, p.form)))?;
+    let unknown = || CmdError::Unknown(format!("{} ({:?} form)", p.name, p.form));
+    if !spec.has(p.form) {
+        return Err(unknown());
+    }
     if spec.needs_sim {
         ctx.net.require_sim()?;
     }
-    handler(ctx, args)
+    if let (Form::Test, Some(text)) = (p.form, spec.test_text) {
+        return Ok(if text.is_empty() { Reply::ok() } else { Reply::line(text) });
+    }
+    let handler = spec.handler(p.form).ok_or_else(unknown)?;
+    handler(ctx, args.with_name(spec.name))
 }

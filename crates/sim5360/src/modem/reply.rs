@@ -15,6 +15,11 @@ pub trait DataSink: Send + std::fmt::Debug {
     fn cancel(self: Box<Self>, _ctx: &mut Ctx) -> Result<Reply, CmdError> {
         Ok(Reply::ok())
     }
+    /// The job the data goes to, if any: while that job cannot take more, the DTE is held
+    /// back (see `Modem::wants_input`).
+    fn job(&self) -> Option<super::JobId> {
+        None
+    }
 }
 
 /// Receives a free-text `>>` entry ended by Ctrl-Z.
@@ -46,6 +51,9 @@ pub enum Then {
     Stream(Box<dyn OutputStream>),
     /// Wait for job `id`: its sink's result (from `step` or `done`) resumes the line.
     Wait(super::JobId),
+    /// Resume the line after `delay` with the answer `resume` gives then (input meanwhile
+    /// waits, as while a job runs).
+    After { delay: std::time::Duration, resume: fn(&mut Ctx) -> Result<Reply, CmdError> },
 }
 
 /// A handler's successful answer.
@@ -74,5 +82,39 @@ impl Reply {
     pub fn then(mut self, then: Then) -> Self {
         self.then = then;
         self
+    }
+}
+
+/// An unsolicited output item, framed when released.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Urc {
+    Line(String),
+    /// A header line followed by raw bytes (`+CFTPGET: DATA,<len>`).
+    Block {
+        header: String,
+        data: Vec<u8>,
+    },
+    /// `data` cut into blocks of at most `max` bytes, each released as a `Block` with the
+    /// header `<prefix>: DATA,<len>` (one allocation for a whole chunk of a download; the
+    /// blocks may be released a few at a time).
+    Blocks {
+        prefix: &'static str,
+        data: bytes::Bytes,
+        max: usize,
+    },
+}
+
+impl Urc {
+    /// Bytes it takes on the wire, about.
+    pub fn len(&self) -> usize {
+        match self {
+            Urc::Line(l) => l.len() + 4,
+            Urc::Block { header, data } => header.len() + 4 + data.len(),
+            Urc::Blocks { prefix, data, max } => data.len() + data.len().div_ceil((*max).max(1)) * (prefix.len() + 16),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
     }
 }

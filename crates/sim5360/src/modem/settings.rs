@@ -63,7 +63,6 @@ pub struct Settings {
     pub sreg: [u8; 13],
     pub cmee: CmeMode,
     pub ipr: u32,
-    pub cmgf: u8,
 }
 
 impl Settings {
@@ -85,7 +84,6 @@ impl Settings {
             sreg,
             cmee: CmeMode::Disabled,
             ipr,
-            cmgf: 0,
         };
         s.apply(&p);
         s
@@ -124,51 +122,107 @@ impl Settings {
     }
 }
 
-/// Non-volatile memory of the module: small named blobs that survive restart.
-pub trait Nv: Send + Debug {
+/// Non-volatile memory of the module: small named blobs that survive restart. A value is
+/// staged at once (every later load sees it, also a modem sharing this NV) and persisted
+/// later, off the core's thread (see [`NvStore`]).
+pub trait Nv: Send + Sync + Debug {
     fn load(&self, key: &str) -> Option<Vec<u8>>;
-    fn save(&mut self, key: &str, value: &[u8]) -> std::io::Result<()>;
+    /// Make `value` the current value of `key` now (cheap, in memory).
+    fn stage(&self, key: &str, value: &[u8]);
+    /// Write the staged value of `key` to durable storage (slow).
+    fn persist(&self, key: &str) -> std::io::Result<()>;
+}
+
+type Staged = std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>;
+
+fn lock(m: &Staged) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Vec<u8>>> {
+    // A poisoned lock only means a thread panicked while holding it; the map is still valid.
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// NV kept as files in the state directory, written atomically.
 #[derive(Debug)]
 pub struct DirNv {
     dir: PathBuf,
+    /// Values staged but not yet persisted.
+    staged: Staged,
 }
 
 impl DirNv {
     pub fn open(dir: PathBuf) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
-        Ok(Self { dir })
+        Ok(Self { dir, staged: Default::default() })
     }
 }
 
 impl Nv for DirNv {
     fn load(&self, key: &str) -> Option<Vec<u8>> {
+        if let Some(v) = lock(&self.staged).get(key) {
+            return Some(v.clone());
+        }
         std::fs::read(self.dir.join(key)).ok()
     }
 
-    fn save(&mut self, key: &str, value: &[u8]) -> std::io::Result<()> {
+    fn stage(&self, key: &str, value: &[u8]) {
+        lock(&self.staged).insert(key.to_owned(), value.to_vec());
+    }
+
+    fn persist(&self, key: &str) -> std::io::Result<()> {
         use std::io::Write;
+        let Some(value) = lock(&self.staged).get(key).cloned() else { return Ok(()) };
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
-        tmp.write_all(value)?;
+        tmp.write_all(&value)?;
         tmp.as_file().sync_data()?;
         tmp.persist(self.dir.join(key)).map_err(|e| e.error)?;
+        // Forget the staged copy unless a newer one was staged meanwhile.
+        let mut staged = lock(&self.staged);
+        if staged.get(key) == Some(&value) {
+            staged.remove(key);
+        }
         Ok(())
     }
 }
 
 /// NV in memory (tests); clones share contents.
 #[derive(Debug, Clone, Default)]
-pub struct MemNv(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>);
+pub struct MemNv(std::sync::Arc<Staged>);
 
 impl Nv for MemNv {
     fn load(&self, key: &str) -> Option<Vec<u8>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
+        lock(&self.0).get(key).cloned()
     }
 
-    fn save(&mut self, key: &str, value: &[u8]) -> std::io::Result<()> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key.to_owned(), value.to_vec());
+    fn stage(&self, key: &str, value: &[u8]) {
+        lock(&self.0).insert(key.to_owned(), value.to_vec());
+    }
+
+    fn persist(&self, _: &str) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// The module's view of NV: a value saved is current at once; making it durable is work
+/// for later, off the core's thread, in the order the saves were made (see
+/// `Ctx::nv_save`), so no answer waits for the disk.
+#[derive(Debug)]
+pub struct NvStore {
+    backend: std::sync::Arc<dyn Nv>,
+}
+
+impl NvStore {
+    pub fn new(backend: std::sync::Arc<dyn Nv>) -> Self {
+        Self { backend }
+    }
+
+    pub fn load(&self, key: &str) -> Option<Vec<u8>> {
+        self.backend.load(key)
+    }
+
+    /// Make `value` current for `key`; returns the write that makes it durable.
+    pub fn save(&mut self, key: &str, value: &[u8]) -> impl FnOnce() -> std::io::Result<()> + Send + 'static {
+        self.backend.stage(key, value);
+        let backend = self.backend.clone();
+        let key = key.to_owned();
+        move || backend.persist(&key)
     }
 }

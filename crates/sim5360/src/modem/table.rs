@@ -16,6 +16,8 @@ pub struct CommandSpec {
     pub read: Option<Handler>,
     pub write: Option<Handler>,
     pub test: Option<Handler>,
+    /// A constant answer of the test form (`""`: just `OK`), instead of a handler.
+    pub test_text: Option<&'static str>,
     /// 1-based parameter positions holding secrets, masked in traces and logs.
     pub secret: &'static [usize],
     /// The read form's answer repeats the secrets at the same positions.
@@ -32,6 +34,7 @@ impl CommandSpec {
             read: None,
             write: None,
             test: None,
+            test_text: None,
             secret: &[],
             secret_answer: false,
             needs_sim: false,
@@ -53,6 +56,15 @@ impl CommandSpec {
         self.test = Some(h);
         self
     }
+    /// The test form answers this constant line, then `OK`.
+    pub const fn test_text(mut self, line: &'static str) -> Self {
+        self.test_text = Some(line);
+        self
+    }
+    /// The test form answers just `OK`.
+    pub const fn test_ok(self) -> Self {
+        self.test_text("")
+    }
     /// A basic V.25ter command (`ATE`, `ATE1`): the same handler with or without value.
     pub const fn basic(self, h: Handler) -> Self {
         self.exec(h).write(h)
@@ -70,6 +82,11 @@ impl CommandSpec {
         self
     }
 
+    /// Whether the command has `form` (a handler or, for the test form, a constant).
+    pub fn has(&self, form: Form) -> bool {
+        self.handler(form).is_some() || (form == Form::Test && self.test_text.is_some())
+    }
+
     pub fn handler(&self, form: Form) -> Option<Handler> {
         match form {
             Form::Exec => self.exec,
@@ -80,23 +97,9 @@ impl CommandSpec {
     }
 }
 
-/// All command tables, by area.
-fn areas() -> [&'static [CommandSpec]; 8] {
-    [
-        crate::general::COMMANDS,
-        crate::network::COMMANDS,
-        crate::efs::COMMANDS,
-        crate::service::ftp::COMMANDS,
-        crate::service::http::COMMANDS,
-        crate::service::https::COMMANDS,
-        crate::service::smtp::COMMANDS,
-        crate::service::pop3::COMMANDS,
-    ]
-}
-
-/// Every command, in table order.
+/// Every command, in table order (the device's areas, then each registered service's).
 pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
-    areas().into_iter().flatten()
+    crate::registry::command_areas().flatten()
 }
 
 /// Find a command by its upper-case name.
@@ -115,7 +118,12 @@ mod tests {
         for c in all() {
             assert!(seen.insert(c.name), "duplicate row {}", c.name);
             assert_eq!(c.name, c.name.to_ascii_uppercase());
-            assert!(c.exec.or(c.read).or(c.write).or(c.test).is_some(), "{} has no form", c.name);
+            assert!(
+                [Form::Exec, Form::Read, Form::Write, Form::Test].iter().any(|f| c.has(*f)),
+                "{} has no form",
+                c.name
+            );
+            assert!(c.test.is_none() || c.test_text.is_none(), "{} has two test forms", c.name);
         }
     }
 }

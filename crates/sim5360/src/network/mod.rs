@@ -427,12 +427,11 @@ fn socket(ctx: &mut Ctx) -> &mut SocketPdp {
     &mut ctx.net.socket
 }
 
+/// Save the socket-PDP settings in NV (written off the line's critical path).
 fn save_socket(ctx: &mut Ctx) -> Result<(), CmdError> {
     let json = serde_json::to_vec(&ctx.net.socket).map_err(|_| CmdError::cme(CmeError::MemoryFailure, "encode"))?;
-    ctx.nv.save(NV_SOCKET_PDP, &json).map_err(|e| {
-        tracing::warn!("cannot save socket PDP settings: {e}");
-        CmdError::cme(CmeError::MemoryFailure, "state directory not writable")
-    })
+    ctx.nv_save(NV_SOCKET_PDP, json);
+    Ok(())
 }
 
 fn cgsockcont_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {

@@ -1,11 +1,11 @@
 //! `AT+CFTP*` and `AT+CFTPS*` rows and handlers. Choices where the spec is UNCERTAIN are
 //! listed in docs/commands.md (FTP section).
 
-use super::sinks::{Dest, FtpSink, FtpsSink, Style, cme};
-use super::{FtpCode, FtpJob, FtpOp, Security};
+use super::sinks::{Dest, FtpSink, FtpsSink, Style, cme, state};
+use super::{Ftp, FtpError, FtpJob, FtpOp, FtpStep, Security};
 use crate::efs::{Drive, EfsPath};
 use crate::modem::table::CommandSpec;
-use crate::modem::{CmdError, Ctx, DataSink, JobId, JobInput, JobSpec, Reply, Then, Urc};
+use crate::modem::{CmdError, Ctx, DataSink, JobId, JobInput, Reply, Then, Urc};
 use std::io::{Read, Seek, SeekFrom, Write};
 use v250::Args;
 
@@ -53,20 +53,20 @@ fn ok(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     Ok(Reply::ok())
 }
 
-fn ftp_err(c: FtpCode) -> CmdError {
+fn ftp_err(c: FtpError) -> CmdError {
     cme(c, Style::Ftp)
 }
 
 /// Setters answer `ERROR` while an operation runs (spec §19).
-fn idle(ctx: &Ctx) -> Result<(), CmdError> {
-    if ctx.ftp.busy.is_some() {
+fn idle(ctx: &mut Ctx) -> Result<(), CmdError> {
+    if state(ctx).busy.is_some() {
         return Err(CmdError::Refused("an FTP operation is running"));
     }
     Ok(())
 }
 
 fn port_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(format!("+CFTPPORT: {}", ctx.ftp.port)))
+    Ok(Reply::line(format!("+CFTPPORT: {}", state(ctx).port)))
 }
 
 /// `AT+CFTPPORT=<port>`: 1-65535, default 21.
@@ -74,7 +74,7 @@ fn port_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let p = args.next_int_in(1..=65535)?;
     args.finish()?;
     idle(ctx)?;
-    ctx.ftp.port = u16::try_from(p).unwrap_or(21);
+    state(ctx).port = u16::try_from(p).unwrap_or(21);
     Ok(Reply::ok())
 }
 
@@ -83,7 +83,7 @@ fn port_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 }
 
 fn mode_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(format!("+CFTPMODE: {}", ctx.ftp.mode)))
+    Ok(Reply::line(format!("+CFTPMODE: {}", state(ctx).mode)))
 }
 
 /// `AT+CFTPMODE=<mode>`: 0 active (default), 1 passive.
@@ -91,7 +91,7 @@ fn mode_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let m = args.next_int_in(0..=1)?;
     args.finish()?;
     idle(ctx)?;
-    ctx.ftp.mode = u8::from(m == 1);
+    state(ctx).mode = u8::from(m == 1);
     Ok(Reply::ok())
 }
 
@@ -115,14 +115,14 @@ fn type_char(ascii: bool) -> char {
 }
 
 fn type_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(format!("+CFTPTYPE: {}", type_char(ctx.ftp.ascii))))
+    Ok(Reply::line(format!("+CFTPTYPE: {}", type_char(state(ctx).ascii))))
 }
 
 /// `AT+CFTPTYPE=<type>`: `A` ASCII, `I` binary (default).
 fn type_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let ascii = type_arg(&mut args)?;
     idle(ctx)?;
-    ctx.ftp.ascii = ascii;
+    state(ctx).ascii = ascii;
     Ok(Reply::ok())
 }
 
@@ -137,7 +137,7 @@ fn text_arg<'a>(args: &mut Args<'a>) -> Result<&'a str, CmdError> {
 }
 
 fn serv_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(format!("+CFTPSERV: \"{}\"", ctx.ftp.server)))
+    Ok(Reply::line(format!("+CFTPSERV: \"{}\"", state(ctx).server)))
 }
 
 /// `AT+CFTPSERV="<address>"`: server name or dotted IP.
@@ -147,7 +147,7 @@ fn serv_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     if s.is_empty() || s.contains(char::is_whitespace) {
         return Err(args.invalid("server address must be a name or IP without spaces").into());
     }
-    ctx.ftp.server = s.to_owned();
+    state(ctx).server = s.to_owned();
     Ok(Reply::ok())
 }
 
@@ -156,14 +156,14 @@ fn serv_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 }
 
 fn un_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(format!("+CFTPUN: \"{}\"", ctx.ftp.user)))
+    Ok(Reply::line(format!("+CFTPUN: \"{}\"", state(ctx).user)))
 }
 
 /// `AT+CFTPUN="<name>"`.
 fn un_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let s = text_arg(&mut args)?;
     idle(ctx)?;
-    ctx.ftp.user = s.to_owned();
+    state(ctx).user = s.to_owned();
     Ok(Reply::ok())
 }
 
@@ -175,7 +175,7 @@ fn un_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 fn pw_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let s = text_arg(&mut args)?;
     idle(ctx)?;
-    ctx.ftp.password = s.to_owned();
+    state(ctx).password = s.to_owned();
     Ok(Reply::ok())
 }
 
@@ -234,24 +234,24 @@ fn efs_dir(ctx: &mut Ctx, dir: i64) -> Result<EfsPath, CmdError> {
 fn local_file(ctx: &mut Ctx, remote: &str, dir: i64) -> Result<EfsPath, CmdError> {
     let base = remote.rsplit('/').next().unwrap_or("");
     let folder = efs_dir(ctx, dir)?;
-    folder.child(base).map_err(|_| ftp_err(FtpCode::InvalidParam))
+    folder.child(base).map_err(|_| ftp_err(FtpError::InvalidParam))
 }
 
 /// A staged EFS file for a download, holding the first `rest` bytes of the existing file.
 fn staged_download(ctx: &mut Ctx, local: &EfsPath, rest: u64) -> Result<Box<dyn crate::efs::StagedFile>, CmdError> {
-    let mut staged = ctx.efs.store.create(local, None).map_err(|_| ftp_err(FtpCode::WriteFile))?;
+    let mut staged = ctx.efs.store.create(local, None).map_err(|_| ftp_err(FtpError::WriteFile))?;
     if rest > 0 {
-        let meta = ctx.efs.store.stat(local).map_err(|_| ftp_err(FtpCode::ReadFile))?;
+        let meta = ctx.efs.store.stat(local).map_err(|_| ftp_err(FtpError::ReadFile))?;
         if meta.size < rest {
-            return Err(ftp_err(FtpCode::InvalidParam));
+            return Err(ftp_err(FtpError::InvalidParam));
         }
-        let mut old = ctx.efs.store.open(local).map_err(|_| ftp_err(FtpCode::ReadFile))?;
+        let mut old = ctx.efs.store.open(local).map_err(|_| ftp_err(FtpError::ReadFile))?;
         let mut left = rest;
         let mut buf = vec![0u8; 64 * 1024];
         while left > 0 {
             let want = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-            old.read_exact(&mut buf[..want]).map_err(|_| ftp_err(FtpCode::ReadFile))?;
-            staged.write_all(&buf[..want]).map_err(|_| ftp_err(FtpCode::WriteFile))?;
+            old.read_exact(&mut buf[..want]).map_err(|_| ftp_err(FtpError::ReadFile))?;
+            staged.write_all(&buf[..want]).map_err(|_| ftp_err(FtpError::WriteFile))?;
             left -= want as u64;
         }
     }
@@ -264,32 +264,32 @@ fn upload_source(
     local: &EfsPath,
     rest: u64,
 ) -> Result<Box<dyn crate::efs::store::FileReader>, CmdError> {
-    let meta = ctx.efs.store.stat(local).map_err(|_| ftp_err(FtpCode::ReadFile))?;
+    let meta = ctx.efs.store.stat(local).map_err(|_| ftp_err(FtpError::ReadFile))?;
     if meta.is_dir || meta.size < rest {
-        return Err(ftp_err(if meta.is_dir { FtpCode::ReadFile } else { FtpCode::InvalidParam }));
+        return Err(ftp_err(if meta.is_dir { FtpError::ReadFile } else { FtpError::InvalidParam }));
     }
-    let mut f = ctx.efs.store.open(local).map_err(|_| ftp_err(FtpCode::ReadFile))?;
-    f.seek(SeekFrom::Start(rest)).map_err(|_| ftp_err(FtpCode::ReadFile))?;
+    let mut f = ctx.efs.store.open(local).map_err(|_| ftp_err(FtpError::ReadFile))?;
+    f.seek(SeekFrom::Start(rest)).map_err(|_| ftp_err(FtpError::ReadFile))?;
     Ok(f)
 }
 
 fn need_network(ctx: &Ctx, style: Style) -> Result<(), CmdError> {
     if !ctx.net.registered() {
-        return Err(cme(FtpCode::Network, style));
+        return Err(cme(FtpError::Network, style));
     }
     Ok(())
 }
 
 /// Start a one-operation `AT+CFTP*` job. `wait`: the line waits for the result.
 fn start(ctx: &mut Ctx, op: FtpOp, dest: Dest, wait: bool) -> Result<Reply, CmdError> {
-    if ctx.ftp.busy.is_some() {
-        return Err(ftp_err(FtpCode::Busy));
+    if state(ctx).busy.is_some() {
+        return Err(ftp_err(FtpError::Busy));
     }
-    if ctx.ftp.server.is_empty() {
-        return Err(ftp_err(FtpCode::InvalidParam));
+    if state(ctx).server.is_empty() {
+        return Err(ftp_err(FtpError::InvalidParam));
     }
     need_network(ctx, Style::Ftp)?;
-    let f = &ctx.ftp;
+    let f = state(ctx);
     let job = FtpJob {
         host: f.server.clone(),
         port: f.port,
@@ -300,14 +300,14 @@ fn start(ctx: &mut Ctx, op: FtpOp, dest: Dest, wait: bool) -> Result<Reply, CmdE
         single_ip: false,
         op: Some(op),
     };
-    let id = ctx.jobs.start(JobSpec::Ftp(job), Box::new(FtpSink { dest }));
-    ctx.ftp.busy = Some(id);
+    let id = ctx.jobs.start(job.label(), FtpSink { dest }, move |io| super::job::run(job, io));
+    state(ctx).busy = Some(id);
     Ok(if wait { Reply::ok().then(Then::Wait(id)) } else { Reply::ok() })
 }
 
 /// Pre-checks shared by every transfer: not busy (so no EFS work is done for nothing).
-fn not_busy(ctx: &Ctx) -> Result<(), CmdError> {
-    if ctx.ftp.busy.is_some() { Err(ftp_err(FtpCode::Busy)) } else { Ok(()) }
+fn not_busy(ctx: &mut Ctx) -> Result<(), CmdError> {
+    if state(ctx).busy.is_some() { Err(ftp_err(FtpError::Busy)) } else { Ok(()) }
 }
 
 /// `AT+CFTPGETFILE="<path>",<dir>[,<rest>]`: download into the EFS; `OK`, then
@@ -320,7 +320,7 @@ fn getfile(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     not_busy(ctx)?;
     let local = local_file(ctx, path, dir)?;
     let file = staged_download(ctx, &local, rest)?;
-    let op = FtpOp::Get { path: path.to_owned(), rest, ascii: ctx.ftp.ascii };
+    let op = FtpOp::Get { path: path.to_owned(), rest, ascii: state(ctx).ascii };
     start(ctx, op, Dest::Efs { file: Some(file), prefix: "+CFTPGETFILE" }, false)
 }
 
@@ -334,7 +334,7 @@ fn putfile(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     not_busy(ctx)?;
     let local = local_file(ctx, path, dir)?;
     let file = upload_source(ctx, &local, rest)?;
-    let op = FtpOp::Put { path: path.to_owned(), rest, ascii: ctx.ftp.ascii };
+    let op = FtpOp::Put { path: path.to_owned(), rest, ascii: state(ctx).ascii };
     start(ctx, op, Dest::FromEfs { file, prefix: "+CFTPPUTFILE" }, false)
 }
 
@@ -344,7 +344,7 @@ fn get(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let path = remote_path(&mut args)?;
     let rest = rest_arg(&mut args)?;
     args.finish()?;
-    let op = FtpOp::Get { path: path.to_owned(), rest, ascii: ctx.ftp.ascii };
+    let op = FtpOp::Get { path: path.to_owned(), rest, ascii: state(ctx).ascii };
     start(ctx, op, Dest::Dte { prefix: "+CFTPGET" }, false)
 }
 
@@ -382,12 +382,12 @@ fn put(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let path = remote_path(&mut args)?;
     let len = if ctx.profile.upload_length_form() { args.opt_int_in(0..=MAX_REST)? } else { None };
     args.finish()?;
-    let op = FtpOp::Put { path: path.to_owned(), rest: 0, ascii: ctx.ftp.ascii };
+    let op = FtpOp::Put { path: path.to_owned(), rest: 0, ascii: state(ctx).ascii };
     match len {
         None => start(ctx, op, Dest::FromDte { prompt: "+CFTPPUT: BEGIN" }, true),
         Some(len) => {
             start(ctx, op, Dest::Queued { prefix: "+CFTPPUT" }, false)?;
-            let id = ctx.ftp.busy.ok_or(CmdError::Refused("job not started"))?;
+            let id = state(ctx).busy.ok_or(CmdError::Refused("job not started"))?;
             Ok(upload_entry(id, len, true))
         }
     }
@@ -430,7 +430,7 @@ fn style(ctx: &Ctx) -> Style {
 }
 
 /// LTE style: `OK` now and `<name>: <err>` later. WCDMA style: the answer when done.
-fn lte_result(ctx: &mut Ctx, name: &str, result: Result<(), FtpCode>) -> Result<Reply, CmdError> {
+fn lte_result(ctx: &mut Ctx, name: &str, result: Result<(), FtpError>) -> Result<Reply, CmdError> {
     let st = style(ctx);
     if st == Style::FtpsLte {
         let code = match result {
@@ -445,29 +445,29 @@ fn lte_result(ctx: &mut Ctx, name: &str, result: Result<(), FtpCode>) -> Result<
 
 /// `AT+CFTPSSTART`: acquire the FTPS stack (a second start is an error).
 fn s_start(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    if ctx.ftp.ftps.started {
+    if state(ctx).ftps.started {
         if style(ctx) == Style::Ftp {
             return Err(CmdError::Refused("FTPS stack already started"));
         }
-        return lte_result(ctx, "+CFTPSSTART", Err(FtpCode::NotAllowed));
+        return lte_result(ctx, "+CFTPSSTART", Err(FtpError::NotAllowed));
     }
-    ctx.ftp.ftps.started = true;
+    state(ctx).ftps.started = true;
     lte_result(ctx, "+CFTPSSTART", Ok(()))
 }
 
 /// `AT+CFTPSSTOP`: release the stack, dropping a session still open.
 fn s_stop(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    if !ctx.ftp.ftps.started {
+    if !state(ctx).ftps.started {
         if style(ctx) == Style::Ftp {
             return Err(CmdError::Refused("FTPS stack not started"));
         }
-        return lte_result(ctx, "+CFTPSSTOP", Err(FtpCode::NotAllowed));
+        return lte_result(ctx, "+CFTPSSTOP", Err(FtpError::NotAllowed));
     }
-    if let Some(id) = ctx.ftp.ftps.session.take() {
+    if let Some(id) = state(ctx).ftps.session.take() {
         ctx.jobs.abort(id);
     }
-    let single_ip = ctx.ftp.ftps.single_ip;
-    ctx.ftp.ftps = super::FtpsState { single_ip, ..Default::default() };
+    let single_ip = state(ctx).ftps.single_ip;
+    state(ctx).ftps = super::FtpsState { single_ip, ..Default::default() };
     // `OK` then `+CFTPSSTOP: 0` in both styles (WCDMA: the confirmation SIM5320 drivers
     // wait for).
     ctx.urcs.push(Urc::Line("+CFTPSSTOP: 0".into()));
@@ -488,8 +488,8 @@ fn s_login(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     if host.is_empty() {
         return Err(args.invalid("empty host").into());
     }
-    if !ctx.ftp.ftps.started || ctx.ftp.ftps.session.is_some() {
-        return lte_result(ctx, "+CFTPSLOGIN", Err(FtpCode::NotAllowed));
+    if !state(ctx).ftps.started || state(ctx).ftps.session.is_some() {
+        return lte_result(ctx, "+CFTPSLOGIN", Err(FtpError::NotAllowed));
     }
     need_network(ctx, st)?;
     let security = match server_type {
@@ -505,11 +505,11 @@ fn s_login(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
         password: password.to_owned(),
         passive: true,
         security,
-        single_ip: ctx.ftp.ftps.single_ip,
+        single_ip: state(ctx).ftps.single_ip,
         op: None,
     };
-    let id = ctx.jobs.start(JobSpec::Ftp(job), Box::new(FtpsSink { style: st }));
-    let f = &mut ctx.ftp.ftps;
+    let id = ctx.jobs.start(job.label(), FtpsSink { style: st }, move |io| super::job::run(job, io));
+    let f = &mut state(ctx).ftps;
     f.session = Some(id);
     f.busy = true;
     if st == Style::FtpsLte {
@@ -524,14 +524,14 @@ fn s_login(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
 /// (WCDMA style for commands answered when done).
 fn session_op(ctx: &mut Ctx, name: &str, op: FtpOp, dest: Dest, wait: bool) -> Result<Reply, CmdError> {
     let st = style(ctx);
-    let f = &ctx.ftp.ftps;
+    let f = &state(ctx).ftps;
     let Some(id) = f.session.filter(|_| f.logged_in) else {
-        return lte_result(ctx, name, Err(FtpCode::NotAllowed));
+        return lte_result(ctx, name, Err(FtpError::NotAllowed));
     };
     if f.busy {
-        return lte_result(ctx, name, Err(FtpCode::Busy));
+        return lte_result(ctx, name, Err(FtpError::Busy));
     }
-    let f = &mut ctx.ftp.ftps;
+    let f = &mut state(ctx).ftps;
     f.busy = true;
     if let Dest::Cache { prefix } = dest {
         // A cached operation starts: the previous one's unread data goes.
@@ -539,7 +539,7 @@ fn session_op(ctx: &mut Ctx, name: &str, op: FtpOp, dest: Dest, wait: bool) -> R
         f.cache_prefix = prefix;
     }
     f.current = Some(dest);
-    ctx.jobs.send(id, JobInput::Op(crate::modem::Op::Ftp(op)));
+    ctx.jobs.send_op::<Ftp>(id, op);
     Ok(if wait && st == Style::Ftp { Reply::ok().then(Then::Wait(id)) } else { Reply::ok() })
 }
 
@@ -590,7 +590,14 @@ fn s_cwd(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
 /// `AT+CFTPSPWD`: `+CFTPSPWD: "<dir>"` then `OK` (LTE: `OK` then the line).
 fn s_pwd(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     let wait = style(ctx) == Style::Ftp;
-    let dest = Dest::Info { prefix: "+CFTPSPWD", wait, value: |dir| format!("\"{dir}\"") };
+    let dest = Dest::Info {
+        prefix: "+CFTPSPWD",
+        wait,
+        value: |step| match step {
+            FtpStep::Dir(dir) => format!("\"{dir}\""),
+            _ => "\"\"".into(),
+        },
+    };
     session_op(ctx, "+CFTPSPWD", FtpOp::Pwd, dest, true)
 }
 
@@ -601,17 +608,24 @@ fn s_size(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let p = remote_path(&mut args)?.to_owned();
     args.finish()?;
     let wait = style(ctx) == Style::Ftp;
-    let dest = Dest::Info { prefix: "+CFTPSSIZE", wait, value: |size| format!("0,{size}") };
+    let dest = Dest::Info {
+        prefix: "+CFTPSSIZE",
+        wait,
+        value: |step| match step {
+            FtpStep::Size(n) => format!("0,{n}"),
+            _ => "0,0".into(),
+        },
+    };
     session_op(ctx, "+CFTPSSIZE", FtpOp::Size(p), dest, true)
 }
 
 fn s_type_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(format!("+CFTPSTYPE: {}", type_char(ctx.ftp.ftps.ascii))))
+    Ok(Reply::line(format!("+CFTPSTYPE: {}", type_char(state(ctx).ftps.ascii))))
 }
 
 /// `AT+CFTPSTYPE=<type>`: `A` or `I` (default), for the following transfers.
 fn s_type_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
-    ctx.ftp.ftps.ascii = type_arg(&mut args)?;
+    state(ctx).ftps.ascii = type_arg(&mut args)?;
     Ok(Reply::ok())
 }
 
@@ -632,7 +646,7 @@ fn s_get(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let rest = rest_arg(&mut args)?;
     let cached = args.opt_int_in(0..=1)? == Some(1);
     args.finish()?;
-    let op = FtpOp::Get { path, rest, ascii: ctx.ftp.ftps.ascii };
+    let op = FtpOp::Get { path, rest, ascii: state(ctx).ftps.ascii };
     let dest = if cached { Dest::Cache { prefix: "+CFTPSGET" } } else { Dest::Dte { prefix: "+CFTPSGET" } };
     session_op(ctx, "+CFTPSGET", op, dest, false)
 }
@@ -640,7 +654,7 @@ fn s_get(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
 /// `AT+CFTPSCACHERD`: the next cached block (at most 1024 bytes) as
 /// `<prefix>: DATA,<len>` + bytes, then `OK`; only `OK` when nothing is cached.
 fn s_cacherd(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    let f = &mut ctx.ftp.ftps;
+    let f = &mut state(ctx).ftps;
     if f.cache.is_empty() {
         return Ok(Reply::ok());
     }
@@ -651,7 +665,7 @@ fn s_cacherd(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 
 /// `AT+CFTPSCACHERD?`: `+CFTPSCACHERD: <cached bytes>`.
 fn s_cacherd_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(format!("+CFTPSCACHERD: {}", ctx.ftp.ftps.cache.len())))
+    Ok(Reply::line(format!("+CFTPSCACHERD: {}", state(ctx).ftps.cache.len())))
 }
 
 /// One `DATA` block as an information response (the `OK` follows it).
@@ -671,12 +685,12 @@ impl crate::modem::OutputStream for BlockOut {
 }
 
 fn session_ready(ctx: &mut Ctx, name: &str) -> Result<(), Result<Reply, CmdError>> {
-    let f = &ctx.ftp.ftps;
+    let f = &state(ctx).ftps;
     if f.session.is_none() || !f.logged_in {
-        return Err(lte_result(ctx, name, Err(FtpCode::NotAllowed)));
+        return Err(lte_result(ctx, name, Err(FtpError::NotAllowed)));
     }
     if f.busy {
-        return Err(lte_result(ctx, name, Err(FtpCode::Busy)));
+        return Err(lte_result(ctx, name, Err(FtpError::Busy)));
     }
     Ok(())
 }
@@ -692,7 +706,7 @@ fn s_getfile(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     }
     let local = local_file(ctx, &path, dir)?;
     let file = staged_download(ctx, &local, rest)?;
-    let op = FtpOp::Get { path, rest, ascii: ctx.ftp.ftps.ascii };
+    let op = FtpOp::Get { path, rest, ascii: state(ctx).ftps.ascii };
     session_op(ctx, "+CFTPSGETFILE", op, Dest::Efs { file: Some(file), prefix: "+CFTPSGETFILE" }, false)
 }
 
@@ -707,7 +721,7 @@ fn s_putfile(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     }
     let local = local_file(ctx, &path, dir)?;
     let file = upload_source(ctx, &local, rest)?;
-    let op = FtpOp::Put { path, rest, ascii: ctx.ftp.ftps.ascii };
+    let op = FtpOp::Put { path, rest, ascii: state(ctx).ftps.ascii };
     session_op(ctx, "+CFTPSPUTFILE", op, Dest::FromEfs { file, prefix: "+CFTPSPUTFILE" }, false)
 }
 
@@ -724,7 +738,7 @@ fn s_put(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
         // `=<len>`: the next chunk of the open upload.
         let len = args.next_int_in(0..=PUT_CHUNK_MAX)?;
         args.finish()?;
-        let f = &ctx.ftp.ftps;
+        let f = &state(ctx).ftps;
         let Some(id) = f.session.filter(|_| f.chunked_put) else {
             return Err(CmdError::Refused("no AT+CFTPSPUT upload open"));
         };
@@ -735,13 +749,13 @@ fn s_put(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let len = if lte || chunked { args.opt_int_in(0..=PUT_CHUNK_MAX)? } else { None };
     let rest = if lte || chunked { rest_arg(&mut args)? } else { 0 };
     args.finish()?;
-    let op = FtpOp::Put { path, rest, ascii: ctx.ftp.ftps.ascii };
+    let op = FtpOp::Put { path, rest, ascii: state(ctx).ftps.ascii };
     match len {
         None => {
             if let Err(r) = session_ready(ctx, "+CFTPSPUT") {
                 return r;
             }
-            let id = ctx.ftp.ftps.session.ok_or(CmdError::Refused("no session"))?;
+            let id = state(ctx).ftps.session.ok_or(CmdError::Refused("no session"))?;
             session_op(ctx, "+CFTPSPUT", op, Dest::FromDte { prompt: "+CFTPSPUT: BEGIN" }, false)?;
             Ok(Reply::ok().then(Then::Wait(id)))
         }
@@ -749,9 +763,9 @@ fn s_put(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
             if let Err(r) = session_ready(ctx, "+CFTPSPUT") {
                 return r;
             }
-            let id = ctx.ftp.ftps.session.ok_or(CmdError::Refused("no session"))?;
+            let id = state(ctx).ftps.session.ok_or(CmdError::Refused("no session"))?;
             session_op(ctx, "+CFTPSPUT", op, Dest::Queued { prefix: "+CFTPSPUT" }, false)?;
-            ctx.ftp.ftps.chunked_put = chunked;
+            state(ctx).ftps.chunked_put = chunked;
             Ok(upload_entry(id, len, !chunked))
         }
     }
@@ -760,7 +774,7 @@ fn s_put(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
 /// `AT+CFTPSPUT`: ends the open chunked upload: `OK`, then `+CFTPSPUT: <err>` once the
 /// server has it all.
 fn s_put_end(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    let f = &mut ctx.ftp.ftps;
+    let f = &mut state(ctx).ftps;
     let Some(id) = f.session.filter(|_| f.chunked_put) else {
         return Err(CmdError::Refused("no AT+CFTPSPUT upload open"));
     };
@@ -778,7 +792,7 @@ fn s_put_read(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 }
 
 fn s_singleip_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(format!("+CFTPSSINGLEIP: {}", u8::from(ctx.ftp.ftps.single_ip))))
+    Ok(Reply::line(format!("+CFTPSSINGLEIP: {}", u8::from(state(ctx).ftps.single_ip))))
 }
 
 /// `AT+CFTPSSINGLEIP=<mode>`: 1 = data connections to the control connection's server
@@ -786,7 +800,7 @@ fn s_singleip_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 fn s_singleip_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let m = args.next_int_in(0..=1)?;
     args.finish()?;
-    ctx.ftp.ftps.single_ip = m == 1;
+    state(ctx).ftps.single_ip = m == 1;
     Ok(Reply::ok())
 }
 

@@ -2,9 +2,8 @@
 //! protocol failure ends as one of the §5.15 codes.
 
 use super::codec::{self, Reply, ReplyParser};
-use super::{FtpCode, FtpJob, FtpOp, Security};
-use crate::modem::{JobInput, Op, ServiceEvent};
-use crate::service::JobIo;
+use super::{Ftp, FtpError, FtpJob, FtpOp, FtpStep, Security};
+use crate::service::Input;
 use crate::service::net::{NetConfig, NetError, Stream};
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
@@ -15,17 +14,19 @@ use tracing::{debug, info, warn};
 /// Download chunk handed to the core.
 const CHUNK: usize = 64 * 1024;
 
-type FtpResult<T> = Result<T, FtpCode>;
+type FtpResult<T> = Result<T, FtpError>;
 
-fn net_code(e: &NetError) -> FtpCode {
+fn net_code(e: &NetError) -> FtpError {
     match e {
-        NetError::Dns(_) => FtpCode::Resolve,
-        NetError::Timeout => FtpCode::Timeout,
-        NetError::Connect(_) | NetError::Tls(_) | NetError::Io(_) => FtpCode::Network,
+        NetError::Dns(_) => FtpError::Resolve,
+        NetError::Timeout => FtpError::Timeout,
+        NetError::Connect(_) | NetError::Tls(_) | NetError::Io(_) => FtpError::Network,
     }
 }
 
 /// Run a job and report its end.
+type JobIo = crate::service::JobIo<Ftp>;
+
 pub async fn run(job: FtpJob, mut io: JobIo) {
     let net = io.net.clone();
     let result = match Control::open(&job, &net).await {
@@ -38,7 +39,7 @@ pub async fn run(job: FtpJob, mut io: JobIo) {
                 }
                 None => match c.session(&mut io).await {
                     // A logout the server does not confirm is the logout failure code.
-                    Ok(()) if !c.quit().await => Err(FtpCode::Logout),
+                    Ok(()) if !c.quit().await => Err(FtpError::Logout),
                     other => other,
                 },
             }
@@ -48,7 +49,7 @@ pub async fn run(job: FtpJob, mut io: JobIo) {
     if let Err(code) = result {
         info!(host = %job.host, port = job.port, "FTP job failed: {} {}", code.code(), code.text());
     }
-    io.send(ServiceEvent::Done(result.map_err(FtpCode::code))).await;
+    io.done(result).await;
 }
 
 /// The control connection.
@@ -81,16 +82,16 @@ impl<'a> Control<'a> {
         }
         if greeting.code != 220 {
             info!("FTP greeting refused: {} {}", greeting.code, greeting.text());
-            return Err(FtpCode::Rejected);
+            return Err(FtpError::Rejected);
         }
         if matches!(job.security, Security::ExplicitTls | Security::ExplicitSsl) {
             let verb = if job.security == Security::ExplicitSsl { "AUTH SSL" } else { "AUTH TLS" };
             let r = c.cmd(verb).await?;
             if r.class() != 2 {
                 info!("{verb} refused: {} {}", r.code, r.text());
-                return Err(FtpCode::Rejected);
+                return Err(FtpError::Rejected);
             }
-            let Stream::Plain(tcp) = c.stream else { return Err(FtpCode::Unknown) };
+            let Stream::Plain(tcp) = c.stream else { return Err(FtpError::Unknown) };
             c.stream = net.tls(tcp, &job.host).await.map_err(|e| net_code(&e))?;
         }
         c.login().await?;
@@ -117,7 +118,7 @@ impl<'a> Control<'a> {
             return Ok(());
         }
         info!("FTP login refused: {} {}", r.code, r.text());
-        Err(FtpCode::Login)
+        Err(FtpError::Login)
     }
 
     /// QUIT and close; true when the server confirmed with a 2xx reply.
@@ -133,13 +134,13 @@ impl<'a> Control<'a> {
 
     /// Take operations until Logout (or the core goes away).
     async fn session(&mut self, io: &mut JobIo) -> FtpResult<()> {
-        if !io.send(ServiceEvent::Step(Ok(Vec::new()))).await {
+        if !io.step(Ok(FtpStep::Ok)).await {
             return Ok(());
         }
         loop {
             let op = match io.recv().await {
-                Some(JobInput::Op(Op::Ftp(op))) => op,
-                Some(JobInput::Close) | None => return Ok(()),
+                Some(Input::Op(op)) => op,
+                Some(Input::Close) | None => return Ok(()),
                 Some(other) => {
                     debug!("FTP session: unexpected input {other:?}");
                     continue;
@@ -150,17 +151,17 @@ impl<'a> Control<'a> {
             }
             let r = self.op(op, io).await;
             // A broken control connection ends the session.
-            if matches!(r, Err(FtpCode::Network | FtpCode::Timeout)) {
+            if matches!(r, Err(FtpError::Network | FtpError::Timeout)) {
                 return r.map(drop);
             }
-            if !io.send(ServiceEvent::Step(r.map_err(FtpCode::code))).await {
+            if !io.step(r).await {
                 return Ok(());
             }
         }
     }
 
-    /// Perform one operation; information lines for the caller on success.
-    async fn op(&mut self, op: FtpOp, io: &mut JobIo) -> FtpResult<Vec<String>> {
+    /// Perform one operation.
+    async fn op(&mut self, op: FtpOp, io: &mut JobIo) -> FtpResult<FtpStep> {
         match op {
             FtpOp::Get { path, rest, ascii } => {
                 self.set_type(ascii).await?;
@@ -174,9 +175,9 @@ impl<'a> Control<'a> {
                     && got + rest != size
                 {
                     info!("RETR {path}: got {got} bytes from offset {rest}, size is {size}");
-                    return Err(FtpCode::Transfer);
+                    return Err(FtpError::Transfer);
                 }
-                Ok(Vec::new())
+                Ok(FtpStep::Ok)
             }
             FtpOp::List { path, ascii } => {
                 self.set_type(ascii).await?;
@@ -185,7 +186,7 @@ impl<'a> Control<'a> {
                     _ => "LIST".to_owned(),
                 };
                 self.download(&cmd, io).await?;
-                Ok(Vec::new())
+                Ok(FtpStep::Ok)
             }
             FtpOp::Put { path, rest, ascii } => {
                 self.set_type(ascii).await?;
@@ -193,22 +194,22 @@ impl<'a> Control<'a> {
                     self.expect(&format!("REST {rest}"), 3).await?;
                 }
                 self.upload(&format!("STOR {path}"), ascii, io).await?;
-                Ok(Vec::new())
+                Ok(FtpStep::Ok)
             }
-            FtpOp::Mkd(p) => self.expect(&format!("MKD {p}"), 2).await.map(|_| Vec::new()),
-            FtpOp::Rmd(p) => self.expect(&format!("RMD {p}"), 2).await.map(|_| Vec::new()),
-            FtpOp::Dele(p) => self.expect(&format!("DELE {p}"), 2).await.map(|_| Vec::new()),
-            FtpOp::Cwd(p) => self.expect(&format!("CWD {p}"), 2).await.map(|_| Vec::new()),
+            FtpOp::Mkd(p) => self.expect(&format!("MKD {p}"), 2).await.map(|_| FtpStep::Ok),
+            FtpOp::Rmd(p) => self.expect(&format!("RMD {p}"), 2).await.map(|_| FtpStep::Ok),
+            FtpOp::Dele(p) => self.expect(&format!("DELE {p}"), 2).await.map(|_| FtpStep::Ok),
+            FtpOp::Cwd(p) => self.expect(&format!("CWD {p}"), 2).await.map(|_| FtpStep::Ok),
             FtpOp::Pwd => {
                 let r = self.expect("PWD", 2).await?;
-                Ok(vec![codec::parse_pwd(&r).unwrap_or_else(|| r.text())])
+                Ok(FtpStep::Dir(codec::parse_pwd(&r).unwrap_or_else(|| r.text())))
             }
             FtpOp::Size(p) => {
                 self.set_type(false).await?;
                 let r = self.expect(&format!("SIZE {p}"), 2).await?;
-                codec::parse_size(&r).map(|n| vec![n.to_string()]).ok_or(FtpCode::Rejected)
+                codec::parse_size(&r).map(FtpStep::Size).ok_or(FtpError::Rejected)
             }
-            FtpOp::Logout => Ok(Vec::new()),
+            FtpOp::Logout => Ok(FtpStep::Ok),
         }
     }
 
@@ -227,7 +228,7 @@ impl<'a> Control<'a> {
         let mut buf = vec![0u8; CHUNK];
         loop {
             let n = match tokio::time::timeout(self.net.io_timeout, data.read(&mut buf)).await {
-                Err(_) => return Err(FtpCode::Timeout),
+                Err(_) => return Err(FtpError::Timeout),
                 Ok(Err(e)) => {
                     // A TLS peer that closes without close_notify has still sent everything
                     // it meant to; the final reply decides.
@@ -235,7 +236,7 @@ impl<'a> Control<'a> {
                         0
                     } else {
                         info!("{cmd}: data connection failed: {e}");
-                        return Err(FtpCode::Transfer);
+                        return Err(FtpError::Transfer);
                     }
                 }
                 Ok(Ok(n)) => n,
@@ -244,8 +245,8 @@ impl<'a> Control<'a> {
                 break;
             }
             total += n as u64;
-            if !io.send(ServiceEvent::Data(buf[..n].to_vec())).await {
-                return Err(FtpCode::Transfer);
+            if !io.data(buf[..n].to_vec()).await {
+                return Err(FtpError::Transfer);
             }
         }
         drop(data);
@@ -256,31 +257,31 @@ impl<'a> Control<'a> {
     /// Open the data connection for `cmd` and feed it the job's input up to `End`.
     async fn upload(&mut self, cmd: &str, ascii: bool, io: &mut JobIo) -> FtpResult<()> {
         let mut data = self.data_connection(cmd).await?;
-        if !io.send(ServiceEvent::ReadyForInput).await {
-            return Err(FtpCode::Transfer);
+        if !io.ready().await {
+            return Err(FtpError::Transfer);
         }
         let mut last_cr = false;
         loop {
             match io.recv().await {
-                Some(JobInput::Data(d)) => {
+                Some(Input::Data(d)) => {
                     let d = if ascii { codec::to_netascii(&d, &mut last_cr) } else { d };
                     match tokio::time::timeout(self.net.io_timeout, data.write_all(&d)).await {
-                        Err(_) => return Err(FtpCode::Timeout),
+                        Err(_) => return Err(FtpError::Timeout),
                         Ok(Err(e)) => {
                             info!("{cmd}: data connection failed: {e}");
-                            return Err(FtpCode::Transfer);
+                            return Err(FtpError::Transfer);
                         }
                         Ok(Ok(())) => {}
                     }
                 }
-                Some(JobInput::End) => break,
-                Some(JobInput::Op(_) | JobInput::Close) => return Err(FtpCode::NotAllowed),
-                None => return Err(FtpCode::Transfer),
+                Some(Input::End) => break,
+                Some(Input::Op(_) | Input::Close) => return Err(FtpError::NotAllowed),
+                None => return Err(FtpError::Transfer),
             }
         }
         if let Err(e) = data.shutdown().await {
             info!("{cmd}: closing the data connection: {e}");
-            return Err(FtpCode::Transfer);
+            return Err(FtpError::Transfer);
         }
         // Wait for the server to close its side before dropping ours: closing a socket
         // with unread bytes (a TLS 1.3 session ticket, say) sends a reset, and a reset
@@ -296,22 +297,22 @@ impl<'a> Control<'a> {
 
     /// The reply after a transfer: 226/250 complete, anything else failed.
     async fn transfer_end(&mut self, cmd: &str) -> FtpResult<()> {
-        let r = self.reply().await.map_err(|c| if c == FtpCode::Network { FtpCode::Transfer } else { c })?;
+        let r = self.reply().await.map_err(|c| if c == FtpError::Network { FtpError::Transfer } else { c })?;
         if r.class() == 2 {
             return Ok(());
         }
         info!("{cmd}: transfer ended with {} {}", r.code, r.text());
-        Err(if r.code == 426 || r.code == 451 { FtpCode::Transfer } else { FtpCode::Rejected })
+        Err(if r.code == 426 || r.code == 451 { FtpError::Transfer } else { FtpError::Rejected })
     }
 
     /// Passive or active data connection for `cmd`, with TLS when PROT P is on.
     async fn data_connection(&mut self, cmd: &str) -> FtpResult<Stream> {
-        let peer = self.stream.tcp().peer_addr().map_err(|_| FtpCode::Network)?;
+        let peer = self.stream.tcp().peer_addr().map_err(|_| FtpError::Network)?;
         let tcp = if self.job.passive {
             let r = self.expect("PASV", 2).await?;
             let mut addr = codec::parse_pasv(&r.text()).ok_or_else(|| {
                 info!("unparsable PASV reply {}", r.text());
-                FtpCode::Rejected
+                FtpError::Rejected
             })?;
             if let IpAddr::V4(ip) = peer.ip()
                 && (self.job.single_ip || addr.ip().is_unspecified())
@@ -320,25 +321,25 @@ impl<'a> Control<'a> {
             }
             let tcp =
                 match tokio::time::timeout(self.net.connect_timeout, TcpStream::connect(SocketAddr::V4(addr))).await {
-                    Err(_) => return Err(FtpCode::Timeout),
+                    Err(_) => return Err(FtpError::Timeout),
                     Ok(Err(e)) => {
                         info!("data connection to {addr}: {e}");
-                        return Err(FtpCode::Transfer);
+                        return Err(FtpError::Transfer);
                     }
                     Ok(Ok(s)) => s,
                 };
             self.start_transfer(cmd).await?;
             tcp
         } else {
-            let local = self.stream.tcp().local_addr().map_err(|_| FtpCode::Network)?;
-            let IpAddr::V4(ip) = local.ip() else { return Err(FtpCode::Network) };
-            let listener = TcpListener::bind((ip, 0)).await.map_err(|_| FtpCode::Network)?;
-            let port = listener.local_addr().map_err(|_| FtpCode::Network)?.port();
+            let local = self.stream.tcp().local_addr().map_err(|_| FtpError::Network)?;
+            let IpAddr::V4(ip) = local.ip() else { return Err(FtpError::Network) };
+            let listener = TcpListener::bind((ip, 0)).await.map_err(|_| FtpError::Network)?;
+            let port = listener.local_addr().map_err(|_| FtpError::Network)?.port();
             self.expect(&format!("PORT {}", codec::port_arg(SocketAddrV4::new(ip, port))), 2).await?;
             self.start_transfer(cmd).await?;
             match tokio::time::timeout(self.net.connect_timeout, listener.accept()).await {
-                Err(_) => return Err(FtpCode::Timeout),
-                Ok(Err(_)) => return Err(FtpCode::Transfer),
+                Err(_) => return Err(FtpError::Timeout),
+                Ok(Err(_)) => return Err(FtpError::Transfer),
                 Ok(Ok((s, _))) => s,
             }
         };
@@ -346,7 +347,7 @@ impl<'a> Control<'a> {
         if self.protect {
             self.net.tls(tcp, &self.job.host).await.map_err(|e| {
                 info!("TLS on the data connection: {e}");
-                FtpCode::Transfer
+                FtpError::Transfer
             })
         } else {
             Ok(Stream::Plain(tcp))
@@ -360,7 +361,7 @@ impl<'a> Control<'a> {
             return Ok(());
         }
         info!("{cmd} refused: {} {}", r.code, r.text());
-        Err(if r.code == 425 || r.code == 426 { FtpCode::Transfer } else { FtpCode::Rejected })
+        Err(if r.code == 425 || r.code == 426 { FtpError::Transfer } else { FtpError::Rejected })
     }
 
     /// Send `cmd`; the reply must be of `class` (2 or 3), else 211 (rejected).
@@ -371,7 +372,7 @@ impl<'a> Control<'a> {
         }
         let shown = if cmd.starts_with("PASS ") { "PASS ***" } else { cmd };
         info!("FTP {shown}: refused with {} {}", r.code, r.text());
-        Err(FtpCode::Rejected)
+        Err(FtpError::Rejected)
     }
 
     async fn cmd(&mut self, cmd: &str) -> FtpResult<Reply> {
@@ -384,10 +385,10 @@ impl<'a> Control<'a> {
         debug!("FTP > {shown}");
         let line = format!("{cmd}\r\n");
         match tokio::time::timeout(self.net.io_timeout, self.stream.write_all(line.as_bytes())).await {
-            Err(_) => Err(FtpCode::Timeout),
+            Err(_) => Err(FtpError::Timeout),
             Ok(Err(e)) => {
                 info!("FTP control connection: {e}");
-                Err(FtpCode::Network)
+                Err(FtpError::Network)
             }
             Ok(Ok(())) => Ok(()),
         }
@@ -405,24 +406,24 @@ impl<'a> Control<'a> {
                 // Replies too big for the module's buffers are its memory error.
                 Err(e @ (codec::CodecError::LineTooLong | codec::CodecError::TooManyLines)) => {
                     warn!("FTP server reply too large: {e}");
-                    return Err(FtpCode::Memory);
+                    return Err(FtpError::Memory);
                 }
                 Err(e) => {
                     warn!("FTP server sent garbage: {e}");
-                    return Err(FtpCode::Unknown);
+                    return Err(FtpError::Unknown);
                 }
             }
             let n = match tokio::time::timeout(self.net.io_timeout, self.stream.read(&mut buf)).await {
-                Err(_) => return Err(FtpCode::Timeout),
+                Err(_) => return Err(FtpError::Timeout),
                 Ok(Err(e)) => {
                     info!("FTP control connection: {e}");
-                    return Err(FtpCode::Network);
+                    return Err(FtpError::Network);
                 }
                 Ok(Ok(n)) => n,
             };
             if n == 0 {
                 info!("FTP server closed the control connection");
-                return Err(FtpCode::Network);
+                return Err(FtpError::Network);
             }
             self.parser.push(&buf[..n]);
         }

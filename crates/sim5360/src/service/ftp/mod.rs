@@ -25,11 +25,13 @@ mod sinks;
 
 pub use commands::COMMANDS;
 
-use crate::modem::JobId;
+use crate::modem::{JobId, Protocol, Service};
+use std::fmt;
 
-/// FTP result codes (spec §5.15), also the `+CME ERROR` codes of the FTP commands.
+/// Why an FTP operation failed: the result codes of spec §5.15, also the `+CME ERROR`
+/// codes of the FTP commands (the SIM7600 FTPS table maps them in `profile.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FtpCode {
+pub enum FtpError {
     Unknown,
     Busy,
     Resolve,
@@ -46,7 +48,7 @@ pub enum FtpCode {
     Network,
 }
 
-impl FtpCode {
+impl FtpError {
     pub fn code(self) -> u16 {
         match self {
             Self::Unknown => 201,
@@ -90,6 +92,7 @@ impl FtpCode {
         crate::modem::CmeError::Service { code: self.code(), text: self.text() }
     }
 
+    /// The error whose §5.15 code is `code` (scripted events).
     pub fn from_code(code: u16) -> Self {
         [
             Self::Unknown,
@@ -125,6 +128,58 @@ pub enum Security {
     Implicit,
 }
 
+/// What a successful operation reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FtpStep {
+    Ok,
+    /// The current directory (PWD).
+    Dir(String),
+    /// A file's size in bytes (SIZE).
+    Size(u64),
+}
+
+/// The FTP job's protocol: operations, their outcomes, and [`FtpError`].
+#[derive(Debug)]
+pub struct Ftp;
+
+impl Protocol for Ftp {
+    type Step = FtpStep;
+    type Error = FtpError;
+    type Op = FtpOp;
+
+    /// ``, `dir <path>` or `size <bytes>`.
+    fn parse_step(text: &str) -> Result<FtpStep, String> {
+        Ok(match text.split_once(' ') {
+            None if text.is_empty() => FtpStep::Ok,
+            Some(("dir", d)) => FtpStep::Dir(d.to_owned()),
+            Some(("size", n)) => FtpStep::Size(n.parse().map_err(|_| format!("bad size {n:?}"))?),
+            _ => return Err(format!("FTP step {text:?}: expected nothing, `dir <path>` or `size <n>`")),
+        })
+    }
+
+    /// A §5.15 code, 201-214.
+    fn parse_error(text: &str) -> Result<FtpError, String> {
+        let code: u16 = text.parse().map_err(|_| format!("FTP error {text:?}: expected a code 201-214"))?;
+        let e = FtpError::from_code(code);
+        if e.code() != code {
+            return Err(format!("FTP error {code}: not a code of §5.15"));
+        }
+        Ok(e)
+    }
+
+    fn fuzz_step(data: &[u8]) -> FtpStep {
+        match data.first().map(|b| b % 3) {
+            Some(1) => FtpStep::Dir(String::from_utf8_lossy(&data[1..]).into_owned()),
+            Some(2) => FtpStep::Size(data.len() as u64),
+            _ => FtpStep::Ok,
+        }
+    }
+
+    fn fuzz_error(byte: u8) -> FtpError {
+        FtpError::from_code(201 + u16::from(byte % 14))
+    }
+}
+
 /// One operation on the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FtpOp {
@@ -156,6 +211,30 @@ pub enum FtpOp {
     Logout,
 }
 
+fn type_name(ascii: bool) -> &'static str {
+    if ascii { "A" } else { "I" }
+}
+
+impl fmt::Display for FtpOp {
+    /// `get <path> rest=<n> type=<A|I>`, `put ...`, `list [<path>] type=...`, `mkd <path>`,
+    /// ..., `pwd`, `size <path>`, `logout`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FtpOp::Get { path, rest, ascii } => write!(f, "get {path} rest={rest} type={}", type_name(*ascii)),
+            FtpOp::Put { path, rest, ascii } => write!(f, "put {path} rest={rest} type={}", type_name(*ascii)),
+            FtpOp::List { path: Some(p), ascii } => write!(f, "list {p} type={}", type_name(*ascii)),
+            FtpOp::List { path: None, ascii } => write!(f, "list type={}", type_name(*ascii)),
+            FtpOp::Mkd(p) => write!(f, "mkd {p}"),
+            FtpOp::Rmd(p) => write!(f, "rmd {p}"),
+            FtpOp::Dele(p) => write!(f, "dele {p}"),
+            FtpOp::Cwd(p) => write!(f, "cwd {p}"),
+            FtpOp::Pwd => f.write_str("pwd"),
+            FtpOp::Size(p) => write!(f, "size {p}"),
+            FtpOp::Logout => f.write_str("logout"),
+        }
+    }
+}
+
 /// A job: where, who, how, and what. (Its `Debug` masks the password.)
 #[derive(Clone)]
 pub struct FtpJob {
@@ -170,6 +249,28 @@ pub struct FtpJob {
     /// `Some(op)`: perform it and quit. `None`: a session taking operations as input,
     /// reporting each with a `Step`, until [`FtpOp::Logout`].
     pub op: Option<FtpOp>,
+}
+
+impl FtpJob {
+    /// `ftp <host>:<port> user=<user> <passive|active> <security>[ single-ip] <op|session>`
+    /// (the job's label; no password).
+    pub fn label(&self) -> String {
+        let security = match self.security {
+            Security::Plain => "plain",
+            Security::ExplicitSsl => "auth-ssl",
+            Security::ExplicitTls => "auth-tls",
+            Security::Implicit => "implicit",
+        };
+        let what = self.op.as_ref().map_or_else(|| "session".to_owned(), FtpOp::to_string);
+        format!(
+            "ftp {}:{} user={} {} {security}{} {what}",
+            self.host,
+            self.port,
+            self.user,
+            if self.passive { "passive" } else { "active" },
+            if self.single_ip { " single-ip" } else { "" },
+        )
+    }
 }
 
 impl std::fmt::Debug for FtpJob {
@@ -214,6 +315,8 @@ impl std::fmt::Debug for FtpState {
             .finish()
     }
 }
+
+impl Service for FtpState {}
 
 impl Default for FtpState {
     fn default() -> Self {

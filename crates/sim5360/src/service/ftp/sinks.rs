@@ -1,10 +1,10 @@
 //! What the core does with FTP job events: `DATA` blocks to the DTE, a staged EFS file, an
 //! EFS file read as upload input, or the result that resumes a waiting command line.
 
-use super::FtpCode;
+use super::{Ftp, FtpError, FtpState, FtpStep};
 use crate::efs::StagedFile;
 use crate::efs::store::FileReader;
-use crate::modem::{CmdError, Ctx, InputSource, JobInput, JobSink, Reply, Urc};
+use crate::modem::{CmdError, Ctx, InputSource, JobInput, JobSink, Reply, Resume, Urc};
 use std::io::{Read, Write};
 use tracing::info;
 
@@ -22,7 +22,7 @@ pub enum Style {
 }
 
 impl Style {
-    pub fn code(self, c: FtpCode) -> u16 {
+    pub fn code(self, c: FtpError) -> u16 {
         match self {
             Style::Ftp => c.code(),
             Style::FtpsLte => crate::profile::ftps_lte_code(c),
@@ -49,16 +49,16 @@ pub enum Dest {
     /// confirmed by `<confirm>: 0` after the `OK` (WCDMA `AT+CFTPSLOGIN` / `AT+CFTPSLOGOUT`;
     /// see docs/commands.md).
     Sync { confirm: Option<&'static str> },
-    /// `<prefix>: <value(first information line)>` (`AT+CFTPSPWD`, `AT+CFTPSSIZE`): in the
-    /// waiting line's answer (`wait`), else as a URC (then `<prefix>: <err>` on failure).
-    Info { prefix: &'static str, wait: bool, value: fn(&str) -> String },
+    /// `<prefix>: <value(step)>` (`AT+CFTPSPWD`, `AT+CFTPSSIZE`): in the waiting line's
+    /// answer (`wait`), else as a URC (then `<prefix>: <err>` on failure).
+    Info { prefix: &'static str, wait: bool, value: fn(&FtpStep) -> String },
     /// Result as `<prefix>: <err>` (asynchronous style), the line having had its `OK`.
     Async { prefix: &'static str },
 }
 
 impl Dest {
     /// Payload from the job; `Err` stops the job with that code.
-    pub fn data(&mut self, data: Vec<u8>, urcs: &mut Vec<Urc>) -> Result<(), FtpCode> {
+    pub fn data(&mut self, data: Vec<u8>, urcs: &mut Vec<Urc>) -> Result<(), FtpError> {
         match self {
             Dest::Dte { prefix } => {
                 urcs.push(Urc::Blocks { prefix, data: data.into(), max: BLOCK });
@@ -66,7 +66,7 @@ impl Dest {
             }
             Dest::Efs { file: Some(f), .. } => f.write_all(&data).map_err(|e| {
                 info!("writing the downloaded file: {e}");
-                FtpCode::WriteFile
+                FtpError::WriteFile
             }),
             _ => Ok(()),
         }
@@ -79,7 +79,7 @@ impl Dest {
         }
     }
 
-    pub fn pull(&mut self) -> Option<Result<JobInput, FtpCode>> {
+    pub fn pull(&mut self) -> Option<Result<JobInput, FtpError>> {
         match self {
             Dest::FromEfs { file, .. } => {
                 let mut buf = vec![0u8; PULL_CHUNK];
@@ -91,7 +91,7 @@ impl Dest {
                     }
                     Err(e) => {
                         info!("reading the file to upload: {e}");
-                        Some(Err(FtpCode::ReadFile))
+                        Some(Err(FtpError::ReadFile))
                     }
                 }
             }
@@ -102,13 +102,8 @@ impl Dest {
     }
 
     /// The operation ended with `result`; URCs, or the waiting line's result.
-    pub fn finish(
-        self,
-        result: Result<Vec<String>, FtpCode>,
-        style: Style,
-        urcs: &mut Vec<Urc>,
-    ) -> Option<Result<Reply, CmdError>> {
-        let line = |prefix: &str, r: &Result<Vec<String>, FtpCode>| match r {
+    pub fn finish(self, result: Result<FtpStep, FtpError>, style: Style, urcs: &mut Vec<Urc>) -> Resume {
+        let line = |prefix: &str, r: &Result<FtpStep, FtpError>| match r {
             Ok(_) => format!("{prefix}: 0"),
             Err(c) => format!("{prefix}: {}", style.code(*c)),
         };
@@ -125,9 +120,9 @@ impl Dest {
                 let result = match (result, file) {
                     (Ok(l), Some(f)) => f.commit().map(|()| l).map_err(|e| {
                         info!("storing the downloaded file: {e}");
-                        FtpCode::WriteFile
+                        FtpError::WriteFile
                     }),
-                    (Ok(_), None) => Err(FtpCode::WriteFile),
+                    (Ok(_), None) => Err(FtpError::WriteFile),
                     (Err(c), _) => Err(c),
                 };
                 urcs.push(Urc::Line(line(prefix, &result)));
@@ -142,13 +137,13 @@ impl Dest {
                 Err(c) => Err(cme(c, style)),
             }),
             Dest::Info { prefix, wait, value } => {
-                let text = |l: &[String]| format!("{prefix}: {}", value(l.first().map(String::as_str).unwrap_or("")));
+                let text = |step: &FtpStep| format!("{prefix}: {}", value(step));
                 match (wait, result) {
-                    (true, Ok(l)) => Some(Ok(Reply::line(text(&l)))),
+                    (true, Ok(step)) => Some(Ok(Reply::line(text(&step)))),
                     (true, Err(c)) => Some(Err(cme(c, style))),
                     (false, r) => {
                         urcs.push(Urc::Line(match r {
-                            Ok(l) => text(&l),
+                            Ok(step) => text(&step),
                             Err(c) => format!("{prefix}: {}", style.code(c)),
                         }));
                         None
@@ -160,12 +155,17 @@ impl Dest {
 }
 
 /// The `+CME ERROR` for an FTP code.
-pub fn cme(c: FtpCode, style: Style) -> CmdError {
+pub fn cme(c: FtpError, style: Style) -> CmdError {
     let code = match style {
         Style::Ftp => c.cme(),
         Style::FtpsLte => crate::modem::CmeError::Service { code: style.code(c), text: c.text() },
     };
     CmdError::cme(code, "FTP operation failed")
+}
+
+/// The FTP service's state in the registry.
+pub(crate) fn state(ctx: &mut Ctx) -> &mut FtpState {
+    ctx.services.get_mut()
 }
 
 /// Sink of a one-operation `AT+CFTP*` job.
@@ -175,87 +175,76 @@ pub struct FtpSink {
 }
 
 impl JobSink for FtpSink {
-    fn data(&mut self, _: &mut Ctx, data: Vec<u8>, urcs: &mut Vec<Urc>) -> Result<(), u16> {
-        self.dest.data(data, urcs).map_err(FtpCode::code)
+    type Proto = Ftp;
+
+    fn data(&mut self, _: &mut Ctx, data: Vec<u8>, urcs: &mut Vec<Urc>) -> Result<(), FtpError> {
+        self.dest.data(data, urcs)
     }
 
     fn ready(&mut self, _: &mut Ctx) -> InputSource {
         self.dest.ready()
     }
 
-    fn pull(&mut self, _: &mut Ctx) -> Option<Result<JobInput, u16>> {
-        self.dest.pull().map(|r| r.map_err(FtpCode::code))
+    fn pull(&mut self, _: &mut Ctx) -> Option<Result<JobInput, FtpError>> {
+        self.dest.pull()
     }
 
-    fn done(
-        self: Box<Self>,
-        ctx: &mut Ctx,
-        result: Result<(), u16>,
-        urcs: &mut Vec<Urc>,
-    ) -> Option<Result<Reply, CmdError>> {
-        ctx.ftp.busy = None;
-        self.dest.finish(result.map(|()| Vec::new()).map_err(FtpCode::from_code), Style::Ftp, urcs)
+    fn done(self, ctx: &mut Ctx, result: Result<(), FtpError>, urcs: &mut Vec<Urc>) -> Resume {
+        state(ctx).busy = None;
+        self.dest.finish(result.map(|()| FtpStep::Ok), Style::Ftp, urcs)
     }
 }
 
-/// Sink of the `AT+CFTPS*` session job; the running operation's [`Dest`] is in
-/// `ctx.ftp.ftps.current`.
+/// Sink of the `AT+CFTPS*` session job; the running operation's [`Dest`] is in the FTPS
+/// state's `current`.
 #[derive(Debug)]
 pub struct FtpsSink {
     pub style: Style,
 }
 
 impl JobSink for FtpsSink {
-    fn data(&mut self, ctx: &mut Ctx, data: Vec<u8>, urcs: &mut Vec<Urc>) -> Result<(), u16> {
-        let f = &mut ctx.ftp.ftps;
+    type Proto = Ftp;
+
+    fn data(&mut self, ctx: &mut Ctx, data: Vec<u8>, urcs: &mut Vec<Urc>) -> Result<(), FtpError> {
+        let f = &mut state(ctx).ftps;
         match f.current.as_mut() {
             Some(Dest::Cache { .. }) => {
                 f.cache.push(&data);
                 Ok(())
             }
-            Some(d) => d.data(data, urcs).map_err(FtpCode::code),
+            Some(d) => d.data(data, urcs),
             None => Ok(()),
         }
     }
 
     fn ready(&mut self, ctx: &mut Ctx) -> InputSource {
-        ctx.ftp.ftps.current.as_ref().map_or(InputSource::Sink, Dest::ready)
+        state(ctx).ftps.current.as_ref().map_or(InputSource::Sink, Dest::ready)
     }
 
-    fn pull(&mut self, ctx: &mut Ctx) -> Option<Result<JobInput, u16>> {
-        ctx.ftp.ftps.current.as_mut()?.pull().map(|r| r.map_err(FtpCode::code))
+    fn pull(&mut self, ctx: &mut Ctx) -> Option<Result<JobInput, FtpError>> {
+        state(ctx).ftps.current.as_mut()?.pull()
     }
 
-    fn step(
-        &mut self,
-        ctx: &mut Ctx,
-        result: Result<Vec<String>, u16>,
-        urcs: &mut Vec<Urc>,
-    ) -> Option<Result<Reply, CmdError>> {
-        let f = &mut ctx.ftp.ftps;
+    fn step(&mut self, ctx: &mut Ctx, result: Result<FtpStep, FtpError>, urcs: &mut Vec<Urc>) -> Resume {
+        let f = &mut state(ctx).ftps;
         f.busy = false;
         f.logged_in = true;
         if matches!(f.current, Some(Dest::Queued { .. })) {
             f.chunked_put = false;
         }
         let dest = f.current.take()?;
-        dest.finish(result.map_err(FtpCode::from_code), self.style, urcs)
+        dest.finish(result, self.style, urcs)
     }
 
-    fn done(
-        self: Box<Self>,
-        ctx: &mut Ctx,
-        result: Result<(), u16>,
-        urcs: &mut Vec<Urc>,
-    ) -> Option<Result<Reply, CmdError>> {
-        let f = &mut ctx.ftp.ftps;
+    fn done(self, ctx: &mut Ctx, result: Result<(), FtpError>, urcs: &mut Vec<Urc>) -> Resume {
+        let f = &mut state(ctx).ftps;
         let was_logged_in = f.logged_in;
         f.session = None;
         f.logged_in = false;
         f.busy = false;
         f.chunked_put = false;
         match f.current.take() {
-            Some(dest) => dest.finish(result.map(|()| Vec::new()).map_err(FtpCode::from_code), self.style, urcs),
+            Some(dest) => dest.finish(result.map(|()| FtpStep::Ok), self.style, urcs),
             None => {
                 if was_logged_in && self.style == Style::FtpsLte {
                     urcs.push(Urc::Line("+CFTPSNOTIFY: FTPS DISCONNECT".into()));
@@ -263,5 +252,10 @@ impl JobSink for FtpsSink {
                 None
             }
         }
+    }
+
+    /// A cached download or listing whose cache is full waits for `AT+CFTPSCACHERD`.
+    fn paused(&self, ctx: &Ctx) -> bool {
+        ctx.services.get::<FtpState>().is_some_and(|f| f.ftps.cache_backlogged())
     }
 }

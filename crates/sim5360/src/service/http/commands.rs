@@ -1,11 +1,12 @@
 //! `AT+CHTTPACT` row and handler (spec §6). Choices are listed in docs/commands.md.
 
-use super::{HttpCode, HttpJob, HttpMode};
+use super::{Http, HttpError, HttpJob, HttpState};
 use crate::modem::table::CommandSpec;
-use crate::modem::{CmdError, Ctx, DataSink, JobSink, JobSpec, Reply, Then, Urc};
+use crate::modem::{CmdError, Ctx, DataSink, JobSink, Reply, Resume, Then, Urc};
 use v250::Args;
 
-pub const COMMANDS: &[CommandSpec] = &[CommandSpec::new("+CHTTPACT").write(act).test(act_test).sim()];
+pub const COMMANDS: &[CommandSpec] =
+    &[CommandSpec::new("+CHTTPACT").write(act).test_text("+CHTTPACT: \"ADDRESS\",(1-65535)").sim()];
 
 /// Largest request the module takes (the spec recalls about 4 KB; larger POST bodies are
 /// common enough in tests that this is more generous).
@@ -13,11 +14,7 @@ pub const MAX_REQUEST: usize = 256 * 1024;
 /// `+CHTTPACT: DATA,<len>` block size.
 const BLOCK: usize = 1024;
 
-fn act_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+CHTTPACT: \"ADDRESS\",(1-65535)"))
-}
-
-fn err(c: HttpCode) -> CmdError {
+fn err(c: HttpError) -> CmdError {
     CmdError::cme(c.cme(), "HTTP request refused")
 }
 
@@ -42,19 +39,30 @@ impl DataSink for Request {
 
     fn finish(self: Box<Self>, ctx: &mut Ctx) -> Result<Reply, CmdError> {
         if self.too_long {
-            return Err(err(HttpCode::Memory));
+            return Err(err(HttpError::Memory));
         }
         if self.buf.is_empty() {
-            return Err(err(HttpCode::InvalidParam));
+            return Err(err(HttpError::InvalidParam));
         }
-        if ctx.http.busy.is_some() {
-            return Err(err(HttpCode::Busy));
+        if state(ctx).busy.is_some() {
+            return Err(err(HttpError::Busy));
         }
-        let job = HttpJob { host: self.host, port: self.port, tls: false, mode: HttpMode::Once { request: self.buf } };
-        let id = ctx.jobs.start(JobSpec::Http(job), Box::new(ActSink));
-        ctx.http.busy = Some(id);
+        let job = HttpJob { host: self.host, port: self.port, tls: false };
+        let request = self.buf;
+        let shown = crate::transport::trace::escape(&request[..request.len().min(LABEL_REQUEST_MAX)]);
+        let more = if request.len() > LABEL_REQUEST_MAX { "..." } else { "" };
+        let label = job.label(&format!("once request {} bytes: {shown}{more}", request.len()));
+        let id = ctx.jobs.start(label, ActSink, move |io| super::job::run_once(job, request, io));
+        state(ctx).busy = Some(id);
         Ok(Reply::ok())
     }
+}
+
+/// How much of a request its job's label shows.
+const LABEL_REQUEST_MAX: usize = 256;
+
+fn state(ctx: &mut Ctx) -> &mut HttpState {
+    ctx.services.get_mut()
 }
 
 /// Response blocks and the final `+CHTTPACT: <code>`.
@@ -62,19 +70,16 @@ impl DataSink for Request {
 struct ActSink;
 
 impl JobSink for ActSink {
-    fn data(&mut self, _: &mut Ctx, data: Vec<u8>, urcs: &mut Vec<Urc>) -> Result<(), u16> {
+    type Proto = Http;
+
+    fn data(&mut self, _: &mut Ctx, data: Vec<u8>, urcs: &mut Vec<Urc>) -> Result<(), HttpError> {
         urcs.push(Urc::Blocks { prefix: "+CHTTPACT", data: data.into(), max: BLOCK });
         Ok(())
     }
 
-    fn done(
-        self: Box<Self>,
-        ctx: &mut Ctx,
-        result: Result<(), u16>,
-        urcs: &mut Vec<Urc>,
-    ) -> Option<Result<Reply, CmdError>> {
-        ctx.http.busy = None;
-        urcs.push(Urc::Line(format!("+CHTTPACT: {}", result.err().unwrap_or(0))));
+    fn done(self, ctx: &mut Ctx, result: Result<(), HttpError>, urcs: &mut Vec<Urc>) -> Resume {
+        state(ctx).busy = None;
+        urcs.push(Urc::Line(format!("+CHTTPACT: {}", result.err().map_or(0, HttpError::code))));
         None
     }
 }
@@ -88,13 +93,13 @@ fn act(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let len = args.opt_int_in(1..=MAX_REQUEST as i64)?;
     args.finish()?;
     if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/') {
-        return Err(err(HttpCode::InvalidParam));
+        return Err(err(HttpError::InvalidParam));
     }
-    if ctx.http.busy.is_some() {
-        return Err(err(HttpCode::Busy));
+    if state(ctx).busy.is_some() {
+        return Err(err(HttpError::Busy));
     }
     if !ctx.net.registered() {
-        return Err(err(HttpCode::Network));
+        return Err(err(HttpError::Network));
     }
     let sink = Box::new(Request {
         host: host.to_owned(),

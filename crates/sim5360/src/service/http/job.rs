@@ -4,10 +4,9 @@
 //! 13 DNS error, 14 connect error, 15 handshake error).
 
 use super::codec::{ResponseFramer, request_method};
-use super::{HttpCode, HttpJob, HttpMode};
-use crate::modem::{JobInput, ServiceEvent};
-use crate::service::JobIo;
-use crate::service::net::{NetError, Stream};
+use super::{Http, HttpError, HttpJob, HttpSession, SessionError};
+use crate::service::net::{NetConfig, NetError, Stream};
+use crate::service::{Input, JobIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::info;
 
@@ -15,48 +14,41 @@ const CHUNK: usize = 64 * 1024;
 /// Session reads are smaller: the DTE pulls them through a bounded cache.
 const SESSION_CHUNK: usize = 64 * 1024;
 
-/// Session outcome codes (SIM7600 HTTPS table, spec §7.7).
-pub mod session_code {
-    pub const PEER_CLOSED: u16 = 4;
-    pub const TIMEOUT: u16 = 5;
-    pub const TRANSFER: u16 = 6;
-    pub const NETWORK: u16 = 9;
-    pub const DNS: u16 = 13;
-    pub const CONNECT: u16 = 14;
-    pub const HANDSHAKE: u16 = 15;
+/// One `AT+CHTTPACT` exchange: relay `request`, pass the response back, close.
+pub async fn run_once(job: HttpJob, request: Vec<u8>, io: JobIo<Http>) {
+    let result = once(&job, &request, &io).await;
+    if let Err(c) = result {
+        info!(host = %job.host, port = job.port, "HTTP request failed: {} {}", c.code(), c.text());
+    }
+    io.done(result).await;
 }
 
-pub async fn run(job: HttpJob, mut io: JobIo) {
-    let result = match job.mode.clone() {
-        HttpMode::Once { request } => once(&job, &request, &io).await.map_err(|c| {
-            info!(host = %job.host, port = job.port, "HTTP request failed: {} {}", c.code(), c.text());
-            c.code()
-        }),
-        HttpMode::Session => session(&job, &mut io).await,
-    };
-    io.send(ServiceEvent::Done(result)).await;
+/// An HTTPS session: a byte pipe until `Close` or the server closes.
+pub async fn run_session(job: HttpJob, mut io: JobIo<HttpSession>) {
+    let result = session(&job, &mut io).await;
+    io.done(result).await;
 }
 
-async fn connect(job: &HttpJob, io: &JobIo) -> Result<Stream, NetError> {
-    let tcp = io.net.connect(&job.host, job.port).await?;
-    if job.tls { io.net.tls(tcp, &job.host).await } else { Ok(Stream::Plain(tcp)) }
+async fn connect(job: &HttpJob, net: &NetConfig) -> Result<Stream, NetError> {
+    let tcp = net.connect(&job.host, job.port).await?;
+    if job.tls { net.tls(tcp, &job.host).await } else { Ok(Stream::Plain(tcp)) }
 }
 
-async fn once(job: &HttpJob, request: &[u8], io: &JobIo) -> Result<(), HttpCode> {
-    let mut s = connect(job, io).await.map_err(|e| {
+async fn once(job: &HttpJob, request: &[u8], io: &JobIo<Http>) -> Result<(), HttpError> {
+    let mut s = connect(job, &io.net).await.map_err(|e| {
         info!("HTTP connect to {}:{}: {e}", job.host, job.port);
         match e {
-            NetError::Dns(_) => HttpCode::Resolve,
-            NetError::Timeout => HttpCode::Timeout,
-            _ => HttpCode::Network,
+            NetError::Dns(_) => HttpError::Resolve,
+            NetError::Timeout => HttpError::Timeout,
+            _ => HttpError::Network,
         }
     })?;
     let t = io.net.io_timeout;
     match tokio::time::timeout(t, s.write_all(request)).await {
-        Err(_) => return Err(HttpCode::Timeout),
+        Err(_) => return Err(HttpError::Timeout),
         Ok(Err(e)) => {
             info!("HTTP send: {e}");
-            return Err(HttpCode::Network);
+            return Err(HttpError::Network);
         }
         Ok(Ok(())) => {}
     }
@@ -65,11 +57,11 @@ async fn once(job: &HttpJob, request: &[u8], io: &JobIo) -> Result<(), HttpCode>
     let mut total = 0u64;
     loop {
         let n = match tokio::time::timeout(t, s.read(&mut buf)).await {
-            Err(_) => return Err(HttpCode::Timeout),
+            Err(_) => return Err(HttpError::Timeout),
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
             Ok(Err(e)) => {
                 info!("HTTP receive: {e}");
-                return Err(HttpCode::Transfer);
+                return Err(HttpError::Transfer);
             }
             Ok(Ok(n)) => n,
         };
@@ -78,15 +70,15 @@ async fn once(job: &HttpJob, request: &[u8], io: &JobIo) -> Result<(), HttpCode>
                 return Ok(());
             }
             info!("HTTP server closed after {total} bytes, before the response was complete");
-            return Err(HttpCode::Transfer);
+            return Err(HttpError::Transfer);
         }
         let used = framer.feed(&buf[..n]).map_err(|e| {
             info!("HTTP response not understood: {e}");
-            HttpCode::Unknown
+            HttpError::Unknown
         })?;
         total += used as u64;
-        if used > 0 && !io.send(ServiceEvent::Data(buf[..used].to_vec())).await {
-            return Err(HttpCode::Transfer);
+        if used > 0 && !io.data(buf[..used].to_vec()).await {
+            return Err(HttpError::Transfer);
         }
         if framer.is_done() {
             let _ = s.shutdown().await;
@@ -95,18 +87,18 @@ async fn once(job: &HttpJob, request: &[u8], io: &JobIo) -> Result<(), HttpCode>
     }
 }
 
-async fn session(job: &HttpJob, io: &mut JobIo) -> Result<(), u16> {
-    use session_code::*;
-    let s = connect(job, io).await.map_err(|e| {
+async fn session(job: &HttpJob, io: &mut JobIo<HttpSession>) -> Result<(), SessionError> {
+    use SessionError::*;
+    let s = connect(job, &io.net).await.map_err(|e| {
         info!("HTTPS session to {}:{}: {e}", job.host, job.port);
         match e {
-            NetError::Dns(_) => DNS,
-            NetError::Timeout => TIMEOUT,
-            NetError::Tls(_) => HANDSHAKE,
-            _ => CONNECT,
+            NetError::Dns(_) => Dns,
+            NetError::Timeout => Timeout,
+            NetError::Tls(_) => Handshake,
+            _ => Connect,
         }
     })?;
-    if !io.send(ServiceEvent::Step(Ok(Vec::new()))).await {
+    if !io.step(Ok(())).await {
         return Ok(());
     }
     let (mut rd, mut wr) = tokio::io::split(s);
@@ -115,29 +107,29 @@ async fn session(job: &HttpJob, io: &mut JobIo) -> Result<(), u16> {
     loop {
         tokio::select! {
             input = io.recv() => match input {
-                Some(JobInput::Data(d)) => match tokio::time::timeout(t, wr.write_all(&d)).await {
-                    Err(_) => return Err(TIMEOUT),
+                Some(Input::Data(d)) => match tokio::time::timeout(t, wr.write_all(&d)).await {
+                    Err(_) => return Err(Timeout),
                     Ok(Err(e)) => {
                         info!("HTTPS send: {e}");
-                        return Err(TRANSFER);
+                        return Err(Transfer);
                     }
                     Ok(Ok(())) => {}
                 },
-                Some(JobInput::End | JobInput::Op(_)) => {}
-                Some(JobInput::Close) | None => {
+                Some(Input::End | Input::Op(_)) => {}
+                Some(Input::Close) | None => {
                     let _ = tokio::time::timeout(t, wr.shutdown()).await;
                     return Ok(());
                 }
             },
             r = rd.read(&mut buf) => match r {
-                Ok(0) => return Err(PEER_CLOSED),
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(PEER_CLOSED),
+                Ok(0) => return Err(PeerClosed),
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(PeerClosed),
                 Err(e) => {
                     info!("HTTPS receive: {e}");
-                    return Err(NETWORK);
+                    return Err(Network);
                 }
                 Ok(n) => {
-                    if !io.send(ServiceEvent::Data(buf[..n].to_vec())).await {
+                    if !io.data(buf[..n].to_vec()).await {
                         return Ok(());
                     }
                 }

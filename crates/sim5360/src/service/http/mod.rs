@@ -14,11 +14,11 @@ pub mod job;
 
 pub use commands::COMMANDS;
 
-use crate::modem::JobId;
+use crate::modem::{JobId, NoOp, Protocol, Service};
 
-/// HTTP result codes (spec §6.2).
+/// Why an `AT+CHTTPACT` exchange failed: the result codes of spec §6.2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HttpCode {
+pub enum HttpError {
     Unknown,
     Busy,
     Resolve,
@@ -29,7 +29,7 @@ pub enum HttpCode {
     Network,
 }
 
-impl HttpCode {
+impl HttpError {
     pub fn code(self) -> u16 {
         match self {
             Self::Unknown => 220,
@@ -61,14 +61,99 @@ impl HttpCode {
     }
 }
 
-/// What an HTTP job does.
-#[derive(Debug, Clone)]
-pub enum HttpMode {
-    /// Send `request`, relay one response, close.
-    Once { request: Vec<u8> },
-    /// Keep the connection: relay input to the server and everything it sends back,
-    /// until `JobInput::Close` or the server closes.
-    Session,
+impl HttpError {
+    const ALL: [HttpError; 8] = [
+        Self::Unknown,
+        Self::Busy,
+        Self::Resolve,
+        Self::Timeout,
+        Self::Transfer,
+        Self::Memory,
+        Self::InvalidParam,
+        Self::Network,
+    ];
+}
+
+/// The `AT+CHTTPACT` job's protocol: one exchange, no steps, [`HttpError`].
+#[derive(Debug)]
+pub struct Http;
+
+impl Protocol for Http {
+    type Step = ();
+    type Error = HttpError;
+    type Op = NoOp;
+
+    fn parse_step(_: &str) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// A §6.2 code, 220-227.
+    fn parse_error(text: &str) -> Result<HttpError, String> {
+        let code: u16 = text.parse().map_err(|_| format!("HTTP error {text:?}: expected a code 220-227"))?;
+        HttpError::ALL.into_iter().find(|e| e.code() == code).ok_or(format!("HTTP error {code}: not a code of §6.2"))
+    }
+
+    fn fuzz_step(_: &[u8]) {}
+
+    fn fuzz_error(byte: u8) -> HttpError {
+        HttpError::ALL[usize::from(byte) % HttpError::ALL.len()]
+    }
+}
+
+/// How an HTTP(S) session ended or failed to open: the SIM7600 HTTPS table (spec §7.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionError {
+    PeerClosed,
+    Timeout,
+    Transfer,
+    Network,
+    Dns,
+    Connect,
+    Handshake,
+}
+
+impl SessionError {
+    const ALL: [SessionError; 7] =
+        [Self::PeerClosed, Self::Timeout, Self::Transfer, Self::Network, Self::Dns, Self::Connect, Self::Handshake];
+
+    pub fn code(self) -> u16 {
+        match self {
+            Self::PeerClosed => 4,
+            Self::Timeout => 5,
+            Self::Transfer => 6,
+            Self::Network => 9,
+            Self::Dns => 13,
+            Self::Connect => 14,
+            Self::Handshake => 15,
+        }
+    }
+}
+
+/// The HTTPS session job's protocol: one step (connected), then a byte pipe.
+#[derive(Debug)]
+pub struct HttpSession;
+
+impl Protocol for HttpSession {
+    /// Connected.
+    type Step = ();
+    type Error = SessionError;
+    type Op = NoOp;
+
+    fn parse_step(_: &str) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// A §7.7 code.
+    fn parse_error(text: &str) -> Result<SessionError, String> {
+        let code: u16 = text.parse().map_err(|_| format!("HTTPS session error {text:?}: expected a code"))?;
+        SessionError::ALL.into_iter().find(|e| e.code() == code).ok_or(format!("HTTPS session error {code}: unknown"))
+    }
+
+    fn fuzz_step(_: &[u8]) {}
+
+    fn fuzz_error(byte: u8) -> SessionError {
+        SessionError::ALL[usize::from(byte) % SessionError::ALL.len()]
+    }
 }
 
 /// Where and how to connect.
@@ -77,7 +162,13 @@ pub struct HttpJob {
     pub host: String,
     pub port: u16,
     pub tls: bool,
-    pub mode: HttpMode,
+}
+
+impl HttpJob {
+    /// `http <host>:<port> <plain|tls> <what>` (the job's label).
+    pub fn label(&self, what: &str) -> String {
+        format!("http {}:{} {} {what}", self.host, self.port, if self.tls { "tls" } else { "plain" })
+    }
 }
 
 /// `AT+CHTTPACT` state.
@@ -85,3 +176,5 @@ pub struct HttpJob {
 pub struct HttpState {
     pub busy: Option<JobId>,
 }
+
+impl Service for HttpState {}

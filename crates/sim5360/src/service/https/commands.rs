@@ -1,35 +1,40 @@
 //! `AT+CHTTPS*` rows, handlers and the session's sink. Choices are listed in
 //! docs/commands.md.
 
-use super::{HttpsState, Pending};
+use super::{Awaiting, HttpsState};
 use crate::modem::table::CommandSpec;
-use crate::modem::{CmdError, Ctx, DataSink, JobInput, JobSink, JobSpec, Reply, Then, Urc};
-use crate::service::http::job::session_code;
-use crate::service::http::{HttpJob, HttpMode};
+use crate::modem::{CmdError, Ctx, DataSink, JobId, JobInput, JobSink, Reply, Resume, Then, Urc};
+use crate::service::http::{HttpJob, HttpSession, SessionError};
 use v250::Args;
 
 pub const COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("+CHTTPSSTART").exec(start).test(ok).sim(),
-    CommandSpec::new("+CHTTPSSTOP").exec(stop).test(ok).sim(),
-    CommandSpec::new("+CHTTPSOPSE").write(open).test(ok).sim(),
-    CommandSpec::new("+CHTTPSCLSE").exec(close).test(ok).sim(),
-    CommandSpec::new("+CHTTPSSEND").exec(send_flush).read(send_read).write(send).test(send_test).sim(),
-    CommandSpec::new("+CHTTPSRECV").read(recv_read).write(recv).test(recv_test).sim(),
+    CommandSpec::new("+CHTTPSSTART").exec(start).test_ok().sim(),
+    CommandSpec::new("+CHTTPSSTOP").exec(stop).test_ok().sim(),
+    CommandSpec::new("+CHTTPSOPSE").write(open).test_ok().sim(),
+    CommandSpec::new("+CHTTPSCLSE").exec(close).test_ok().sim(),
+    CommandSpec::new("+CHTTPSSEND")
+        .exec(send_flush)
+        .read(send_read)
+        .write(send)
+        .test_text("+CHTTPSSEND: (1-4096)")
+        .sim(),
+    CommandSpec::new("+CHTTPSRECV").read(recv_read).write(recv).test_text("+CHTTPSRECV: (1-65536)").sim(),
 ];
 
 /// Largest `AT+CHTTPSSEND` length.
-const SEND_MAX: i64 = 4096;
+const SEND_MAX: u16 = 4096;
 /// Largest `AT+CHTTPSRECV` length (the SIM5360's own limit is UNCERTAIN, about 2048;
 /// larger requests are served, so fast DTEs can pull big responses).
-const RECV_MAX: i64 = 65536;
+const RECV_MAX: u32 = 65536;
 
 /// SIM7600 HTTPS table codes used for refusals.
+const BUSY: u16 = 3;
 const INVALID: u16 = 8;
 const STATE: u16 = 11;
 const NO_NETWORK: u16 = 17;
 
-fn ok(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::ok())
+fn state(ctx: &mut Ctx) -> &mut HttpsState {
+    ctx.services.get_mut()
 }
 
 fn lte(ctx: &Ctx) -> bool {
@@ -48,24 +53,24 @@ fn answer(ctx: &mut Ctx, name: &str, result: Result<(), (u16, &'static str)>) ->
 }
 
 /// `AT+CHTTPSSTART`.
-fn start(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    if ctx.https.started {
-        return answer(ctx, "+CHTTPSSTART", Err((STATE, "HTTPS stack already started")));
+fn start(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    if state(ctx).started {
+        return answer(ctx, args.name(), Err((STATE, "HTTPS stack already started")));
     }
-    ctx.https.started = true;
-    answer(ctx, "+CHTTPSSTART", Ok(()))
+    state(ctx).started = true;
+    answer(ctx, args.name(), Ok(()))
 }
 
 /// `AT+CHTTPSSTOP`: releases the stack, closing a session still open.
-fn stop(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    if !ctx.https.started {
-        return answer(ctx, "+CHTTPSSTOP", Err((STATE, "HTTPS stack not started")));
+fn stop(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    if !state(ctx).started {
+        return answer(ctx, args.name(), Err((STATE, "HTTPS stack not started")));
     }
-    if let Some(id) = ctx.https.session {
+    if let Some(id) = state(ctx).session {
         ctx.jobs.abort(id);
     }
-    ctx.https = HttpsState::default();
-    answer(ctx, "+CHTTPSSTOP", Ok(()))
+    *state(ctx) = HttpsState::default();
+    answer(ctx, args.name(), Ok(()))
 }
 
 /// `AT+CHTTPSOPSE="<host>",<port>[,<server_type>]`: type 1 plain HTTP, 2 TLS (default).
@@ -76,48 +81,42 @@ fn open(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let server_type = args.opt_int_in(1..=2)?.unwrap_or(2);
     args.finish()?;
     if host.is_empty() || host.contains(char::is_whitespace) {
-        return answer(ctx, "+CHTTPSOPSE", Err((INVALID, "empty host")));
+        return answer(ctx, args.name(), Err((INVALID, "empty host")));
     }
-    if !ctx.https.started || ctx.https.session.is_some() {
-        return answer(ctx, "+CHTTPSOPSE", Err((STATE, "stack not started or a session is open")));
+    if !state(ctx).started || state(ctx).session.is_some() {
+        return answer(ctx, args.name(), Err((STATE, "stack not started or a session is open")));
     }
     if !ctx.net.registered() {
-        return answer(ctx, "+CHTTPSOPSE", Err((NO_NETWORK, "no network service")));
+        return answer(ctx, args.name(), Err((NO_NETWORK, "no network service")));
     }
-    let job = HttpJob {
-        host: host.to_owned(),
-        port: u16::try_from(port).unwrap_or(443),
-        tls: server_type == 2,
-        mode: HttpMode::Session,
-    };
-    let id = ctx.jobs.start(JobSpec::Http(job), Box::new(SessionSink));
-    let h = &mut ctx.https;
+    let job = HttpJob { host: host.to_owned(), port: u16::try_from(port).unwrap_or(443), tls: server_type == 2 };
+    let label = job.label("session");
+    let id = ctx.jobs.start(label, SessionSink, move |io| crate::service::http::job::run_session(job, io));
+    let h = state(ctx);
     h.session = Some(id);
     h.connected = false;
-    h.pending = Pending::Open;
+    h.awaiting = Awaiting::Connect;
     h.cache.clear();
     h.notified = false;
     Ok(if lte(ctx) { Reply::ok() } else { Reply::ok().then(Then::Wait(id)) })
 }
 
-/// `AT+CHTTPSCLSE`: close the session.
-fn close(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    let Some(id) = ctx.https.session.filter(|_| ctx.https.connected && ctx.https.pending == Pending::None) else {
-        return answer(ctx, "+CHTTPSCLSE", Err((STATE, "no open session")));
+/// `AT+CHTTPSCLSE`: close the session, at once: unread data and data not yet sent go with
+/// it (a server that stopped reading cannot hold the close back).
+fn close(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    let h = state(ctx);
+    let Some(id) = h.session.filter(|_| h.connected && h.awaiting == Awaiting::Nothing) else {
+        return answer(ctx, args.name(), Err((STATE, "no open session")));
     };
-    // Unread data goes with the session; dropping it also lets the job's events through
-    // again if the cache was full (the close is answered by one of them).
-    ctx.https.pending = Pending::Close;
-    ctx.https.cache.clear();
-    ctx.https.notified = false;
-    ctx.jobs.send(id, JobInput::Close);
-    Ok(if lte(ctx) { Reply::ok() } else { Reply::ok().then(Then::Wait(id)) })
+    *h = HttpsState { started: true, ..HttpsState::default() };
+    ctx.jobs.abort(id);
+    answer(ctx, args.name(), Ok(()))
 }
 
 /// Data of a `>` entry, relayed to the session as it arrives.
 #[derive(Debug)]
 struct ToSession {
-    id: crate::modem::JobId,
+    id: JobId,
 }
 
 impl DataSink for ToSession {
@@ -132,47 +131,51 @@ impl DataSink for ToSession {
         }
         Ok(Reply::ok())
     }
+
+    fn job(&self) -> Option<JobId> {
+        Some(self.id)
+    }
 }
 
-fn open_session(ctx: &Ctx) -> Option<crate::modem::JobId> {
-    ctx.https.session.filter(|_| ctx.https.connected)
+fn open_session(ctx: &mut Ctx) -> Option<JobId> {
+    let h = state(ctx);
+    h.session.filter(|_| h.connected)
 }
 
-/// `AT+CHTTPSSEND=<length>`: `>`, exactly `<length>` bytes (1-4096) relayed, `OK`.
+/// `AT+CHTTPSSEND=<length>`: `>`, exactly `<length>` bytes (1-4096) relayed, `OK`. While
+/// the server has not taken what was sent before (more than the module buffers waits),
+/// the send is refused (WCDMA `ERROR`, LTE `+CHTTPSSEND: 3`); `AT+CHTTPSSEND?` tells how
+/// much waits.
 fn send(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
-    let len = args.next_int_in(1..=SEND_MAX)?;
+    let len = args.next_in::<u16>(1..=SEND_MAX)?;
     args.finish()?;
     let Some(id) = open_session(ctx) else {
-        return answer(ctx, "+CHTTPSSEND", Err((STATE, "no open session")));
+        return answer(ctx, args.name(), Err((STATE, "no open session")));
     };
-    Ok(Reply::ok().then(Then::Data { len: Some(len.unsigned_abs()), prompt: ">", sink: Box::new(ToSession { id }) }))
+    if ctx.jobs.input_full(id) {
+        return answer(ctx, args.name(), Err((BUSY, "the server has not taken the data sent before")));
+    }
+    Ok(Reply::ok().then(Then::Data { len: Some(u64::from(len)), prompt: ">", sink: Box::new(ToSession { id }) }))
 }
 
 /// `AT+CHTTPSSEND`: everything sent so far is on its way: `OK`, then `+CHTTPSSEND: 0`.
-fn send_flush(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+fn send_flush(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
     if open_session(ctx).is_none() {
-        return answer(ctx, "+CHTTPSSEND", Err((STATE, "no open session")));
+        return answer(ctx, args.name(), Err((STATE, "no open session")));
     }
     ctx.urcs.push(Urc::Line("+CHTTPSSEND: 0".into()));
     Ok(Reply::ok())
 }
 
-/// `AT+CHTTPSSEND?`: bytes not yet sent (relayed at once, so 0).
-fn send_read(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+CHTTPSSEND: 0"))
-}
-
-fn send_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(format!("+CHTTPSSEND: (1-{SEND_MAX})")))
+/// `AT+CHTTPSSEND?`: `+CHTTPSSEND: <bytes sent to the module, not yet to the server>`.
+fn send_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    let waiting = open_session(ctx).map_or(0, |id| ctx.jobs.queued(id));
+    Ok(Reply::line(format!("+CHTTPSSEND: {waiting}")))
 }
 
 /// `AT+CHTTPSRECV?`: `+CHTTPSRECV: LEN,<cached>`.
 fn recv_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(format!("+CHTTPSRECV: LEN,{}", ctx.https.cache.len())))
-}
-
-fn recv_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(format!("+CHTTPSRECV: (1-{RECV_MAX})")))
+    Ok(Reply::line(format!("+CHTTPSRECV: LEN,{}", state(ctx).cache.len())))
 }
 
 /// `AT+CHTTPSRECV=<max>`: `OK`, then up to `<max>` cached bytes as
@@ -181,18 +184,20 @@ fn recv_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 /// `OK` before the `DATA` line and for a new `RECV EVENT` before each further read
 /// (docs/commands.md).
 fn recv(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
-    let max = args.next_int_in(1..=RECV_MAX)?;
+    let max = args.next_in::<u32>(1..=RECV_MAX)?;
     args.finish()?;
-    if !ctx.https.started {
-        return answer(ctx, "+CHTTPSRECV", Err((STATE, "HTTPS stack not started")));
+    if !state(ctx).started {
+        return answer(ctx, args.name(), Err((STATE, "HTTPS stack not started")));
     }
-    let data = ctx.https.cache.take(usize::try_from(max).unwrap_or(0));
+    let h = state(ctx);
+    let data = h.cache.take(usize::try_from(max).unwrap_or(0));
+    h.notified = !h.cache.is_empty();
+    let again = h.notified;
     if !data.is_empty() {
         ctx.urcs.push(Urc::Block { header: format!("+CHTTPSRECV: DATA,{}", data.len()), data });
     }
     ctx.urcs.push(Urc::Line("+CHTTPSRECV: 0".into()));
-    ctx.https.notified = !ctx.https.cache.is_empty();
-    if ctx.https.notified {
+    if again {
         ctx.urcs.push(Urc::Line(ctx.profile.https_recv_event().to_owned()));
     }
     Ok(Reply::ok())
@@ -203,28 +208,23 @@ fn recv(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
 struct SessionSink;
 
 impl JobSink for SessionSink {
-    fn data(&mut self, ctx: &mut Ctx, data: Vec<u8>, urcs: &mut Vec<Urc>) -> Result<(), u16> {
-        if ctx.https.pending == Pending::Close {
-            // Still in flight when the DTE closed the session: nobody will read it.
-            return Ok(());
-        }
-        ctx.https.cache.push(&data);
-        if !ctx.https.notified {
-            ctx.https.notified = true;
+    type Proto = HttpSession;
+
+    fn data(&mut self, ctx: &mut Ctx, data: Vec<u8>, urcs: &mut Vec<Urc>) -> Result<(), SessionError> {
+        let h = state(ctx);
+        h.cache.push(&data);
+        if !h.notified {
+            h.notified = true;
             urcs.push(Urc::Line(ctx.profile.https_recv_event().to_owned()));
         }
         Ok(())
     }
 
-    fn step(
-        &mut self,
-        ctx: &mut Ctx,
-        _result: Result<Vec<String>, u16>,
-        urcs: &mut Vec<Urc>,
-    ) -> Option<Result<Reply, CmdError>> {
+    fn step(&mut self, ctx: &mut Ctx, _connected: Result<(), SessionError>, urcs: &mut Vec<Urc>) -> Resume {
         // The only step of a session: connected.
-        ctx.https.connected = true;
-        ctx.https.pending = Pending::None;
+        let h = state(ctx);
+        h.connected = true;
+        h.awaiting = Awaiting::Nothing;
         if lte(ctx) {
             urcs.push(Urc::Line("+CHTTPSOPSE: 0".into()));
             return None;
@@ -232,38 +232,30 @@ impl JobSink for SessionSink {
         Some(Ok(Reply::ok()))
     }
 
-    fn done(
-        self: Box<Self>,
-        ctx: &mut Ctx,
-        result: Result<(), u16>,
-        urcs: &mut Vec<Urc>,
-    ) -> Option<Result<Reply, CmdError>> {
-        let h = &mut ctx.https;
-        let pending = std::mem::take(&mut h.pending);
+    fn done(self, ctx: &mut Ctx, result: Result<(), SessionError>, urcs: &mut Vec<Urc>) -> Resume {
+        let h = state(ctx);
+        let awaiting = std::mem::take(&mut h.awaiting);
         h.session = None;
         h.connected = false;
         let lte = ctx.profile.https_async();
-        match pending {
-            Pending::Open => {
-                let code = result.err().unwrap_or(session_code::NETWORK);
+        match awaiting {
+            Awaiting::Connect => {
+                let code = result.err().unwrap_or(SessionError::Network).code();
                 if lte {
                     urcs.push(Urc::Line(format!("+CHTTPSOPSE: {code}")));
                     return None;
                 }
                 Some(Err(CmdError::Refused("could not open the session")))
             }
-            Pending::Close => {
-                if lte {
-                    urcs.push(Urc::Line("+CHTTPSCLSE: 0".into()));
-                    return None;
-                }
-                Some(Ok(Reply::ok()))
-            }
-            Pending::None => {
-                let _ = result;
+            Awaiting::Nothing => {
                 urcs.push(Urc::Line("+CHTTPSNOTIFY: PEER CLOSED".into()));
                 None
             }
         }
+    }
+
+    /// While the cache is full, no more data is taken from the server.
+    fn paused(&self, ctx: &Ctx) -> bool {
+        ctx.services.get::<HttpsState>().is_some_and(HttpsState::backlogged)
     }
 }

@@ -16,17 +16,18 @@ mod commands;
 
 pub use commands::COMMANDS;
 
-use crate::modem::JobId;
+use crate::modem::{JobId, Service};
 
 pub use crate::service::cache::{CACHE_MAX, Cache};
 
-/// What the line waiting on the session expects.
+/// What the session job's next end or step answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Pending {
+pub enum Awaiting {
+    /// Nothing: an end is the server closing (`+CHTTPSNOTIFY: PEER CLOSED`).
     #[default]
-    None,
-    Open,
-    Close,
+    Nothing,
+    /// `AT+CHTTPSOPSE`: the connection.
+    Connect,
 }
 
 /// `AT+CHTTPS*` state.
@@ -35,11 +36,13 @@ pub struct HttpsState {
     pub started: bool,
     pub session: Option<JobId>,
     pub connected: bool,
-    pub pending: Pending,
+    pub awaiting: Awaiting,
     pub cache: Cache,
     /// `RECV EVENT` already printed for the data now cached.
     pub notified: bool,
 }
+
+impl Service for HttpsState {}
 
 impl HttpsState {
     /// The cache is full: no more data is taken from the server for now.

@@ -2,37 +2,38 @@
 //! docs/commands.md.
 
 use super::job::Pop3Job;
-use super::{Pending, Pop3Op, outcome};
+use super::{Pop3, Pop3Op, Pop3State, Pop3Step, ResultFor, result_urc};
 use crate::efs::{Drive, EfsError, EfsPath};
 use crate::modem::table::CommandSpec;
-use crate::modem::{CmdError, Ctx, JobInput, JobSink, JobSpec, Op, OutputStream, Reply, Then, Urc};
+use crate::modem::{CmdError, Ctx, JobSink, OutputStream, Reply, Resume, Then, Urc};
+use crate::service::outcome::MailError;
 use std::io::{Read, Write};
 use v250::{Args, Framing};
 
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("+POP3SRV").exec(srv_clear).read(srv_read).write(srv_write).test(srv_test).secret(&[3]),
-    CommandSpec::new("+POP3IN").exec(login).test(ok).sim(),
-    CommandSpec::new("+POP3NUM").exec(num).test(ok).sim(),
-    CommandSpec::new("+POP3LIST").exec(list_all).write(list_one).test(ok).sim(),
-    CommandSpec::new("+POP3HDR").write(hdr).test(ok).sim(),
-    CommandSpec::new("+POP3GET").write(get).test(ok).sim(),
-    CommandSpec::new("+POP3DEL").write(del).test(ok).sim(),
-    CommandSpec::new("+POP3OUT").exec(out).test(ok).sim(),
-    CommandSpec::new("+POP3STOP").exec(stop).test(ok),
-    CommandSpec::new("+POP3READ").write(read).test(ok),
+    CommandSpec::new("+POP3IN").exec(login).test_ok().sim(),
+    CommandSpec::new("+POP3NUM").exec(num).test_ok().sim(),
+    CommandSpec::new("+POP3LIST").exec(list_all).write(list_one).test_ok().sim(),
+    CommandSpec::new("+POP3HDR").write(hdr).test_ok().sim(),
+    CommandSpec::new("+POP3GET").write(get).test_ok().sim(),
+    CommandSpec::new("+POP3DEL").write(del).test_ok().sim(),
+    CommandSpec::new("+POP3OUT").exec(out).test_ok().sim(),
+    CommandSpec::new("+POP3STOP").exec(stop).test_ok(),
+    CommandSpec::new("+POP3READ").write(read).test_ok(),
 ];
 
 const MAX_STR: usize = 128;
 /// Message numbers accepted.
 const MAX_MSG: i64 = 65535;
 
-fn ok(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::ok())
+fn state(ctx: &mut Ctx) -> &mut Pop3State {
+    ctx.services.get_mut()
 }
 
 fn srv_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     // The password is not shown (the spec is unsure whether the module echoes it).
-    let p = &ctx.pop3;
+    let p = state(ctx);
     Ok(Reply::line(format!("+POP3SRV: \"{}\",\"{}\",\"\",{}", p.server, p.user, p.port)))
 }
 
@@ -44,7 +45,7 @@ fn srv_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let pwd = args.next_str_max(MAX_STR)?;
     let port = args.opt_int_in(1..=65535)?.unwrap_or(110);
     args.finish()?;
-    if ctx.pop3.session.is_some() {
+    if state(ctx).session.is_some() {
         return Err(CmdError::Refused("a POP3 session is open"));
     }
     if server.is_empty()
@@ -54,7 +55,7 @@ fn srv_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     {
         return Err(args.invalid("server and user must be non-empty, without spaces or line ends").into());
     }
-    let p = &mut ctx.pop3;
+    let p = state(ctx);
     p.server = server.to_owned();
     p.user = user.to_owned();
     p.password = pwd.to_owned();
@@ -63,11 +64,11 @@ fn srv_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
 }
 
 fn srv_clear(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    if ctx.pop3.session.is_some() {
+    if state(ctx).session.is_some() {
         return Err(CmdError::Refused("a POP3 session is open"));
     }
-    let session = ctx.pop3.session;
-    ctx.pop3 = super::Pop3State { session, ..Default::default() };
+    let session = state(ctx).session;
+    *state(ctx) = Pop3State { session, ..Default::default() };
     Ok(Reply::ok())
 }
 
@@ -77,28 +78,28 @@ fn srv_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 
 /// `AT+POP3IN`: `OK`, then `+POP3: SUCCESS` once logged in (or a failure URC).
 fn login(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    let p = &ctx.pop3;
+    let p = state(ctx);
     if p.session.is_some() {
         return Err(CmdError::Refused("already logged in"));
     }
     if p.server.is_empty() {
         return Err(CmdError::Refused("no POP3 server set"));
     }
+    let job = Pop3Job { host: p.server.clone(), port: p.port, user: p.user.clone(), password: p.password.clone() };
     if !ctx.net.registered() {
-        ctx.urcs.push(Urc::Line(outcome::urc(Err(outcome::NETWORK))));
+        ctx.urcs.push(Urc::Line(result_urc(Err(MailError::Network))));
         return Ok(Reply::ok());
     }
-    let job = Pop3Job { host: p.server.clone(), port: p.port, user: p.user.clone(), password: p.password.clone() };
-    let id = ctx.jobs.start(JobSpec::Pop3(job), Box::new(Pop3Sink));
-    ctx.pop3.session = Some(id);
-    ctx.pop3.logged_in = false;
-    ctx.pop3.current = Some(Pending::Login);
+    let id = ctx.jobs.start(job.label(), Pop3Sink, move |io| super::job::run(job, io));
+    state(ctx).session = Some(id);
+    state(ctx).logged_in = false;
+    state(ctx).current = Some(ResultFor::Login);
     Ok(Reply::ok())
 }
 
 /// Hand `op` to the logged-in, idle session; `wait`: the line waits for the result.
-fn op(ctx: &mut Ctx, op: Pop3Op, pending: Pending, wait: bool) -> Result<Reply, CmdError> {
-    let p = &mut ctx.pop3;
+fn op(ctx: &mut Ctx, op: Pop3Op, pending: ResultFor, wait: bool) -> Result<Reply, CmdError> {
+    let p = state(ctx);
     let Some(id) = p.session.filter(|_| p.logged_in) else {
         return Err(CmdError::Refused("not logged in (AT+POP3IN)"));
     };
@@ -106,7 +107,7 @@ fn op(ctx: &mut Ctx, op: Pop3Op, pending: Pending, wait: bool) -> Result<Reply, 
         return Err(CmdError::Refused("a POP3 operation is running"));
     }
     p.current = Some(pending);
-    ctx.jobs.send(id, JobInput::Op(Op::Pop3(op)));
+    ctx.jobs.send_op::<Pop3>(id, op);
     Ok(if wait { Reply::ok().then(Then::Wait(id)) } else { Reply::ok() })
 }
 
@@ -116,26 +117,26 @@ fn msg_arg(args: &mut Args<'_>) -> Result<u32, CmdError> {
 
 /// `AT+POP3NUM`: `+POP3: <num>,<size>`, `OK`.
 fn num(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    op(ctx, Pop3Op::Stat, Pending::Num, true)
+    op(ctx, Pop3Op::Stat, ResultFor::Num, true)
 }
 
 /// `AT+POP3LIST`: one `+POP3: <num>,<size>` per mail, `OK`.
 fn list_all(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    op(ctx, Pop3Op::List(None), Pending::List, true)
+    op(ctx, Pop3Op::List(None), ResultFor::List, true)
 }
 
 /// `AT+POP3LIST=<num>`: `+POP3: <num>,<size>`, `OK`.
 fn list_one(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let n = msg_arg(&mut args)?;
     args.finish()?;
-    op(ctx, Pop3Op::List(Some(n)), Pending::List, true)
+    op(ctx, Pop3Op::List(Some(n)), ResultFor::List, true)
 }
 
 /// `AT+POP3HDR=<num>`: the header lines of the mail, `OK`.
 fn hdr(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let n = msg_arg(&mut args)?;
     args.finish()?;
-    op(ctx, Pop3Op::Top(n), Pending::Hdr, true)
+    op(ctx, Pop3Op::Top(n), ResultFor::Hdr, true)
 }
 
 /// `AT+POP3GET=<num>[,<dele>]`: `OK`; the mail is stored under `C:/Email/` (named after its
@@ -145,7 +146,7 @@ fn get(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let n = msg_arg(&mut args)?;
     let dele = args.opt_int_in(0..=1)?.unwrap_or(0) == 1;
     args.finish()?;
-    op(ctx, Pop3Op::Uidl(n), Pending::GetUidl { n, dele }, false)
+    op(ctx, Pop3Op::Uidl(n), ResultFor::GetUidl { n, dele }, false)
 }
 
 /// `AT+POP3DEL=<num>`: `OK`, then `+POP3: SUCCESS` (the deletion takes effect at
@@ -153,21 +154,21 @@ fn get(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
 fn del(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let n = msg_arg(&mut args)?;
     args.finish()?;
-    op(ctx, Pop3Op::Dele(n), Pending::Del, false)
+    op(ctx, Pop3Op::Dele(n), ResultFor::Del, false)
 }
 
 /// `AT+POP3OUT`: QUIT; `OK`, then `+POP3: SUCCESS`.
 fn out(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    op(ctx, Pop3Op::Quit, Pending::Out, false)
+    op(ctx, Pop3Op::Quit, ResultFor::Out, false)
 }
 
 /// `AT+POP3STOP`: drop the session without QUIT (deletions are discarded); `OK`.
 fn stop(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    if let Some(id) = ctx.pop3.session.take() {
+    if let Some(id) = state(ctx).session.take() {
         ctx.jobs.abort(id);
     }
-    ctx.pop3.logged_in = false;
-    ctx.pop3.current = None;
+    state(ctx).logged_in = false;
+    state(ctx).current = None;
     Ok(Reply::ok())
 }
 
@@ -189,104 +190,105 @@ fn email_dir(ctx: &mut Ctx) -> Result<EfsPath, EfsError> {
     Ok(dir)
 }
 
-/// The session's sink: routes each result by `ctx.pop3.current`.
+/// The session's sink: routes each result by the state's `current`.
 #[derive(Debug)]
 struct Pop3Sink;
 
 impl Pop3Sink {
     /// The GET flow after UIDL: stage the file and ask for the mail.
-    fn start_retr(ctx: &mut Ctx, n: u32, dele: bool, uidl: &str) -> Result<(), u16> {
-        let id = ctx.pop3.session.ok_or(outcome::SERVER)?;
+    fn start_retr(ctx: &mut Ctx, n: u32, dele: bool, uidl: &str) -> Result<(), MailError> {
+        let id = state(ctx).session.ok_or(MailError::Server)?;
         let name = mail_name(ctx, uidl, n);
-        let path = email_dir(ctx).and_then(|d| d.child(&name)).map_err(|_| outcome::SERVER)?;
+        let path = email_dir(ctx).and_then(|d| d.child(&name)).map_err(|_| MailError::Server)?;
         let file = ctx.efs.store.create(&path, None).map_err(|e| {
             tracing::info!("POP3GET: cannot store {path}: {e}");
-            outcome::SERVER
+            MailError::Server
         })?;
-        ctx.pop3.current = Some(Pending::GetRetr { n, dele, path, file: Some(file) });
-        ctx.jobs.send(id, JobInput::Op(Op::Pop3(Pop3Op::Retr(n))));
+        state(ctx).current = Some(ResultFor::GetRetr { n, dele, path, file: Some(file) });
+        ctx.jobs.send_op::<Pop3>(id, Pop3Op::Retr(n));
         Ok(())
+    }
+
+    /// A mail was stored as `path`: `+POP3: SUCCESS` and the path.
+    fn stored(urcs: &mut Vec<Urc>, path: &EfsPath) {
+        urcs.push(Urc::Line(result_urc(Ok(()))));
+        urcs.push(Urc::Line(path.to_string()));
     }
 }
 
 impl JobSink for Pop3Sink {
-    fn data(&mut self, ctx: &mut Ctx, data: Vec<u8>, _: &mut Vec<Urc>) -> Result<(), u16> {
-        if let Some(Pending::GetRetr { file: Some(f), .. }) = ctx.pop3.current.as_mut()
+    type Proto = Pop3;
+
+    fn data(&mut self, ctx: &mut Ctx, data: Vec<u8>, _: &mut Vec<Urc>) -> Result<(), MailError> {
+        if let Some(ResultFor::GetRetr { file: Some(f), .. }) = state(ctx).current.as_mut()
             && let Err(e) = f.write_all(&data)
         {
             tracing::info!("POP3GET: writing the mail: {e}");
-            ctx.pop3.current = None;
-            return Err(outcome::SERVER);
+            state(ctx).current = None;
+            return Err(MailError::Server);
         }
         Ok(())
     }
 
-    fn step(
-        &mut self,
-        ctx: &mut Ctx,
-        result: Result<Vec<String>, u16>,
-        urcs: &mut Vec<Urc>,
-    ) -> Option<Result<Reply, CmdError>> {
-        let fail = |urcs: &mut Vec<Urc>, code: u16| urcs.push(Urc::Line(outcome::urc(Err(code))));
-        match (ctx.pop3.current.take(), result) {
-            (Some(Pending::Login), Ok(_)) => {
-                ctx.pop3.logged_in = true;
-                urcs.push(Urc::Line(outcome::urc(Ok(()))));
+    fn step(&mut self, ctx: &mut Ctx, result: Result<Pop3Step, MailError>, urcs: &mut Vec<Urc>) -> Resume {
+        let fail = |urcs: &mut Vec<Urc>, e: MailError| urcs.push(Urc::Line(result_urc(Err(e))));
+        match (state(ctx).current.take(), result) {
+            (Some(ResultFor::Login), Ok(_)) => {
+                state(ctx).logged_in = true;
+                urcs.push(Urc::Line(result_urc(Ok(()))));
                 None
             }
-            (Some(Pending::Num), Ok(l)) => {
-                let mut it = l.first().map(String::as_str).unwrap_or("").split_whitespace();
-                let (n, size) = (it.next().unwrap_or("0"), it.next().unwrap_or("0"));
-                Some(Ok(Reply::line(format!("+POP3: {n},{size}"))))
+            (Some(ResultFor::Num), Ok(step)) => {
+                let (count, octets) = match step {
+                    Pop3Step::Stat { count, octets } => (count, octets),
+                    _ => (0, 0),
+                };
+                Some(Ok(Reply::line(format!("+POP3: {count},{octets}"))))
             }
-            (Some(Pending::List), Ok(l)) => Some(Ok(Reply::lines(
-                l.iter()
-                    .filter_map(|x| {
-                        let mut it = x.split_whitespace();
-                        Some(format!("+POP3: {},{}", it.next()?, it.next()?))
-                    })
-                    .collect(),
-            ))),
-            (Some(Pending::Hdr), Ok(l)) => Some(Ok(Reply::lines(l))),
-            (Some(Pending::Num | Pending::List | Pending::Hdr), Err(_)) => {
+            (Some(ResultFor::List), Ok(step)) => {
+                let list = if let Pop3Step::List(l) = step { l } else { Vec::new() };
+                Some(Ok(Reply::lines(list.iter().map(|(n, size)| format!("+POP3: {n},{size}")).collect())))
+            }
+            (Some(ResultFor::Hdr), Ok(step)) => {
+                Some(Ok(Reply::lines(if let Pop3Step::Header(l) = step { l } else { Vec::new() })))
+            }
+            (Some(ResultFor::Num | ResultFor::List | ResultFor::Hdr), Err(_)) => {
                 Some(Err(CmdError::Refused("the POP3 server refused")))
             }
-            (Some(Pending::GetUidl { n, dele }), r) => {
+            (Some(ResultFor::GetUidl { n, dele }), r) => {
                 // A server without UIDL still lets the mail be fetched.
-                let uidl = r.ok().and_then(|l| l.into_iter().next()).unwrap_or_default();
-                if let Err(code) = Self::start_retr(ctx, n, dele, &uidl) {
-                    fail(urcs, code);
+                let uidl = match r {
+                    Ok(Pop3Step::Uidl(u)) => u,
+                    _ => String::new(),
+                };
+                if let Err(e) = Self::start_retr(ctx, n, dele, &uidl) {
+                    fail(urcs, e);
                 }
                 None
             }
-            (Some(Pending::GetRetr { n, dele, path, file }), Ok(_)) => {
-                let committed = file.map(|f| f.commit());
-                match committed {
+            (Some(ResultFor::GetRetr { n, dele, path, file }), Ok(_)) => {
+                match file.map(|f| f.commit()) {
                     Some(Ok(())) if dele => {
-                        if let Some(id) = ctx.pop3.session {
-                            ctx.pop3.current = Some(Pending::GetDele { path });
-                            ctx.jobs.send(id, JobInput::Op(Op::Pop3(Pop3Op::Dele(n))));
+                        if let Some(id) = state(ctx).session {
+                            state(ctx).current = Some(ResultFor::GetDele { path });
+                            ctx.jobs.send_op::<Pop3>(id, Pop3Op::Dele(n));
                         }
                     }
-                    Some(Ok(())) => {
-                        urcs.push(Urc::Line(outcome::urc(Ok(()))));
-                        urcs.push(Urc::Line(path.to_string()));
-                    }
-                    _ => fail(urcs, outcome::SERVER),
+                    Some(Ok(())) => Self::stored(urcs, &path),
+                    _ => fail(urcs, MailError::Server),
                 }
                 None
             }
-            (Some(Pending::GetDele { path }), Ok(_)) => {
-                urcs.push(Urc::Line(outcome::urc(Ok(()))));
-                urcs.push(Urc::Line(path.to_string()));
+            (Some(ResultFor::GetDele { path }), Ok(_)) => {
+                Self::stored(urcs, &path);
                 None
             }
-            (Some(Pending::Del), Ok(_)) => {
-                urcs.push(Urc::Line(outcome::urc(Ok(()))));
+            (Some(ResultFor::Del), Ok(_)) => {
+                urcs.push(Urc::Line(result_urc(Ok(()))));
                 None
             }
-            (Some(_), Err(code)) => {
-                fail(urcs, code);
+            (Some(_), Err(e)) => {
+                fail(urcs, e);
                 None
             }
             (Some(other), Ok(_)) => {
@@ -297,18 +299,13 @@ impl JobSink for Pop3Sink {
         }
     }
 
-    fn done(
-        self: Box<Self>,
-        ctx: &mut Ctx,
-        result: Result<(), u16>,
-        urcs: &mut Vec<Urc>,
-    ) -> Option<Result<Reply, CmdError>> {
-        let p = &mut ctx.pop3;
+    fn done(self, ctx: &mut Ctx, result: Result<(), MailError>, urcs: &mut Vec<Urc>) -> Resume {
+        let p = state(ctx);
         p.session = None;
         p.logged_in = false;
-        let waiting = matches!(p.current, Some(Pending::Num | Pending::List | Pending::Hdr));
+        let waiting = matches!(p.current, Some(ResultFor::Num | ResultFor::List | ResultFor::Hdr));
         p.current = None;
-        urcs.push(Urc::Line(outcome::urc(result)));
+        urcs.push(Urc::Line(result_urc(result)));
         waiting.then(|| Err(CmdError::Refused("the POP3 session ended")))
     }
 }

@@ -1,11 +1,10 @@
 //! The POP3 dialogue (RFC 1939): USER/PASS, then STAT, LIST, TOP, UIDL, RETR, DELE on
 //! request until QUIT. Multi-line answers are dot-unstuffed; RETR streams the message.
 
-use super::Pop3Op;
-use super::outcome::{NETWORK, SERVER, TIMEOUT};
-use crate::modem::{JobInput, Op, ServiceEvent};
-use crate::service::JobIo;
+use super::{Pop3, Pop3Op, Pop3Step};
+use crate::service::Input;
 use crate::service::net::{MailTls, NetError, Stream};
+use crate::service::outcome::MailError::{self, Network as NETWORK, Server as SERVER, Timeout as TIMEOUT};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tracing::{debug, info};
 
@@ -33,12 +32,21 @@ impl std::fmt::Debug for Pop3Job {
     }
 }
 
+type JobIo = crate::service::JobIo<Pop3>;
+
+impl Pop3Job {
+    /// `pop3 <host>:<port> user=<user> session` (the job's label; no password).
+    pub fn label(&self) -> String {
+        format!("pop3 {}:{} user={} session", self.host, self.port, self.user)
+    }
+}
+
 pub async fn run(job: Pop3Job, mut io: JobIo) {
     let r = session(&job, &mut io).await;
     if let Err(c) = r {
-        info!(host = %job.host, port = job.port, "POP3 session ended: {}", super::outcome::urc(Err(c)));
+        info!(host = %job.host, port = job.port, "POP3 session ended: {}", c.text());
     }
-    io.send(ServiceEvent::Done(r)).await;
+    io.done(r).await;
 }
 
 struct Conn<'a> {
@@ -47,7 +55,7 @@ struct Conn<'a> {
 }
 
 impl Conn<'_> {
-    async fn line(&mut self) -> Result<Vec<u8>, u16> {
+    async fn line(&mut self) -> Result<Vec<u8>, MailError> {
         let mut line = Vec::new();
         let mut limited = (&mut self.stream).take(MAX_LINE as u64);
         let read = limited.read_until(b'\n', &mut line);
@@ -70,7 +78,7 @@ impl Conn<'_> {
     }
 
     /// A `+OK` / `-ERR` status line; the text after `+OK`.
-    async fn status(&mut self) -> Result<String, u16> {
+    async fn status(&mut self) -> Result<String, MailError> {
         let l = self.line().await?;
         let text = String::from_utf8_lossy(&l).trim_end().to_owned();
         debug!("POP3 < {text}");
@@ -83,7 +91,7 @@ impl Conn<'_> {
         }
     }
 
-    async fn cmd(&mut self, line: &str, shown: &str) -> Result<String, u16> {
+    async fn cmd(&mut self, line: &str, shown: &str) -> Result<String, MailError> {
         debug!("POP3 > {shown}");
         let data = format!("{line}\r\n");
         let w = self.stream.get_mut().write_all(data.as_bytes());
@@ -100,7 +108,7 @@ impl Conn<'_> {
 
     /// The lines of a multi-line answer, dot-unstuffed, without the final `.`; each line
     /// goes to `sink` (with its CR LF).
-    async fn multiline(&mut self, mut sink: impl FnMut(&[u8])) -> Result<(), u16> {
+    async fn multiline(&mut self, mut sink: impl FnMut(&[u8])) -> Result<(), MailError> {
         loop {
             let l = self.line().await?;
             if l == b".\r\n" || l == b".\n" {
@@ -115,7 +123,7 @@ fn lines_of(buf: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(buf).lines().map(str::to_owned).collect()
 }
 
-async fn session(job: &Pop3Job, io: &mut JobIo) -> Result<(), u16> {
+async fn session(job: &Pop3Job, io: &mut JobIo) -> Result<(), MailError> {
     let tcp = io.net.connect(&job.host, job.port).await.map_err(|e| {
         info!("POP3 connect to {}:{}: {e}", job.host, job.port);
         if matches!(e, NetError::Timeout) { TIMEOUT } else { NETWORK }
@@ -137,7 +145,7 @@ async fn session(job: &Pop3Job, io: &mut JobIo) -> Result<(), u16> {
     }
     c.cmd(&format!("USER {}", job.user), "USER ...").await?;
     c.cmd(&format!("PASS {}", job.password), "PASS ***").await?;
-    if !c.io.send(ServiceEvent::Step(Ok(Vec::new()))).await {
+    if !c.io.step(Ok(Pop3Step::Ok)).await {
         return Ok(());
     }
     loop {
@@ -146,8 +154,8 @@ async fn session(job: &Pop3Job, io: &mut JobIo) -> Result<(), u16> {
             let Conn { io, stream } = &mut c;
             tokio::select! {
                 input = io.recv() => match input {
-                    Some(JobInput::Op(Op::Pop3(op))) => op,
-                    Some(JobInput::Close) | None => return Ok(()),
+                    Some(Input::Op(op)) => op,
+                    Some(Input::Close) | None => return Ok(()),
                     Some(_) => continue,
                 },
                 r = stream.fill_buf() => {
@@ -172,21 +180,31 @@ async fn session(job: &Pop3Job, io: &mut JobIo) -> Result<(), u16> {
         if matches!(r, Err(NETWORK | TIMEOUT)) {
             return r.map(drop);
         }
-        if !c.io.send(ServiceEvent::Step(r)).await {
+        if !c.io.step(r).await {
             return Ok(());
         }
     }
 }
 
-async fn run_op(c: &mut Conn<'_>, op: Pop3Op) -> Result<Vec<String>, u16> {
+/// The numbers of a STAT or LIST line (`<n> <size> ...`).
+fn numbers(line: &str) -> (u64, u64) {
+    let mut it = line.split_whitespace().map(|w| w.parse().unwrap_or(0));
+    (it.next().unwrap_or(0), it.next().unwrap_or(0))
+}
+
+async fn run_op(c: &mut Conn<'_>, op: Pop3Op) -> Result<Pop3Step, MailError> {
     match op {
-        Pop3Op::Stat => Ok(vec![c.cmd("STAT", "STAT").await?]),
-        Pop3Op::List(Some(n)) => Ok(vec![c.cmd(&format!("LIST {n}"), "LIST n").await?]),
+        Pop3Op::Stat => {
+            let (count, octets) = numbers(&c.cmd("STAT", "STAT").await?);
+            Ok(Pop3Step::Stat { count, octets })
+        }
+        Pop3Op::List(Some(n)) => Ok(Pop3Step::List(vec![numbers(&c.cmd(&format!("LIST {n}"), "LIST n").await?)])),
         Pop3Op::List(None) => {
             c.cmd("LIST", "LIST").await?;
             let mut buf = Vec::new();
             c.multiline(|l| buf.extend_from_slice(l)).await?;
-            Ok(lines_of(&buf))
+            let lines = lines_of(&buf);
+            Ok(Pop3Step::List(lines.iter().filter(|l| l.split_whitespace().count() >= 2).map(|l| numbers(l)).collect()))
         }
         Pop3Op::Top(n) => {
             c.cmd(&format!("TOP {n} 0"), "TOP n 0").await?;
@@ -196,11 +214,11 @@ async fn run_op(c: &mut Conn<'_>, op: Pop3Op) -> Result<Vec<String>, u16> {
             while lines.last().is_some_and(String::is_empty) {
                 lines.pop();
             }
-            Ok(lines)
+            Ok(Pop3Step::Header(lines))
         }
         Pop3Op::Uidl(n) => {
             let r = c.cmd(&format!("UIDL {n}"), "UIDL n").await?;
-            Ok(vec![r.split_whitespace().nth(1).unwrap_or("").to_owned()])
+            Ok(Pop3Step::Uidl(r.split_whitespace().nth(1).unwrap_or("").to_owned()))
         }
         Pop3Op::Retr(n) => {
             c.cmd(&format!("RETR {n}"), "RETR n").await?;
@@ -211,16 +229,16 @@ async fn run_op(c: &mut Conn<'_>, op: Pop3Op) -> Result<Vec<String>, u16> {
                     break;
                 }
                 chunk.extend_from_slice(if l.starts_with(b"..") { &l[1..] } else { &l });
-                if chunk.len() >= CHUNK && !c.io.send(ServiceEvent::Data(std::mem::take(&mut chunk))).await {
+                if chunk.len() >= CHUNK && !c.io.data(std::mem::take(&mut chunk)).await {
                     return Err(NETWORK);
                 }
             }
-            if !chunk.is_empty() && !c.io.send(ServiceEvent::Data(chunk)).await {
+            if !chunk.is_empty() && !c.io.data(chunk).await {
                 return Err(NETWORK);
             }
-            Ok(Vec::new())
+            Ok(Pop3Step::Ok)
         }
-        Pop3Op::Dele(n) => c.cmd(&format!("DELE {n}"), "DELE n").await.map(|_| Vec::new()),
-        Pop3Op::Quit => c.cmd("QUIT", "QUIT").await.map(|_| Vec::new()),
+        Pop3Op::Dele(n) => c.cmd(&format!("DELE {n}"), "DELE n").await.map(|_| Pop3Step::Ok),
+        Pop3Op::Quit => c.cmd("QUIT", "QUIT").await.map(|_| Pop3Step::Ok),
     }
 }

@@ -15,15 +15,13 @@ pub mod job;
 pub use commands::COMMANDS;
 
 use crate::efs::{EfsPath, StagedFile};
-use crate::modem::JobId;
+use crate::modem::{JobId, Protocol, Service};
+use crate::service::outcome::MailError;
+use std::fmt;
 
-/// Failure classes and the `+POP3: ...` result URC.
-pub mod outcome {
-    pub use crate::service::outcome::{NETWORK, SERVER, TIMEOUT};
-
-    pub fn urc(result: Result<(), u16>) -> String {
-        crate::service::outcome::urc("+POP3", result)
-    }
+/// The `+POP3: ...` result URC.
+pub fn result_urc(result: Result<(), MailError>) -> String {
+    crate::service::outcome::urc("+POP3", result)
 }
 
 /// One operation of a session.
@@ -38,9 +36,90 @@ pub enum Pop3Op {
     Quit,
 }
 
+impl fmt::Display for Pop3Op {
+    /// `stat`, `list [<n>]`, `top <n>`, `uidl <n>`, `retr <n>`, `dele <n>`, `quit`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pop3Op::Stat => f.write_str("stat"),
+            Pop3Op::List(None) => f.write_str("list"),
+            Pop3Op::List(Some(n)) => write!(f, "list {n}"),
+            Pop3Op::Top(n) => write!(f, "top {n}"),
+            Pop3Op::Uidl(n) => write!(f, "uidl {n}"),
+            Pop3Op::Retr(n) => write!(f, "retr {n}"),
+            Pop3Op::Dele(n) => write!(f, "dele {n}"),
+            Pop3Op::Quit => f.write_str("quit"),
+        }
+    }
+}
+
+/// What a successful operation reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pop3Step {
+    /// Logged in, deleted, quit, or a mail retrieved (its bytes came as data).
+    Ok,
+    /// STAT: the number of mails and their total size.
+    Stat { count: u64, octets: u64 },
+    /// LIST: each mail's number and size.
+    List(Vec<(u64, u64)>),
+    /// TOP n 0: the header lines.
+    Header(Vec<String>),
+    /// UIDL n: the mail's unique id (empty when the server has none).
+    Uidl(String),
+}
+
+/// The POP3 session's protocol.
+#[derive(Debug)]
+pub struct Pop3;
+
+impl Protocol for Pop3 {
+    type Step = Pop3Step;
+    type Error = MailError;
+    type Op = Pop3Op;
+
+    /// ``, `stat <count> <octets>`, `list <n> <size>[;<n> <size>...]`,
+    /// `header <line>[|<line>...]`, `uidl <id>`.
+    fn parse_step(text: &str) -> Result<Pop3Step, String> {
+        let num = |s: &str| s.trim().parse::<u64>().map_err(|_| format!("bad number {s:?}"));
+        let pair = |s: &str| -> Result<(u64, u64), String> {
+            let (a, b) = s.trim().split_once(' ').ok_or(format!("expected `<n> <m>`, got {s:?}"))?;
+            Ok((num(a)?, num(b)?))
+        };
+        Ok(match text.split_once(' ') {
+            None if text.is_empty() => Pop3Step::Ok,
+            Some(("stat", rest)) => {
+                let (count, octets) = pair(rest)?;
+                Pop3Step::Stat { count, octets }
+            }
+            Some(("list", rest)) => Pop3Step::List(rest.split(';').map(pair).collect::<Result<_, _>>()?),
+            Some(("header", rest)) => Pop3Step::Header(rest.split('|').map(str::to_owned).collect()),
+            Some(("uidl", id)) => Pop3Step::Uidl(id.to_owned()),
+            _ => return Err(format!("POP3 step {text:?}: expected stat, list, header, uidl or nothing")),
+        })
+    }
+
+    fn parse_error(text: &str) -> Result<MailError, String> {
+        MailError::parse(text)
+    }
+
+    fn fuzz_step(data: &[u8]) -> Pop3Step {
+        let n = |i: usize| u64::from(data.get(i).copied().unwrap_or(0));
+        match data.first().map(|b| b % 5) {
+            Some(1) => Pop3Step::Stat { count: n(1), octets: n(2) * 1000 },
+            Some(2) => Pop3Step::List(data.chunks(2).map(|c| (u64::from(c[0]), c.len() as u64)).collect()),
+            Some(3) => Pop3Step::Header(String::from_utf8_lossy(&data[1..]).lines().map(str::to_owned).collect()),
+            Some(4) => Pop3Step::Uidl(String::from_utf8_lossy(&data[1..]).into_owned()),
+            _ => Pop3Step::Ok,
+        }
+    }
+
+    fn fuzz_error(byte: u8) -> MailError {
+        MailError::from_byte(byte)
+    }
+}
+
 /// What the running operation's result is for.
 #[derive(Debug)]
-pub enum Pending {
+pub enum ResultFor {
     Login,
     Num,
     List,
@@ -60,8 +139,10 @@ pub struct Pop3State {
     pub port: u16,
     pub session: Option<JobId>,
     pub logged_in: bool,
-    pub current: Option<Pending>,
+    pub current: Option<ResultFor>,
 }
+
+impl Service for Pop3State {}
 
 impl Default for Pop3State {
     fn default() -> Self {

@@ -1,12 +1,12 @@
 //! `AT+SMTP*` rows and handlers (spec §3; §3.1-3.6 follow the seed application note,
 //! examples included). Choices are listed in docs/commands.md.
 
-use super::job::SmtpJob;
-use super::message::{self, Attachment};
-use super::{DEFAULT_CHARSET, Rcpt, outcome};
+use super::job::{Mail, SmtpJob};
+use super::{DEFAULT_CHARSET, Rcpt, Smtp, SmtpState, result_urc};
+use crate::efs::store::FileReader;
 use crate::modem::table::CommandSpec;
-use crate::modem::{CmdError, Ctx, JobSink, JobSpec, Reply, TextSink, Then, Urc};
-use std::io::Read;
+use crate::modem::{CmdError, Ctx, JobSink, Reply, Resume, TextSink, Then, Urc};
+use crate::service::outcome::MailError;
 use v250::Args;
 
 pub const COMMANDS: &[CommandSpec] = &[
@@ -18,14 +18,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         .test(auth_test)
         .secret(&[3])
         .secret_answer(),
-    CommandSpec::new("+SMTPFROM").exec(from_clear).read(from_read).write(from_write).test(ok),
+    CommandSpec::new("+SMTPFROM").exec(from_clear).read(from_read).write(from_write).test_ok(),
     CommandSpec::new("+SMTPRCPT").exec(rcpt_clear).read(rcpt_read).write(rcpt_write).test(rcpt_test),
-    CommandSpec::new("+SMTPSUB").exec(sub_clear).read(sub_read).write(sub_write).test(ok),
-    CommandSpec::new("+SMTPBODY").exec(body_entry).read(body_read).write(body_write).test(ok),
-    CommandSpec::new("+SMTPBCH").exec(bch_clear).read(bch_read).write(bch_write).test(ok),
+    CommandSpec::new("+SMTPSUB").exec(sub_clear).read(sub_read).write(sub_write).test_ok(),
+    CommandSpec::new("+SMTPBODY").exec(body_entry).read(body_read).write(body_write).test_ok(),
+    CommandSpec::new("+SMTPBCH").exec(bch_clear).read(bch_read).write(bch_write).test_ok(),
     CommandSpec::new("+SMTPFILE").exec(file_clear).read(file_read).write(file_write).test(file_test),
-    CommandSpec::new("+SMTPSEND").exec(send).test(ok).sim(),
-    CommandSpec::new("+SMTPSTOP").exec(stop).test(ok),
+    CommandSpec::new("+SMTPSEND").exec(send).test_ok().sim(),
+    CommandSpec::new("+SMTPSTOP").exec(stop).test_ok(),
 ];
 
 const MAX_ADDR: usize = 128;
@@ -36,13 +36,13 @@ const MAX_BODY_QUOTED: usize = 512;
 pub const MAX_BODY_ENTRY: usize = 5120;
 const MAX_ATTACHMENTS_TOTAL: u64 = 10 * 1024 * 1024;
 
-fn ok(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::ok())
+fn state(ctx: &mut Ctx) -> &mut SmtpState {
+    ctx.services.get_mut()
 }
 
 /// Every setter answers `ERROR` while a send runs.
-fn idle(ctx: &Ctx) -> Result<(), CmdError> {
-    if ctx.smtp.busy.is_some() {
+fn idle(ctx: &mut Ctx) -> Result<(), CmdError> {
+    if state(ctx).busy.is_some() {
         return Err(CmdError::Refused("an e-mail is being sent"));
     }
     Ok(())
@@ -62,7 +62,8 @@ fn ascii_arg<'a>(args: &mut Args<'a>, max: usize, what: &'static str) -> Result<
 }
 
 fn srv_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(format!("+SMTPSRV: \"{}\", {}", ctx.smtp.server, ctx.smtp.port)))
+    let s = state(ctx);
+    Ok(Reply::line(format!("+SMTPSRV: \"{}\", {}", s.server, s.port)))
 }
 
 /// `AT+SMTPSRV=<server>[,<port>]` (port default 25).
@@ -74,16 +75,16 @@ fn srv_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     if server.is_empty() || server.contains(' ') {
         return Err(args.invalid("server must not be empty or contain spaces").into());
     }
-    ctx.smtp.server = server.to_owned();
-    ctx.smtp.port = u16::try_from(port).unwrap_or(25);
+    state(ctx).server = server.to_owned();
+    state(ctx).port = u16::try_from(port).unwrap_or(25);
     Ok(Reply::ok())
 }
 
 /// `AT+SMTPSRV`: clears the server, port back to 25.
 fn srv_clear(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     idle(ctx)?;
-    ctx.smtp.server.clear();
-    ctx.smtp.port = 25;
+    state(ctx).server.clear();
+    state(ctx).port = 25;
     Ok(Reply::ok())
 }
 
@@ -92,7 +93,7 @@ fn srv_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 }
 
 fn auth_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    let s = &ctx.smtp;
+    let s = state(ctx);
     Ok(Reply::line(format!("+SMTPAUTH: {}, \"{}\", \"{}\"", u8::from(s.auth), s.user, s.password)))
 }
 
@@ -103,9 +104,9 @@ fn auth_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let flag = args.next_int_in(0..=1)?;
     if flag == 0 {
         args.finish()?;
-        ctx.smtp.auth = false;
-        ctx.smtp.user.clear();
-        ctx.smtp.password.clear();
+        state(ctx).auth = false;
+        state(ctx).user.clear();
+        state(ctx).password.clear();
         return Ok(Reply::ok());
     }
     let user = ascii_arg(&mut args, MAX_ADDR, "user must be printable ASCII")?;
@@ -114,17 +115,17 @@ fn auth_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     if user.is_empty() {
         return Err(args.invalid("empty user").into());
     }
-    ctx.smtp.auth = true;
-    ctx.smtp.user = user.to_owned();
-    ctx.smtp.password = pwd.to_owned();
+    state(ctx).auth = true;
+    state(ctx).user = user.to_owned();
+    state(ctx).password = pwd.to_owned();
     Ok(Reply::ok())
 }
 
 fn auth_clear(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     idle(ctx)?;
-    ctx.smtp.auth = false;
-    ctx.smtp.user.clear();
-    ctx.smtp.password.clear();
+    state(ctx).auth = false;
+    state(ctx).user.clear();
+    state(ctx).password.clear();
     Ok(Reply::ok())
 }
 
@@ -133,7 +134,8 @@ fn auth_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 }
 
 fn from_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(format!("+SMTPFROM: \"{}\", \"{}\"", ctx.smtp.from_addr, ctx.smtp.from_name)))
+    let s = state(ctx);
+    Ok(Reply::line(format!("+SMTPFROM: \"{}\", \"{}\"", s.from_addr, s.from_name)))
 }
 
 /// `AT+SMTPFROM=<saddr>[,<sname>]`.
@@ -149,21 +151,21 @@ fn from_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     if addr.is_empty() || addr.contains(' ') {
         return Err(args.invalid("empty address").into());
     }
-    ctx.smtp.from_addr = addr.to_owned();
-    ctx.smtp.from_name = name.to_owned();
+    state(ctx).from_addr = addr.to_owned();
+    state(ctx).from_name = name.to_owned();
     Ok(Reply::ok())
 }
 
 fn from_clear(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     idle(ctx)?;
-    ctx.smtp.from_addr.clear();
-    ctx.smtp.from_name.clear();
+    state(ctx).from_addr.clear();
+    state(ctx).from_name.clear();
     Ok(Reply::ok())
 }
 
 fn rcpt_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     let mut lines = Vec::new();
-    for (kind, slots) in ctx.smtp.rcpt.iter().enumerate() {
+    for (kind, slots) in state(ctx).rcpt.iter().enumerate() {
         for (index, r) in slots.iter().enumerate() {
             if let Some(r) = r {
                 lines.push(format!("+SMTPRCPT: {kind}, {index}, \"{}\", \"{}\"", r.addr, r.name));
@@ -180,13 +182,13 @@ fn rcpt_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let kind = usize::try_from(args.next_int_in(0..=2)?).unwrap_or(0);
     let Some(index) = args.opt_int_in(0..=4)? else {
         args.finish()?;
-        ctx.smtp.rcpt[kind] = Default::default();
+        state(ctx).rcpt[kind] = Default::default();
         return Ok(Reply::ok());
     };
     let index = usize::try_from(index).unwrap_or(0);
     let Some(addr) = args.opt_str()? else {
         args.finish()?;
-        ctx.smtp.rcpt[kind][index] = None;
+        state(ctx).rcpt[kind][index] = None;
         return Ok(Reply::ok());
     };
     let name = args.opt_str()?.unwrap_or("");
@@ -197,13 +199,13 @@ fn rcpt_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     if name.len() > MAX_NAME || name.contains('"') {
         return Err(args.invalid("recipient name too long").into());
     }
-    ctx.smtp.rcpt[kind][index] = Some(Rcpt { addr: addr.to_owned(), name: name.to_owned() });
+    state(ctx).rcpt[kind][index] = Some(Rcpt { addr: addr.to_owned(), name: name.to_owned() });
     Ok(Reply::ok())
 }
 
 fn rcpt_clear(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     idle(ctx)?;
-    ctx.smtp.rcpt = Default::default();
+    state(ctx).rcpt = Default::default();
     Ok(Reply::ok())
 }
 
@@ -212,7 +214,7 @@ fn rcpt_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 }
 
 fn sub_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(format!("+SMTPSUB: \"{}\"", lossy(&ctx.smtp.subject))))
+    Ok(Reply::line(format!("+SMTPSUB: \"{}\"", lossy(&state(ctx).subject))))
 }
 
 /// `AT+SMTPSUB=<subject>` (≤ 512 bytes, in the `AT+SMTPBCH` character set).
@@ -223,18 +225,18 @@ fn sub_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     if s.len() > MAX_SUBJECT {
         return Err(args.invalid("subject over 512 bytes").into());
     }
-    ctx.smtp.subject = s.to_vec();
+    state(ctx).subject = s.to_vec();
     Ok(Reply::ok())
 }
 
 fn sub_clear(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     idle(ctx)?;
-    ctx.smtp.subject.clear();
+    state(ctx).subject.clear();
     Ok(Reply::ok())
 }
 
 fn body_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(format!("+SMTPBODY: \"{}\"", lossy(&ctx.smtp.body))))
+    Ok(Reply::line(format!("+SMTPBODY: \"{}\"", lossy(&state(ctx).body))))
 }
 
 /// `AT+SMTPBODY=<body>` (≤ 512 bytes).
@@ -245,7 +247,7 @@ fn body_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     if b.len() > MAX_BODY_QUOTED {
         return Err(args.invalid("body over 512 bytes (use the >> entry)").into());
     }
-    ctx.smtp.body = b.to_vec();
+    state(ctx).body = b.to_vec();
     Ok(Reply::ok())
 }
 
@@ -255,13 +257,13 @@ struct BodyEntry;
 
 impl TextSink for BodyEntry {
     fn finish(self: Box<Self>, ctx: &mut Ctx, text: Vec<u8>) -> Result<Reply, CmdError> {
-        ctx.smtp.body = text;
+        state(ctx).body = text;
         Ok(Reply::ok())
     }
 
     /// ESC: the body becomes empty (as the seed's example shows).
     fn cancel(self: Box<Self>, ctx: &mut Ctx) -> Result<Reply, CmdError> {
-        ctx.smtp.body.clear();
+        state(ctx).body.clear();
         Ok(Reply::ok())
     }
 }
@@ -273,7 +275,7 @@ fn body_entry(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 }
 
 fn bch_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(format!("+SMTPBCH: \"{}\"", ctx.smtp.charset)))
+    Ok(Reply::line(format!("+SMTPBCH: \"{}\"", state(ctx).charset)))
 }
 
 /// `AT+SMTPBCH=<charset>`: a MIME charset name (letters, digits, `-`, `_`, `.`, ≤ 64).
@@ -284,19 +286,18 @@ fn bch_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     if cs.is_empty() || !cs.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':')) {
         return Err(args.invalid("not a charset name").into());
     }
-    ctx.smtp.charset = cs.to_ascii_lowercase();
+    state(ctx).charset = cs.to_ascii_lowercase();
     Ok(Reply::ok())
 }
 
 fn bch_clear(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     idle(ctx)?;
-    ctx.smtp.charset = DEFAULT_CHARSET.into();
+    state(ctx).charset = DEFAULT_CHARSET.into();
     Ok(Reply::ok())
 }
 
 fn file_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    let lines = ctx
-        .smtp
+    let lines = state(ctx)
         .files
         .iter()
         .enumerate()
@@ -312,7 +313,7 @@ fn file_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let index = usize::try_from(args.next_int_in(1..=10)?).unwrap_or(1);
     let Some(name) = args.opt_str()? else {
         args.finish()?;
-        ctx.smtp.files[index] = None;
+        state(ctx).files[index] = None;
         return Ok(Reply::ok());
     };
     args.finish()?;
@@ -320,13 +321,13 @@ fn file_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     if ctx.efs.store.stat(&path)?.is_dir {
         return Err(crate::efs::EfsError::IsADirectory.into());
     }
-    ctx.smtp.files[index] = Some(path.to_string());
+    state(ctx).files[index] = Some(path.to_string());
     Ok(Reply::ok())
 }
 
 fn file_clear(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     idle(ctx)?;
-    ctx.smtp.files = Default::default();
+    state(ctx).files = Default::default();
     Ok(Reply::ok())
 }
 
@@ -334,21 +335,22 @@ fn file_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     Ok(Reply::line("+SMTPFILE: (1-10)"))
 }
 
-/// Read the attachments; `None` when one is missing or together they pass 10 MB.
-fn attachments(ctx: &mut Ctx) -> Option<Vec<Attachment>> {
+/// Open the attachments; `None` when one is missing or together they pass 10 MB. (They are
+/// read by the job, off the core's thread.)
+fn attachments(ctx: &mut Ctx) -> Option<Vec<(String, Box<dyn FileReader>)>> {
     let mut out = Vec::new();
     let mut total = 0u64;
-    for f in ctx.smtp.files.iter().flatten() {
-        let path = ctx.efs.resolve(f).ok()?;
+    let files: Vec<String> = state(ctx).files.iter().flatten().cloned().collect();
+    for f in files {
+        let path = ctx.efs.resolve(&f).ok()?;
         let meta = ctx.efs.store.stat(&path).ok()?;
         total += meta.size;
         if total > MAX_ATTACHMENTS_TOTAL {
             tracing::info!("attachments exceed 10 MB");
             return None;
         }
-        let mut data = Vec::with_capacity(usize::try_from(meta.size).unwrap_or(0));
-        ctx.efs.store.open(&path).ok()?.read_to_end(&mut data).ok()?;
-        out.push(Attachment { name: path.name().unwrap_or("file").to_owned(), data });
+        let reader = ctx.efs.store.open(&path).ok()?;
+        out.push((path.name().unwrap_or("file").to_owned(), reader));
     }
     Some(out)
 }
@@ -358,17 +360,10 @@ fn attachments(ctx: &mut Ctx) -> Option<Vec<Attachment>> {
 struct SendSink;
 
 impl JobSink for SendSink {
-    fn data(&mut self, _: &mut Ctx, _: Vec<u8>, _: &mut Vec<Urc>) -> Result<(), u16> {
-        Ok(())
-    }
+    type Proto = Smtp;
 
-    fn done(
-        self: Box<Self>,
-        ctx: &mut Ctx,
-        result: Result<(), u16>,
-        urcs: &mut Vec<Urc>,
-    ) -> Option<Result<Reply, CmdError>> {
-        let s = &mut ctx.smtp;
+    fn done(self, ctx: &mut Ctx, result: Result<(), MailError>, urcs: &mut Vec<Urc>) -> Resume {
+        let s = state(ctx);
         s.busy = None;
         if result.is_ok() {
             s.rcpt = Default::default();
@@ -376,7 +371,7 @@ impl JobSink for SendSink {
             s.body.clear();
             s.files = Default::default();
         }
-        urcs.push(Urc::Line(outcome::urc(result)));
+        urcs.push(Urc::Line(result_urc(result)));
         None
     }
 }
@@ -385,43 +380,41 @@ impl JobSink for SendSink {
 /// `+SMTP: SUCCESS` or a failure URC.
 fn send(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     idle(ctx)?;
-    let s = &ctx.smtp;
+    let s = state(ctx);
     if s.server.is_empty() || s.from_addr.is_empty() || s.rcpt.iter().flatten().all(Option::is_none) {
         return Err(CmdError::Refused("server, sender and at least one recipient are needed"));
     }
     let Some(files) = attachments(ctx) else {
-        ctx.urcs.push(Urc::Line("+SMTP: FILE ERROR".into()));
+        ctx.urcs.push(Urc::Line(result_urc(Err(MailError::File))));
         return Ok(Reply::ok());
     };
     if !ctx.net.registered() {
-        ctx.urcs.push(Urc::Line(outcome::urc(Err(outcome::NETWORK))));
+        ctx.urcs.push(Urc::Line(result_urc(Err(MailError::Network))));
         return Ok(Reply::ok());
     }
     // The zone is -47..=48 quarters, always a valid offset (UTC otherwise).
     let tz = chrono::FixedOffset::east_opt(i32::from(ctx.clock.tz_quarters()) * 15 * 60)
         .unwrap_or_else(|| chrono::Offset::fix(&chrono::Utc));
     let now = ctx.clock.now_utc();
-    let id = format!("{}.{}@{}.sim5360", now.timestamp(), now.timestamp_subsec_micros(), ctx.profile.identity.imei);
-    let message = message::build(&ctx.smtp, now.with_timezone(&tz), &id, files)
-        .map_err(|_| CmdError::Refused("could not build the message"))?;
-    let s = &ctx.smtp;
-    let rcpts = s.rcpt.iter().flatten().flatten().map(|r| r.addr.clone()).collect();
+    let message_id =
+        format!("{}.{}@{}.sim5360", now.timestamp(), now.timestamp_subsec_micros(), ctx.profile.identity.imei);
+    let s = state(ctx).clone();
     let job = SmtpJob {
         host: s.server.clone(),
         port: s.port,
         auth: s.auth.then(|| (s.user.clone(), s.password.clone())),
         from: s.from_addr.clone(),
-        rcpts,
-        message,
+        rcpts: s.rcpt.iter().flatten().flatten().map(|r| r.addr.clone()).collect(),
+        mail: Mail { settings: s, date: now.with_timezone(&tz), message_id, files },
     };
-    let id = ctx.jobs.start(JobSpec::Smtp(job), Box::new(SendSink));
-    ctx.smtp.busy = Some(id);
+    let id = ctx.jobs.start(job.label(), SendSink, move |io| super::job::run(job, io));
+    state(ctx).busy = Some(id);
     Ok(Reply::ok())
 }
 
 /// `AT+SMTPSTOP`: `OK`; a running send is dropped and reported as `+SMTP: STOPPED`.
 fn stop(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    if let Some(id) = ctx.smtp.busy.take() {
+    if let Some(id) = state(ctx).busy.take() {
         ctx.jobs.abort(id);
         ctx.urcs.push(Urc::Line("+SMTP: STOPPED".into()));
     }

@@ -1,45 +1,101 @@
 //! The ESMTP dialogue (RFC 5321): EHLO (HELO fallback), AUTH PLAIN or LOGIN as offered,
 //! MAIL/RCPT/DATA with dot-stuffing, QUIT. Outcomes: [`super::outcome`].
 
-use super::outcome::{NETWORK, SERVER, TIMEOUT};
-use crate::modem::ServiceEvent;
-use crate::service::JobIo;
+use super::message::{self, Attachment};
+use super::{Smtp, SmtpState};
+use crate::efs::store::FileReader;
 use crate::service::ftp::codec::{Reply, ReplyParser};
 use crate::service::net::{MailTls, NetError, Stream};
+use crate::service::outcome::MailError::{self, File, Network as NETWORK, Server as SERVER, Timeout as TIMEOUT};
 use base64::Engine;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::{debug, info};
 
+type JobIo = crate::service::JobIo<Smtp>;
+
+/// What the message is made of: the settings at `AT+SMTPSEND`, the module time in its zone,
+/// and the attachments opened by the core (read here, off the core's thread).
+#[derive(Debug)]
+pub struct Mail {
+    pub settings: SmtpState,
+    pub date: chrono::DateTime<chrono::FixedOffset>,
+    pub message_id: String,
+    pub files: Vec<(String, Box<dyn FileReader>)>,
+}
+
 /// What to send, and where.
-#[derive(Clone)]
 pub struct SmtpJob {
     pub host: String,
     pub port: u16,
     pub auth: Option<(String, String)>,
     pub from: String,
     pub rcpts: Vec<String>,
-    pub message: Vec<u8>,
+    pub mail: Mail,
+}
+
+impl SmtpJob {
+    /// `smtp <host>:<port> [auth user=<user>] from=<addr> rcpts=<n> files=<n>` (no password).
+    pub fn label(&self) -> String {
+        let auth = self.auth.as_ref().map_or(String::new(), |(u, _)| format!(" auth user={u}"));
+        format!(
+            "smtp {}:{}{auth} from={} rcpts={} files={}",
+            self.host,
+            self.port,
+            self.from,
+            self.rcpts.join(","),
+            self.mail.files.len()
+        )
+    }
 }
 
 impl std::fmt::Debug for SmtpJob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmtpJob")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("auth", &self.auth.as_ref().map(|(u, _)| (u, "***")))
-            .field("from", &self.from)
-            .field("rcpts", &self.rcpts)
-            .field("message_len", &self.message.len())
-            .finish()
+        f.write_str(&self.label())
     }
 }
 
 pub async fn run(job: SmtpJob, io: JobIo) {
-    let r = send(&job, &io).await;
+    let SmtpJob { host, port, auth, from, rcpts, mail } = job;
+    // Reading the attachments and encoding them is blocking work.
+    let built = tokio::task::spawn_blocking(move || build(mail)).await;
+    let r = match built {
+        Ok(Ok(message)) => {
+            send(&Envelope { host: &host, port, auth: &auth, from: &from, rcpts: &rcpts }, &message, &io).await
+        }
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(File),
+    };
     if let Err(c) = r {
-        info!(host = %job.host, port = job.port, "SMTP send failed ({})", super::outcome::urc(Err(c)));
+        info!(%host, port, "SMTP send failed ({})", c.text());
     }
-    io.send(ServiceEvent::Done(r)).await;
+    io.done(r).await;
+}
+
+/// The message, with its attachments read in.
+fn build(mail: Mail) -> Result<Vec<u8>, MailError> {
+    use std::io::Read as _;
+    let mut files = Vec::with_capacity(mail.files.len());
+    for (name, mut reader) in mail.files {
+        let mut data = Vec::new();
+        if let Err(e) = reader.read_to_end(&mut data) {
+            info!("reading the attachment {name}: {e}");
+            return Err(File);
+        }
+        files.push(Attachment { name, data });
+    }
+    message::build(&mail.settings, mail.date, &mail.message_id, files).map_err(|e| {
+        info!("building the message: {e}");
+        File
+    })
+}
+
+/// Where the message goes.
+struct Envelope<'a> {
+    host: &'a str,
+    port: u16,
+    auth: &'a Option<(String, String)>,
+    from: &'a str,
+    rcpts: &'a [String],
 }
 
 /// Dot-stuffing (RFC 5321 §4.5.2) of a CRLF message, plus the final `.` line.
@@ -67,7 +123,7 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
-    async fn reply(&mut self) -> Result<Reply, u16> {
+    async fn reply(&mut self) -> Result<Reply, MailError> {
         let mut buf = [0u8; 4096];
         loop {
             match self.parser.next_reply() {
@@ -97,7 +153,7 @@ impl Session<'_> {
         }
     }
 
-    async fn write(&mut self, data: &[u8]) -> Result<(), u16> {
+    async fn write(&mut self, data: &[u8]) -> Result<(), MailError> {
         for piece in data.chunks(64 * 1024) {
             match tokio::time::timeout(self.io.net.io_timeout, self.stream.write_all(piece)).await {
                 Err(_) => return Err(TIMEOUT),
@@ -112,14 +168,14 @@ impl Session<'_> {
     }
 
     /// Send a command line (`shown` in logs) and read the reply.
-    async fn cmd(&mut self, line: &str, shown: &str) -> Result<Reply, u16> {
+    async fn cmd(&mut self, line: &str, shown: &str) -> Result<Reply, MailError> {
         debug!("SMTP > {shown}");
         self.write(format!("{line}\r\n").as_bytes()).await?;
         self.reply().await
     }
 
     /// Like `cmd`, but the reply must be of `class` (2 or 3).
-    async fn expect(&mut self, line: &str, shown: &str, class: u16) -> Result<Reply, u16> {
+    async fn expect(&mut self, line: &str, shown: &str, class: u16) -> Result<Reply, MailError> {
         let r = self.cmd(line, shown).await?;
         if r.class() != class {
             info!("SMTP {shown}: refused with {} {}", r.code, r.text());
@@ -129,13 +185,13 @@ impl Session<'_> {
     }
 }
 
-async fn send(job: &SmtpJob, io: &JobIo) -> Result<(), u16> {
-    let tcp = io.net.connect(&job.host, job.port).await.map_err(|e| {
+async fn send(job: &Envelope<'_>, message: &[u8], io: &JobIo) -> Result<(), MailError> {
+    let tcp = io.net.connect(job.host, job.port).await.map_err(|e| {
         info!("SMTP connect to {}:{}: {e}", job.host, job.port);
         if matches!(e, NetError::Timeout) { TIMEOUT } else { NETWORK }
     })?;
     let stream = match io.net.smtp_tls {
-        MailTls::Implicit => io.net.tls(tcp, &job.host).await.map_err(|e| tls_code(&e))?,
+        MailTls::Implicit => io.net.tls(tcp, job.host).await.map_err(|e| tls_code(&e))?,
         _ => Stream::Plain(tcp),
     };
     let mut s = Session { io, stream, parser: ReplyParser::default() };
@@ -148,7 +204,7 @@ async fn send(job: &SmtpJob, io: &JobIo) -> Result<(), u16> {
     if io.net.smtp_tls == MailTls::Starttls {
         s.expect("STARTTLS", "STARTTLS", 2).await?;
         let Session { stream: Stream::Plain(tcp), .. } = s else { return Err(SERVER) };
-        let stream = io.net.tls(tcp, &job.host).await.map_err(|e| tls_code(&e))?;
+        let stream = io.net.tls(tcp, job.host).await.map_err(|e| tls_code(&e))?;
         s = Session { io, stream, parser: ReplyParser::default() };
         ehlo = s.cmd("EHLO sim5360", "EHLO sim5360").await?;
     }
@@ -179,12 +235,12 @@ async fn send(job: &SmtpJob, io: &JobIo) -> Result<(), u16> {
     }
     let from = format!("MAIL FROM:<{}>", job.from);
     s.expect(&from, &from, 2).await?;
-    for r in &job.rcpts {
+    for r in job.rcpts {
         let line = format!("RCPT TO:<{r}>");
         s.expect(&line, &line, 2).await?;
     }
     s.expect("DATA", "DATA", 3).await?;
-    s.write(&dot_stuff(&job.message)).await?;
+    s.write(&dot_stuff(message)).await?;
     let r = s.reply().await?;
     if r.class() != 2 {
         info!("SMTP message refused: {} {}", r.code, r.text());
@@ -195,7 +251,7 @@ async fn send(job: &SmtpJob, io: &JobIo) -> Result<(), u16> {
     Ok(())
 }
 
-fn tls_code(e: &NetError) -> u16 {
+fn tls_code(e: &NetError) -> MailError {
     if matches!(e, NetError::Timeout) { TIMEOUT } else { NETWORK }
 }
 

@@ -15,14 +15,35 @@ mod message;
 
 pub use commands::COMMANDS;
 
-use crate::modem::JobId;
+use crate::modem::{JobId, NoOp, Protocol, Service};
+use crate::service::outcome::MailError;
 
-/// Failure classes and the `+SMTP: ...` result URC.
-pub mod outcome {
-    pub use crate::service::outcome::{NETWORK, SERVER, TIMEOUT};
+/// The `+SMTP: ...` result URC.
+pub fn result_urc(result: Result<(), MailError>) -> String {
+    crate::service::outcome::urc("+SMTP", result)
+}
 
-    pub fn urc(result: Result<(), u16>) -> String {
-        crate::service::outcome::urc("+SMTP", result)
+/// The SMTP job's protocol: one send, no steps, [`MailError`].
+#[derive(Debug)]
+pub struct Smtp;
+
+impl Protocol for Smtp {
+    type Step = ();
+    type Error = MailError;
+    type Op = NoOp;
+
+    fn parse_step(_: &str) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn parse_error(text: &str) -> Result<MailError, String> {
+        MailError::parse(text)
+    }
+
+    fn fuzz_step(_: &[u8]) {}
+
+    fn fuzz_error(byte: u8) -> MailError {
+        MailError::from_byte(byte)
     }
 }
 
@@ -53,6 +74,8 @@ pub struct SmtpState {
     pub files: [Option<String>; 11],
     pub busy: Option<JobId>,
 }
+
+impl Service for SmtpState {}
 
 impl std::fmt::Debug for SmtpState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -1,0 +1,428 @@
+//! Service jobs: how handlers ask for network work and how its results come back, typed
+//! per service, without the core knowing any service.
+//!
+//! A handler starts a job with [`JobTable::start`], giving a label (a stable one-line
+//! description, for logs and transcripts), a [`JobSink`] (what the core does with the
+//! job's events) and the job's async body (run by the runner, talking to a real server
+//! through a [`JobIo`]). Sink and body agree on a [`Protocol`]: the outcome of a session's
+//! operation (`Step`), why an operation or the job failed (`Error`), and the operations a
+//! session job takes (`Op`). Across the core those travel type-erased; only the two ends
+//! see the types, so each service maps its `Error` to the module's codes in one place.
+//!
+//! Jobs never touch the EFS or the output: sinks run in the core and do. Input for a job
+//! (upload data, session operations) waits in the job's own bounded queue, so a job whose
+//! server stops reading holds back only its own input.
+//!
+//! Work that must not block the core's thread (committing a large EFS file, NV writes) is
+//! [`JobTable::offload`]ed: run on a blocking thread by the runner, one at a time in order,
+//! its result handed to a continuation in the core.
+
+use super::{CmdError, Ctx, Reply, Urc};
+use crate::service::{JobIo, JobLink};
+use std::any::Any;
+use std::collections::{HashMap, VecDeque};
+use std::fmt::{Debug, Display};
+use std::future::Future;
+use std::pin::Pin;
+use tracing::{debug, error};
+
+pub type JobId = u64;
+
+/// A job's typed vocabulary (see the module documentation).
+pub trait Protocol: Send + 'static {
+    /// The outcome of one operation of a session job.
+    type Step: Send + Debug + 'static;
+    /// Why an operation, or the whole job, failed.
+    type Error: Send + Debug + Copy + 'static;
+    /// An operation handed to a session job; `Display` is its stable description.
+    type Op: Send + Debug + Display + 'static;
+
+    /// A scripted step from text (transcripts): the service's own syntax.
+    fn parse_step(text: &str) -> Result<Self::Step, String>;
+    /// A scripted error from text (transcripts): the module's code for it.
+    fn parse_error(text: &str) -> Result<Self::Error, String>;
+    /// A step made from fuzz input.
+    fn fuzz_step(data: &[u8]) -> Self::Step;
+    /// An error made from fuzz input.
+    fn fuzz_error(byte: u8) -> Self::Error;
+}
+
+/// The `Op` of a protocol whose jobs take no session operations.
+#[derive(Debug)]
+pub enum NoOp {}
+
+impl Display for NoOp {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {}
+    }
+}
+
+/// From the core to a job.
+#[derive(Debug)]
+pub enum JobInput {
+    Data(Vec<u8>),
+    End,
+    /// The next operation of a session job (a `Protocol::Op`), with its description.
+    Op {
+        op: Box<dyn Any + Send>,
+        label: String,
+    },
+    /// Close a session job's connection and end it.
+    Close,
+}
+
+impl JobInput {
+    /// Bytes it takes in a job's input queue (operations count as small).
+    fn size(&self) -> usize {
+        match self {
+            JobInput::Data(d) => d.len(),
+            _ => 64,
+        }
+    }
+
+    /// A stable one-line description: `data <bytes escaped>`, `end`, `op <op>`, `close`.
+    pub fn describe(&self) -> String {
+        match self {
+            JobInput::Data(d) => format!("data {}", crate::transport::trace::escape(d)),
+            JobInput::End => "end".into(),
+            JobInput::Op { label, .. } => format!("op {label}"),
+            JobInput::Close => "close".into(),
+        }
+    }
+}
+
+/// From a job to the core (payloads of `Step` and `Done` are the job's `Protocol` types).
+#[derive(Debug)]
+pub enum JobEvent {
+    /// Payload bytes (a download, a listing).
+    Data(Vec<u8>),
+    /// The job wants upload data now ([`JobInput::Data`] ... [`JobInput::End`]).
+    ReadyForInput,
+    /// One operation of a session job finished: `Result<Step, Error>`.
+    Step(Box<dyn Any + Send>),
+    /// The job is over: `Result<(), Error>`.
+    Done(Box<dyn Any + Send>),
+}
+
+/// Where the upload data of a job comes from, once it is ready for it.
+#[derive(Debug)]
+pub enum InputSource {
+    /// The DTE streams it after this prompt line (e.g. `+CFTPPUT: BEGIN`), up to Ctrl-Z.
+    Dte { prompt: String },
+    /// The sink supplies it ([`JobSink::pull`]), e.g. from an EFS file.
+    Sink,
+}
+
+/// A line waiting on a job, or not: what a sink's `step`/`done` returns.
+pub type Resume = Option<Result<Reply, CmdError>>;
+
+/// What the core does with one job's events. Every method may queue URCs.
+pub trait JobSink: Send + Debug + 'static {
+    type Proto: Protocol;
+
+    /// Payload from the job; `Err` stops the job, which then ends with that error.
+    fn data(&mut self, _ctx: &mut Ctx, _data: Vec<u8>, _urcs: &mut Vec<Urc>) -> Result<(), ErrorOf<Self>> {
+        Ok(())
+    }
+
+    /// The job is ready for upload data.
+    fn ready(&mut self, _ctx: &mut Ctx) -> InputSource {
+        InputSource::Sink
+    }
+
+    /// Next piece of upload data (for [`InputSource::Sink`]); `None` while nothing is
+    /// ready; `Err` stops the job, which then ends with that error.
+    fn pull(&mut self, _ctx: &mut Ctx) -> Option<Result<JobInput, ErrorOf<Self>>> {
+        Some(Ok(JobInput::End))
+    }
+
+    /// A session operation finished. For the command line waiting on this job, the
+    /// returned result resumes it.
+    fn step(&mut self, _ctx: &mut Ctx, _result: Result<StepOf<Self>, ErrorOf<Self>>, _urcs: &mut Vec<Urc>) -> Resume {
+        None
+    }
+
+    /// The job ended. For the command line waiting on this job, the returned result
+    /// resumes it.
+    fn done(self, ctx: &mut Ctx, result: Result<(), ErrorOf<Self>>, urcs: &mut Vec<Urc>) -> Resume
+    where
+        Self: Sized;
+
+    /// The job's events must wait for now (its receive cache is full until the DTE reads
+    /// it); the other jobs go on.
+    fn paused(&self, _ctx: &Ctx) -> bool {
+        false
+    }
+}
+
+pub type ErrorOf<S> = <<S as JobSink>::Proto as Protocol>::Error;
+pub type StepOf<S> = <<S as JobSink>::Proto as Protocol>::Step;
+
+/// A job's sink with its types erased, as the core keeps it.
+pub(crate) trait AnySink: Send + Debug {
+    /// `Err` holds the `Result<(), Error>` the job is then stopped with.
+    fn data(&mut self, ctx: &mut Ctx, data: Vec<u8>, urcs: &mut Vec<Urc>) -> Result<(), Box<dyn Any + Send>>;
+    fn ready(&mut self, ctx: &mut Ctx) -> InputSource;
+    fn pull(&mut self, ctx: &mut Ctx) -> Option<Result<JobInput, Box<dyn Any + Send>>>;
+    fn step(&mut self, ctx: &mut Ctx, result: Box<dyn Any + Send>, urcs: &mut Vec<Urc>) -> Resume;
+    fn done(self: Box<Self>, ctx: &mut Ctx, result: Box<dyn Any + Send>, urcs: &mut Vec<Urc>) -> Resume;
+    fn paused(&self, ctx: &Ctx) -> bool;
+    /// A scripted event: `step ok <text>` / `step <error>` / `done ok` / `done <error>`.
+    fn script(&self, verb: &str, text: &str) -> Result<JobEvent, String>;
+    /// An event from fuzz input.
+    fn fuzz(&self, kind: u8, data: &[u8]) -> JobEvent;
+}
+
+#[derive(Debug)]
+struct Erased<S>(S);
+
+fn wrong_type(what: &str) {
+    error!("a job sent a {what} of another service's type; ignored");
+    debug_assert!(false, "job event type mismatch ({what})");
+}
+
+impl<S: JobSink> AnySink for Erased<S> {
+    fn data(&mut self, ctx: &mut Ctx, data: Vec<u8>, urcs: &mut Vec<Urc>) -> Result<(), Box<dyn Any + Send>> {
+        self.0.data(ctx, data, urcs).map_err(|e| Box::new(Err::<(), ErrorOf<S>>(e)) as Box<dyn Any + Send>)
+    }
+
+    fn ready(&mut self, ctx: &mut Ctx) -> InputSource {
+        self.0.ready(ctx)
+    }
+
+    fn pull(&mut self, ctx: &mut Ctx) -> Option<Result<JobInput, Box<dyn Any + Send>>> {
+        self.0.pull(ctx).map(|r| r.map_err(|e| Box::new(Err::<(), ErrorOf<S>>(e)) as Box<dyn Any + Send>))
+    }
+
+    fn step(&mut self, ctx: &mut Ctx, result: Box<dyn Any + Send>, urcs: &mut Vec<Urc>) -> Resume {
+        match result.downcast::<Result<StepOf<S>, ErrorOf<S>>>() {
+            Ok(r) => self.0.step(ctx, *r, urcs),
+            Err(_) => {
+                wrong_type("step");
+                None
+            }
+        }
+    }
+
+    fn done(self: Box<Self>, ctx: &mut Ctx, result: Box<dyn Any + Send>, urcs: &mut Vec<Urc>) -> Resume {
+        match result.downcast::<Result<(), ErrorOf<S>>>() {
+            Ok(r) => self.0.done(ctx, *r, urcs),
+            Err(_) => {
+                wrong_type("result");
+                None
+            }
+        }
+    }
+
+    fn paused(&self, ctx: &Ctx) -> bool {
+        self.0.paused(ctx)
+    }
+
+    fn script(&self, verb: &str, text: &str) -> Result<JobEvent, String> {
+        type P<S> = <S as JobSink>::Proto;
+        /// `ok [TEXT]` gives `Some(TEXT)`, anything else is an error's text.
+        fn outcome(t: &str) -> Option<&str> {
+            if t == "ok" { Some("") } else { t.strip_prefix("ok ") }
+        }
+        Ok(match verb {
+            "step" => JobEvent::Step(Box::new(match outcome(text) {
+                Some(ok) => Ok(P::<S>::parse_step(ok)?),
+                None => Err(P::<S>::parse_error(text)?),
+            })),
+            "done" => JobEvent::Done(Box::new(match outcome(text) {
+                Some(_) => Ok(()),
+                None => Err::<(), ErrorOf<S>>(P::<S>::parse_error(text)?),
+            })),
+            _ => return Err(format!("unknown job event {verb:?}")),
+        })
+    }
+
+    fn fuzz(&self, kind: u8, data: &[u8]) -> JobEvent {
+        type P<S> = <S as JobSink>::Proto;
+        let byte = data.first().copied().unwrap_or(0);
+        match kind % 6 {
+            0 => JobEvent::Data(data.to_vec()),
+            1 => JobEvent::ReadyForInput,
+            2 => JobEvent::Step(Box::new(Ok::<_, ErrorOf<S>>(P::<S>::fuzz_step(data)))),
+            3 => JobEvent::Step(Box::new(Err::<StepOf<S>, _>(P::<S>::fuzz_error(byte)))),
+            4 => JobEvent::Done(Box::new(Ok::<(), ErrorOf<S>>(()))),
+            _ => JobEvent::Done(Box::new(Err::<(), _>(P::<S>::fuzz_error(byte)))),
+        }
+    }
+}
+
+/// The async body of a job, as the runner spawns it.
+pub type JobBody = Box<dyn FnOnce(JobLink) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// A job to run: its label (a stable one-line description) and its body.
+pub struct JobSpec {
+    pub label: String,
+    pub body: JobBody,
+}
+
+impl Debug for JobSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.label)
+    }
+}
+
+/// Blocking work moved off the core's thread, and what the core does with its result.
+pub struct Offload {
+    pub label: String,
+    pub work: Box<dyn FnOnce() -> Box<dyn Any + Send> + Send>,
+}
+
+impl Debug for Offload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.label)
+    }
+}
+
+pub type WorkId = u64;
+type Continuation = Box<dyn FnOnce(&mut Ctx, Box<dyn Any + Send>, &mut Vec<Urc>) + Send>;
+
+/// Bytes of input queued in the core for one job before its data entries hold the DTE
+/// back and its senders are refused.
+pub const JOB_INPUT_MAX: usize = 256 * 1024;
+
+#[derive(Debug, Default)]
+struct InputQueue {
+    items: VecDeque<JobInput>,
+    bytes: usize,
+}
+
+/// Jobs started, running, their pending inputs, and offloaded work (part of [`Ctx`]).
+#[derive(Default)]
+pub struct JobTable {
+    next: JobId,
+    pub(crate) to_start: VecDeque<(JobId, JobSpec)>,
+    pub(crate) sinks: HashMap<JobId, Box<dyn AnySink>>,
+    inputs: HashMap<JobId, InputQueue>,
+    pub(crate) pulling: Vec<JobId>,
+    pub(crate) to_abort: Vec<JobId>,
+    next_work: WorkId,
+    pub(crate) to_offload: VecDeque<(WorkId, Offload)>,
+    continuations: HashMap<WorkId, Continuation>,
+}
+
+impl Debug for JobTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobTable")
+            .field("running", &self.sinks.keys().collect::<Vec<_>>())
+            .field("to_start", &self.to_start.len())
+            .field("offloads", &self.continuations.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl JobTable {
+    /// Ask the runner to run `body`; its events go to `sink`. `label` describes the job in
+    /// logs and transcripts (no secrets in it).
+    pub fn start<S, F, Fut>(&mut self, label: String, sink: S, body: F) -> JobId
+    where
+        S: JobSink,
+        F: FnOnce(JobIo<S::Proto>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.next += 1;
+        let id = self.next;
+        debug!(id, "job started: {label}");
+        let body: JobBody = Box::new(move |link| Box::pin(body(JobIo::new(link))));
+        self.to_start.push_back((id, JobSpec { label, body }));
+        self.sinks.insert(id, Box::new(Erased(sink)));
+        id
+    }
+
+    /// Queue an input for a running job.
+    pub fn send(&mut self, id: JobId, input: JobInput) {
+        let q = self.inputs.entry(id).or_default();
+        q.bytes += input.size();
+        q.items.push_back(input);
+    }
+
+    /// Queue an operation for a session job speaking `P`.
+    pub fn send_op<P: Protocol>(&mut self, id: JobId, op: P::Op) {
+        let label = op.to_string();
+        self.send(id, JobInput::Op { op: Box::new(op), label });
+    }
+
+    /// Bytes queued in the module for job `id`, not yet taken by it.
+    pub fn queued(&self, id: JobId) -> usize {
+        self.inputs.get(&id).map_or(0, |q| q.bytes)
+    }
+
+    /// Job `id` has as much input waiting as it may.
+    pub fn input_full(&self, id: JobId) -> bool {
+        self.queued(id) >= JOB_INPUT_MAX
+    }
+
+    pub(crate) fn pop_input(&mut self, id: JobId) -> Option<JobInput> {
+        let q = self.inputs.get_mut(&id)?;
+        let input = q.items.pop_front()?;
+        q.bytes = q.bytes.saturating_sub(input.size());
+        if q.items.is_empty() {
+            self.inputs.remove(&id);
+        }
+        Some(input)
+    }
+
+    /// Jobs with input waiting in their queue.
+    pub(crate) fn with_input(&self) -> Vec<JobId> {
+        let mut ids: Vec<JobId> = self.inputs.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Stop a job; its sink is dropped without a `done`.
+    pub fn abort(&mut self, id: JobId) {
+        if self.sinks.remove(&id).is_some() {
+            self.to_abort.push(id);
+        }
+        self.forget_inputs(id);
+    }
+
+    pub(crate) fn forget_inputs(&mut self, id: JobId) {
+        self.pulling.retain(|j| *j != id);
+        self.inputs.remove(&id);
+    }
+
+    pub fn is_running(&self, id: JobId) -> bool {
+        self.sinks.contains_key(&id)
+    }
+
+    /// Stop every job (power cycle). Offloaded work still runs to its end (a file being
+    /// committed is committed), but its continuation is dropped.
+    pub(crate) fn abort_all(&mut self) {
+        let running: Vec<JobId> = self.sinks.keys().copied().collect();
+        for id in running {
+            self.abort(id);
+        }
+        self.to_start.clear();
+        self.continuations.clear();
+    }
+
+    /// Run `work` off the core's thread (after the offloads queued before it); `then`
+    /// gets its result in the core.
+    pub fn offload<R, W, T>(&mut self, label: impl Into<String>, work: W, then: T)
+    where
+        R: Send + 'static,
+        W: FnOnce() -> R + Send + 'static,
+        T: FnOnce(&mut Ctx, R, &mut Vec<Urc>) + Send + 'static,
+    {
+        self.next_work += 1;
+        let id = self.next_work;
+        let work = Box::new(move || Box::new(work()) as Box<dyn Any + Send>);
+        self.to_offload.push_back((id, Offload { label: label.into(), work }));
+        self.continuations.insert(
+            id,
+            Box::new(move |ctx, r, urcs| match r.downcast::<R>() {
+                Ok(r) => then(ctx, *r, urcs),
+                Err(_) => wrong_type("offload result"),
+            }),
+        );
+    }
+
+    pub(crate) fn take_continuation(&mut self, id: WorkId) -> Option<Continuation> {
+        self.continuations.remove(&id)
+    }
+}

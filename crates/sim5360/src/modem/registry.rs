@@ -1,0 +1,95 @@
+//! The service registry: each service family (FTP, HTTP, ..., later sockets, SMS, GNSS)
+//! is one [`ServiceDef`] in `crate::registry::SERVICES`. The core keeps one state value per
+//! service in [`Services`] and knows none of them: handlers and sinks reach their own
+//! state with [`Services::get_mut`]; a restart rebuilds every state from its definition.
+
+use super::table::CommandSpec;
+use std::any::{Any, TypeId};
+use std::fmt::Debug;
+
+/// A service's state, as the registry keeps it. Its `Default` is the power-on state.
+pub trait Service: Any + Send + Debug {}
+
+/// One service family: its name, its command rows, its power-on state, and AT commands
+/// that take that state away from its defaults (used by the test that every service is
+/// reset by a restart).
+#[derive(Debug)]
+pub struct ServiceDef {
+    pub name: &'static str,
+    pub commands: &'static [CommandSpec],
+    pub new: fn() -> Box<dyn Service>,
+    /// Command lines (each sent as `AT<line>`) that change the service's state.
+    pub sample: &'static [&'static str],
+}
+
+fn boxed<T: Service + Default>() -> Box<dyn Service> {
+    Box::new(T::default())
+}
+
+impl ServiceDef {
+    pub const fn of<T: Service + Default>(
+        name: &'static str,
+        commands: &'static [CommandSpec],
+        sample: &'static [&'static str],
+    ) -> Self {
+        Self { name, commands, new: boxed::<T>, sample }
+    }
+}
+
+/// Every service's state (part of `Ctx`).
+#[derive(Debug)]
+pub struct Services {
+    defs: &'static [ServiceDef],
+    states: Vec<(TypeId, Box<dyn Service>)>,
+}
+
+impl Services {
+    /// Every service of `defs` at its power-on state.
+    pub fn new(defs: &'static [ServiceDef]) -> Self {
+        let mut s = Self { defs, states: Vec::new() };
+        s.reset();
+        s
+    }
+
+    /// Back to the power-on state (a restart).
+    pub fn reset(&mut self) {
+        self.states = self
+            .defs
+            .iter()
+            .map(|d| {
+                let state = (d.new)();
+                ((*state).type_id(), state)
+            })
+            .collect();
+    }
+
+    /// The state of service `T`.
+    pub fn get<T: Service>(&self) -> Option<&T> {
+        let id = TypeId::of::<T>();
+        self.states.iter().find(|(t, _)| *t == id).and_then(|(_, s)| (s.as_ref() as &dyn Any).downcast_ref())
+    }
+
+    /// The state of service `T` (its power-on state is added if it was not registered, so
+    /// this never fails).
+    pub fn get_mut<T: Service + Default>(&mut self) -> &mut T {
+        let id = TypeId::of::<T>();
+        let at = match self.states.iter().position(|(t, _)| *t == id) {
+            Some(i) => i,
+            None => {
+                self.states.push((id, Box::new(T::default())));
+                self.states.len() - 1
+            }
+        };
+        let any: &mut dyn Any = self.states[at].1.as_mut();
+        match any.downcast_mut::<T>() {
+            Some(s) => s,
+            // The TypeId matched, so the downcast cannot fail.
+            None => unreachable!("service state of the wrong type"),
+        }
+    }
+
+    /// The states, in registry order, for inspection (`Debug` masks secrets).
+    pub fn states(&self) -> impl Iterator<Item = (&'static str, &dyn Service)> {
+        self.defs.iter().zip(&self.states).map(|(d, (_, s))| (d.name, s.as_ref()))
+    }
+}

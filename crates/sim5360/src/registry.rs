@@ -1,0 +1,25 @@
+//! The one list of what the module is made of: the device's command areas (V.25ter and
+//! identification, network, file system) and the service families. Adding a family means
+//! a folder under `service/` and one line in [`SERVICES`]; the core (`modem/`) reads this
+//! list and names none of them.
+
+use crate::modem::registry::ServiceDef;
+use crate::modem::table::CommandSpec;
+use crate::service::{ftp, http, https, pop3, smtp};
+
+/// Every service family, with its state type, command rows, and sample settings that take
+/// its state away from its defaults (the restart test).
+pub static SERVICES: &[ServiceDef] = &[
+    ServiceDef::of::<ftp::FtpState>("ftp", ftp::COMMANDS, &["+CFTPSERV=\"h\";+CFTPPORT=2121;+CFTPSSTART"]),
+    ServiceDef::of::<http::HttpState>("http", http::COMMANDS, &["+CHTTPACT=\"web\",80,1\rG"]),
+    ServiceDef::of::<https::HttpsState>("https", https::COMMANDS, &["+CHTTPSSTART"]),
+    ServiceDef::of::<smtp::SmtpState>("smtp", smtp::COMMANDS, &["+SMTPSRV=\"h\",2525;+SMTPSUB=\"s\""]),
+    ServiceDef::of::<pop3::Pop3State>("pop3", pop3::COMMANDS, &["+POP3SRV=\"h\",\"u\",\"p\",1110"]),
+];
+
+/// The device's command areas, then each service's rows.
+pub fn command_areas() -> impl Iterator<Item = &'static [CommandSpec]> {
+    [crate::general::COMMANDS, crate::network::COMMANDS, crate::efs::COMMANDS]
+        .into_iter()
+        .chain(SERVICES.iter().map(|s| s.commands))
+}
