@@ -6,11 +6,11 @@ use sim5360::efs::HostStore;
 use sim5360::modem::settings::DirNv;
 use sim5360::modem::{Modem, ModemConfig};
 use sim5360::profile::{Model, Profile, imei_is_valid};
-use sim5360::runner::{self, End, Session};
+use sim5360::runner::{self, End, SessionOptions};
 use sim5360::service::net::{MailTls, NetConfig};
+use sim5360::transport::signals::Signals;
 use sim5360::transport::trace::Trace;
-use sim5360::transport::{pty::Pty, serial, set_speed};
-use std::net::SocketAddr;
+use sim5360::transport::{pty::Pty, serial, set_speed, stdio, tcp};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -312,7 +312,7 @@ async fn run(cli: Cli) -> Result<()> {
         let trace = trace.clone();
         move |ids: &AtomicU64| {
             let id = ids.fetch_add(1, Ordering::Relaxed);
-            Session {
+            SessionOptions {
                 pace: cli.pace,
                 trace: trace.as_ref().map(|t| (t.clone(), t.session(id))),
                 on_baud: None,
@@ -332,14 +332,16 @@ async fn run(cli: Cli) -> Result<()> {
     });
 
     if cli.stdio {
-        let mut raw_guard = StdinRaw::enable();
-        let end =
-            runner::run(tokio::io::stdin(), tokio::io::stdout(), first, make_session(&session_ids), stop_rx).await;
-        raw_guard.restore();
+        let end = stdio::serve(first, make_session(&session_ids), stop_rx).await;
         info!("stdio session ended: {:?}", end);
         return end.map(|_| ()).map_err(Into::into);
     }
     if let Some(dev) = &cli.serial {
+        if !sim5360::transport::serial_rate_ok(cli.baud) {
+            bail!("--baud {}: a serial device cannot be set to this rate", cli.baud);
+        }
+        let mut first = first;
+        first.limit_rates(sim5360::transport::serial_rate_ok);
         let stream = serial::open_serial(dev, cli.baud)?;
         let fd = stream.get_ref().try_clone()?;
         let (rd, wr) = tokio::io::split(stream);
@@ -357,7 +359,12 @@ async fn run(cli: Cli) -> Result<()> {
         return Ok(());
     }
     if let Some(addr) = &cli.tcp {
-        return serve_tcp(addr, first, factory, make_session, session_ids, stop_rx).await;
+        let addr = tcp::parse_addr(addr)?;
+        let listener = tcp::bind(addr).await?;
+        println!("tcp: {}", listener.local_addr()?);
+        std::io::Write::flush(&mut std::io::stdout())?;
+        let power_on = move || factory.power_on();
+        return tcp::serve(listener, first, power_on, move || make_session(&session_ids), stop_rx).await;
     }
     let link = if cli.no_link { None } else { Some(cli.link.clone().unwrap_or_else(default_link)) };
     let (pty, stream) = Pty::open(cli.baud, link.as_deref())?;
@@ -372,112 +379,4 @@ async fn run(cli: Cli) -> Result<()> {
     drop(pty);
     end?;
     Ok(())
-}
-
-async fn serve_tcp(
-    addr: &str,
-    first: Modem,
-    factory: Arc<Factory>,
-    make_session: impl Fn(&AtomicU64) -> Session,
-    ids: Arc<AtomicU64>,
-    stop: watch::Receiver<bool>,
-) -> Result<()> {
-    let addr: SocketAddr = match addr.parse::<u16>() {
-        Ok(port) => SocketAddr::from(([127, 0, 0, 1], port)),
-        Err(_) => addr.parse().with_context(|| format!("--tcp {addr}: expected ADDR:PORT or PORT"))?,
-    };
-    if !addr.ip().is_loopback() {
-        warn!("listening on {addr}: anyone who can reach it can use this modem's Internet access");
-        eprintln!("sim5360: warning: {addr} is not a loopback address; anyone who reaches it can use the modem");
-    }
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind {addr}"))?;
-    println!("tcp: {}", listener.local_addr()?);
-    use std::io::Write;
-    std::io::stdout().flush()?;
-    let mut first = Some(first);
-    let mut stop_accept = stop.clone();
-    loop {
-        let (sock, peer) = tokio::select! {
-            r = listener.accept() => r?,
-            () = runner::stopped(&mut stop_accept) => return Ok(()),
-        };
-        let _ = sock.set_nodelay(true);
-        let modem = match first.take() {
-            Some(m) => m,
-            None => match factory.power_on() {
-                Ok(m) => m,
-                Err(e) => {
-                    warn!("cannot power on a modem for {peer}: {e:#}");
-                    continue;
-                }
-            },
-        };
-        let session = make_session(&ids);
-        let stop = stop.clone();
-        info!("DTE connected from {peer}");
-        tokio::spawn(async move {
-            let (rd, wr) = sock.into_split();
-            match runner::run(rd, wr, modem, session, stop).await {
-                Ok(end) => info!("DTE {peer}: {end:?}"),
-                Err(e) => warn!("DTE {peer}: {e}"),
-            }
-        });
-    }
-}
-
-/// SIGINT, SIGTERM and SIGHUP, registered at creation.
-struct Signals {
-    int: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn install() -> Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Self {
-            int: signal(SignalKind::interrupt()).context("SIGINT handler")?,
-            term: signal(SignalKind::terminate()).context("SIGTERM handler")?,
-            hup: signal(SignalKind::hangup()).context("SIGHUP handler")?,
-        })
-    }
-
-    async fn wait(mut self) {
-        tokio::select! {
-            _ = self.int.recv() => info!("SIGINT"),
-            _ = self.term.recv() => info!("SIGTERM"),
-            _ = self.hup.recv() => info!("SIGHUP"),
-        }
-    }
-}
-
-/// Puts an interactive stdin in raw mode for `--stdio` (so CR reaches the modem as CR),
-/// and restores it.
-struct StdinRaw(Option<nix::sys::termios::Termios>);
-
-impl StdinRaw {
-    fn enable() -> Self {
-        let stdin = std::io::stdin();
-        let Ok(saved) = nix::sys::termios::tcgetattr(&stdin) else { return Self(None) };
-        let mut raw = saved.clone();
-        nix::sys::termios::cfmakeraw(&mut raw);
-        // Keep output post-processing so the terminal still shows our CR LF properly.
-        raw.output_flags = saved.output_flags;
-        match nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &raw) {
-            Ok(()) => Self(Some(saved)),
-            Err(_) => Self(None),
-        }
-    }
-
-    fn restore(&mut self) {
-        if let Some(t) = self.0.take() {
-            let _ = nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, &t);
-        }
-    }
-}
-
-impl Drop for StdinRaw {
-    fn drop(&mut self) {
-        self.restore();
-    }
 }

@@ -35,7 +35,7 @@ pub enum End {
 }
 
 /// Per-session options.
-pub struct Session {
+pub struct SessionOptions {
     pub pace: bool,
     pub trace: Option<(Arc<Trace>, TraceSession)>,
     /// Called after the answer to `AT+IPR=<rate>` has been written, with the new rate.
@@ -44,9 +44,9 @@ pub struct Session {
     pub net: Arc<NetConfig>,
 }
 
-impl std::fmt::Debug for Session {
+impl std::fmt::Debug for SessionOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("pace", &self.pace).finish_non_exhaustive()
+        f.debug_struct("SessionOptions").field("pace", &self.pace).finish_non_exhaustive()
     }
 }
 
@@ -226,7 +226,7 @@ pub async fn run<R, W>(
     mut rd: R,
     mut wr: W,
     mut modem: Modem,
-    mut s: Session,
+    mut s: SessionOptions,
     mut stop: watch::Receiver<bool>,
 ) -> io::Result<End>
 where

@@ -157,6 +157,9 @@ fn serial_device() {
     std::thread::sleep(Duration::from_millis(200));
     let t = nix::sys::termios::tcgetattr(&pair.slave).unwrap();
     assert_eq!(nix::sys::termios::cfgetospeed(&t), nix::sys::termios::BaudRate::B115200);
+    // A module rate the device cannot take is refused, and the speed stays.
+    dte.cmd_expect("AT+IPR=3200000", &["ERROR"]);
+    dte.cmd_expect("AT+IPR?", &["+IPR: 115200", "OK"]);
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     assert!(child.wait().unwrap().success());
 }
@@ -215,6 +218,7 @@ fn bad_flags_are_refused_clearly() {
         (&["--boot-delay", "soon"], "duration"),
         (&["--pin", "12"], "4-8 digits"),
         (&["--tcp", "nonsense"], "ADDR:PORT"),
+        (&["--serial", "/dev/null", "--baud", "3200000"], "cannot be set to this rate"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let out = std::process::Command::new(bin())

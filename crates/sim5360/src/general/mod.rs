@@ -246,6 +246,9 @@ fn ipr_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
         .ok()
         .filter(|r| BAUD_RATES.contains(r))
         .ok_or_else(|| args.invalid("not a supported baud rate"))?;
+    if !(ctx.rate_ok)(rate) {
+        return Err(CmdError::Refused("the serial device cannot take this rate"));
+    }
     ctx.settings.ipr = rate;
     Ok(Reply::ok())
 }

@@ -97,6 +97,8 @@ pub struct Ctx {
     pub awake: bool,
     /// The boot URCs of this power-on, in order.
     boot_urcs: Vec<&'static str>,
+    /// Which `AT+IPR` rates the line can take (all, unless the transport limits them).
+    pub rate_ok: fn(u32) -> bool,
 }
 
 impl Ctx {
@@ -231,6 +233,7 @@ impl Modem {
             services: Services::new(crate::registry::SERVICES),
             awake: false,
             boot_urcs: Vec::new(),
+            rate_ok: |_| true,
         };
         if let Some(p) = ctx.saved_profile() {
             ctx.settings.apply(&p);
@@ -268,6 +271,12 @@ impl Modem {
     /// Handler state (tests and the runner read settings from it).
     pub fn ctx(&self) -> &Ctx {
         &self.ctx
+    }
+
+    /// Refuse `AT+IPR` rates for which `ok` is false (a serial device that cannot take
+    /// them).
+    pub fn limit_rates(&mut self, ok: fn(u32) -> bool) {
+        self.ctx.rate_ok = ok;
     }
 
     /// Current AT+IPR baud rate (0 = autobaud).

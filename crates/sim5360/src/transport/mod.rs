@@ -1,10 +1,13 @@
 //! Byte pipes between a DTE and the modem: a pseudo-terminal we create, a real serial
-//! device, TCP (in [`crate::runner`]), stdio; plus UART pacing and the trace recorder.
+//! device, TCP, stdio; plus UART pacing, the trace recorder and the stop signals.
 
 pub mod fd;
 pub mod pace;
 pub mod pty;
 pub mod serial;
+pub mod signals;
+pub mod stdio;
+pub mod tcp;
 pub mod trace;
 
 use nix::sys::termios::{self, BaudRate, SetArg};
@@ -33,24 +36,49 @@ pub fn set_speed(fd: impl AsFd, baud: u32) -> nix::Result<()> {
     termios::tcsetattr(&fd, SetArg::TCSADRAIN, &t)
 }
 
-/// termios constant for a rate, `None` for autobaud (0) or a rate the host lacks.
+/// The termios constant of each `AT+IPR` rate a serial device can be set to. The module's
+/// 3200000 and 3686400 have no Linux constant: on `--serial` they are refused (by
+/// `--baud` and by `AT+IPR`, see [`serial_rate_ok`]); on the other transports every rate
+/// of `AT+IPR=?` only sets the pacing.
+const TERMIOS_RATES: &[(u32, BaudRate)] = &[
+    (300, BaudRate::B300),
+    (600, BaudRate::B600),
+    (1200, BaudRate::B1200),
+    (2400, BaudRate::B2400),
+    (4800, BaudRate::B4800),
+    (9600, BaudRate::B9600),
+    (19200, BaudRate::B19200),
+    (38400, BaudRate::B38400),
+    (57600, BaudRate::B57600),
+    (115200, BaudRate::B115200),
+    (230400, BaudRate::B230400),
+    (460800, BaudRate::B460800),
+    (921600, BaudRate::B921600),
+    (4000000, BaudRate::B4000000),
+];
+
+/// termios constant for a rate, `None` for autobaud (0) or a rate a serial device cannot
+/// take.
 pub fn baud_rate(baud: u32) -> Option<BaudRate> {
-    Some(match baud {
-        300 => BaudRate::B300,
-        600 => BaudRate::B600,
-        1200 => BaudRate::B1200,
-        2400 => BaudRate::B2400,
-        4800 => BaudRate::B4800,
-        9600 => BaudRate::B9600,
-        19200 => BaudRate::B19200,
-        38400 => BaudRate::B38400,
-        57600 => BaudRate::B57600,
-        115200 => BaudRate::B115200,
-        230400 => BaudRate::B230400,
-        460800 => BaudRate::B460800,
-        921600 => BaudRate::B921600,
-        3500000 => BaudRate::B3500000,
-        4000000 => BaudRate::B4000000,
-        _ => return None,
-    })
+    TERMIOS_RATES.iter().find(|(r, _)| *r == baud).map(|(_, b)| *b)
+}
+
+/// Whether a serial device can run at `baud` (0, autobaud, keeps the current speed).
+pub fn serial_rate_ok(baud: u32) -> bool {
+    baud == 0 || baud_rate(baud).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modem::settings::BAUD_RATES;
+
+    #[test]
+    fn every_termios_rate_is_a_module_rate() {
+        for (r, _) in TERMIOS_RATES {
+            assert!(BAUD_RATES.contains(r), "{r} is not an AT+IPR rate");
+        }
+        let unsupported: Vec<u32> = BAUD_RATES.iter().copied().filter(|r| !serial_rate_ok(*r)).collect();
+        assert_eq!(unsupported, [3200000, 3686400]);
+    }
 }

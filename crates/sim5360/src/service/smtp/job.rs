@@ -116,13 +116,13 @@ pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
     out
 }
 
-struct Session<'a> {
+struct SmtpConn<'a> {
     io: &'a JobIo,
     stream: Stream,
     parser: ReplyParser,
 }
 
-impl Session<'_> {
+impl SmtpConn<'_> {
     async fn reply(&mut self) -> Result<Reply, MailError> {
         let mut buf = [0u8; 4096];
         loop {
@@ -194,7 +194,7 @@ async fn send(job: &Envelope<'_>, message: &[u8], io: &JobIo) -> Result<(), Mail
         MailTls::Implicit => io.net.tls(tcp, job.host).await.map_err(|e| tls_code(&e))?,
         _ => Stream::Plain(tcp),
     };
-    let mut s = Session { io, stream, parser: ReplyParser::default() };
+    let mut s = SmtpConn { io, stream, parser: ReplyParser::default() };
     let greeting = s.reply().await?;
     if greeting.code != 220 {
         info!("SMTP greeting refused: {} {}", greeting.code, greeting.text());
@@ -203,9 +203,9 @@ async fn send(job: &Envelope<'_>, message: &[u8], io: &JobIo) -> Result<(), Mail
     let mut ehlo = s.cmd("EHLO sim5360", "EHLO sim5360").await?;
     if io.net.smtp_tls == MailTls::Starttls {
         s.expect("STARTTLS", "STARTTLS", 2).await?;
-        let Session { stream: Stream::Plain(tcp), .. } = s else { return Err(SERVER) };
+        let SmtpConn { stream: Stream::Plain(tcp), .. } = s else { return Err(SERVER) };
         let stream = io.net.tls(tcp, job.host).await.map_err(|e| tls_code(&e))?;
-        s = Session { io, stream, parser: ReplyParser::default() };
+        s = SmtpConn { io, stream, parser: ReplyParser::default() };
         ehlo = s.cmd("EHLO sim5360", "EHLO sim5360").await?;
     }
     let ehlo = if ehlo.class() == 2 { Some(ehlo) } else { None };
