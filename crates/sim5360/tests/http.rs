@@ -538,3 +538,59 @@ fn a_full_https_cache_does_not_hold_back_other_services() {
     dte.cmd_expect("AT+CHTTPSCLSE", &["OK"]);
     dte.cmd_expect("AT+CHTTPSSTOP", &["OK"]);
 }
+
+/// Per-job flow control: an `AT+CHTTPSSEND` stream of 1 MiB to a server that accepts and
+/// never reads fills only that session's input. The module refuses further sends once it
+/// holds what it may (the DTE is never stopped), `AT+CHTTPSSEND?` tells how much waits,
+/// and meanwhile `AT`, `AT+CSQ`, an FTP download and `AT+CHTTPSCLSE` are all answered at
+/// once (the DTE waits at most 5 s for each, against the 30 s I/O timeout a stalled job
+/// would take to give up).
+#[test]
+fn a_server_that_stops_reading_holds_back_only_its_own_session() {
+    let ca = TestCa::new().unwrap();
+    let ftp = testbench::FtpServer::start(&ca).unwrap();
+    let file = testbench::http::pattern(300 * 1024, 9);
+    ftp.put("f.bin", &file).unwrap();
+    let deaf = testbench::Peer::not_reading().unwrap();
+    let (_m, mut dte) = modem(&[]);
+    dte.timeout = Duration::from_secs(5);
+    dte.cmd_expect("AT+CHTTPSSTART", &["OK"]);
+    dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"127.0.0.1\",{},1", deaf.port), &["OK"]);
+    let chunk = testbench::http::pattern(4096, 3);
+    let mut sent = 0usize;
+    let mut refused = false;
+    while sent < 1 << 20 {
+        dte.send_line("AT+CHTTPSSEND=4096");
+        match dte.line().as_str() {
+            ">" => {
+                dte.send(&chunk);
+                dte.expect("OK");
+                sent += chunk.len();
+            }
+            "ERROR" => {
+                refused = true;
+                break;
+            }
+            l => dte.fail(&format!("AT+CHTTPSSEND=4096: {l:?}")),
+        }
+    }
+    assert!(refused, "all of 1 MiB was taken although the server reads nothing");
+    assert!(sent >= 256 * 1024, "refused after only {sent} bytes");
+    dte.send_line("AT+CHTTPSSEND?");
+    let waiting: usize = dte.line().strip_prefix("+CHTTPSSEND: ").unwrap().parse().unwrap();
+    dte.expect("OK");
+    assert!(waiting > 0, "nothing reported as waiting");
+    dte.cmd_expect("AT", &["OK"]);
+    dte.cmd_expect("AT+CSQ", &["+CSQ: 21,99", "OK"]);
+    dte.cmd_expect("AT+CFTPSERV=\"127.0.0.1\"", &["OK"]);
+    dte.cmd_expect(&format!("AT+CFTPPORT={}", ftp.port), &["OK"]);
+    dte.cmd_expect(&format!("AT+CFTPUN=\"{}\"", ftp.user), &["OK"]);
+    dte.cmd_expect(&format!("AT+CFTPPW=\"{}\"", ftp.password), &["OK"]);
+    dte.cmd_expect("AT+CFTPMODE=1", &["OK"]);
+    dte.cmd_expect("AT+CFTPGET=\"/f.bin\"", &["OK"]);
+    let (got, code) = dte.blocks("+CFTPGET");
+    assert_eq!((code.as_str(), sha(&got)), ("0", sha(&file)));
+    dte.cmd_expect("AT+CHTTPSCLSE", &["OK"]);
+    dte.cmd_expect("AT+CHTTPSSTOP", &["OK"]);
+    dte.cmd_expect("AT", &["OK"]);
+}

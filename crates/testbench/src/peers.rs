@@ -59,7 +59,13 @@ fn pause(d: Duration, stop: &AtomicBool) -> bool {
 
 impl Peer {
     fn spawn(behaviour: Behaviour) -> Result<Self> {
+        Self::spawn_with(|_| Ok(()), behaviour)
+    }
+
+    /// As `spawn`, with `setup` applied to the listening socket first.
+    fn spawn_with(setup: impl FnOnce(&TcpListener) -> Result<()>, behaviour: Behaviour) -> Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
+        setup(&listener)?;
         let port = listener.local_addr()?.port();
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
@@ -79,6 +85,21 @@ impl Peer {
     /// Accepts and never answers (holds the connection until dropped).
     pub fn silent() -> Result<Self> {
         Self::spawn(Arc::new(|mut s, stop| drain(&mut s, stop)))
+    }
+
+    /// Accepts and never reads, with a small receive buffer: a client's writes soon block
+    /// (a server that stopped reading).
+    pub fn not_reading() -> Result<Self> {
+        Self::spawn_with(
+            |l| {
+                nix::sys::socket::setsockopt(l, nix::sys::socket::sockopt::RcvBuf, &4096)
+                    .context("SO_RCVBUF on the listener")
+            },
+            Arc::new(|s, stop| {
+                while pause(Duration::from_millis(200), stop) {}
+                drop(s);
+            }),
+        )
     }
 
     /// Sends the first `n` bytes of `payload` (e.g. half a reply), then closes.

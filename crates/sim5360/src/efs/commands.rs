@@ -9,27 +9,23 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use v250::{Args, Framing};
 
 pub const COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("+FSCD").read(fscd_read).write(fscd_write).test(ok),
-    CommandSpec::new("+FSMKDIR").write(fsmkdir).test(ok),
-    CommandSpec::new("+FSRMDIR").write(fsrmdir).test(ok),
-    CommandSpec::new("+FSLS").exec(fsls_all).read(fsls_count).write(fsls_write).test(fsls_test),
-    CommandSpec::new("+FSDEL").write(fsdel).test(ok),
-    CommandSpec::new("+FSRENAME").write(fsrename).test(ok),
-    CommandSpec::new("+FSATTRI").write(fsattri).test(ok),
-    CommandSpec::new("+FSMEM").exec(fsmem).test(ok),
-    CommandSpec::new("+FSLOCA").read(fsloca_read).write(fsloca_write).test(fsloca_test),
-    CommandSpec::new("+CFTRANRX").write(cftranrx).test(ok),
-    CommandSpec::new("+CFTRANTX").write(cftrantx).test(ok),
+    CommandSpec::new("+FSCD").read(fscd_read).write(fscd_write).test_ok(),
+    CommandSpec::new("+FSMKDIR").write(fsmkdir).test_ok(),
+    CommandSpec::new("+FSRMDIR").write(fsrmdir).test_ok(),
+    CommandSpec::new("+FSLS").exec(fsls_all).read(fsls_count).write(fsls_write).test_text("+FSLS: (0-2)"),
+    CommandSpec::new("+FSDEL").write(fsdel).test_ok(),
+    CommandSpec::new("+FSRENAME").write(fsrename).test_ok(),
+    CommandSpec::new("+FSATTRI").write(fsattri).test_ok(),
+    CommandSpec::new("+FSMEM").exec(fsmem).test_ok(),
+    CommandSpec::new("+FSLOCA").read(fsloca_read).write(fsloca_write).test_text("+FSLOCA: (0-1)"),
+    CommandSpec::new("+CFTRANRX").write(cftranrx).test_ok(),
+    CommandSpec::new("+CFTRANTX").write(cftrantx).test_ok(),
 ];
 
 /// Largest file `AT+CFTRANRX` accepts in one go.
 const CFTRANRX_MAX: i64 = 2_147_483_647;
 /// `+CFTRANTX: DATA, <len>` block size, as seen on real modules.
 const CFTRANTX_BLOCK: usize = 512;
-
-fn ok(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::ok())
-}
 
 /// The next argument as a path resolved against the current directory.
 fn path_arg(ctx: &Ctx, args: &mut Args<'_>) -> Result<EfsPath, CmdError> {
@@ -112,10 +108,6 @@ fn fsls_count(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     Ok(Reply::line(format!("+FSLS: SUBDIRECTORIES:{dirs},FILES:{}", entries.len() - dirs)))
 }
 
-fn fsls_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+FSLS: (0-2)"))
-}
-
 /// `AT+FSDEL=<file>`; `*.*` deletes every file of the current directory.
 fn fsdel(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let name = args.next_str()?;
@@ -187,10 +179,6 @@ fn fsloca_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     args.finish()?;
     ctx.efs.loca = u8::from(v == 1);
     Ok(Reply::ok())
-}
-
-fn fsloca_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+FSLOCA: (0-1)"))
 }
 
 /// Receives `AT+CFTRANRX` data into a staged file.

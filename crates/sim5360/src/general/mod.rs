@@ -21,26 +21,22 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("&W").basic(save_profile),
     CommandSpec::new("&V").exec(show_settings),
     CommandSpec::new("I").basic(identify),
-    CommandSpec::new("+GMI").exec(manufacturer).test(ok),
-    CommandSpec::new("+CGMI").exec(manufacturer).test(ok),
-    CommandSpec::new("+GMM").exec(model).test(ok),
-    CommandSpec::new("+CGMM").exec(model).test(ok),
-    CommandSpec::new("+GMR").exec(revision_bare).test(ok),
-    CommandSpec::new("+CGMR").exec(revision).test(ok),
-    CommandSpec::new("+GSN").exec(imei).test(ok),
-    CommandSpec::new("+CGSN").exec(imei).test(ok),
-    CommandSpec::new("+GCAP").exec(gcap).test(ok),
-    CommandSpec::new("+CMEE").exec(cmee_default).read(cmee_read).write(cmee_write).test(cmee_test),
+    CommandSpec::new("+GMI").exec(manufacturer).test_ok(),
+    CommandSpec::new("+CGMI").exec(manufacturer).test_ok(),
+    CommandSpec::new("+GMM").exec(model).test_ok(),
+    CommandSpec::new("+CGMM").exec(model).test_ok(),
+    CommandSpec::new("+GMR").exec(revision_bare).test_ok(),
+    CommandSpec::new("+CGMR").exec(revision).test_ok(),
+    CommandSpec::new("+GSN").exec(imei).test_ok(),
+    CommandSpec::new("+CGSN").exec(imei).test_ok(),
+    CommandSpec::new("+GCAP").exec(gcap).test_ok(),
+    CommandSpec::new("+CMEE").exec(cmee_default).read(cmee_read).write(cmee_write).test_text("+CMEE: (0-2)"),
     CommandSpec::new("+IPR").exec(ipr_default).read(ipr_read).write(ipr_write).test(ipr_test),
-    CommandSpec::new("+CCLK").read(cclk_read).write(cclk_write).test(ok),
-    CommandSpec::new("+CLAC").exec(clac).test(ok),
-    CommandSpec::new("+CRESET").exec(reset).test(ok),
-    CommandSpec::new("+REBOOT").exec(reset).test(ok),
+    CommandSpec::new("+CCLK").read(cclk_read).write(cclk_write).test_ok(),
+    CommandSpec::new("+CLAC").exec(clac).test_ok(),
+    CommandSpec::new("+CRESET").exec(reset).test_ok(),
+    CommandSpec::new("+REBOOT").exec(reset).test_ok(),
 ];
-
-fn ok(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::ok())
-}
 
 /// Value of a basic command (`ATE1` -> 1, `ATE` -> 0) within `0..=max`.
 fn basic_value(mut args: Args<'_>, max: i64) -> Result<u8, CmdError> {
@@ -218,10 +214,6 @@ fn cmee_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
         _ => CmeMode::Verbose,
     };
     Ok(Reply::ok())
-}
-
-fn cmee_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+CMEE: (0-2)"))
 }
 
 fn ipr_list() -> String {

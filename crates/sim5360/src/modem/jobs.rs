@@ -297,6 +297,8 @@ pub struct JobTable {
     next: JobId,
     pub(crate) to_start: VecDeque<(JobId, JobSpec)>,
     pub(crate) sinks: HashMap<JobId, Box<dyn AnySink>>,
+    /// Jobs started and not ended (a sink is out of `sinks` while it handles an event).
+    live: std::collections::HashSet<JobId>,
     inputs: HashMap<JobId, InputQueue>,
     pub(crate) pulling: Vec<JobId>,
     pub(crate) to_abort: Vec<JobId>,
@@ -330,11 +332,16 @@ impl JobTable {
         let body: JobBody = Box::new(move |link| Box::pin(body(JobIo::new(link))));
         self.to_start.push_back((id, JobSpec { label, body }));
         self.sinks.insert(id, Box::new(Erased(sink)));
+        self.live.insert(id);
         id
     }
 
-    /// Queue an input for a running job.
+    /// Queue an input for a running job (one that has ended takes none).
     pub fn send(&mut self, id: JobId, input: JobInput) {
+        if !self.live.contains(&id) {
+            debug!(id, "input for a job that has ended dropped");
+            return;
+        }
         let q = self.inputs.entry(id).or_default();
         q.bytes += input.size();
         q.items.push_back(input);
@@ -378,16 +385,23 @@ impl JobTable {
         if self.sinks.remove(&id).is_some() {
             self.to_abort.push(id);
         }
+        self.ended(id);
+    }
+
+    /// Job `id` is over: its pending inputs go, and it takes no more.
+    pub(crate) fn ended(&mut self, id: JobId) {
+        self.live.remove(&id);
         self.forget_inputs(id);
     }
 
-    pub(crate) fn forget_inputs(&mut self, id: JobId) {
+    /// Drop the inputs waiting for job `id` (it stays alive).
+    pub fn forget_inputs(&mut self, id: JobId) {
         self.pulling.retain(|j| *j != id);
         self.inputs.remove(&id);
     }
 
     pub fn is_running(&self, id: JobId) -> bool {
-        self.sinks.contains_key(&id)
+        self.live.contains(&id)
     }
 
     /// Stop every job (power cycle). Offloaded work still runs to its end (a file being
@@ -397,6 +411,7 @@ impl JobTable {
         for id in running {
             self.abort(id);
         }
+        self.live.clear();
         self.to_start.clear();
         self.continuations.clear();
     }

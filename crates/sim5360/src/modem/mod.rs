@@ -1,4 +1,4 @@
-//! The sans-IO core: bytes and time in, bytes out. No sockets, no sleeps, no threads.
+//! The sans-IO core: bytes and time in, bytes out. No network or file I/O of its own, no sleeps, no threads.
 //!
 //! The runner feeds [`Modem::handle_input`], [`Modem::handle_job_event`] and
 //! [`Modem::handle_timeout`], writes whatever [`Modem::poll_transmit`] gives, starts the
@@ -780,7 +780,7 @@ impl Modem {
     /// The core ends job `id` with `result` (its sink refused data or could not supply it).
     fn stop_job(&mut self, id: JobId, sink: Box<dyn jobs::AnySink>, result: Box<dyn Any + Send>) {
         self.ctx.jobs.to_abort.push(id);
-        self.ctx.jobs.forget_inputs(id);
+        self.ctx.jobs.ended(id);
         let mut urcs = Vec::new();
         let resume = sink.done(&mut self.ctx, result, &mut urcs);
         self.finish_event(id, urcs, resume);
@@ -848,7 +848,7 @@ impl Modem {
             },
             JobEvent::Step(r) => resume = sink.step(&mut self.ctx, r, &mut urcs),
             JobEvent::Done(r) => {
-                self.ctx.jobs.forget_inputs(id);
+                self.ctx.jobs.ended(id);
                 let resume = sink.done(&mut self.ctx, r, &mut urcs);
                 return self.finish_event(id, urcs, resume);
             }

@@ -7,15 +7,15 @@ use serde::{Deserialize, Serialize};
 use v250::Args;
 
 pub const COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("+CPIN").read(cpin_read).write(cpin_write).test(ok).secret(&[1, 2]),
-    CommandSpec::new("+CIMI").exec(cimi).test(ok).sim(),
-    CommandSpec::new("+CICCID").exec(ciccid).test(ok),
-    CommandSpec::new("+CSQ").exec(csq).test(csq_test),
-    CommandSpec::new("+CREG").read(creg_read).write(creg_write).test(creg_test),
-    CommandSpec::new("+CGREG").read(cgreg_read).write(cgreg_write).test(cgreg_test),
+    CommandSpec::new("+CPIN").read(cpin_read).write(cpin_write).test_ok().secret(&[1, 2]),
+    CommandSpec::new("+CIMI").exec(cimi).test_ok().sim(),
+    CommandSpec::new("+CICCID").exec(ciccid).test_ok(),
+    CommandSpec::new("+CSQ").exec(csq).test_text("+CSQ: (0-31,99),(0-7,99)"),
+    CommandSpec::new("+CREG").read(creg_read).write(creg_write).test_text("+CREG: (0-2)"),
+    CommandSpec::new("+CGREG").read(cgreg_read).write(cgreg_write).test_text("+CGREG: (0-2)"),
     CommandSpec::new("+COPS").read(cops_read).write(cops_write).test(cops_test).sim(),
-    CommandSpec::new("+CFUN").read(cfun_read).write(cfun_write).test(cfun_test),
-    CommandSpec::new("+CGATT").read(cgatt_read).write(cgatt_write).test(cgatt_test).sim(),
+    CommandSpec::new("+CFUN").read(cfun_read).write(cfun_write).test_text("+CFUN: (0,1,4),(0-1)"),
+    CommandSpec::new("+CGATT").read(cgatt_read).write(cgatt_write).test_text("+CGATT: (0,1)").sim(),
     CommandSpec::new("+CGDCONT").read(cgdcont_read).write(cgdcont_write).test(cgdcont_test),
     CommandSpec::new("+CGSOCKCONT").read(cgsockcont_read).write(cgsockcont_write).test(cgsockcont_test),
     CommandSpec::new("+CSOCKSETPN")
@@ -29,15 +29,15 @@ pub const COMMANDS: &[CommandSpec] = &[
         .test(csockauth_test)
         .secret(&[3])
         .secret_answer(),
-    CommandSpec::new("+CMGF").read(cmgf_read).write(cmgf_write).test(cmgf_test),
-    CommandSpec::new("+CTZU").read(ctzu_read).write(ctzu_write).test(bool_test_ctzu),
-    CommandSpec::new("+CTZR").read(ctzr_read).write(ctzr_write).test(bool_test_ctzr),
+    CommandSpec::new("+CMGF").read(cmgf_read).write(cmgf_write).test_text("+CMGF: (0-1)"),
+    CommandSpec::new("+CTZU").read(ctzu_read).write(ctzu_write).test_text("+CTZU: (0-1)"),
+    CommandSpec::new("+CTZR").read(ctzr_read).write(ctzr_write).test_text("+CTZR: (0-1)"),
 ];
 
 /// Default SIM PUK when the SIM is PIN-locked (`--pin`).
 pub const DEFAULT_PUK: &str = "12345678";
 const PIN_TRIES: u8 = 3;
-const MAX_CID: i64 = 16;
+const MAX_CID: u8 = 16;
 const NV_SOCKET_PDP: &str = "socket-pdp.json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,15 +155,6 @@ fn default_pdp(apn: &str) -> Pdp {
     Pdp { pdp_type: "IP".into(), apn: apn.into(), addr: "0.0.0.0".into(), d_comp: 0, h_comp: 0 }
 }
 
-fn ok(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::ok())
-}
-
-fn small(v: i64) -> u8 {
-    // Callers range-check before converting.
-    u8::try_from(v).unwrap_or(0)
-}
-
 fn cpin_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     let s = match ctx.net.sim {
         Sim::Ready => "READY",
@@ -224,10 +215,6 @@ fn csq(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     Ok(Reply::line(format!("+CSQ: {rssi},{ber}")))
 }
 
-fn csq_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+CSQ: (0-31,99),(0-7,99)"))
-}
-
 fn reg_line(prefix: &str, n: u8, net: &NetState) -> String {
     let stat = u8::from(net.registered());
     if n == 2 && stat == 1 {
@@ -242,14 +229,10 @@ fn creg_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 }
 
 fn creg_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
-    let n = args.opt_int_in(0..=2)?.unwrap_or(0);
+    let n = args.opt_in::<u8>(0..=2)?.unwrap_or(0);
     args.finish()?;
-    ctx.net.creg_n = small(n);
+    ctx.net.creg_n = n;
     Ok(Reply::ok())
-}
-
-fn creg_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+CREG: (0-2)"))
 }
 
 fn cgreg_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
@@ -257,14 +240,10 @@ fn cgreg_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 }
 
 fn cgreg_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
-    let n = args.opt_int_in(0..=2)?.unwrap_or(0);
+    let n = args.opt_in::<u8>(0..=2)?.unwrap_or(0);
     args.finish()?;
-    ctx.net.cgreg_n = small(n);
+    ctx.net.cgreg_n = n;
     Ok(Reply::ok())
-}
-
-fn cgreg_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+CGREG: (0-2)"))
 }
 
 /// Operator names: long, short, numeric.
@@ -288,12 +267,12 @@ fn cops_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 /// network there is.
 fn cops_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let mode = args.next_int_in(0..=4)?;
-    let format = args.opt_int_in(0..=2)?;
+    let format = args.opt_in::<u8>(0..=2)?;
     let oper = args.opt_str()?;
     args.opt_int_in(0..=7)?;
     args.finish()?;
     if let Some(f) = format {
-        ctx.net.cops_format = small(f);
+        ctx.net.cops_format = f;
     }
     if matches!(mode, 1 | 4) {
         let oper = oper.ok_or_else(|| args.invalid("manual selection needs an operator"))?;
@@ -315,7 +294,7 @@ fn cfun_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 
 /// `AT+CFUN=<fun>[,<rst>]`: 0 minimum, 1 full, 4 RF off; rst 1 restarts (with fun 1).
 fn cfun_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
-    let fun = args.next_int_in(0..=4)?;
+    let fun = args.next_in::<u8>(0..=4)?;
     if !matches!(fun, 0 | 1 | 4) {
         return Err(args.invalid("fun must be 0, 1 or 4").into());
     }
@@ -324,14 +303,10 @@ fn cfun_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     if rst == 1 && fun != 1 {
         return Err(CmdError::cme(CmeError::NotAllowed, "reset needs fun=1"));
     }
-    ctx.net.cfun = small(fun);
+    ctx.net.cfun = fun;
     ctx.net.attached = fun == 1;
     ctx.reboot = rst == 1;
     Ok(Reply::ok())
-}
-
-fn cfun_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+CFUN: (0,1,4),(0-1)"))
 }
 
 fn cgatt_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
@@ -348,13 +323,9 @@ fn cgatt_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     Ok(Reply::ok())
 }
 
-fn cgatt_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+CGATT: (0,1)"))
-}
-
 /// Parse `<cid>[,<type>[,<apn>[,<addr>[,<d_comp>[,<h_comp>]]]]]`; `None` = undefine cid.
 fn parse_pdp(args: &mut Args<'_>) -> Result<(u8, Option<Pdp>), CmdError> {
-    let cid = small(args.next_int_in(1..=MAX_CID)?);
+    let cid = args.next_in::<u8>(1..=MAX_CID)?;
     if args.len() == 1 {
         return Ok((cid, None));
     }
@@ -367,8 +338,8 @@ fn parse_pdp(args: &mut Args<'_>) -> Result<(u8, Option<Pdp>), CmdError> {
         return Err(args.invalid("APN longer than 99").into());
     }
     let addr = args.opt_str()?.unwrap_or("0.0.0.0");
-    let d_comp = small(args.opt_int_in(0..=2)?.unwrap_or(0));
-    let h_comp = small(args.opt_int_in(0..=4)?.unwrap_or(0));
+    let d_comp = args.opt_in::<u8>(0..=2)?.unwrap_or(0);
+    let h_comp = args.opt_in::<u8>(0..=4)?.unwrap_or(0);
     args.finish()?;
     let addr = if addr.is_empty() { "0.0.0.0" } else { addr };
     Ok((cid, Some(Pdp { pdp_type, apn: apn.into(), addr: addr.into(), d_comp, h_comp })))
@@ -457,7 +428,7 @@ fn csocksetpn_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 }
 
 fn csocksetpn_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
-    let n = small(args.next_int_in(1..=MAX_CID)?);
+    let n = args.next_in::<u8>(1..=MAX_CID)?;
     args.finish()?;
     socket(ctx).active = Some(n);
     save_socket(ctx)?;
@@ -486,8 +457,8 @@ fn csockauth_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 
 /// `AT+CSOCKAUTH=<cid>[,<auth_type>[,<passwd>[,<user>]]]` (password before user).
 fn csockauth_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
-    let cid = small(args.next_int_in(1..=MAX_CID)?);
-    let auth_type = small(args.opt_int_in(0..=2)?.unwrap_or(0));
+    let cid = args.next_in::<u8>(1..=MAX_CID)?;
+    let auth_type = args.opt_in::<u8>(0..=2)?.unwrap_or(0);
     let password = args.opt_str()?.unwrap_or("");
     let user = args.opt_str()?.unwrap_or("");
     args.finish()?;
@@ -512,14 +483,10 @@ fn cmgf_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 }
 
 fn cmgf_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
-    let v = args.opt_int_in(0..=1)?.unwrap_or(0);
+    let v = args.opt_in::<u8>(0..=1)?.unwrap_or(0);
     args.finish()?;
-    ctx.net.cmgf = small(v);
+    ctx.net.cmgf = v;
     Ok(Reply::ok())
-}
-
-fn cmgf_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+CMGF: (0-1)"))
 }
 
 fn ctzu_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
@@ -527,14 +494,10 @@ fn ctzu_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 }
 
 fn ctzu_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
-    let v = args.next_int_in(0..=1)?;
+    let v = args.next_in::<u8>(0..=1)?;
     args.finish()?;
-    ctx.net.ctzu = small(v);
+    ctx.net.ctzu = v;
     Ok(Reply::ok())
-}
-
-fn bool_test_ctzu(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+CTZU: (0-1)"))
 }
 
 fn ctzr_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
@@ -542,12 +505,8 @@ fn ctzr_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 }
 
 fn ctzr_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
-    let v = args.next_int_in(0..=1)?;
+    let v = args.next_in::<u8>(0..=1)?;
     args.finish()?;
-    ctx.net.ctzr = small(v);
+    ctx.net.ctzr = v;
     Ok(Reply::ok())
-}
-
-fn bool_test_ctzr(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+CTZR: (0-1)"))
 }

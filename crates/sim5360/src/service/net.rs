@@ -27,6 +27,9 @@ pub enum MailTls {
     Implicit,
 }
 
+/// Send buffer of a service connection (the kernel doubles it).
+const SEND_BUFFER: u32 = 64 * 1024;
+
 /// Network settings shared by every job.
 #[derive(Debug)]
 pub struct NetConfig {
@@ -158,7 +161,21 @@ impl NetConfig {
         };
         let mut last = NetError::Dns(host.to_owned());
         for addr in addrs {
-            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
+            let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() };
+            let socket = match socket {
+                Ok(s) => s,
+                Err(e) => {
+                    last = NetError::Connect(e);
+                    continue;
+                }
+            };
+            // A module's stack buffers what the server has not taken in tens of KiB, not
+            // the megabytes a host autotunes to: so a server that stops reading soon holds
+            // back its service (and what the module holds shows in its own counters).
+            if let Err(e) = socket.set_send_buffer_size(SEND_BUFFER) {
+                debug!("SO_SNDBUF: {e}");
+            }
+            match tokio::time::timeout(self.connect_timeout, socket.connect(addr)).await {
                 Ok(Ok(s)) => {
                     let _ = s.set_nodelay(true);
                     return Ok(s);

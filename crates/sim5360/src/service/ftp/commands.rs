@@ -10,48 +10,55 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use v250::Args;
 
 pub const COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("+CFTPPORT").read(port_read).write(port_write).test(port_test),
-    CommandSpec::new("+CFTPMODE").read(mode_read).write(mode_write).test(mode_test),
-    CommandSpec::new("+CFTPTYPE").read(type_read).write(type_write).test(type_test),
-    CommandSpec::new("+CFTPSERV").read(serv_read).write(serv_write).test(serv_test),
-    CommandSpec::new("+CFTPUN").read(un_read).write(un_write).test(un_test),
-    CommandSpec::new("+CFTPPW").write(pw_write).test(pw_test).secret(&[1]),
-    CommandSpec::new("+CFTPGETFILE").write(getfile).test(getfile_test).sim(),
-    CommandSpec::new("+CFTPPUTFILE").write(putfile).test(putfile_test).sim(),
-    CommandSpec::new("+CFTPGET").write(get).test(get_test).sim(),
-    CommandSpec::new("+CFTPPUT").write(put).test(put_test).sim(),
-    CommandSpec::new("+CFTPLIST").exec(list).write(list).test(ok).sim(),
-    CommandSpec::new("+CFTPMKD").write(mkd).test(ok).sim(),
-    CommandSpec::new("+CFTPRMD").write(rmd).test(ok).sim(),
-    CommandSpec::new("+CFTPDELE").write(dele).test(ok).sim(),
-    CommandSpec::new("+CFTPSSTART").exec(s_start).test(ok).sim(),
-    CommandSpec::new("+CFTPSSTOP").exec(s_stop).test(ok).sim(),
-    CommandSpec::new("+CFTPSLOGIN").write(s_login).test(ok).secret(&[4]).sim(),
-    CommandSpec::new("+CFTPSLOGOUT").exec(s_logout).test(ok).sim(),
-    CommandSpec::new("+CFTPSMKD").write(s_mkd).test(ok).sim(),
-    CommandSpec::new("+CFTPSRMD").write(s_rmd).test(ok).sim(),
-    CommandSpec::new("+CFTPSDEL").write(s_dele).test(ok).sim(),
-    CommandSpec::new("+CFTPSDELE").write(s_dele).test(ok).sim(),
-    CommandSpec::new("+CFTPSCWD").write(s_cwd).test(ok).sim(),
-    CommandSpec::new("+CFTPSPWD").exec(s_pwd).test(ok).sim(),
-    CommandSpec::new("+CFTPSSIZE").write(s_size).test(ok).sim(),
-    CommandSpec::new("+CFTPSTYPE").read(s_type_read).write(s_type_write).test(type_test),
-    CommandSpec::new("+CFTPSLIST").exec(s_list).write(s_list).test(ok).sim(),
-    CommandSpec::new("+CFTPSGETFILE").write(s_getfile).test(getfile_test).sim(),
-    CommandSpec::new("+CFTPSPUTFILE").write(s_putfile).test(putfile_test).sim(),
-    CommandSpec::new("+CFTPSGET").write(s_get).test(get_test).sim(),
-    CommandSpec::new("+CFTPSPUT").exec(s_put_end).read(s_put_read).write(s_put).test(put_test).sim(),
-    CommandSpec::new("+CFTPSCACHERD").exec(s_cacherd).read(s_cacherd_read).test(ok).sim(),
-    CommandSpec::new("+CFTPSSINGLEIP").read(s_singleip_read).write(s_singleip_write).test(s_singleip_test),
+    CommandSpec::new("+CFTPPORT").read(port_read).write(port_write).test_text("+CFTPPORT: (1-65535)"),
+    CommandSpec::new("+CFTPMODE").read(mode_read).write(mode_write).test_text("+CFTPMODE: (0-1)"),
+    CommandSpec::new("+CFTPTYPE").read(type_read).write(type_write).test_text("+CFTPTYPE: (A,I)"),
+    CommandSpec::new("+CFTPSERV").read(serv_read).write(serv_write).test_text("+CFTPSERV: \"ADDRESS\""),
+    CommandSpec::new("+CFTPUN").read(un_read).write(un_write).test_text("+CFTPUN: \"USERNAME\""),
+    CommandSpec::new("+CFTPPW").write(pw_write).test_text("+CFTPPW: \"PASSWORD\"").secret(&[1]),
+    CommandSpec::new("+CFTPGETFILE").write(getfile).test_text("+CFTPGETFILE: \"FILEPATH\",(0-8),(0-2147483647)").sim(),
+    CommandSpec::new("+CFTPPUTFILE").write(putfile).test_text("+CFTPPUTFILE: \"FILEPATH\",(0-8),(0-2147483647)").sim(),
+    CommandSpec::new("+CFTPGET").write(get).test_text("+CFTPGET: \"FILEPATH\",(0-2147483647)").sim(),
+    CommandSpec::new("+CFTPPUT").write(put).test_text("+CFTPPUT: \"FILEPATH\"").sim(),
+    CommandSpec::new("+CFTPLIST").exec(list).write(list).test_ok().sim(),
+    CommandSpec::new("+CFTPMKD").write(mkd).test_ok().sim(),
+    CommandSpec::new("+CFTPRMD").write(rmd).test_ok().sim(),
+    CommandSpec::new("+CFTPDELE").write(dele).test_ok().sim(),
+    CommandSpec::new("+CFTPSSTART").exec(s_start).test_ok().sim(),
+    CommandSpec::new("+CFTPSSTOP").exec(s_stop).test_ok().sim(),
+    CommandSpec::new("+CFTPSLOGIN").write(s_login).test_ok().secret(&[4]).sim(),
+    CommandSpec::new("+CFTPSLOGOUT").exec(s_logout).test_ok().sim(),
+    CommandSpec::new("+CFTPSMKD").write(s_mkd).test_ok().sim(),
+    CommandSpec::new("+CFTPSRMD").write(s_rmd).test_ok().sim(),
+    CommandSpec::new("+CFTPSDEL").write(s_dele).test_ok().sim(),
+    CommandSpec::new("+CFTPSDELE").write(s_dele).test_ok().sim(),
+    CommandSpec::new("+CFTPSCWD").write(s_cwd).test_ok().sim(),
+    CommandSpec::new("+CFTPSPWD").exec(s_pwd).test_ok().sim(),
+    CommandSpec::new("+CFTPSSIZE").write(s_size).test_ok().sim(),
+    CommandSpec::new("+CFTPSTYPE").read(s_type_read).write(s_type_write).test_text("+CFTPTYPE: (A,I)"),
+    CommandSpec::new("+CFTPSLIST").exec(s_list).write(s_list).test_ok().sim(),
+    CommandSpec::new("+CFTPSGETFILE")
+        .write(s_getfile)
+        .test_text("+CFTPGETFILE: \"FILEPATH\",(0-8),(0-2147483647)")
+        .sim(),
+    CommandSpec::new("+CFTPSPUTFILE")
+        .write(s_putfile)
+        .test_text("+CFTPPUTFILE: \"FILEPATH\",(0-8),(0-2147483647)")
+        .sim(),
+    CommandSpec::new("+CFTPSGET").write(s_get).test_text("+CFTPGET: \"FILEPATH\",(0-2147483647)").sim(),
+    CommandSpec::new("+CFTPSPUT")
+        .exec(s_put_end)
+        .read(s_put_read)
+        .write(s_put)
+        .test_text("+CFTPPUT: \"FILEPATH\"")
+        .sim(),
+    CommandSpec::new("+CFTPSCACHERD").exec(s_cacherd).read(s_cacherd_read).test_ok().sim(),
+    CommandSpec::new("+CFTPSSINGLEIP").read(s_singleip_read).write(s_singleip_write).test_text("+CFTPSSINGLEIP: (0-1)"),
 ];
 
 /// Longest server name, user name, password and remote path accepted.
 const MAX_STR: usize = 256;
 const MAX_REST: i64 = 2_147_483_647;
-
-fn ok(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::ok())
-}
 
 fn ftp_err(c: FtpError) -> CmdError {
     cme(c, Style::Ftp)
@@ -71,32 +78,24 @@ fn port_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 
 /// `AT+CFTPPORT=<port>`: 1-65535, default 21.
 fn port_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
-    let p = args.next_int_in(1..=65535)?;
+    let p = args.next_in::<u16>(1..=65535)?;
     args.finish()?;
     idle(ctx)?;
-    state(ctx).port = u16::try_from(p).unwrap_or(21);
+    state(ctx).port = p;
     Ok(Reply::ok())
 }
 
-fn port_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+CFTPPORT: (1-65535)"))
-}
-
 fn mode_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(format!("+CFTPMODE: {}", state(ctx).mode)))
+    Ok(Reply::line(format!("+CFTPMODE: {}", u8::from(state(ctx).passive))))
 }
 
 /// `AT+CFTPMODE=<mode>`: 0 active (default), 1 passive.
 fn mode_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
-    let m = args.next_int_in(0..=1)?;
+    let passive = args.next_in::<u8>(0..=1)? == 1;
     args.finish()?;
     idle(ctx)?;
-    state(ctx).mode = u8::from(m == 1);
+    state(ctx).passive = passive;
     Ok(Reply::ok())
-}
-
-fn mode_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+CFTPMODE: (0-1)"))
 }
 
 /// `A` or `I`, quoted or not, either case.
@@ -126,10 +125,6 @@ fn type_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     Ok(Reply::ok())
 }
 
-fn type_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+CFTPTYPE: (A,I)"))
-}
-
 fn text_arg<'a>(args: &mut Args<'a>) -> Result<&'a str, CmdError> {
     let s = args.next_str_max(MAX_STR)?;
     args.finish()?;
@@ -151,10 +146,6 @@ fn serv_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     Ok(Reply::ok())
 }
 
-fn serv_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+CFTPSERV: \"ADDRESS\""))
-}
-
 fn un_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     Ok(Reply::line(format!("+CFTPUN: \"{}\"", state(ctx).user)))
 }
@@ -167,36 +158,12 @@ fn un_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     Ok(Reply::ok())
 }
 
-fn un_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+CFTPUN: \"USERNAME\""))
-}
-
 /// `AT+CFTPPW="<password>"` (no read form: the secret is never shown).
 fn pw_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let s = text_arg(&mut args)?;
     idle(ctx)?;
     state(ctx).password = s.to_owned();
     Ok(Reply::ok())
-}
-
-fn pw_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+CFTPPW: \"PASSWORD\""))
-}
-
-fn getfile_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+CFTPGETFILE: \"FILEPATH\",(0-8),(0-2147483647)"))
-}
-
-fn putfile_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+CFTPPUTFILE: \"FILEPATH\",(0-8),(0-2147483647)"))
-}
-
-fn get_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+CFTPGET: \"FILEPATH\",(0-2147483647)"))
-}
-
-fn put_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+CFTPPUT: \"FILEPATH\""))
 }
 
 /// A remote path: 1-256 bytes, no CR/LF (they would end the FTP command).
@@ -295,7 +262,7 @@ fn start(ctx: &mut Ctx, op: FtpOp, dest: Dest, wait: bool) -> Result<Reply, CmdE
         port: f.port,
         user: f.user.clone(),
         password: f.password.clone(),
-        passive: f.mode == 1,
+        passive: f.passive,
         security: Security::Plain,
         single_ip: false,
         op: Some(op),
@@ -444,15 +411,16 @@ fn lte_result(ctx: &mut Ctx, name: &str, result: Result<(), FtpError>) -> Result
 }
 
 /// `AT+CFTPSSTART`: acquire the FTPS stack (a second start is an error).
-fn s_start(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+fn s_start(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    let name = args.name();
     if state(ctx).ftps.started {
         if style(ctx) == Style::Ftp {
             return Err(CmdError::Refused("FTPS stack already started"));
         }
-        return lte_result(ctx, "+CFTPSSTART", Err(FtpError::NotAllowed));
+        return lte_result(ctx, name, Err(FtpError::NotAllowed));
     }
     state(ctx).ftps.started = true;
-    lte_result(ctx, "+CFTPSSTART", Ok(()))
+    lte_result(ctx, name, Ok(()))
 }
 
 /// `AT+CFTPSSTOP`: release the stack, dropping a session still open.
@@ -478,29 +446,24 @@ fn s_stop(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 /// 1 explicit (AUTH SSL), 2 explicit (AUTH TLS), 3 implicit (default). WCDMA: `OK` once
 /// logged in, then `+CFTPSLOGIN: 0`; `+CME ERROR: <err>` otherwise.
 fn s_login(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let name = args.name();
     let host = args.next_str_max(128)?;
-    let port = args.next_int_in(1..=65535)?;
+    let port = args.next_in::<u16>(1..=65535)?;
     let user = args.next_str_max(128)?;
     let password = args.next_str_max(128)?;
-    let server_type = args.opt_int_in(0..=3)?.unwrap_or(3);
+    let security = args.opt_as::<Security>()?.unwrap_or(Security::Implicit);
     args.finish()?;
     let st = style(ctx);
     if host.is_empty() {
         return Err(args.invalid("empty host").into());
     }
     if !state(ctx).ftps.started || state(ctx).ftps.session.is_some() {
-        return lte_result(ctx, "+CFTPSLOGIN", Err(FtpError::NotAllowed));
+        return lte_result(ctx, name, Err(FtpError::NotAllowed));
     }
     need_network(ctx, st)?;
-    let security = match server_type {
-        0 => Security::Plain,
-        1 => Security::ExplicitSsl,
-        2 => Security::ExplicitTls,
-        _ => Security::Implicit,
-    };
     let job = FtpJob {
         host: host.to_owned(),
-        port: u16::try_from(port).unwrap_or(21),
+        port,
         user: user.to_owned(),
         password: password.to_owned(),
         passive: true,
@@ -513,10 +476,10 @@ fn s_login(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     f.session = Some(id);
     f.busy = true;
     if st == Style::FtpsLte {
-        f.current = Some(Dest::Async { prefix: "+CFTPSLOGIN" });
+        f.current = Some(Dest::Async { prefix: name });
         return Ok(Reply::ok());
     }
-    f.current = Some(Dest::Sync { confirm: Some("+CFTPSLOGIN") });
+    f.current = Some(Dest::Sync { confirm: Some(name) });
     Ok(Reply::ok().then(Then::Wait(id)))
 }
 
@@ -554,9 +517,10 @@ fn sync_dest(ctx: &Ctx, prefix: &'static str, confirm: bool) -> Dest {
 }
 
 /// `AT+CFTPSLOGOUT`: WCDMA `OK` then `+CFTPSLOGOUT: 0` when done (`+CME ERROR` else).
-fn s_logout(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    let dest = sync_dest(ctx, "+CFTPSLOGOUT", true);
-    session_op(ctx, "+CFTPSLOGOUT", FtpOp::Logout, dest, true)
+fn s_logout(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    let name = args.name();
+    let dest = sync_dest(ctx, name, true);
+    session_op(ctx, name, FtpOp::Logout, dest, true)
 }
 
 fn s_simple(ctx: &mut Ctx, mut args: Args<'_>, name: &'static str, op: fn(String) -> FtpOp) -> Result<Reply, CmdError> {
@@ -588,35 +552,37 @@ fn s_cwd(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
 }
 
 /// `AT+CFTPSPWD`: `+CFTPSPWD: "<dir>"` then `OK` (LTE: `OK` then the line).
-fn s_pwd(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+fn s_pwd(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    let name = args.name();
     let wait = style(ctx) == Style::Ftp;
     let dest = Dest::Info {
-        prefix: "+CFTPSPWD",
+        prefix: name,
         wait,
         value: |step| match step {
             FtpStep::Dir(dir) => format!("\"{dir}\""),
             _ => "\"\"".into(),
         },
     };
-    session_op(ctx, "+CFTPSPWD", FtpOp::Pwd, dest, true)
+    session_op(ctx, name, FtpOp::Pwd, dest, true)
 }
 
 /// `AT+CFTPSSIZE="<path>"`: `+CFTPSSIZE: 0,<bytes>` then `OK` (LTE: `OK` then the line;
 /// `+CFTPSSIZE: <err>` on failure). Not in the specification; the form a SIM5320 driver
 /// parses (result code, then size).
 fn s_size(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let name = args.name();
     let p = remote_path(&mut args)?.to_owned();
     args.finish()?;
     let wait = style(ctx) == Style::Ftp;
     let dest = Dest::Info {
-        prefix: "+CFTPSSIZE",
+        prefix: name,
         wait,
         value: |step| match step {
             FtpStep::Size(n) => format!("0,{n}"),
             _ => "0,0".into(),
         },
     };
-    session_op(ctx, "+CFTPSSIZE", FtpOp::Size(p), dest, true)
+    session_op(ctx, name, FtpOp::Size(p), dest, true)
 }
 
 fn s_type_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
@@ -632,23 +598,25 @@ fn s_type_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
 /// `AT+CFTPSLIST[="<dir>"[,<cache>]]`: `OK`, `+CFTPSLIST: DATA,<len>` blocks (or, with
 /// `<cache>` 1, the data kept for `AT+CFTPSCACHERD`), `+CFTPSLIST: 0`.
 fn s_list(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let name = args.name();
     let path = if args.is_empty() { None } else { Some(remote_path(&mut args)?.to_owned()) };
     let cached = args.opt_int_in(0..=1)? == Some(1);
     args.finish()?;
-    let dest = if cached { Dest::Cache { prefix: "+CFTPSLIST" } } else { Dest::Dte { prefix: "+CFTPSLIST" } };
-    session_op(ctx, "+CFTPSLIST", FtpOp::List { path, ascii: true }, dest, false)
+    let dest = if cached { Dest::Cache { prefix: name } } else { Dest::Dte { prefix: name } };
+    session_op(ctx, name, FtpOp::List { path, ascii: true }, dest, false)
 }
 
 /// `AT+CFTPSGET="<path>"[,<rest>[,<cache>]]`: `OK`, `+CFTPSGET: DATA,<len>` blocks (or, with
 /// `<cache>` 1, the data kept for `AT+CFTPSCACHERD`), `+CFTPSGET: 0`.
 fn s_get(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let name = args.name();
     let path = remote_path(&mut args)?.to_owned();
     let rest = rest_arg(&mut args)?;
     let cached = args.opt_int_in(0..=1)? == Some(1);
     args.finish()?;
     let op = FtpOp::Get { path, rest, ascii: state(ctx).ftps.ascii };
-    let dest = if cached { Dest::Cache { prefix: "+CFTPSGET" } } else { Dest::Dte { prefix: "+CFTPSGET" } };
-    session_op(ctx, "+CFTPSGET", op, dest, false)
+    let dest = if cached { Dest::Cache { prefix: name } } else { Dest::Dte { prefix: name } };
+    session_op(ctx, name, op, dest, false)
 }
 
 /// `AT+CFTPSCACHERD`: the next cached block (at most 1024 bytes) as
@@ -697,32 +665,34 @@ fn session_ready(ctx: &mut Ctx, name: &str) -> Result<(), Result<Reply, CmdError
 
 /// `AT+CFTPSGETFILE="<path>"[,<dir>[,<rest>]]`: `OK`, then `+CFTPSGETFILE: <err>`.
 fn s_getfile(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let name = args.name();
     let path = remote_path(&mut args)?.to_owned();
     let dir = args.opt_int_in(0..=8)?.unwrap_or(0);
     let rest = rest_arg(&mut args)?;
     args.finish()?;
-    if let Err(r) = session_ready(ctx, "+CFTPSGETFILE") {
+    if let Err(r) = session_ready(ctx, name) {
         return r;
     }
     let local = local_file(ctx, &path, dir)?;
     let file = staged_download(ctx, &local, rest)?;
     let op = FtpOp::Get { path, rest, ascii: state(ctx).ftps.ascii };
-    session_op(ctx, "+CFTPSGETFILE", op, Dest::Efs { file: Some(file), prefix: "+CFTPSGETFILE" }, false)
+    session_op(ctx, name, op, Dest::Efs { file: Some(file), prefix: name }, false)
 }
 
 /// `AT+CFTPSPUTFILE="<path>"[,<dir>[,<rest>]]`: `OK`, then `+CFTPSPUTFILE: <err>`.
 fn s_putfile(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let name = args.name();
     let path = remote_path(&mut args)?.to_owned();
     let dir = args.opt_int_in(0..=8)?.unwrap_or(0);
     let rest = rest_arg(&mut args)?;
     args.finish()?;
-    if let Err(r) = session_ready(ctx, "+CFTPSPUTFILE") {
+    if let Err(r) = session_ready(ctx, name) {
         return r;
     }
     let local = local_file(ctx, &path, dir)?;
     let file = upload_source(ctx, &local, rest)?;
     let op = FtpOp::Put { path, rest, ascii: state(ctx).ftps.ascii };
-    session_op(ctx, "+CFTPSPUTFILE", op, Dest::FromEfs { file, prefix: "+CFTPSPUTFILE" }, false)
+    session_op(ctx, name, op, Dest::FromEfs { file, prefix: name }, false)
 }
 
 /// Largest chunk of one `>` upload entry.
@@ -733,6 +703,7 @@ const PUT_CHUNK_MAX: i64 = 1 << 20;
 /// open for `AT+CFTPSPUT=<len>` chunks until `AT+CFTPSPUT`; LTE profile: that was the whole
 /// upload, `+CFTPSPUT: <err>` follows.
 fn s_put(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let name = args.name();
     let chunked = ctx.profile.ftps_chunked_put();
     if chunked && !args.is_empty() && !args.next_is_quoted() {
         // `=<len>`: the next chunk of the open upload.
@@ -752,19 +723,19 @@ fn s_put(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let op = FtpOp::Put { path, rest, ascii: state(ctx).ftps.ascii };
     match len {
         None => {
-            if let Err(r) = session_ready(ctx, "+CFTPSPUT") {
+            if let Err(r) = session_ready(ctx, name) {
                 return r;
             }
             let id = state(ctx).ftps.session.ok_or(CmdError::Refused("no session"))?;
-            session_op(ctx, "+CFTPSPUT", op, Dest::FromDte { prompt: "+CFTPSPUT: BEGIN" }, false)?;
+            session_op(ctx, name, op, Dest::FromDte { prompt: "+CFTPSPUT: BEGIN" }, false)?;
             Ok(Reply::ok().then(Then::Wait(id)))
         }
         Some(len) => {
-            if let Err(r) = session_ready(ctx, "+CFTPSPUT") {
+            if let Err(r) = session_ready(ctx, name) {
                 return r;
             }
             let id = state(ctx).ftps.session.ok_or(CmdError::Refused("no session"))?;
-            session_op(ctx, "+CFTPSPUT", op, Dest::Queued { prefix: "+CFTPSPUT" }, false)?;
+            session_op(ctx, name, op, Dest::Queued { prefix: name }, false)?;
             state(ctx).ftps.chunked_put = chunked;
             Ok(upload_entry(id, len, !chunked))
         }
@@ -802,8 +773,4 @@ fn s_singleip_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError
     args.finish()?;
     state(ctx).ftps.single_ip = m == 1;
     Ok(Reply::ok())
-}
-
-fn s_singleip_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+CFTPSSINGLEIP: (0-1)"))
 }

@@ -116,7 +116,7 @@ impl FtpError {
     }
 }
 
-/// How the control connection is secured.
+/// How the control connection is secured (`AT+CFTPSLOGIN`'s `<server_type>` 0-3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Security {
     Plain,
@@ -126,6 +126,19 @@ pub enum Security {
     ExplicitTls,
     /// TLS from the first byte.
     Implicit,
+}
+
+impl v250::FromParam for Security {
+    const EXPECTED: &'static str = "server type 0 plain, 1 AUTH SSL, 2 AUTH TLS or 3 implicit";
+    fn from_param(v: i64) -> Option<Self> {
+        Some(match v {
+            0 => Self::Plain,
+            1 => Self::ExplicitSsl,
+            2 => Self::ExplicitTls,
+            3 => Self::Implicit,
+            _ => return None,
+        })
+    }
 }
 
 /// What a successful operation reports.
@@ -294,8 +307,8 @@ pub struct FtpState {
     pub port: u16,
     pub user: String,
     pub password: String,
-    /// 0 active, 1 passive.
-    pub mode: u8,
+    /// Passive data connections (`AT+CFTPMODE=1`); active by default.
+    pub passive: bool,
     pub ascii: bool,
     pub busy: Option<JobId>,
     pub ftps: FtpsState,
@@ -308,7 +321,7 @@ impl std::fmt::Debug for FtpState {
             .field("port", &self.port)
             .field("user", &self.user)
             .field("password", &"***")
-            .field("mode", &self.mode)
+            .field("passive", &self.passive)
             .field("ascii", &self.ascii)
             .field("busy", &self.busy)
             .field("ftps", &self.ftps)
@@ -325,7 +338,7 @@ impl Default for FtpState {
             port: 21,
             user: String::new(),
             password: String::new(),
-            mode: 0,
+            passive: false,
             ascii: false,
             busy: None,
             ftps: FtpsState::default(),

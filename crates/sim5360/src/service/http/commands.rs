@@ -89,7 +89,7 @@ impl JobSink for ActSink {
 /// `+CHTTPACT: DATA,<len>` blocks of the raw response and `+CHTTPACT: 0` / `<err>`.
 fn act(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let host = args.next_str_max(256)?;
-    let port = args.next_int_in(1..=65535)?;
+    let port = args.next_in::<u16>(1..=65535)?;
     let len = args.opt_int_in(1..=MAX_REQUEST as i64)?;
     args.finish()?;
     if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/') {
@@ -101,11 +101,6 @@ fn act(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     if !ctx.net.registered() {
         return Err(err(HttpError::Network));
     }
-    let sink = Box::new(Request {
-        host: host.to_owned(),
-        port: u16::try_from(port).unwrap_or(80),
-        buf: Vec::new(),
-        too_long: false,
-    });
+    let sink = Box::new(Request { host: host.to_owned(), port, buf: Vec::new(), too_long: false });
     Ok(Reply::line("+CHTTPACT: REQUEST").then(Then::Data { len: len.map(i64::unsigned_abs), prompt: "", sink }))
 }

@@ -77,7 +77,7 @@ fn stop(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
 /// WCDMA: `OK` once connected, `ERROR` otherwise. LTE: `OK`, then `+CHTTPSOPSE: <err>`.
 fn open(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let host = args.next_str_max(256)?;
-    let port = args.next_int_in(1..=65535)?;
+    let port = args.next_in::<u16>(1..=65535)?;
     let server_type = args.opt_int_in(1..=2)?.unwrap_or(2);
     args.finish()?;
     if host.is_empty() || host.contains(char::is_whitespace) {
@@ -89,7 +89,7 @@ fn open(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     if !ctx.net.registered() {
         return answer(ctx, args.name(), Err((NO_NETWORK, "no network service")));
     }
-    let job = HttpJob { host: host.to_owned(), port: u16::try_from(port).unwrap_or(443), tls: server_type == 2 };
+    let job = HttpJob { host: host.to_owned(), port, tls: server_type == 2 };
     let label = job.label("session");
     let id = ctx.jobs.start(label, SessionSink, move |io| crate::service::http::job::run_session(job, io));
     let h = state(ctx);
@@ -113,7 +113,9 @@ fn close(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
     answer(ctx, args.name(), Ok(()))
 }
 
-/// Data of a `>` entry, relayed to the session as it arrives.
+/// Data of a `>` entry, relayed to the session as it arrives. An entry is small (4096 bytes
+/// at most), so it is always taken whole: a session that cannot take more refuses the next
+/// `AT+CHTTPSSEND` instead of holding the DTE back in the middle of one.
 #[derive(Debug)]
 struct ToSession {
     id: JobId,
@@ -130,10 +132,6 @@ impl DataSink for ToSession {
             ctx.urcs.push(Urc::Line("+CHTTPSSEND: 0".into()));
         }
         Ok(Reply::ok())
-    }
-
-    fn job(&self) -> Option<JobId> {
-        Some(self.id)
     }
 }
 
@@ -190,7 +188,7 @@ fn recv(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
         return answer(ctx, args.name(), Err((STATE, "HTTPS stack not started")));
     }
     let h = state(ctx);
-    let data = h.cache.take(usize::try_from(max).unwrap_or(0));
+    let data = h.cache.take(max as usize);
     h.notified = !h.cache.is_empty();
     let again = h.notified;
     if !data.is_empty() {

@@ -11,7 +11,12 @@ use std::io::{Read, Write};
 use v250::{Args, Framing};
 
 pub const COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("+POP3SRV").exec(srv_clear).read(srv_read).write(srv_write).test(srv_test).secret(&[3]),
+    CommandSpec::new("+POP3SRV")
+        .exec(srv_clear)
+        .read(srv_read)
+        .write(srv_write)
+        .test_text("+POP3SRV: (1-65535)")
+        .secret(&[3]),
     CommandSpec::new("+POP3IN").exec(login).test_ok().sim(),
     CommandSpec::new("+POP3NUM").exec(num).test_ok().sim(),
     CommandSpec::new("+POP3LIST").exec(list_all).write(list_one).test_ok().sim(),
@@ -25,7 +30,7 @@ pub const COMMANDS: &[CommandSpec] = &[
 
 const MAX_STR: usize = 128;
 /// Message numbers accepted.
-const MAX_MSG: i64 = 65535;
+const MAX_MSG: u32 = 65535;
 
 fn state(ctx: &mut Ctx) -> &mut Pop3State {
     ctx.services.get_mut()
@@ -43,7 +48,7 @@ fn srv_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let server = args.next_str_max(MAX_STR)?;
     let user = args.next_str_max(MAX_STR)?;
     let pwd = args.next_str_max(MAX_STR)?;
-    let port = args.opt_int_in(1..=65535)?.unwrap_or(110);
+    let port = args.opt_in::<u16>(1..=65535)?.unwrap_or(110);
     args.finish()?;
     if state(ctx).session.is_some() {
         return Err(CmdError::Refused("a POP3 session is open"));
@@ -59,7 +64,7 @@ fn srv_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     p.server = server.to_owned();
     p.user = user.to_owned();
     p.password = pwd.to_owned();
-    p.port = u16::try_from(port).unwrap_or(110);
+    p.port = port;
     Ok(Reply::ok())
 }
 
@@ -70,10 +75,6 @@ fn srv_clear(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     let session = state(ctx).session;
     *state(ctx) = Pop3State { session, ..Default::default() };
     Ok(Reply::ok())
-}
-
-fn srv_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+POP3SRV: (1-65535)"))
 }
 
 /// `AT+POP3IN`: `OK`, then `+POP3: SUCCESS` once logged in (or a failure URC).
@@ -112,7 +113,7 @@ fn op(ctx: &mut Ctx, op: Pop3Op, pending: ResultFor, wait: bool) -> Result<Reply
 }
 
 fn msg_arg(args: &mut Args<'_>) -> Result<u32, CmdError> {
-    Ok(u32::try_from(args.next_int_in(1..=MAX_MSG)?).unwrap_or(1))
+    args.next_in::<u32>(1..=MAX_MSG).map_err(Into::into)
 }
 
 /// `AT+POP3NUM`: `+POP3: <num>,<size>`, `OK`.

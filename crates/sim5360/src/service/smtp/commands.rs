@@ -10,20 +10,24 @@ use crate::service::outcome::MailError;
 use v250::Args;
 
 pub const COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("+SMTPSRV").exec(srv_clear).read(srv_read).write(srv_write).test(srv_test),
+    CommandSpec::new("+SMTPSRV").exec(srv_clear).read(srv_read).write(srv_write).test_text("+SMTPSRV: (1-65535)"),
     CommandSpec::new("+SMTPAUTH")
         .exec(auth_clear)
         .read(auth_read)
         .write(auth_write)
-        .test(auth_test)
+        .test_text("+SMTPAUTH: (0-1)")
         .secret(&[3])
         .secret_answer(),
     CommandSpec::new("+SMTPFROM").exec(from_clear).read(from_read).write(from_write).test_ok(),
-    CommandSpec::new("+SMTPRCPT").exec(rcpt_clear).read(rcpt_read).write(rcpt_write).test(rcpt_test),
+    CommandSpec::new("+SMTPRCPT")
+        .exec(rcpt_clear)
+        .read(rcpt_read)
+        .write(rcpt_write)
+        .test_text("+SMTPRCPT: (0-2),(0-4)"),
     CommandSpec::new("+SMTPSUB").exec(sub_clear).read(sub_read).write(sub_write).test_ok(),
     CommandSpec::new("+SMTPBODY").exec(body_entry).read(body_read).write(body_write).test_ok(),
     CommandSpec::new("+SMTPBCH").exec(bch_clear).read(bch_read).write(bch_write).test_ok(),
-    CommandSpec::new("+SMTPFILE").exec(file_clear).read(file_read).write(file_write).test(file_test),
+    CommandSpec::new("+SMTPFILE").exec(file_clear).read(file_read).write(file_write).test_text("+SMTPFILE: (1-10)"),
     CommandSpec::new("+SMTPSEND").exec(send).test_ok().sim(),
     CommandSpec::new("+SMTPSTOP").exec(stop).test_ok(),
 ];
@@ -70,13 +74,13 @@ fn srv_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 fn srv_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     idle(ctx)?;
     let server = ascii_arg(&mut args, MAX_ADDR, "server must be printable ASCII")?;
-    let port = args.opt_int_in(1..=65535)?.unwrap_or(25);
+    let port = args.opt_in::<u16>(1..=65535)?.unwrap_or(25);
     args.finish()?;
     if server.is_empty() || server.contains(' ') {
         return Err(args.invalid("server must not be empty or contain spaces").into());
     }
     state(ctx).server = server.to_owned();
-    state(ctx).port = u16::try_from(port).unwrap_or(25);
+    state(ctx).port = port;
     Ok(Reply::ok())
 }
 
@@ -86,10 +90,6 @@ fn srv_clear(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     state(ctx).server.clear();
     state(ctx).port = 25;
     Ok(Reply::ok())
-}
-
-fn srv_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+SMTPSRV: (1-65535)"))
 }
 
 fn auth_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
@@ -127,10 +127,6 @@ fn auth_clear(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     state(ctx).user.clear();
     state(ctx).password.clear();
     Ok(Reply::ok())
-}
-
-fn auth_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+SMTPAUTH: (0-1)"))
 }
 
 fn from_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
@@ -179,7 +175,7 @@ fn rcpt_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 /// kind alone clears that kind, kind and index clear one slot.
 fn rcpt_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     idle(ctx)?;
-    let kind = usize::try_from(args.next_int_in(0..=2)?).unwrap_or(0);
+    let kind = usize::from(args.next_in::<u8>(0..=2)?);
     let Some(index) = args.opt_int_in(0..=4)? else {
         args.finish()?;
         state(ctx).rcpt[kind] = Default::default();
@@ -207,10 +203,6 @@ fn rcpt_clear(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     idle(ctx)?;
     state(ctx).rcpt = Default::default();
     Ok(Reply::ok())
-}
-
-fn rcpt_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+SMTPRCPT: (0-2),(0-4)"))
 }
 
 fn sub_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
@@ -310,7 +302,7 @@ fn file_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 /// by its full path. The index alone clears the slot.
 fn file_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     idle(ctx)?;
-    let index = usize::try_from(args.next_int_in(1..=10)?).unwrap_or(1);
+    let index = usize::from(args.next_in::<u8>(1..=10)?);
     let Some(name) = args.opt_str()? else {
         args.finish()?;
         state(ctx).files[index] = None;
@@ -329,10 +321,6 @@ fn file_clear(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     idle(ctx)?;
     state(ctx).files = Default::default();
     Ok(Reply::ok())
-}
-
-fn file_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+SMTPFILE: (1-10)"))
 }
 
 /// Open the attachments; `None` when one is missing or together they pass 10 MB. (They are
