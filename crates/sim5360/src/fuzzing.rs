@@ -78,7 +78,115 @@ pub fn modem_input(data: &[u8]) {
     let mut total = 0usize;
     for piece in input.chunks(chunk) {
         m.handle_input(piece, now);
+        m.run_offloads_inline();
         // Bounded: output never grows without limit from bounded input.
+        while let Some(out) = m.poll_transmit() {
+            total += out.len();
+            assert!(total < 64 * 1024 * 1024, "runaway output");
+        }
+    }
+}
+
+/// Command lines that start a job of every service (or feed one), for [`job_events`].
+const JOB_LINES: &[&[u8]] = &[
+    b"AT+CFTPSERV=\"h\";+CFTPUN=\"u\";+CFTPPW=\"p\"\r",
+    b"AT+CFTPGET=\"/a\"\r",
+    b"AT+CFTPGETFILE=\"/b.bin\",0,0\r",
+    b"AT+CFTPGETFILE=\"/f.bin\",0,2\r",
+    b"AT+CFTPPUTFILE=\"/f.bin\",0\r",
+    b"AT+CFTPPUT=\"/c\"\r",
+    b"AT+CFTPLIST\r",
+    b"AT+CFTPMKD=\"/d\"\r",
+    b"AT+CFTPSSTART\r",
+    b"AT+CFTPSLOGIN=\"h\",990,\"u\",\"p\"\r",
+    b"AT+CFTPSGET=\"/g\",0,1\r",
+    b"AT+CFTPSLIST=\"/\",1\r",
+    b"AT+CFTPSCACHERD\r",
+    b"AT+CFTPSGETFILE=\"/h\"\r",
+    b"AT+CFTPSPUT=\"/i\",4\rabcd",
+    b"AT+CFTPSPUT=3\rxyz",
+    b"AT+CFTPSPUT\r",
+    b"AT+CFTPSPWD\r",
+    b"AT+CFTPSSIZE=\"/j\"\r",
+    b"AT+CFTPSLOGOUT\r",
+    b"AT+CFTPSSTOP\r",
+    b"AT+CHTTPACT=\"h\",80,3\rGET",
+    b"AT+CHTTPSSTART\r",
+    b"AT+CHTTPSOPSE=\"h\",443\r",
+    b"AT+CHTTPSSEND=5\rhello",
+    b"AT+CHTTPSRECV=100\r",
+    b"AT+CHTTPSCLSE\r",
+    b"AT+SMTPSRV=\"h\";+SMTPFROM=\"a@b\";+SMTPRCPT=0,0,\"c@d\";+SMTPFILE=1,\"C:/f.bin\"\r",
+    b"AT+SMTPSEND\r",
+    b"AT+SMTPSTOP\r",
+    b"AT+POP3SRV=\"h\",\"u\",\"p\"\r",
+    b"AT+POP3IN\r",
+    b"AT+POP3NUM\r",
+    b"AT+POP3LIST\r",
+    b"AT+POP3HDR=1\r",
+    b"AT+POP3GET=1,1\r",
+    b"AT+POP3DEL=1\r",
+    b"AT+POP3OUT\r",
+    b"AT+POP3STOP\r",
+    b"AT+CRESET\r",
+    b"\x1a",
+    b"\x1b",
+];
+
+/// The core with job events: every service's sinks (uploads, drains, caches, sessions)
+/// driven by interleaved DTE bytes and typed events (data, steps, errors, ends) of the
+/// jobs the modem started, as fuzz input picks them.
+pub fn job_events(data: &[u8]) {
+    let cfg = ModemConfig {
+        profile: Profile::new(if data.first().is_some_and(|b| b & 1 == 1) { Model::Sim7600 } else { Model::Sim5360 }),
+        boot_delay: Duration::ZERO,
+        pin: None,
+        baud: 115200,
+        store: Box::new(MemStore::new(1 << 16, 1 << 16)),
+        nv: std::sync::Arc::new(MemNv::default()),
+    };
+    let t = chrono::DateTime::UNIX_EPOCH;
+    let mut now = Instant::now();
+    let Ok(mut m) = Modem::new(cfg, Box::new(move || t), now) else { return };
+    // A file for the uploads and attachments.
+    m.handle_input(b"ATE0\rAT+CFTRANRX=\"C:/f.bin\",8\r01234567", now);
+    m.run_offloads_inline();
+    let mut total = 0usize;
+    let mut rest = data.get(1..).unwrap_or(&[]);
+    while let [op, arg, tail @ ..] = rest {
+        rest = tail;
+        match op % 5 {
+            0 => m.handle_input(JOB_LINES[usize::from(*arg) % JOB_LINES.len()], now),
+            1 => {
+                let n = usize::from(*arg).min(rest.len());
+                m.handle_input(&rest[..n], now);
+                rest = &rest[n..];
+            }
+            2 => {
+                let jobs = m.running_jobs();
+                if !jobs.is_empty() {
+                    let id = jobs[usize::from(*arg) % jobs.len()];
+                    let n = usize::from(rest.first().copied().unwrap_or(0) % 64).min(rest.len());
+                    let (payload, after) = rest.split_at(n);
+                    rest = after;
+                    if let Some(ev) = m.fuzz_job_event(id, arg / 16, payload) {
+                        m.handle_job_event(id, ev, now);
+                    }
+                }
+            }
+            3 => {
+                for id in m.jobs_with_input() {
+                    while m.poll_job_input(id).is_some() {}
+                }
+                while m.poll_job().is_some() {}
+                while m.poll_job_abort().is_some() {}
+                m.run_offloads_inline();
+            }
+            _ => {
+                now += Duration::from_millis(u64::from(*arg) * 10);
+                m.handle_timeout(now);
+            }
+        }
         while let Some(out) = m.poll_transmit() {
             total += out.len();
             assert!(total < 64 * 1024 * 1024, "runaway output");

@@ -31,6 +31,8 @@ fn run(chunks: &[&[u8]]) -> Vec<u8> {
     let now = Instant::now();
     for c in chunks {
         m.handle_input(c, now);
+        // Work the modem moves off its thread (the upload's commit) runs here.
+        m.run_offloads_inline();
         out.extend(m.drain_output());
     }
     out

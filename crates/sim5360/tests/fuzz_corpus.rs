@@ -36,3 +36,8 @@ fn ftp_reply_corpus() {
 fn http_framer_corpus() {
     replay("http_framer", sim5360::fuzzing::http_framer);
 }
+
+#[test]
+fn job_events_corpus() {
+    replay("job_events", sim5360::fuzzing::job_events);
+}

@@ -315,6 +315,7 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
             "<input" => {
                 let (id, want) = rest.split_once(' ').unwrap_or((rest, ""));
                 let id: u64 = id.parse().map_err(|_| "`<input N ...`")?;
+                hh.modem.run_offloads_inline();
                 match hh.modem.poll_job_input(id) {
                     Some(input) => {
                         let d = input.describe();
@@ -326,6 +327,7 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
                 }
             }
             "<noinput" => {
+                hh.modem.run_offloads_inline();
                 for id in hh.modem.jobs_with_input() {
                     if let Some(input) = hh.modem.poll_job_input(id) {
                         return Err(fail(&h, format!("unexpected input for job {id}: `{}`", input.describe())));

@@ -192,9 +192,15 @@ impl DataSink for Upload {
         self.file.write_all(data).map_err(|e| CmdError::Efs(e.into()))
     }
 
-    fn finish(self: Box<Self>, _: &mut Ctx) -> Result<Reply, CmdError> {
-        self.file.commit()?;
-        Ok(Reply::ok())
+    /// The commit (an fsync of up to 2 GB) runs off the core's thread; `OK` then.
+    fn finish(self: Box<Self>, ctx: &mut Ctx) -> Result<Reply, CmdError> {
+        let file = self.file;
+        let id = ctx.jobs.offload(
+            "commit an AT+CFTRANRX upload",
+            move || file.commit(),
+            |_, r, _| Some(r.map(|()| Reply::ok()).map_err(CmdError::Efs)),
+        );
+        Ok(Reply::ok().then(Then::Offloaded(id)))
     }
 }
 

@@ -45,6 +45,11 @@ pub trait Store: Send + Debug {
     /// Start writing `p` (replacing a file of that name on commit). `size_hint`, when
     /// known, is checked against free space at once.
     fn create(&mut self, p: &EfsPath, size_hint: Option<u64>) -> Result<Box<dyn StagedFile>, EfsError>;
+    /// Start writing `p` after its first `keep` bytes (a resumed download): on commit the
+    /// file is those bytes of the existing `p`, then what was written. The copy of the
+    /// kept bytes is part of the commit, so it happens where commits do (off the core's
+    /// thread), not here.
+    fn resume(&mut self, p: &EfsPath, keep: u64) -> Result<Box<dyn StagedFile>, EfsError>;
     fn capacity(&self, d: Drive) -> u64;
     fn used(&self, d: Drive) -> Result<u64, EfsError>;
 }
@@ -161,6 +166,8 @@ struct HostStaged {
     file: tempfile::NamedTempFile,
     target: PathBuf,
     budget: Budget,
+    /// The first bytes of the file come from this file at commit (a resumed download).
+    prefix: Option<(PathBuf, u64)>,
 }
 
 impl Write for HostStaged {
@@ -176,7 +183,15 @@ impl Write for HostStaged {
 
 impl StagedFile for HostStaged {
     fn commit(self: Box<Self>) -> Result<(), EfsError> {
-        let this = *self;
+        let mut this = *self;
+        if let Some((source, keep)) = &this.prefix {
+            let mut old = fs::File::open(source)?.take(*keep);
+            this.file.as_file_mut().seek(io::SeekFrom::Start(0))?;
+            let copied = io::copy(&mut old, this.file.as_file_mut())?;
+            if copied != *keep {
+                return Err(EfsError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, "the resumed file got shorter")));
+            }
+        }
         this.file.as_file().sync_data()?;
         this.file.persist(&this.target).map_err(|e| EfsError::Io(e.error))?;
         Ok(())
@@ -287,7 +302,18 @@ impl Store for HostStore {
         let left = budget(self, p, size_hint)?;
         let target = self.host(p)?;
         let file = tempfile::NamedTempFile::new_in(self.root.join(".staging"))?;
-        Ok(Box::new(HostStaged { file, target, budget: Budget { left } }))
+        Ok(Box::new(HostStaged { file, target, budget: Budget { left }, prefix: None }))
+    }
+
+    fn resume(&mut self, p: &EfsPath, keep: u64) -> Result<Box<dyn StagedFile>, EfsError> {
+        if self.stat(p)?.size < keep {
+            return Err(EfsError::InvalidPath("resume offset past the end of the file"));
+        }
+        let left = budget(self, p, Some(keep))?.saturating_sub(keep);
+        let target = self.host(p)?;
+        let mut file = tempfile::NamedTempFile::new_in(self.root.join(".staging"))?;
+        file.as_file_mut().seek(io::SeekFrom::Start(keep))?;
+        Ok(Box::new(HostStaged { file, target: target.clone(), budget: Budget { left }, prefix: Some((target, keep)) }))
     }
 
     fn capacity(&self, d: Drive) -> u64 {
@@ -491,6 +517,20 @@ impl Store for MemStore {
         }))
     }
 
+    fn resume(&mut self, p: &EfsPath, keep: u64) -> Result<Box<dyn StagedFile>, EfsError> {
+        let old = self.read_all(p).ok_or(EfsError::NotFound)?;
+        let keep = usize::try_from(keep).ok().filter(|k| *k <= old.len());
+        let keep = keep.ok_or(EfsError::InvalidPath("resume offset past the end of the file"))?;
+        let left = budget(self, p, Some(keep as u64))?.saturating_sub(keep as u64);
+        Ok(Box::new(MemStaged {
+            tree: self.tree.clone(),
+            time: self.now(),
+            target: p.clone(),
+            data: old[..keep].to_vec(),
+            budget: Budget { left },
+        }))
+    }
+
     fn capacity(&self, d: Drive) -> u64 {
         self.capacity[d as usize]
     }
@@ -544,11 +584,24 @@ mod tests {
         drop(w);
         assert_eq!(store.stat(&f).unwrap().size, 4, "abandoned write left the old file intact");
         assert!(matches!(store.rmdir(&dir), Err(EfsError::NotEmpty)));
+        // A resumed write keeps the first bytes of the old file, copied at commit; the old
+        // file stays as it was until then.
+        let mut w = store.resume(&f, 2).unwrap();
+        w.write_all(b"XYZ").unwrap();
+        assert_eq!(store.stat(&f).unwrap().size, 4);
+        w.commit().unwrap();
+        let mut s = String::new();
+        store.open(&f).unwrap().read_to_string(&mut s).unwrap();
+        assert_eq!(s, "abXYZ");
+        assert!(store.resume(&f, 6).is_err(), "resume past the end");
+        let mut w = store.resume(&f, 5).unwrap();
+        assert!(w.write_all(&[0; 12]).is_err(), "the kept bytes count against the capacity");
+        drop(w);
         let g = c.child("g.bin").unwrap();
         store.rename(&f, &g).unwrap();
         let mut s = String::new();
         store.open(&g).unwrap().read_to_string(&mut s).unwrap();
-        assert_eq!(s, "abcd");
+        assert_eq!(s, "abXYZ");
         assert_eq!(store.list(&c).unwrap().iter().map(|e| e.0.as_str()).collect::<Vec<_>>(), ["dir", "g.bin"]);
         store.remove_file(&g).unwrap();
         store.rmdir(&dir).unwrap();

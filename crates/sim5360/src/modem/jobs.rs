@@ -279,7 +279,7 @@ impl Debug for Offload {
 }
 
 pub type WorkId = u64;
-type Continuation = Box<dyn FnOnce(&mut Ctx, Box<dyn Any + Send>, &mut Vec<Urc>) + Send>;
+type Continuation = Box<dyn FnOnce(&mut Ctx, Box<dyn Any + Send>, &mut Vec<Urc>) -> Resume + Send>;
 
 /// Bytes of input queued in the core for one job before its data entries hold the DTE
 /// back and its senders are refused.
@@ -417,12 +417,13 @@ impl JobTable {
     }
 
     /// Run `work` off the core's thread (after the offloads queued before it); `then`
-    /// gets its result in the core.
-    pub fn offload<R, W, T>(&mut self, label: impl Into<String>, work: W, then: T)
+    /// gets its result in the core. A line waiting for it (`Then::Offloaded`) resumes with
+    /// what `then` returns.
+    pub fn offload<R, W, T>(&mut self, label: impl Into<String>, work: W, then: T) -> WorkId
     where
         R: Send + 'static,
         W: FnOnce() -> R + Send + 'static,
-        T: FnOnce(&mut Ctx, R, &mut Vec<Urc>) + Send + 'static,
+        T: FnOnce(&mut Ctx, R, &mut Vec<Urc>) -> Resume + Send + 'static,
     {
         self.next_work += 1;
         let id = self.next_work;
@@ -432,9 +433,13 @@ impl JobTable {
             id,
             Box::new(move |ctx, r, urcs| match r.downcast::<R>() {
                 Ok(r) => then(ctx, *r, urcs),
-                Err(_) => wrong_type("offload result"),
+                Err(_) => {
+                    wrong_type("offload result");
+                    Some(Err(CmdError::Refused("internal error")))
+                }
             }),
         );
+        id
     }
 
     pub(crate) fn take_continuation(&mut self, id: WorkId) -> Option<Continuation> {

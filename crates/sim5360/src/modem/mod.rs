@@ -131,6 +131,7 @@ impl Ctx {
             if let Err(e) = r {
                 warn!("cannot {what}: {e}");
             }
+            None
         });
     }
 
@@ -184,6 +185,8 @@ enum Active {
         at: Instant,
         resume: fn(&mut Ctx) -> Result<Reply, CmdError>,
     },
+    /// The line waits for offloaded work (an EFS commit).
+    Offloaded(WorkId),
 }
 
 /// An invocation of the current command line, waiting its turn.
@@ -361,7 +364,7 @@ impl Modem {
 
     /// Whether input may be interpreted now.
     fn interpreting(&self) -> bool {
-        !matches!(self.active, Active::Stream(_) | Active::Wait(_) | Active::Delayed { .. })
+        !matches!(self.active, Active::Stream(_) | Active::Wait(_) | Active::Delayed { .. } | Active::Offloaded(_))
             && self.out.len() < ANSWER_BACKLOG_MAX
             && !self.upload_blocked()
     }
@@ -610,6 +613,10 @@ impl Modem {
             }
             Then::After { delay, resume } => {
                 self.active = Active::Delayed { at: self.ctx.now + delay, resume };
+                false
+            }
+            Then::Offloaded(id) => {
+                self.active = Active::Offloaded(id);
                 false
             }
         }
@@ -868,11 +875,17 @@ impl Modem {
         self.ctx.now = now;
         if let Some(then) = self.ctx.jobs.take_continuation(id) {
             let mut urcs = Vec::new();
-            then(&mut self.ctx, result, &mut urcs);
+            let resume = then(&mut self.ctx, result, &mut urcs);
             for u in urcs {
                 self.push_urc(u);
             }
             self.take_ctx_urcs();
+            if let Some(res) = resume
+                && matches!(self.active, Active::Offloaded(w) if w == id)
+            {
+                self.active = Active::Idle;
+                self.resume("offloaded", res);
+            }
         }
         self.process_rx();
     }

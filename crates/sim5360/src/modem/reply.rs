@@ -54,6 +54,8 @@ pub enum Then {
     /// Resume the line after `delay` with the answer `resume` gives then (input meanwhile
     /// waits, as while a job runs).
     After { delay: std::time::Duration, resume: fn(&mut Ctx) -> Result<Reply, CmdError> },
+    /// Wait for offloaded work: its continuation's result resumes the line.
+    Offloaded(super::WorkId),
 }
 
 /// A handler's successful answer.

@@ -6,7 +6,7 @@ use super::{Ftp, FtpError, FtpJob, FtpOp, FtpStep, Security};
 use crate::efs::{Drive, EfsPath};
 use crate::modem::table::CommandSpec;
 use crate::modem::{CmdError, Ctx, DataSink, JobId, JobInput, Reply, Then, Urc};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom};
 use v250::Args;
 
 pub const COMMANDS: &[CommandSpec] = &[
@@ -204,25 +204,17 @@ fn local_file(ctx: &mut Ctx, remote: &str, dir: i64) -> Result<EfsPath, CmdError
     folder.child(base).map_err(|_| ftp_err(FtpError::InvalidParam))
 }
 
-/// A staged EFS file for a download, holding the first `rest` bytes of the existing file.
+/// A staged EFS file for a download; from `rest` on, the first `rest` bytes of the existing
+/// file are kept (copied when the file is committed, off the core's thread).
 fn staged_download(ctx: &mut Ctx, local: &EfsPath, rest: u64) -> Result<Box<dyn crate::efs::StagedFile>, CmdError> {
-    let mut staged = ctx.efs.store.create(local, None).map_err(|_| ftp_err(FtpError::WriteFile))?;
-    if rest > 0 {
-        let meta = ctx.efs.store.stat(local).map_err(|_| ftp_err(FtpError::ReadFile))?;
-        if meta.size < rest {
-            return Err(ftp_err(FtpError::InvalidParam));
-        }
-        let mut old = ctx.efs.store.open(local).map_err(|_| ftp_err(FtpError::ReadFile))?;
-        let mut left = rest;
-        let mut buf = vec![0u8; 64 * 1024];
-        while left > 0 {
-            let want = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-            old.read_exact(&mut buf[..want]).map_err(|_| ftp_err(FtpError::ReadFile))?;
-            staged.write_all(&buf[..want]).map_err(|_| ftp_err(FtpError::WriteFile))?;
-            left -= want as u64;
-        }
+    if rest == 0 {
+        return ctx.efs.store.create(local, None).map_err(|_| ftp_err(FtpError::WriteFile));
     }
-    Ok(staged)
+    let meta = ctx.efs.store.stat(local).map_err(|_| ftp_err(FtpError::ReadFile))?;
+    if meta.size < rest {
+        return Err(ftp_err(FtpError::InvalidParam));
+    }
+    ctx.efs.store.resume(local, rest).map_err(|_| ftp_err(FtpError::WriteFile))
 }
 
 /// An EFS file opened for upload from byte `rest`.

@@ -101,13 +101,47 @@ impl Dest {
         }
     }
 
-    /// The operation ended with `result`; URCs, or the waiting line's result.
-    pub fn finish(self, result: Result<FtpStep, FtpError>, style: Style, urcs: &mut Vec<Urc>) -> Resume {
+    /// The operation ended with `result`; URCs, or the waiting line's result. `release`
+    /// frees the service for its next operation: at once, or, for a download into the
+    /// EFS, once its file is committed (off the core's thread, as committing is an fsync
+    /// and, for a resumed download, a copy of the kept bytes).
+    pub fn finish(
+        self,
+        ctx: &mut Ctx,
+        result: Result<FtpStep, FtpError>,
+        style: Style,
+        urcs: &mut Vec<Urc>,
+        release: fn(&mut Ctx),
+    ) -> Resume {
+        let dest = match (self, &result) {
+            (Dest::Efs { file: Some(file), prefix }, Ok(_)) => {
+                let label = format!("commit the {prefix} download");
+                ctx.jobs.offload(
+                    label,
+                    move || file.commit(),
+                    move |ctx, r, urcs| {
+                        let code = match r {
+                            Ok(()) => 0,
+                            Err(e) => {
+                                info!("storing the downloaded file: {e}");
+                                style.code(FtpError::WriteFile)
+                            }
+                        };
+                        urcs.push(Urc::Line(format!("{prefix}: {code}")));
+                        release(ctx);
+                        None
+                    },
+                );
+                return None;
+            }
+            (dest, _) => dest,
+        };
+        release(ctx);
         let line = |prefix: &str, r: &Result<FtpStep, FtpError>| match r {
             Ok(_) => format!("{prefix}: 0"),
             Err(c) => format!("{prefix}: {}", style.code(*c)),
         };
-        match self {
+        match dest {
             Dest::Dte { prefix }
             | Dest::FromEfs { prefix, .. }
             | Dest::Queued { prefix }
@@ -116,15 +150,9 @@ impl Dest {
                 urcs.push(Urc::Line(line(prefix, &result)));
                 None
             }
-            Dest::Efs { file, prefix } => {
-                let result = match (result, file) {
-                    (Ok(l), Some(f)) => f.commit().map(|()| l).map_err(|e| {
-                        info!("storing the downloaded file: {e}");
-                        FtpError::WriteFile
-                    }),
-                    (Ok(_), None) => Err(FtpError::WriteFile),
-                    (Err(c), _) => Err(c),
-                };
+            Dest::Efs { prefix, .. } => {
+                // A success with its file was committed above; without one it failed.
+                let result = result.and(Err(FtpError::WriteFile));
                 urcs.push(Urc::Line(line(prefix, &result)));
                 None
             }
@@ -190,8 +218,7 @@ impl JobSink for FtpSink {
     }
 
     fn done(self, ctx: &mut Ctx, result: Result<(), FtpError>, urcs: &mut Vec<Urc>) -> Resume {
-        state(ctx).busy = None;
-        self.dest.finish(result.map(|()| FtpStep::Ok), Style::Ftp, urcs)
+        self.dest.finish(ctx, result.map(|()| FtpStep::Ok), Style::Ftp, urcs, |ctx| state(ctx).busy = None)
     }
 }
 
@@ -227,13 +254,15 @@ impl JobSink for FtpsSink {
 
     fn step(&mut self, ctx: &mut Ctx, result: Result<FtpStep, FtpError>, urcs: &mut Vec<Urc>) -> Resume {
         let f = &mut state(ctx).ftps;
-        f.busy = false;
         f.logged_in = true;
         if matches!(f.current, Some(Dest::Queued { .. })) {
             f.chunked_put = false;
         }
-        let dest = f.current.take()?;
-        dest.finish(result, self.style, urcs)
+        let Some(dest) = f.current.take() else {
+            f.busy = false;
+            return None;
+        };
+        dest.finish(ctx, result, self.style, urcs, |ctx| state(ctx).ftps.busy = false)
     }
 
     fn done(self, ctx: &mut Ctx, result: Result<(), FtpError>, urcs: &mut Vec<Urc>) -> Resume {
@@ -244,7 +273,7 @@ impl JobSink for FtpsSink {
         f.busy = false;
         f.chunked_put = false;
         match f.current.take() {
-            Some(dest) => dest.finish(result.map(|()| FtpStep::Ok), self.style, urcs),
+            Some(dest) => dest.finish(ctx, result.map(|()| FtpStep::Ok), self.style, urcs, |_| {}),
             None => {
                 if was_logged_in && self.style == Style::FtpsLte {
                     urcs.push(Urc::Line("+CFTPSNOTIFY: FTPS DISCONNECT".into()));

@@ -268,16 +268,33 @@ impl JobSink for Pop3Sink {
                 None
             }
             (Some(ResultFor::GetRetr { n, dele, path, file }), Ok(_)) => {
-                match file.map(|f| f.commit()) {
-                    Some(Ok(())) if dele => {
-                        if let Some(id) = state(ctx).session {
-                            state(ctx).current = Some(ResultFor::GetDele { path });
-                            ctx.jobs.send_op::<Pop3>(id, Pop3Op::Dele(n));
+                let Some(file) = file else {
+                    fail(urcs, MailError::Server);
+                    return None;
+                };
+                // Committing (an fsync) runs off the core's thread; the session is busy
+                // until then.
+                state(ctx).current = Some(ResultFor::Commit);
+                ctx.jobs.offload(
+                    format!("commit the mail {path}"),
+                    move || file.commit(),
+                    move |ctx, r, urcs| {
+                        let p = state(ctx);
+                        p.current = None;
+                        match (r, p.session) {
+                            (Ok(()), Some(id)) if dele => {
+                                p.current = Some(ResultFor::GetDele { path });
+                                ctx.jobs.send_op::<Pop3>(id, Pop3Op::Dele(n));
+                            }
+                            (Ok(()), _) => Self::stored(urcs, &path),
+                            (Err(e), _) => {
+                                tracing::info!("POP3GET: storing {path}: {e}");
+                                urcs.push(Urc::Line(result_urc(Err(MailError::Server))));
+                            }
                         }
-                    }
-                    Some(Ok(())) => Self::stored(urcs, &path),
-                    _ => fail(urcs, MailError::Server),
-                }
+                        None
+                    },
+                );
                 None
             }
             (Some(ResultFor::GetDele { path }), Ok(_)) => {

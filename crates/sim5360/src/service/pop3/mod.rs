@@ -124,9 +124,21 @@ pub enum ResultFor {
     Num,
     List,
     Hdr,
-    GetUidl { n: u32, dele: bool },
-    GetRetr { n: u32, dele: bool, path: EfsPath, file: Option<Box<dyn StagedFile>> },
-    GetDele { path: EfsPath },
+    GetUidl {
+        n: u32,
+        dele: bool,
+    },
+    GetRetr {
+        n: u32,
+        dele: bool,
+        path: EfsPath,
+        file: Option<Box<dyn StagedFile>>,
+    },
+    GetDele {
+        path: EfsPath,
+    },
+    /// The retrieved mail is being committed to the EFS (off the core's thread).
+    Commit,
     Del,
     Out,
 }
