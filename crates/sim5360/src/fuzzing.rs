@@ -70,6 +70,7 @@ pub fn modem_input(data: &[u8]) {
         baud: 115200,
         store: Box::new(MemStore::new(4096, 4096)),
         nv: std::sync::Arc::new(MemNv::default()),
+        configs: Default::default(),
     };
     let t = chrono::DateTime::UNIX_EPOCH;
     let now = Instant::now();
@@ -144,6 +145,7 @@ pub fn job_events(data: &[u8]) {
         baud: 115200,
         store: Box::new(MemStore::new(1 << 16, 1 << 16)),
         nv: std::sync::Arc::new(MemNv::default()),
+        configs: Default::default(),
     };
     let t = chrono::DateTime::UNIX_EPOCH;
     let mut now = Instant::now();

@@ -202,6 +202,7 @@ impl Factory {
             baud: self.baud,
             store: Box::new(store),
             nv: self.nv.clone(),
+            configs: Default::default(),
         };
         Modem::new(cfg, Box::new(chrono::Utc::now), std::time::Instant::now()).context("preparing the EFS")
     }

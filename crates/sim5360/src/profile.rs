@@ -27,6 +27,8 @@ pub struct Identity {
     pub imsi: String,
     pub iccid: String,
     pub operator: String,
+    /// The SIM's own number (`AT+CNUM`); empty when the SIM holds none.
+    pub msisdn: String,
 }
 
 /// Everything that differs between models.
@@ -88,10 +90,17 @@ impl Profile {
                 imsi: "001010123456789".into(),
                 iccid: "89860012345678901234".into(),
                 operator: "Test Network".into(),
+                msisdn: "+15555550100".into(),
             },
             gcap,
             act,
         }
+    }
+
+    /// An LTE module (the SIM7600): LTE-only commands (`AT+CEREG`, `AT+CGNSSINFO`), LTE
+    /// radio answers, and the LTE family's wording.
+    pub fn lte(&self) -> bool {
+        self.model == Model::Sim7600
     }
 
     /// Boot URCs in order; the first is the one after which commands are accepted.

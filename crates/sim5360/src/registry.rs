@@ -5,7 +5,7 @@
 
 use crate::modem::registry::ServiceDef;
 use crate::modem::table::CommandSpec;
-use crate::service::{ftp, http, https, pop3, smtp};
+use crate::service::{ftp, gnss, http, https, pop3, smtp, time};
 
 /// Every service family, with its state type, command rows, and sample settings that take
 /// its state away from its defaults (the restart test).
@@ -15,11 +15,20 @@ pub static SERVICES: &[ServiceDef] = &[
     ServiceDef::of::<https::HttpsState>("https", https::COMMANDS, &["+CHTTPSSTART"]),
     ServiceDef::of::<smtp::SmtpState>("smtp", smtp::COMMANDS, &["+SMTPSRV=\"h\",2525;+SMTPSUB=\"s\""]),
     ServiceDef::of::<pop3::Pop3State>("pop3", pop3::COMMANDS, &["+POP3SRV=\"h\",\"u\",\"p\",1110"]),
+    ServiceDef::of::<time::TimeState>("nettime", time::COMMANDS, &["+CTZU=1;+CTZR=1;+CNTP=\"ntp.example\",8"]),
+    ServiceDef::of::<gnss::GnssState>("gnss", gnss::COMMANDS, &["+CGPS=1,2;+CGPSINFO=5;+CGPSAUTO=1"]),
 ];
 
 /// The device's command areas, then each service's rows.
 pub fn command_areas() -> impl Iterator<Item = &'static [CommandSpec]> {
-    [crate::general::COMMANDS, crate::network::COMMANDS, crate::efs::COMMANDS]
-        .into_iter()
-        .chain(SERVICES.iter().map(|s| s.commands))
+    [
+        crate::general::COMMANDS,
+        crate::general::device::COMMANDS,
+        crate::network::COMMANDS,
+        crate::network::radio::COMMANDS,
+        crate::network::pdp::COMMANDS,
+        crate::efs::COMMANDS,
+    ]
+    .into_iter()
+    .chain(SERVICES.iter().map(|s| s.commands))
 }

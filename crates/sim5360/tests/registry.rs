@@ -19,6 +19,7 @@ fn modem() -> Modem {
         baud: 115200,
         store: Box::new(MemStore::new(1 << 20, 1 << 20)),
         nv: std::sync::Arc::new(MemNv::default()),
+        configs: Default::default(),
     };
     let t = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
     let mut m = Modem::new(cfg, Box::new(move || t), Instant::now()).unwrap();

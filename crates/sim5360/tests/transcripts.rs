@@ -141,6 +141,7 @@ impl Harness {
             baud: 115200,
             store: Box::new(store),
             nv: std::sync::Arc::new(nv),
+            configs: Default::default(),
         };
         Modem::new(cfg, Box::new(move || *w.lock().unwrap()), now).expect("modem")
     }

@@ -1,6 +1,8 @@
 //! V.25ter basics, identification, error reporting, serial-port settings, the clock and
 //! the command list (spec §9, §10). Every answer is documented in docs/commands.md.
 
+pub mod device;
+
 use crate::modem::settings::{BAUD_RATES, SREGS, Settings};
 use crate::modem::table::{self, CommandSpec};
 use crate::modem::{CmdError, Ctx, ModuleClock, Reply};

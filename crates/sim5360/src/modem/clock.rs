@@ -25,6 +25,11 @@ impl ModuleClock {
         Self { wall, offset: Duration::zero(), tz_quarters: 0 }
     }
 
+    /// The host's (the network's) UTC now, whatever the module's clock says.
+    pub fn wall_now(&self) -> DateTime<Utc> {
+        (self.wall)()
+    }
+
     /// The module's idea of UTC now.
     pub fn now_utc(&self) -> DateTime<Utc> {
         (self.wall)() + self.offset
@@ -49,6 +54,12 @@ impl ModuleClock {
     pub fn set(&mut self, local: NaiveDateTime, tz_quarters: i8) {
         let utc = local - Duration::minutes(15 * i64::from(tz_quarters));
         self.offset = utc.and_utc() - (self.wall)();
+        self.tz_quarters = tz_quarters;
+    }
+
+    /// Set the clock to `utc` (a network time) in zone `tz_quarters`.
+    pub fn set_utc(&mut self, utc: DateTime<Utc>, tz_quarters: i8) {
+        self.offset = utc - (self.wall)();
         self.tz_quarters = tz_quarters;
     }
 

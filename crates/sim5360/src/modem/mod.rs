@@ -17,8 +17,10 @@
 //! `crate::registry::SERVICES`; their jobs' events reach their own typed [`JobSink`]s.
 
 pub mod clock;
+pub mod configs;
 mod error;
 pub mod jobs;
+pub mod ports;
 pub mod redact;
 pub mod registry;
 mod reply;
@@ -27,11 +29,13 @@ pub mod table;
 pub mod timers;
 
 pub use clock::{ModuleClock, WallClock};
+pub use configs::Configs;
 pub use error::{CmdError, CmeError};
 pub use jobs::{
     ErrorOf, InputSource, JobEvent, JobId, JobInput, JobSink, JobSpec, JobTable, NoOp, Offload, Protocol, Resume,
     StepOf, WorkId,
 };
+pub use ports::Ports;
 pub use registry::{Service, ServiceDef, Services};
 pub use reply::{DataSink, OutputStream, Reply, TextSink, Then, Urc};
 pub use settings::{Nv, NvStore, Settings};
@@ -93,6 +97,14 @@ pub struct Ctx {
     pub timers: Timers,
     /// Every service's state.
     pub services: Services,
+    /// Settings services take from the command line.
+    pub configs: Configs,
+    /// Auxiliary output ports (besides the AT port).
+    pub ports: Ports,
+    /// The device model: battery, temperature, switches.
+    pub device: crate::general::device::Device,
+    /// Set by a handler to power the module off once the line's answer is out.
+    pub power_off: bool,
     /// Commands are accepted once the first boot URC is out.
     pub awake: bool,
     /// The boot URCs of this power-on, in order.
@@ -162,6 +174,8 @@ pub struct ModemConfig {
     pub store: Box<dyn Store>,
     /// Non-volatile memory; modems of one process may share it.
     pub nv: Arc<dyn Nv>,
+    /// Settings of services, from the command line.
+    pub configs: Configs,
 }
 
 #[derive(Debug)]
@@ -234,6 +248,10 @@ impl Modem {
             jobs: JobTable::default(),
             timers: Timers::default(),
             services: Services::new(crate::registry::SERVICES),
+            configs: cfg.configs,
+            ports: Ports::default(),
+            device: Default::default(),
+            power_off: false,
             awake: false,
             boot_urcs: Vec::new(),
             rate_ok: |_| true,
@@ -274,6 +292,12 @@ impl Modem {
     /// Handler state (tests and the runner read settings from it).
     pub fn ctx(&self) -> &Ctx {
         &self.ctx
+    }
+
+    /// Output queued for auxiliary port `name` (the runner writes it to that port's
+    /// transport).
+    pub fn poll_port(&mut self, name: &str) -> Option<Vec<u8>> {
+        self.ctx.ports.take(name)
     }
 
     /// Refuse `AT+IPR` rates for which `ok` is false (a serial device that cannot take
@@ -659,9 +683,34 @@ impl Modem {
 
     fn after_line(&mut self) {
         self.take_ctx_urcs();
-        if std::mem::take(&mut self.ctx.reboot) {
+        if std::mem::take(&mut self.ctx.power_off) {
+            self.power_down();
+        } else if std::mem::take(&mut self.ctx.reboot) {
             self.restart();
         }
+    }
+
+    /// Everything stopped, as for a restart, but no boot follows: the module answers
+    /// nothing (it is off).
+    fn power_down(&mut self) {
+        info!("module powered off");
+        self.stop_everything();
+    }
+
+    /// What a restart and a power-off share: jobs, timers, services, input and URCs gone.
+    fn stop_everything(&mut self) {
+        self.ld.reset();
+        self.rx.clear();
+        self.urcs.clear();
+        self.urc_bytes = 0;
+        self.queue.clear();
+        self.ctx.jobs.abort_all();
+        self.ctx.services.reset();
+        self.ctx.timers.clear();
+        self.ctx.urcs.clear();
+        self.ctx.device = Default::default();
+        self.active = Active::Idle;
+        self.ctx.awake = false;
     }
 
     /// Power-cycle: every job stopped, every service and timer back to its power-on
@@ -675,16 +724,7 @@ impl Modem {
         self.ctx.settings = settings;
         self.ctx.net.restart();
         self.ctx.efs.cwd = crate::efs::EfsPath::root(crate::efs::Drive::C);
-        self.ld.reset();
-        self.rx.clear();
-        self.urcs.clear();
-        self.urc_bytes = 0;
-        self.ctx.jobs.abort_all();
-        self.ctx.services.reset();
-        self.ctx.timers.clear();
-        self.ctx.urcs.clear();
-        self.active = Active::Idle;
-        self.ctx.awake = false;
+        self.stop_everything();
         self.schedule_boot();
         self.handle_timeout(self.ctx.now);
     }

@@ -1,50 +1,70 @@
-//! The 27.007 subset and SIMCom's socket-PDP setup (spec §10, §11): SIM, registration,
-//! operator, functionality, attach, PDP contexts. The virtual network is always there:
-//! with full functionality and a ready SIM the module is registered at home.
+//! The network side of the device (spec §10, §11; device spec §3): SIM, identity from the
+//! SIM, registration (`+CREG`/`+CGREG`/`+CEREG` with their URCs), operator, functionality,
+//! attach, signal; the radio model (`radio.rs`: `AT+CPSI`, `AT+CNSMOD`, ...) and PDP
+//! contexts (`pdp.rs`).
+//!
+//! The virtual network is always there: with full functionality and a ready SIM the module
+//! is registered at home. `AT+CFUN=0/4` deregisters at once; `AT+CFUN=1` searches for
+//! [`REREGISTER_AFTER`] and then registers again, with the URCs the DTE enabled.
+
+pub mod pdp;
+pub mod radio;
+
+pub use radio::Radio;
 
 use crate::modem::{CmdError, CmeError, Ctx, Reply, Urc, table::CommandSpec};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 use v250::Args;
 
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("+CPIN").read(cpin_read).write(cpin_write).test_ok().secret(&[1, 2]),
     CommandSpec::new("+CIMI").exec(cimi).test_ok().sim(),
-    CommandSpec::new("+CICCID").exec(ciccid).test_ok(),
+    CommandSpec::new("+CICCID").exec(iccid).test_ok(),
+    CommandSpec::new("+ICCID").exec(iccid).test_ok(),
+    CommandSpec::new("+CCID").exec(ccid).read(ccid).test_ok(),
+    CommandSpec::new("+CNUM").exec(cnum).test_ok().sim(),
+    CommandSpec::new("+CSPN").read(cspn).test_ok().sim(),
     CommandSpec::new("+CSQ").exec(csq).test_text("+CSQ: (0-31,99),(0-7,99)"),
-    CommandSpec::new("+CREG").read(creg_read).write(creg_write).test_text("+CREG: (0-2)"),
-    CommandSpec::new("+CGREG").read(cgreg_read).write(cgreg_write).test_text("+CGREG: (0-2)"),
+    CommandSpec::new("+CREG").read(reg_read).write(reg_write).test_text("+CREG: (0-2)"),
+    CommandSpec::new("+CGREG").read(reg_read).write(reg_write).test_text("+CGREG: (0-2)"),
+    CommandSpec::new("+CEREG").read(reg_read).write(reg_write).test_text("+CEREG: (0-2)"),
     CommandSpec::new("+COPS").read(cops_read).write(cops_write).test(cops_test).sim(),
     CommandSpec::new("+CFUN").read(cfun_read).write(cfun_write).test_text("+CFUN: (0,1,4),(0-1)"),
     CommandSpec::new("+CGATT").read(cgatt_read).write(cgatt_write).test_text("+CGATT: (0,1)").sim(),
-    CommandSpec::new("+CGDCONT").read(cgdcont_read).write(cgdcont_write).test(cgdcont_test),
-    CommandSpec::new("+CGSOCKCONT").read(cgsockcont_read).write(cgsockcont_write).test(cgsockcont_test),
-    CommandSpec::new("+CSOCKSETPN")
-        .exec(csocksetpn_clear)
-        .read(csocksetpn_read)
-        .write(csocksetpn_write)
-        .test(csocksetpn_test),
-    CommandSpec::new("+CSOCKAUTH")
-        .read(csockauth_read)
-        .write(csockauth_write)
-        .test(csockauth_test)
-        .secret(&[3])
-        .secret_answer(),
     CommandSpec::new("+CMGF").read(cmgf_read).write(cmgf_write).test_text("+CMGF: (0-1)"),
-    CommandSpec::new("+CTZU").read(ctzu_read).write(ctzu_write).test_text("+CTZU: (0-1)"),
-    CommandSpec::new("+CTZR").read(ctzr_read).write(ctzr_write).test_text("+CTZR: (0-1)"),
 ];
 
 /// Default SIM PUK when the SIM is PIN-locked (`--pin`).
 pub const DEFAULT_PUK: &str = "12345678";
 const PIN_TRIES: u8 = 3;
-const MAX_CID: u8 = 16;
-const NV_SOCKET_PDP: &str = "socket-pdp.json";
+/// How long `AT+CFUN=1` searches before the module is registered again.
+pub const REREGISTER_AFTER: Duration = Duration::from_millis(1500);
+/// How long `AT+COPS=?` scans before it answers.
+pub const COPS_SCAN: Duration = Duration::from_secs(4);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sim {
     Ready,
     PinRequired,
     PukRequired,
+}
+
+/// A registration state, as `<stat>` of `+CREG`/`+CGREG`/`+CEREG` (27.007).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegStat {
+    NotSearching = 0,
+    Home = 1,
+    Searching = 2,
+    Denied = 3,
+    Unknown = 4,
+    Roaming = 5,
+}
+
+impl RegStat {
+    pub fn registered(self) -> bool {
+        matches!(self, Self::Home | Self::Roaming)
+    }
 }
 
 /// One PDP context definition.
@@ -57,7 +77,7 @@ pub struct Pdp {
     pub h_comp: u8,
 }
 
-/// Socket PDP authentication (`AT+CSOCKAUTH`).
+/// Socket PDP authentication (`AT+CSOCKAUTH`), also `AT+CGAUTH`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SockAuth {
     pub auth_type: u8,
@@ -73,63 +93,81 @@ pub struct SocketPdp {
     pub active: Option<u8>,
 }
 
-/// Network-side state of the module.
-#[derive(Debug)]
+/// Network-side state of the module (its `Debug` masks the PIN, PUK and passwords).
 pub struct NetState {
     pin: Option<String>,
     puk: String,
     pub sim: Sim,
     pin_tries: u8,
     pub cfun: u8,
-    pub attached: bool,
+    /// Circuit-switched (`+CREG`) and packet (`+CGREG`/`+CEREG`) registration.
+    pub cs: RegStat,
+    pub ps: RegStat,
+    /// `AT+CREG=<n>`, `AT+CGREG=<n>`, `AT+CEREG=<n>`: URC presentation 0-2.
     pub creg_n: u8,
     pub cgreg_n: u8,
+    pub cereg_n: u8,
     pub cops_format: u8,
-    /// Signal quality reported while registered.
-    pub csq: (u8, u8),
+    /// The radio model (signal, cell, band, mode preferences, its URC switches).
+    pub radio: Radio,
     pub cgdcont: Vec<(u8, Pdp)>,
+    pub cgauth: Vec<(u8, SockAuth)>,
+    pdp_active: std::collections::BTreeSet<u8>,
     pub socket: SocketPdp,
     socket_loaded: bool,
-    pub ctzu: u8,
-    pub ctzr: u8,
     pub cmgf: u8,
+}
+
+impl std::fmt::Debug for NetState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetState")
+            .field("sim", &self.sim)
+            .field("cfun", &self.cfun)
+            .field("cs", &self.cs)
+            .field("ps", &self.ps)
+            .field("radio", &self.radio)
+            .finish_non_exhaustive()
+    }
 }
 
 impl NetState {
     pub fn new(pin: Option<String>) -> Self {
         let sim = if pin.is_some() { Sim::PinRequired } else { Sim::Ready };
+        let reg = if sim == Sim::Ready { RegStat::Home } else { RegStat::NotSearching };
         Self {
             pin,
             puk: DEFAULT_PUK.into(),
             sim,
             pin_tries: PIN_TRIES,
             cfun: 1,
-            attached: true,
+            cs: reg,
+            ps: reg,
             creg_n: 0,
             cgreg_n: 0,
+            cereg_n: 0,
             cops_format: 0,
-            csq: (21, 99),
-            cgdcont: vec![(1, default_pdp(""))],
+            radio: Radio::default(),
+            cgdcont: vec![(1, pdp::default_pdp(""))],
+            cgauth: Vec::new(),
+            pdp_active: Default::default(),
             socket: SocketPdp::default(),
             socket_loaded: false,
-            ctzu: 0,
-            ctzr: 0,
             cmgf: 0,
         }
     }
 
     /// Power cycle: volatile state back to power-on values.
     pub fn restart(&mut self) {
-        let fresh = Self::new(self.pin.clone());
-        let socket = std::mem::take(&mut self.socket);
-        let loaded = self.socket_loaded;
-        *self = Self {
-            socket,
-            socket_loaded: loaded,
-            sim: if self.sim == Sim::PukRequired { Sim::PukRequired } else { fresh.sim },
-            puk: self.puk.clone(),
-            ..fresh
-        };
+        let mut fresh = Self::new(self.pin.clone());
+        fresh.socket = std::mem::take(&mut self.socket);
+        fresh.socket_loaded = self.socket_loaded;
+        if self.sim == Sim::PukRequired {
+            fresh.sim = Sim::PukRequired;
+            fresh.cs = RegStat::NotSearching;
+            fresh.ps = RegStat::NotSearching;
+        }
+        fresh.puk.clone_from(&self.puk);
+        *self = fresh;
     }
 
     pub fn sim_locked(&self) -> bool {
@@ -145,14 +183,15 @@ impl NetState {
         }
     }
 
-    /// Registered on the (virtual) home network.
+    /// Registered (home or roaming): calls, SMS and services can use the network.
     pub fn registered(&self) -> bool {
-        self.cfun == 1 && self.sim == Sim::Ready
+        self.cs.registered()
     }
-}
 
-fn default_pdp(apn: &str) -> Pdp {
-    Pdp { pdp_type: "IP".into(), apn: apn.into(), addr: "0.0.0.0".into(), d_comp: 0, h_comp: 0 }
+    /// Attached to the packet domain: PDP contexts and data services can work.
+    pub fn packet_attached(&self) -> bool {
+        self.ps.registered()
+    }
 }
 
 fn cpin_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
@@ -164,6 +203,17 @@ fn cpin_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     Ok(Reply::line(format!("+CPIN: {s}")))
 }
 
+/// The SIM became ready: the rest of the boot sequence, then registration at once (the
+/// network was found during the boot).
+fn sim_unlocked(ctx: &mut Ctx) {
+    ctx.net.sim = Sim::Ready;
+    ctx.net.pin_tries = PIN_TRIES;
+    ctx.urcs.extend(ctx.profile.after_pin_urcs().into_iter().map(|u| Urc::Line(u.to_owned())));
+    if ctx.net.cfun == 1 {
+        set_registration(ctx, RegStat::Home, RegStat::Home);
+    }
+}
+
 /// `AT+CPIN=<pin>` or `AT+CPIN=<puk>,<newpin>`.
 fn cpin_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let code = args.next_str_max(16)?;
@@ -173,9 +223,7 @@ fn cpin_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     match net.sim {
         Sim::Ready => Err(CmdError::cme(CmeError::NotAllowed, "SIM already ready")),
         Sim::PinRequired if net.pin.as_deref() == Some(code) && new.is_none() => {
-            net.sim = Sim::Ready;
-            net.pin_tries = PIN_TRIES;
-            ctx.urcs.extend(ctx.profile.after_pin_urcs().into_iter().map(|u| Urc::Line(u.to_owned())));
+            sim_unlocked(ctx);
             Ok(Reply::ok())
         }
         Sim::PinRequired => {
@@ -191,9 +239,7 @@ fn cpin_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
                 if code == net.puk && (4..=8).contains(&newpin.len()) && newpin.bytes().all(|b| b.is_ascii_digit()) =>
             {
                 net.pin = Some(newpin.to_owned());
-                net.sim = Sim::Ready;
-                net.pin_tries = PIN_TRIES;
-                ctx.urcs.extend(ctx.profile.after_pin_urcs().into_iter().map(|u| Urc::Line(u.to_owned())));
+                sim_unlocked(ctx);
                 Ok(Reply::ok())
             }
             Some(_) => Err(CmdError::cme(CmeError::IncorrectPassword, "wrong PUK or new PIN not 4-8 digits")),
@@ -206,48 +252,126 @@ fn cimi(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     Ok(Reply::line(ctx.profile.identity.imsi.clone()))
 }
 
-fn ciccid(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+/// `AT+CICCID` / `AT+ICCID`: `+ICCID: <iccid>`.
+fn iccid(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     Ok(Reply::line(format!("+ICCID: {}", ctx.profile.identity.iccid)))
 }
 
-fn csq(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    let (rssi, ber) = if ctx.net.registered() { ctx.net.csq } else { (99, 99) };
-    Ok(Reply::line(format!("+CSQ: {rssi},{ber}")))
+/// `AT+CCID` (SIM800/SIM7000 spelling): `+CCID: <iccid>` (UNCERTAIN on the SIM5360).
+fn ccid(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line(format!("+CCID: {}", ctx.profile.identity.iccid)))
 }
 
-fn reg_line(prefix: &str, n: u8, net: &NetState) -> String {
-    let stat = u8::from(net.registered());
-    if n == 2 && stat == 1 {
-        format!("{prefix}: {n},{stat},\"00C3\",\"0A1B2C3\"")
-    } else {
-        format!("{prefix}: {n},{stat}")
+/// `AT+CNUM`: `+CNUM: "","<msisdn>",<type>` (SIM7600: `,0,4` speed and service appended).
+fn cnum(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    let n = &ctx.profile.identity.msisdn;
+    if n.is_empty() {
+        return Ok(Reply::ok());
+    }
+    let ton = if n.starts_with('+') { 145 } else { 129 };
+    let tail = if ctx.profile.lte() { ",0,4" } else { "" };
+    Ok(Reply::line(format!("+CNUM: \"\",\"{n}\",{ton}{tail}")))
+}
+
+/// `AT+CSPN?`: `+CSPN: "<service provider>",0`.
+fn cspn(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line(format!("+CSPN: \"{}\",0", ctx.profile.identity.operator)))
+}
+
+fn csq(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line(radio::csq_line(ctx)))
+}
+
+/// Which registration command a row is: its prefix and its `<n>`.
+fn reg_n<'a>(net: &'a mut NetState, name: &str) -> &'a mut u8 {
+    match name {
+        "+CGREG" => &mut net.cgreg_n,
+        "+CEREG" => &mut net.cereg_n,
+        _ => &mut net.creg_n,
     }
 }
 
-fn creg_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(reg_line("+CREG", ctx.net.creg_n, &ctx.net)))
+/// `+CEREG` exists on LTE modules only.
+fn reg_supported(ctx: &Ctx, name: &str) -> Result<(), CmdError> {
+    if name == "+CEREG" && !ctx.profile.lte() {
+        return Err(CmdError::Unknown("AT+CEREG (an LTE command)".into()));
+    }
+    Ok(())
 }
 
-fn creg_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+/// `<stat>` of a registration command now.
+fn reg_stat(net: &NetState, name: &str) -> RegStat {
+    if name == "+CREG" { net.cs } else { net.ps }
+}
+
+/// `<stat>[,"<lac>","<ci>"[,<AcT>]]` for presentation `n`.
+fn reg_fields(ctx: &Ctx, name: &str, n: u8, stat: RegStat) -> String {
+    let r = &ctx.net.radio;
+    if n == 2 && stat.registered() {
+        let act = if name == "+CEREG" { ",7" } else { "" };
+        format!("{},\"{:04X}\",\"{:07X}\"{act}", stat as u8, r.lac, r.ci)
+    } else {
+        (stat as u8).to_string()
+    }
+}
+
+/// `AT+CREG?` (and `+CGREG`, `+CEREG`): `<prefix>: <n>,<stat>[,"<lac>","<ci>"]`.
+fn reg_read(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    let name = args.name();
+    reg_supported(ctx, name)?;
+    let n = *reg_n(&mut ctx.net, name);
+    let stat = reg_stat(&ctx.net, name);
+    Ok(Reply::line(format!("{name}: {n},{}", reg_fields(ctx, name, n, stat))))
+}
+
+/// `AT+CREG=<n>`: 0 no URC, 1 `+CREG: <stat>` on change, 2 with the cell.
+fn reg_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let name = args.name();
+    reg_supported(ctx, name)?;
     let n = args.opt_in::<u8>(0..=2)?.unwrap_or(0);
     args.finish()?;
-    ctx.net.creg_n = n;
+    *reg_n(&mut ctx.net, name) = n;
     Ok(Reply::ok())
 }
 
-fn cgreg_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(reg_line("+CGREG", ctx.net.cgreg_n, &ctx.net)))
+/// Change the registration: the URCs the DTE enabled (`+CREG:`, `+CGREG:`, `+CEREG:`),
+/// and what follows a registration (signal and mode reports, network time).
+pub fn set_registration(ctx: &mut Ctx, cs: RegStat, ps: RegStat) {
+    let (old_cs, old_ps) = (ctx.net.cs, ctx.net.ps);
+    let was_registered = ctx.net.registered();
+    ctx.net.cs = cs;
+    ctx.net.ps = ps;
+    let lte = ctx.profile.lte();
+    for (name, n, old, new) in [
+        ("+CREG", ctx.net.creg_n, old_cs, cs),
+        ("+CGREG", ctx.net.cgreg_n, old_ps, ps),
+        ("+CEREG", ctx.net.cereg_n, old_ps, ps),
+    ] {
+        if n > 0 && old != new && (name != "+CEREG" || lte) {
+            let line = format!("{name}: {}", reg_fields(ctx, name, n, new));
+            ctx.urcs.push(Urc::Line(line));
+        }
+    }
+    if !ps.registered() {
+        ctx.net.pdp_active.clear();
+    }
+    if ctx.net.registered() != was_registered {
+        radio::registration_changed(ctx);
+        if ctx.net.registered() {
+            crate::service::time::network_time(ctx);
+        }
+    }
 }
 
-fn cgreg_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
-    let n = args.opt_in::<u8>(0..=2)?.unwrap_or(0);
-    args.finish()?;
-    ctx.net.cgreg_n = n;
-    Ok(Reply::ok())
+/// The end of the search `AT+CFUN=1` started.
+fn registered_again(ctx: &mut Ctx, _: u64) {
+    if ctx.net.cfun == 1 && ctx.net.sim == Sim::Ready {
+        set_registration(ctx, RegStat::Home, RegStat::Home);
+    }
 }
 
 /// Operator names: long, short, numeric.
-fn operator_names(ctx: &Ctx) -> [String; 3] {
+pub fn operator_names(ctx: &Ctx) -> [String; 3] {
     let long = ctx.profile.identity.operator.clone();
     let short: String = long.chars().filter(|c| !c.is_whitespace()).take(8).collect();
     let numeric = ctx.profile.identity.imsi.chars().take(5).collect();
@@ -283,7 +407,16 @@ fn cops_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     Ok(Reply::ok())
 }
 
+/// `AT+COPS=?`: a scan, answered after [`COPS_SCAN`] (input meanwhile waits): the one
+/// network there is, then `,,` and the ranges. With the radio off: `+CME ERROR: 30`.
 fn cops_test(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    if ctx.net.cfun != 1 {
+        return Err(CmdError::cme(CmeError::NoNetworkService, "the radio is off"));
+    }
+    Ok(Reply::ok().then(crate::modem::Then::After { delay: COPS_SCAN, resume: cops_scan_result }))
+}
+
+fn cops_scan_result(ctx: &mut Ctx) -> Result<Reply, CmdError> {
     let [l, s, n] = operator_names(ctx);
     Ok(Reply::line(format!("+COPS: (2,\"{l}\",\"{s}\",\"{n}\",{}),,(0-4),(0-2)", ctx.profile.act)))
 }
@@ -293,6 +426,8 @@ fn cfun_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 }
 
 /// `AT+CFUN=<fun>[,<rst>]`: 0 minimum, 1 full, 4 RF off; rst 1 restarts (with fun 1).
+/// Leaving full functionality deregisters at once; coming back searches for
+/// [`REREGISTER_AFTER`], then registers.
 fn cfun_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let fun = args.next_in::<u8>(0..=4)?;
     if !matches!(fun, 0 | 1 | 4) {
@@ -303,179 +438,33 @@ fn cfun_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     if rst == 1 && fun != 1 {
         return Err(CmdError::cme(CmeError::NotAllowed, "reset needs fun=1"));
     }
+    let was = ctx.net.cfun;
     ctx.net.cfun = fun;
-    ctx.net.attached = fun == 1;
     ctx.reboot = rst == 1;
+    if fun != 1 {
+        set_registration(ctx, RegStat::NotSearching, RegStat::NotSearching);
+    } else if was != 1 && ctx.net.sim == Sim::Ready && rst == 0 {
+        set_registration(ctx, RegStat::Searching, RegStat::Searching);
+        ctx.after(REREGISTER_AFTER, "registration", registered_again, 0);
+    }
     Ok(Reply::ok())
 }
 
 fn cgatt_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(format!("+CGATT: {}", u8::from(ctx.net.attached && ctx.net.registered()))))
+    Ok(Reply::line(format!("+CGATT: {}", u8::from(ctx.net.packet_attached()))))
 }
 
+/// `AT+CGATT=<0|1>`: detach or attach the packet domain (attaching needs registration).
 fn cgatt_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
-    let state = args.next_int_in(0..=1)?;
+    let attach = args.next_in::<u8>(0..=1)? == 1;
     args.finish()?;
-    if state == 1 && !ctx.net.registered() {
+    if attach && !ctx.net.registered() {
         return Err(CmdError::cme(CmeError::NoNetworkService, "not registered (CFUN is not 1)"));
     }
-    ctx.net.attached = state == 1;
+    let cs = ctx.net.cs;
+    let ps = if attach { cs } else { RegStat::NotSearching };
+    set_registration(ctx, cs, ps);
     Ok(Reply::ok())
-}
-
-/// Parse `<cid>[,<type>[,<apn>[,<addr>[,<d_comp>[,<h_comp>]]]]]`; `None` = undefine cid.
-fn parse_pdp(args: &mut Args<'_>) -> Result<(u8, Option<Pdp>), CmdError> {
-    let cid = args.next_in::<u8>(1..=MAX_CID)?;
-    if args.len() == 1 {
-        return Ok((cid, None));
-    }
-    let pdp_type = args.opt_str()?.unwrap_or("IP").to_ascii_uppercase();
-    if !matches!(pdp_type.as_str(), "IP" | "PPP" | "IPV6" | "IPV4V6") {
-        return Err(args.invalid("PDP type must be IP, PPP, IPV6 or IPV4V6").into());
-    }
-    let apn = args.opt_str()?.unwrap_or("");
-    if apn.len() > 99 {
-        return Err(args.invalid("APN longer than 99").into());
-    }
-    let addr = args.opt_str()?.unwrap_or("0.0.0.0");
-    let d_comp = args.opt_in::<u8>(0..=2)?.unwrap_or(0);
-    let h_comp = args.opt_in::<u8>(0..=4)?.unwrap_or(0);
-    args.finish()?;
-    let addr = if addr.is_empty() { "0.0.0.0" } else { addr };
-    Ok((cid, Some(Pdp { pdp_type, apn: apn.into(), addr: addr.into(), d_comp, h_comp })))
-}
-
-fn set_pdp(list: &mut Vec<(u8, Pdp)>, cid: u8, pdp: Option<Pdp>) {
-    list.retain(|(c, _)| *c != cid);
-    if let Some(p) = pdp {
-        list.push((cid, p));
-        list.sort_by_key(|(c, _)| *c);
-    }
-}
-
-fn pdp_lines(prefix: &str, list: &[(u8, Pdp)]) -> Vec<String> {
-    list.iter()
-        .map(|(cid, p)| {
-            format!("{prefix}: {cid},\"{}\",\"{}\",\"{}\",{},{}", p.pdp_type, p.apn, p.addr, p.d_comp, p.h_comp)
-        })
-        .collect()
-}
-
-fn pdp_test(prefix: &str) -> Reply {
-    Reply::lines(
-        ["IP", "PPP", "IPV6", "IPV4V6"]
-            .iter()
-            .map(|t| format!("{prefix}: (1-{MAX_CID}),\"{t}\",,,(0-2),(0-4)"))
-            .collect(),
-    )
-}
-
-fn cgdcont_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::lines(pdp_lines("+CGDCONT", &ctx.net.cgdcont)))
-}
-
-fn cgdcont_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
-    let (cid, pdp) = parse_pdp(&mut args)?;
-    set_pdp(&mut ctx.net.cgdcont, cid, pdp);
-    Ok(Reply::ok())
-}
-
-fn cgdcont_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(pdp_test("+CGDCONT"))
-}
-
-/// The socket-PDP settings, loaded from NV on first use.
-fn socket(ctx: &mut Ctx) -> &mut SocketPdp {
-    if !ctx.net.socket_loaded {
-        ctx.net.socket_loaded = true;
-        if let Some(raw) = ctx.nv.load(NV_SOCKET_PDP) {
-            match serde_json::from_slice(&raw) {
-                Ok(s) => ctx.net.socket = s,
-                Err(e) => tracing::warn!("ignoring damaged socket PDP settings: {e}"),
-            }
-        }
-    }
-    &mut ctx.net.socket
-}
-
-/// Save the socket-PDP settings in NV (written off the line's critical path).
-fn save_socket(ctx: &mut Ctx) -> Result<(), CmdError> {
-    let json = serde_json::to_vec(&ctx.net.socket).map_err(|_| CmdError::cme(CmeError::MemoryFailure, "encode"))?;
-    ctx.nv_save(NV_SOCKET_PDP, json);
-    Ok(())
-}
-
-fn cgsockcont_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::lines(pdp_lines("+CGSOCKCONT", &socket(ctx).contexts)))
-}
-
-/// `AT+CGSOCKCONT=<cid>[,...]`: define (or with only `<cid>` undefine) a socket PDP
-/// context; saved in NV.
-fn cgsockcont_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
-    let (cid, pdp) = parse_pdp(&mut args)?;
-    set_pdp(&mut socket(ctx).contexts, cid, pdp);
-    save_socket(ctx)?;
-    Ok(Reply::ok())
-}
-
-fn cgsockcont_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(pdp_test("+CGSOCKCONT"))
-}
-
-fn csocksetpn_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    let n = socket(ctx).active.unwrap_or(0);
-    Ok(Reply::line(format!("+CSOCKSETPN: {n}")))
-}
-
-fn csocksetpn_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
-    let n = args.next_in::<u8>(1..=MAX_CID)?;
-    args.finish()?;
-    socket(ctx).active = Some(n);
-    save_socket(ctx)?;
-    Ok(Reply::ok())
-}
-
-/// `AT+CSOCKSETPN`: clear the selection.
-fn csocksetpn_clear(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    socket(ctx).active = None;
-    save_socket(ctx)?;
-    Ok(Reply::ok())
-}
-
-fn csocksetpn_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(format!("+CSOCKSETPN: (1-{MAX_CID})")))
-}
-
-fn csockauth_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    let lines = socket(ctx)
-        .auth
-        .iter()
-        .map(|(cid, a)| format!("+CSOCKAUTH: {cid},{},\"{}\",\"{}\"", a.auth_type, a.password, a.user))
-        .collect();
-    Ok(Reply::lines(lines))
-}
-
-/// `AT+CSOCKAUTH=<cid>[,<auth_type>[,<passwd>[,<user>]]]` (password before user).
-fn csockauth_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
-    let cid = args.next_in::<u8>(1..=MAX_CID)?;
-    let auth_type = args.opt_in::<u8>(0..=2)?.unwrap_or(0);
-    let password = args.opt_str()?.unwrap_or("");
-    let user = args.opt_str()?.unwrap_or("");
-    args.finish()?;
-    if password.len() > 64 || user.len() > 64 {
-        return Err(CmdError::cme(CmeError::TextTooLong, "user or password longer than 64"));
-    }
-    let auth = SockAuth { auth_type, password: password.into(), user: user.into() };
-    let list = &mut socket(ctx).auth;
-    list.retain(|(c, _)| *c != cid);
-    list.push((cid, auth));
-    list.sort_by_key(|(c, _)| *c);
-    save_socket(ctx)?;
-    Ok(Reply::ok())
-}
-
-fn csockauth_test(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(format!("+CSOCKAUTH: (1-{MAX_CID}),(0-2)")))
 }
 
 fn cmgf_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
@@ -486,27 +475,5 @@ fn cmgf_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let v = args.opt_in::<u8>(0..=1)?.unwrap_or(0);
     args.finish()?;
     ctx.net.cmgf = v;
-    Ok(Reply::ok())
-}
-
-fn ctzu_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(format!("+CTZU: {}", ctx.net.ctzu)))
-}
-
-fn ctzu_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
-    let v = args.next_in::<u8>(0..=1)?;
-    args.finish()?;
-    ctx.net.ctzu = v;
-    Ok(Reply::ok())
-}
-
-fn ctzr_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(format!("+CTZR: {}", ctx.net.ctzr)))
-}
-
-fn ctzr_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
-    let v = args.next_in::<u8>(0..=1)?;
-    args.finish()?;
-    ctx.net.ctzr = v;
     Ok(Reply::ok())
 }

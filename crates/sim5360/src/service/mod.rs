@@ -5,12 +5,14 @@
 
 pub mod cache;
 pub mod ftp;
+pub mod gnss;
 pub mod http;
 pub mod https;
 pub mod net;
 pub mod outcome;
 pub mod pop3;
 pub mod smtp;
+pub mod time;
 
 use crate::modem::{JobEvent, JobId, JobInput, Protocol};
 use std::marker::PhantomData;
