@@ -7,6 +7,7 @@ use sim5360::modem::settings::DirNv;
 use sim5360::modem::{Modem, ModemConfig};
 use sim5360::profile::{Model, Profile, imei_is_valid};
 use sim5360::runner::{self, End, SessionOptions};
+use sim5360::service::gnss::{GnssConfig, PositionSource, Track};
 use sim5360::service::net::{MailTls, NetConfig};
 use sim5360::transport::signals::Signals;
 use sim5360::transport::trace::Trace;
@@ -116,6 +117,38 @@ struct Cli {
     #[arg(long)]
     operator: Option<String>,
 
+    /// The SIM's number (AT+CNUM), e.g. +15555550100; `none` for a SIM without one.
+    #[arg(long, value_name = "NUMBER")]
+    msisdn: Option<String>,
+
+    /// The SIM's ICCID (AT+CICCID): 19-20 digits, or 19 digits and F.
+    #[arg(long, value_name = "ICCID")]
+    iccid: Option<String>,
+
+    /// Where GNSS puts the module: LAT,LON[,ALT] in degrees (and metres). Default: the
+    /// Brandenburg Gate, 52.516275,13.377704,34.
+    #[arg(long, value_name = "LAT,LON[,ALT]", conflicts_with = "gnss_track", value_parser = sim5360::service::gnss::track::parse_position)]
+    gnss: Option<sim5360::service::gnss::Fix>,
+
+    /// A track the GNSS position follows in real time, in a loop: a GPX file (track,
+    /// route or waypoints, with times) or NMEA sentences (RMC, GGA).
+    #[arg(long, value_name = "FILE")]
+    gnss_track: Option<PathBuf>,
+
+    /// GNSS time to first fix after AT+CGPS=1 or AT+CGPSCOLD (a hot start takes at most
+    /// 1 s). Examples: 0, 5s, 30s.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    gnss_ttff: Duration,
+
+    /// Stable symlink to the NMEA pseudo-terminal (default: the link's path with `-nmea`
+    /// appended, e.g. $XDG_RUNTIME_DIR/ttySIM5360-nmea). Only with the PTY transport.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["serial", "tcp", "stdio", "no_nmea"])]
+    nmea_link: Option<PathBuf>,
+
+    /// No NMEA port.
+    #[arg(long)]
+    no_nmea: bool,
+
     /// Trust the CA certificates in this PEM file for TLS (FTPS, HTTPS, ...), besides the
     /// system roots. May be given several times.
     #[arg(long = "ca", value_name = "FILE")]
@@ -187,6 +220,7 @@ struct Factory {
     /// The state directory's NV, shared by every modem of the process (a TCP reconnect
     /// sees what the last session saved, even before it reached the disk).
     nv: Arc<DirNv>,
+    gnss: GnssConfig,
     efs_size: u64,
     sd_size: u64,
 }
@@ -202,7 +236,7 @@ impl Factory {
             baud: self.baud,
             store: Box::new(store),
             nv: self.nv.clone(),
-            configs: Default::default(),
+            configs: sim5360::modem::Configs::default().with(self.gnss.clone()),
         };
         Modem::new(cfg, Box::new(chrono::Utc::now), std::time::Instant::now()).context("preparing the EFS")
     }
@@ -269,6 +303,29 @@ async fn run(cli: Cli) -> Result<()> {
     {
         bail!("--imsi {imsi}: must be 6-15 digits");
     }
+    if let Some(n) = &cli.msisdn {
+        if n == "none" {
+            id.msisdn.clear();
+        } else {
+            let digits = n.strip_prefix('+').unwrap_or(n);
+            if !(3..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                bail!("--msisdn {n}: must be 3-15 digits, optionally after a +");
+            }
+            id.msisdn.clone_from(n);
+        }
+    }
+    if let Some(iccid) = &cli.iccid {
+        let body = iccid.strip_suffix(['F', 'f']).unwrap_or(iccid);
+        if !(19..=20).contains(&iccid.len()) || !body.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("--iccid {iccid}: must be 19-20 digits (or 19 and F)");
+        }
+        id.iccid.clone_from(iccid);
+    }
+    let source = match &cli.gnss_track {
+        Some(path) => PositionSource::Track(Arc::new(Track::load(path).map_err(anyhow::Error::msg)?)),
+        None => PositionSource::Fixed(cli.gnss.unwrap_or(sim5360::service::gnss::DEFAULT_POSITION)),
+    };
+    let gnss = GnssConfig::new(source, cli.gnss_ttff, std::time::Instant::now());
     if let Some(pin) = &cli.pin
         && (!(4..=8).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()))
     {
@@ -293,6 +350,7 @@ async fn run(cli: Cli) -> Result<()> {
             };
             Arc::new(DirNv::open(state.clone()).with_context(|| format!("state directory {}", state.display()))?)
         },
+        gnss,
         efs_size: cli.efs_size,
         sd_size: cli.sd_size,
     });
@@ -318,6 +376,7 @@ async fn run(cli: Cli) -> Result<()> {
                 trace: trace.as_ref().map(|t| (t.clone(), t.session(id))),
                 on_baud: None,
                 net: net.clone(),
+                port: None,
             }
         }
     };
@@ -374,10 +433,31 @@ async fn run(cli: Cli) -> Result<()> {
         println!("link: {}", l.display());
     }
     use std::io::Write;
+    let mut session = make_session(&session_ids);
+    // The NMEA port: a second PTY, announced after the first.
+    let nmea = if cli.no_nmea {
+        None
+    } else {
+        let nmea_link = cli.nmea_link.clone().or_else(|| {
+            link.as_ref().map(|l| {
+                let mut s = l.clone().into_os_string();
+                s.push("-nmea");
+                PathBuf::from(s)
+            })
+        });
+        let (nmea_pty, nmea_stream) = Pty::open(cli.baud, nmea_link.as_deref())?;
+        println!("nmea: {}", nmea_pty.path.display());
+        if let Some(l) = nmea_pty.link() {
+            println!("nmea-link: {}", l.display());
+        }
+        session.port = Some(runner::AuxPort::new(sim5360::service::gnss::NMEA_PORT, Box::new(nmea_stream)));
+        Some(nmea_pty)
+    };
     std::io::stdout().flush()?;
     let (rd, wr) = tokio::io::split(stream);
-    let end = runner::run(rd, wr, first, make_session(&session_ids), stop_rx).await;
+    let end = runner::run(rd, wr, first, session, stop_rx).await;
     drop(pty);
+    drop(nmea);
     end?;
     Ok(())
 }

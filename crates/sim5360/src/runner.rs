@@ -22,6 +22,8 @@ const WRITE_BATCH: usize = 64 * 1024;
 const EVENT_QUEUE: usize = 8;
 /// Inputs in flight from the core to one job.
 const INPUT_QUEUE: usize = 8;
+/// Output an auxiliary port keeps for a reader that is slow.
+const AUX_PENDING_MAX: usize = 16 * 1024;
 /// Output not written after this long means the DTE is not reading.
 const OUTPUT_STUCK_AFTER: std::time::Duration = std::time::Duration::from_millis(20);
 
@@ -42,6 +44,28 @@ pub struct SessionOptions {
     pub on_baud: Option<Box<dyn FnMut(u32) + Send>>,
     /// How jobs reach servers.
     pub net: Arc<NetConfig>,
+    /// An auxiliary output port of the modem (the NMEA port) and where it goes.
+    pub port: Option<AuxPort>,
+}
+
+/// An auxiliary output port: the modem's output for `name`, written to `out` as it can
+/// take it; what it does not take in time is dropped (the modem bounds it too).
+pub struct AuxPort {
+    name: &'static str,
+    out: Box<dyn AsyncWrite + Unpin + Send>,
+    pending: Vec<u8>,
+}
+
+impl std::fmt::Debug for AuxPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuxPort").field("name", &self.name).field("pending", &self.pending.len()).finish()
+    }
+}
+
+impl AuxPort {
+    pub fn new(name: &'static str, out: Box<dyn AsyncWrite + Unpin + Send>) -> Self {
+        Self { name, out, pending: Vec::new() }
+    }
 }
 
 impl std::fmt::Debug for SessionOptions {
@@ -269,6 +293,23 @@ where
         }
         jobs.sync(&mut modem, &s.net);
         offloads.start(&mut modem);
+        if let Some(p) = s.port.as_mut()
+            && let Some(data) = modem.poll_port(p.name)
+            && p.pending.len() < AUX_PENDING_MAX
+        {
+            // A reader that does not keep up loses sentences, as on a real UART.
+            p.pending.extend_from_slice(&data);
+        }
+        let aux = s.port.as_mut().filter(|p| !p.pending.is_empty());
+        let aux_write = async {
+            match aux {
+                Some(p) => {
+                    let r = p.out.write(&p.pending).await;
+                    (p, r)
+                }
+                None => std::future::pending().await,
+            }
+        };
         let deadline = modem.poll_timeout().map(tokio::time::Instant::from_std);
         // Back-pressure: no DTE input while an upload's job cannot take more, no job
         // events while the DTE has not taken the output already waiting; a job's input
@@ -329,6 +370,15 @@ where
             _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
                 modem.handle_timeout(std::time::Instant::now());
             }
+            (p, r) = aux_write => match r {
+                Ok(n) => {
+                    p.pending.drain(..n);
+                }
+                Err(e) => {
+                    tracing::debug!("auxiliary port {}: {e}; its output is dropped", p.name);
+                    p.pending.clear();
+                }
+            },
             () = stopped(&mut stop) => break End::Shutdown,
         }
     };

@@ -12,8 +12,9 @@
 //! - `< TEXT` expects the next output line (output is split at CR/LF, empty lines dropped);
 //!   `<<` `TEXT` expects the whole raw output since the last send, byte for byte (escaped);
 //!   `<*` discards the output since the last send.
-//! - `@ advance <ms>` moves the clock (boot URCs, time); `@ restart` powers the module off
-//!   and on again with the same EFS and NV.
+//! - `@ advance <ms>` moves the clock (boot URCs, timers, time), like a send: everything
+//!   before must have been matched; `@ restart` powers the module off and on again with the
+//!   same EFS and NV.
 //! - Scripted service outcomes: `<job N TEXT` takes the next job the modem started and
 //!   checks it is job N and its label contains TEXT (labels are each service's stable
 //!   one-line description: `ftp 127.0.0.1:21 user=u passive plain get /a rest=0 type=I`);
@@ -351,7 +352,17 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
             "@" => {
                 let (cmd, arg) = rest.split_once(' ').unwrap_or((rest, ""));
                 match cmd {
-                    "advance" => hh.advance(arg.parse().map_err(|_| "bad ms")?),
+                    "advance" => {
+                        // Like a send: everything before it must have been matched.
+                        hh.collect();
+                        if !hh.lines.is_empty() {
+                            let msg = format!("unexpected output: {:?}", hh.lines);
+                            return Err(fail(&h, msg));
+                        }
+                        let hh = h.as_mut().ok_or("no modem")?;
+                        hh.raw.clear();
+                        hh.advance(arg.parse().map_err(|_| "bad ms")?);
+                    }
                     "job" => {
                         // Like a send: everything before it must have been matched.
                         hh.collect();
