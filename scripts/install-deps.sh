@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs: the real servers of the test bench (dovecot, nginx
-# with the echo module, and a Python venv with aiosmtpd and pyftpdlib + pyOpenSSL), curl
-# as the ordinary client of the smoke tests, and an unprivileged user for the servers
+# with the echo module, chrony as the NTP server, and a Python venv with aiosmtpd and
+# pyftpdlib + pyOpenSSL), the real clients (curl, gammu, gpsd with gpspipe, and
+# python-gsmmodem-new in the venv), and an unprivileged user for the servers
 # when running as root. Idempotent: when everything is there it only checks (~0.1 s).
 #
 # The venv lives in $SIM5360_TESTBENCH_VENV, else /var/cache/sim5360/testbench-venv for
@@ -14,7 +15,8 @@ cd "$(dirname "$0")/.."
 start=$(date +%s%N)
 command -v cargo >/dev/null || { echo "install-deps: cargo not found; install Rust first (rustup)" >&2; exit 1; }
 
-APT_PACKAGES=(dovecot-pop3d nginx libnginx-mod-http-echo python3-venv openssl curl ca-certificates util-linux)
+APT_PACKAGES=(dovecot-pop3d nginx libnginx-mod-http-echo python3-venv openssl curl ca-certificates util-linux
+    chrony gpsd gpsd-clients gammu)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -32,7 +34,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     # On a systemd host the packages start their services on the standard ports; the
     # tests never use those, but do not leave daemons running on the developer's machine.
     if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-        systemctl disable --now dovecot nginx >/dev/null 2>&1 || true
+        systemctl disable --now dovecot nginx chrony gpsd gpsd.socket >/dev/null 2>&1 || true
     fi
 fi
 

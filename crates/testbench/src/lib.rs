@@ -3,7 +3,8 @@
 //! - Real third-party servers on 127.0.0.1 with ephemeral ports, each a child process in a
 //!   temp dir, stopped on drop (also when the test panics): [`Pop3Server`] (dovecot),
 //!   [`SmtpServer`] (aiosmtpd), [`FtpServer`] (pyftpdlib), [`HttpServer`] (nginx), all with
-//!   TLS from a [`TestCa`] made per run. `scripts/install-deps.sh` installs them; a server
+//!   TLS from a [`TestCa`] made per run; [`NtpServer`] (chrony). [`Gpsd`] reads the
+//!   modem's NMEA port. `scripts/install-deps.sh` installs them; a server
 //!   that cannot start is an error with the reason, never a skipped test.
 //! - Misbehaving [`Peer`]s for fault tests.
 //! - The real `sim5360` binary on a PTY, TCP or stdio ([`ModemProcess`]) and a [`Dte`]
@@ -12,8 +13,10 @@
 mod ca;
 mod dte;
 mod ftp;
+mod gpsd;
 pub mod http;
 mod modem;
+mod ntp;
 mod peers;
 mod pop3;
 pub mod process;
@@ -22,8 +25,10 @@ mod smtp;
 pub use ca::TestCa;
 pub use dte::Dte;
 pub use ftp::FtpServer;
+pub use gpsd::Gpsd;
 pub use http::HttpServer;
 pub use modem::{ModemProcess, Transport, open_tty, raw_tty, ready_modem};
+pub use ntp::NtpServer;
 pub use peers::{Peer, ftp_truncating, pop3_dropping_after_login, smtp_dropping_in_data};
 pub use pop3::Pop3Server;
 pub use smtp::{Received, SmtpOptions, SmtpServer};

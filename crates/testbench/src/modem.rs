@@ -25,6 +25,8 @@ pub struct ModemProcess {
     pub tty: Option<PathBuf>,
     /// Symlink to the PTY.
     pub link: Option<PathBuf>,
+    /// The NMEA port's PTY (`Transport::Pty` without `--no-nmea`).
+    pub nmea: Option<PathBuf>,
     /// Listening address (`Transport::Tcp`).
     pub tcp: Option<String>,
     stdout: Option<BufReader<ChildStdout>>,
@@ -61,11 +63,15 @@ impl ModemProcess {
         cmd.args(extra).stdout(Stdio::piped()).stderr(log);
         let mut child = cmd.spawn().with_context(|| format!("spawn {}", bin.display()))?;
         let stdout = child.stdout.take().context("no stdout")?;
-        let mut me = Self { child, dir, tty: None, link: None, tcp: None, stdout: Some(BufReader::new(stdout)) };
+        let mut me =
+            Self { child, dir, tty: None, link: None, nmea: None, tcp: None, stdout: Some(BufReader::new(stdout)) };
         match transport {
             Transport::Pty => {
                 me.tty = Some(PathBuf::from(me.announced("pty: ")?));
                 me.link = Some(PathBuf::from(me.announced("link: ")?));
+                if !extra.contains(&"--no-nmea") {
+                    me.nmea = Some(PathBuf::from(me.announced("nmea: ")?));
+                }
             }
             Transport::Tcp => me.tcp = Some(me.announced("tcp: ")?),
             Transport::Stdio => {}
