@@ -450,7 +450,19 @@ async fn run(cli: Cli) -> Result<()> {
         if let Some(l) = nmea_pty.link() {
             println!("nmea-link: {}", l.display());
         }
-        session.port = Some(runner::AuxPort::new(sim5360::service::gnss::NMEA_PORT, Box::new(nmea_stream)));
+        // The module's NMEA port takes no commands: what a reader writes to it (gpsd
+        // probes) is read and dropped, so it never fills the PTY.
+        let (mut nmea_in, nmea_out) = tokio::io::split(nmea_stream);
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            loop {
+                match tokio::io::AsyncReadExt::read(&mut nmea_in, &mut buf).await {
+                    Ok(n) if n > 0 => {}
+                    _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+                }
+            }
+        });
+        session.port = Some(runner::AuxPort::new(sim5360::service::gnss::NMEA_PORT, Box::new(nmea_out)));
         Some(nmea_pty)
     };
     std::io::stdout().flush()?;

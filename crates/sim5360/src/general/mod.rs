@@ -264,9 +264,10 @@ fn cclk_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     Ok(Reply::ok())
 }
 
-/// `AT+CLAC`: every command of the table, with its `AT` prefix.
-fn clac(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    let mut lines: Vec<String> = table::all().map(|c| format!("AT{}", c.name)).collect();
+/// `AT+CLAC`: every command of the table this model has, with its `AT` prefix.
+fn clac(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    let mut lines: Vec<String> =
+        table::all().filter(|c| c.exists_on(&ctx.profile)).map(|c| format!("AT{}", c.name)).collect();
     lines.extend(SREGS.iter().map(|(n, _, _)| format!("ATS{n}")));
     Ok(Reply::lines(lines))
 }

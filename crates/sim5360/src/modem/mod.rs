@@ -976,7 +976,9 @@ fn dispatch(ctx: &mut Ctx, p: &QueuedInvocation) -> Result<Reply, CmdError> {
     if let Some(n) = sreg_number(&p.name) {
         return crate::general::s_register(ctx, n, p.form, args);
     }
-    let spec = table::lookup(&p.name).ok_or_else(|| CmdError::Unknown(p.name.clone()))?;
+    let spec = table::lookup(&p.name)
+        .filter(|s| s.exists_on(&ctx.profile))
+        .ok_or_else(|| CmdError::Unknown(p.name.clone()))?;
     let unknown = || CmdError::Unknown(format!("{} ({:?} form)", p.name, p.form));
     if !spec.has(p.form) {
         return Err(unknown());

@@ -24,6 +24,9 @@ pub struct CommandSpec {
     pub secret_answer: bool,
     /// Refused with `+CME ERROR: SIM PIN required` until the SIM is ready.
     pub needs_sim: bool,
+    /// Only LTE profiles (sim7600) have it: elsewhere every form is an unknown command,
+    /// and AT+CLAC does not list it.
+    pub lte_only: bool,
 }
 
 impl CommandSpec {
@@ -38,6 +41,7 @@ impl CommandSpec {
             secret: &[],
             secret_answer: false,
             needs_sim: false,
+            lte_only: false,
         }
     }
     pub const fn exec(mut self, h: Handler) -> Self {
@@ -80,6 +84,15 @@ impl CommandSpec {
     pub const fn sim(mut self) -> Self {
         self.needs_sim = true;
         self
+    }
+    pub const fn lte_only(mut self) -> Self {
+        self.lte_only = true;
+        self
+    }
+
+    /// Whether the module `profile` describes has this command.
+    pub fn exists_on(&self, profile: &crate::profile::Profile) -> bool {
+        !self.lte_only || profile.lte()
     }
 
     /// Whether the command has `form` (a handler or, for the test form, a constant).

@@ -28,7 +28,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("+CSQ").exec(csq).test_text("+CSQ: (0-31,99),(0-7,99)"),
     CommandSpec::new("+CREG").read(reg_read).write(reg_write).test_text("+CREG: (0-2)"),
     CommandSpec::new("+CGREG").read(reg_read).write(reg_write).test_text("+CGREG: (0-2)"),
-    CommandSpec::new("+CEREG").read(reg_read).write(reg_write).test_text("+CEREG: (0-2)"),
+    CommandSpec::new("+CEREG").read(reg_read).write(reg_write).test_text("+CEREG: (0-2)").lte_only(),
     CommandSpec::new("+COPS").read(cops_read).write(cops_write).test(cops_test).sim(),
     CommandSpec::new("+CFUN").read(cfun_read).write(cfun_write).test_text("+CFUN: (0,1,4),(0-1)"),
     CommandSpec::new("+CGATT").read(cgatt_read).write(cgatt_write).test_text("+CGATT: (0,1)").sim(),
@@ -291,14 +291,6 @@ fn reg_n<'a>(net: &'a mut NetState, name: &str) -> &'a mut u8 {
     }
 }
 
-/// `+CEREG` exists on LTE modules only.
-fn reg_supported(ctx: &Ctx, name: &str) -> Result<(), CmdError> {
-    if name == "+CEREG" && !ctx.profile.lte() {
-        return Err(CmdError::Unknown("AT+CEREG (an LTE command)".into()));
-    }
-    Ok(())
-}
-
 /// `<stat>` of a registration command now.
 fn reg_stat(net: &NetState, name: &str) -> RegStat {
     if name == "+CREG" { net.cs } else { net.ps }
@@ -318,7 +310,6 @@ fn reg_fields(ctx: &Ctx, name: &str, n: u8, stat: RegStat) -> String {
 /// `AT+CREG?` (and `+CGREG`, `+CEREG`): `<prefix>: <n>,<stat>[,"<lac>","<ci>"]`.
 fn reg_read(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
     let name = args.name();
-    reg_supported(ctx, name)?;
     let n = *reg_n(&mut ctx.net, name);
     let stat = reg_stat(&ctx.net, name);
     Ok(Reply::line(format!("{name}: {n},{}", reg_fields(ctx, name, n, stat))))
@@ -327,7 +318,6 @@ fn reg_read(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
 /// `AT+CREG=<n>`: 0 no URC, 1 `+CREG: <stat>` on change, 2 with the cell.
 fn reg_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let name = args.name();
-    reg_supported(ctx, name)?;
     let n = args.opt_in::<u8>(0..=2)?.unwrap_or(0);
     args.finish()?;
     *reg_n(&mut ctx.net, name) = n;

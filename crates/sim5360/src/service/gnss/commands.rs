@@ -10,7 +10,7 @@ use v250::Args;
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("+CGPS").read(cgps_read).write(cgps_write).test_text("+CGPS: (0,1),(1,2,3)"),
     CommandSpec::new("+CGPSINFO").exec(cgpsinfo).write(cgpsinfo_write).test_text("+CGPSINFO: (0-255)"),
-    CommandSpec::new("+CGNSSINFO").exec(cgnssinfo).write(cgpsinfo_write).test_text("+CGNSSINFO: (0-255)"),
+    CommandSpec::new("+CGNSSINFO").exec(cgnssinfo).write(cgpsinfo_write).test_text("+CGNSSINFO: (0-255)").lte_only(),
     CommandSpec::new("+CGPSCOLD").exec(cold_start).test_ok(),
     CommandSpec::new("+CGPSHOT").exec(hot_start).test_ok(),
     CommandSpec::new("+CGPSWARM").exec(hot_start).test_ok(),
@@ -155,12 +155,8 @@ fn cgpsinfo(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 }
 
 /// `AT+CGNSSINFO` (SIM7600): `+CGNSSINFO: <mode>,<GPS-SVs>,<GLONASS-SVs>,<BEIDOU-SVs>,
-/// <lat>,<N/S>,<lon>,<E/W>,<date>,<UTC>,<alt>,<speed>,<course>,<PDOP>,<HDOP>,<VDOP>`; a
-/// WCDMA module has no such command.
+/// <lat>,<N/S>,<lon>,<E/W>,<date>,<UTC>,<alt>,<speed>,<course>,<PDOP>,<HDOP>,<VDOP>`.
 fn cgnssinfo(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    if !ctx.profile.lte() {
-        return Err(CmdError::Unknown("AT+CGNSSINFO (an LTE command)".into()));
-    }
     let Some(f) = fix_now(ctx) else { return Ok(Reply::line("+CGNSSINFO: ,,,,,,,,,,,,,,,")) };
     let at = ctx.clock.wall_now();
     let (lat, ns) = nmea::coord(f.lat, 2, 6, 'N', 'S');
@@ -216,14 +212,14 @@ fn nmea_tick(ctx: &mut Ctx, _: u64) {
 }
 
 /// Power-on value and largest value of each stored setting.
-fn setting_spec(name: &str) -> (u32, u32) {
+/// A setting's default and range (as its test form prints it).
+fn setting_spec(name: &str) -> (u32, std::ops::RangeInclusive<u32>) {
     match name {
-        "+CGPSPMD" => (127, 65535),
-        "+CGPSHOR" => (50, 1_800_000),
-        "+CGPSMD" => (1, 3),
-        "+CGPSNMEA" => (511, 511),
-        "+CGPSMSB" | "+CGPSXE" => (0, 1),
-        _ => (0, 1),
+        "+CGPSPMD" => (127, 0..=65535),
+        "+CGPSHOR" => (50, 0..=1_800_000),
+        "+CGPSMD" => (1, 1..=3),
+        "+CGPSNMEA" => (511, 0..=511),
+        _ => (0, 0..=1),
     }
 }
 
@@ -237,8 +233,8 @@ fn setting_read(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
 /// read back.
 fn setting_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let name = args.name();
-    let (_, max) = setting_spec(name);
-    let v = args.next_in::<u32>(0..=max)?;
+    let (_, range) = setting_spec(name);
+    let v = args.next_in::<u32>(range)?;
     args.finish()?;
     let s = &mut state(ctx).settings;
     s.retain(|(n, _)| *n != name);

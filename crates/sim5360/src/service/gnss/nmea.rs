@@ -86,7 +86,7 @@ pub fn second(at: DateTime<Utc>, fix: Option<&Fix>) -> String {
                 "GPRMC,{time},A,{lat},{ns},{lon},{ew},{:.1},{:.1},{date},,,A",
                 f.speed_kn, f.course
             ));
-            out += &sentence("GPGSA,A,3,02,05,12,13,15,24,,,,,,,1.6,0.9,1.3");
+            out += &sentence("GPGSA,A,3,02,05,12,13,15,18,24,29,,,,,1.6,0.9,1.3");
             out += &gsv(true);
             out += &sentence(&format!("GPVTG,{:.1},T,,M,{:.1},N,{kmh:.1},K,A", f.course, f.speed_kn));
         }
