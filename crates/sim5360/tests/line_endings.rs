@@ -1,7 +1,8 @@
 //! Every prompt, end to end against real servers, with a DTE that ends its lines with CR
 //! (python-gsmmodem, gammu) and one that ends them with CR LF (Arduino `println`, TinyGSM),
 //! sending the payload after the prompt and, as clients that do not wait for it do, in the
-//! same write as the command. The LF of CR LF is never payload (docs/commands.md).
+//! same write as the command. The LF of CR LF is never payload (docs/commands.md). POP3,
+//! which has no prompt, runs the same with both.
 #![allow(clippy::unwrap_used, reason = "tests: a failed unwrap is a failed test")]
 
 use std::path::Path;
@@ -162,5 +163,29 @@ fn smtp_body_entry() {
         let text = String::from_utf8_lossy(&mail.data).into_owned();
         let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
         assert!(body.starts_with("Body before"), "{text}");
+    }
+}
+
+/// POP3 has no prompt; its commands and results are the same with either ending.
+#[test]
+fn pop3_session() {
+    let ca = TestCa::new().unwrap();
+    let srv = testbench::Pop3Server::start(&ca).unwrap();
+    let mail = b"From: a@example.test\r\nTo: b@example.test\r\nSubject: endings\r\n\r\nbody line\r\n";
+    srv.add_message(mail).unwrap();
+    for end in ENDINGS {
+        let (m, mut dte) = modem(end, &[]);
+        dte.cmd_expect(&format!("AT+POP3SRV=\"127.0.0.1\",\"simuser\",\"simpass\",{}", srv.port), &["OK"]);
+        dte.cmd_expect("AT+POP3IN", &["OK"]);
+        assert_eq!(dte.wait_for("+POP3: "), "+POP3: SUCCESS");
+        dte.cmd_expect("AT+POP3NUM", &[&format!("+POP3: 1,{}", mail.len()), "OK"]);
+        dte.cmd_expect("AT+POP3GET=1", &["OK"]);
+        dte.expect("+POP3: SUCCESS");
+        let path = dte.line();
+        let name = path.strip_prefix("C:/Email/").unwrap();
+        assert_eq!(std::fs::read(m.efs().join("C/Email").join(name)).unwrap(), mail, "{end:?}");
+        dte.cmd_expect("AT+POP3OUT", &["OK"]);
+        dte.expect("+POP3: SUCCESS");
+        dte.cmd_expect("AT", &["OK"]);
     }
 }
