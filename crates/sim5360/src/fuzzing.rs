@@ -1,10 +1,8 @@
 //! Entry points shared by the cargo-fuzz targets in `fuzz/` and by the test that replays
 //! their corpora on stable (`tests/fuzz_corpus.rs`). Each must never panic or hang.
 
-use crate::efs::MemStore;
-use crate::modem::settings::MemNv;
 use crate::modem::{Modem, ModemConfig};
-use crate::profile::{Model, Profile};
+use crate::profile::Model;
 use std::time::{Duration, Instant};
 use v250::{Args, Event, LineConfig, LineDiscipline, parse_line};
 
@@ -64,13 +62,8 @@ pub fn http_framer(data: &[u8]) {
 pub fn modem_input(data: &[u8]) {
     let Some((&first, input)) = data.split_first() else { return };
     let cfg = ModemConfig {
-        profile: Profile::new(Model::Sim5360),
-        boot_delay: Duration::ZERO,
         pin: (first & 0x80 != 0).then(|| "1234".to_owned()),
-        baud: 115200,
-        store: Box::new(MemStore::new(4096, 4096)),
-        nv: std::sync::Arc::new(MemNv::default()),
-        configs: Default::default(),
+        ..ModemConfig::in_memory(Model::Sim5360, 4096)
     };
     let t = chrono::DateTime::UNIX_EPOCH;
     let now = Instant::now();
@@ -143,15 +136,8 @@ const JOB_LINES: &[&[u8]] = &[
 /// driven by interleaved DTE bytes and typed events (data, steps, errors, ends) of the
 /// jobs the modem started, as fuzz input picks them.
 pub fn job_events(data: &[u8]) {
-    let cfg = ModemConfig {
-        profile: Profile::new(if data.first().is_some_and(|b| b & 1 == 1) { Model::Sim7600 } else { Model::Sim5360 }),
-        boot_delay: Duration::ZERO,
-        pin: None,
-        baud: 115200,
-        store: Box::new(MemStore::new(1 << 16, 1 << 16)),
-        nv: std::sync::Arc::new(MemNv::default()),
-        configs: Default::default(),
-    };
+    let model = if data.first().is_some_and(|b| b & 1 == 1) { Model::Sim7600 } else { Model::Sim5360 };
+    let cfg = ModemConfig::in_memory(model, 1 << 16);
     let t = chrono::DateTime::UNIX_EPOCH;
     let mut now = Instant::now();
     let Ok(mut m) = Modem::new(cfg, Box::new(move || t), now) else { return };

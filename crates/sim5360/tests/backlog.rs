@@ -3,22 +3,12 @@
 #![allow(clippy::unwrap_used, reason = "tests: a failed unwrap is a failed test")]
 
 use chrono::{TimeZone, Utc};
-use sim5360::efs::MemStore;
-use sim5360::modem::settings::MemNv;
 use sim5360::modem::{Modem, ModemConfig};
-use sim5360::profile::{Model, Profile};
-use std::time::{Duration, Instant};
+use sim5360::profile::Model;
+use std::time::Instant;
 
 fn modem() -> Modem {
-    let cfg = ModemConfig {
-        profile: Profile::new(Model::Sim5360),
-        boot_delay: Duration::ZERO,
-        pin: None,
-        baud: 115200,
-        store: Box::new(MemStore::new(1 << 20, 1 << 20)),
-        nv: std::sync::Arc::new(MemNv::default()),
-        configs: Default::default(),
-    };
+    let cfg = ModemConfig::in_memory(Model::Sim5360, 1 << 20);
     let t = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
     let mut m = Modem::new(cfg, Box::new(move || t), Instant::now()).unwrap();
     m.drain_output();

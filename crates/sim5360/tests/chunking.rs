@@ -3,25 +3,15 @@
 
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
-use sim5360::efs::MemStore;
-use sim5360::modem::settings::MemNv;
 use sim5360::modem::{Modem, ModemConfig};
-use sim5360::profile::{Model, Profile};
-use std::time::{Duration, Instant};
+use sim5360::profile::Model;
+use std::time::Instant;
 
 const SCRIPT: &[u8] = b"AT\rATE0\rAT+CSQ;+CMEE=2\rAT+CFTRANRX=\"C:/f.bin\",6\rAT\r\x1a\x1bzAT+CFTRANTX=\"f.bin\",1\r\
 AT+FSLS\rAT+NOPE\r\x00\xffATV0\rAT+CPIN=\"1\"\rATV1\rA/AT+FSCD=Email\rAT+FSCD=..\rATS3=33\rATS3=13!AT\r";
 
 fn modem() -> Modem {
-    let cfg = ModemConfig {
-        profile: Profile::new(Model::Sim5360),
-        boot_delay: Duration::ZERO,
-        pin: None,
-        baud: 115200,
-        store: Box::new(MemStore::new(1 << 20, 1 << 20)),
-        nv: std::sync::Arc::new(MemNv::default()),
-        configs: Default::default(),
-    };
+    let cfg = ModemConfig::in_memory(Model::Sim5360, 1 << 20);
     let t = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
     Modem::new(cfg, Box::new(move || t), Instant::now()).unwrap()
 }

@@ -124,13 +124,7 @@ fn csub(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 
 /// `AT+SIMCOMATI`: the identification lines of `ATI`.
 fn simcomati(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    let id = &ctx.profile.identity;
-    Ok(Reply::lines(vec![
-        format!("Manufacturer: {}", id.manufacturer),
-        format!("Model: {}", id.model),
-        format!("Revision: {}", id.revision),
-        format!("IMEI: {}", id.imei),
-    ]))
+    Ok(Reply::lines(super::identity_lines(&ctx.profile)))
 }
 
 /// `AT+CPAS`: `+CPAS: 0` (ready; no calls).

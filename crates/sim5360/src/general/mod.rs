@@ -154,14 +154,20 @@ fn show_settings(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 /// `ATI`: identification block.
 fn identify(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
     basic_value(args, 0)?;
-    let id = &ctx.profile.identity;
-    Ok(Reply::lines(vec![
+    let mut lines = identity_lines(&ctx.profile);
+    lines.push(format!("+GCAP: {}", ctx.profile.gcap));
+    Ok(Reply::lines(lines))
+}
+
+/// The `Manufacturer:`, `Model:`, `Revision:`, `IMEI:` lines of `ATI` and `AT+SIMCOMATI`.
+pub fn identity_lines(profile: &crate::profile::Profile) -> Vec<String> {
+    let id = &profile.identity;
+    vec![
         format!("Manufacturer: {}", id.manufacturer),
         format!("Model: {}", id.model),
         format!("Revision: {}", id.revision),
         format!("IMEI: {}", id.imei),
-        format!("+GCAP: {}", ctx.profile.gcap),
-    ]))
+    ]
 }
 
 fn manufacturer(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {

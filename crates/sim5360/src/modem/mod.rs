@@ -178,6 +178,22 @@ pub struct ModemConfig {
     pub configs: Configs,
 }
 
+impl ModemConfig {
+    /// A `model` module at 115200 bit/s with an in-memory EFS of `efs_bytes` per drive
+    /// and an in-memory NV, no boot delay, no PIN: for tests, fuzzing and benches.
+    pub fn in_memory(model: crate::profile::Model, efs_bytes: u64) -> Self {
+        Self {
+            profile: Profile::new(model),
+            boot_delay: Duration::ZERO,
+            pin: None,
+            baud: 115200,
+            store: Box::new(crate::efs::MemStore::new(efs_bytes, efs_bytes)),
+            nv: Arc::new(settings::MemNv::default()),
+            configs: Configs::default(),
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Active {
     Idle,
