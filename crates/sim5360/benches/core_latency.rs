@@ -8,7 +8,7 @@
 //!
 //! Run: `cargo bench -p sim5360 --bench core_latency`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -64,20 +64,14 @@ fn main() {
     let big = testbench::http::pattern(200 << 20, 5);
     ftp.put("big.bin", &big).expect("seed the FTP server");
     drop(big);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sim5360"))
-        .args(["--boot-delay", "0", "--tcp", "127.0.0.1:0", "--efs-size", &(1u64 << 30).to_string()])
-        .arg("--efs")
-        .arg(dir.path().join("efs"))
-        .arg("--state")
-        .arg(dir.path().join("state"))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn sim5360");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    out.read_line(&mut line).expect("announce");
-    let addr = line.trim().strip_prefix("tcp: ").expect("tcp: line").to_owned();
+    let efs_size = (1u64 << 30).to_string();
+    let modem = testbench::ModemProcess::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_sim5360")),
+        testbench::Transport::Tcp,
+        &["--efs-size", &efs_size],
+    )
+    .expect("start sim5360");
+    let addr = modem.tcp.clone().expect("tcp: line");
 
     let mut a = session(&addr);
     let mut b = session(&addr);
@@ -115,7 +109,7 @@ fn main() {
         assert!(started.elapsed() < Duration::from_secs(600), "the download did not end");
     }
     let took = started.elapsed();
-    let stored = std::fs::metadata(dir.path().join("efs/C/big.bin")).map(|m| m.len()).unwrap_or(0);
+    let stored = std::fs::metadata(modem.efs().join("C/big.bin")).map(|m| m.len()).unwrap_or(0);
     println!("AT round trips of a second --tcp session (same process, one runtime thread)");
     let (i50, i99) = print("idle", idle);
     let (b50, b99) = print("while the first commits a 200 MiB CFTPGETFILE", busy);
@@ -138,6 +132,4 @@ fn main() {
     print("AT", at);
     print("AT+CGSOCKCONT=1,\"IP\",\"apn<i>\"", nv);
     println!("  worst AT+CGSOCKCONT answer {:.1} us ({:.2} x the worst AT)", nv_max, nv_max / at_max);
-    let _ = child.kill();
-    let _ = child.wait();
 }

@@ -20,10 +20,7 @@ fn sha(b: &[u8]) -> String {
 /// A modem on a PTY, echo off, verbose CME errors, FTP server configured.
 fn modem(ftp: &FtpServer, extra: &[&str]) -> (ModemProcess, Dte) {
     let (m, mut dte) = ftps_modem(extra);
-    dte.cmd_expect("AT+CFTPSERV=\"127.0.0.1\"", &["OK"]);
-    dte.cmd_expect(&format!("AT+CFTPPORT={}", ftp.port), &["OK"]);
-    dte.cmd_expect(&format!("AT+CFTPUN=\"{}\"", ftp.user), &["OK"]);
-    dte.cmd_expect(&format!("AT+CFTPPW=\"{}\"", ftp.password), &["OK"]);
+    ftp.configure(&mut dte);
     (m, dte)
 }
 

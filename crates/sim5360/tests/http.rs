@@ -527,16 +527,18 @@ fn a_full_https_cache_does_not_hold_back_other_services() {
     let (_m, mut dte) = modem(&["--ca", ca.ca.to_str().unwrap()]);
     request_10m_over_tls(&mut dte, &web);
     std::thread::sleep(Duration::from_millis(500));
-    dte.cmd_expect("AT+CFTPSERV=\"127.0.0.1\"", &["OK"]);
-    dte.cmd_expect(&format!("AT+CFTPPORT={}", ftp.port), &["OK"]);
-    dte.cmd_expect(&format!("AT+CFTPUN=\"{}\"", ftp.user), &["OK"]);
-    dte.cmd_expect(&format!("AT+CFTPPW=\"{}\"", ftp.password), &["OK"]);
+    ftp_download_matches(&mut dte, &ftp, &file);
+    dte.cmd_expect("AT+CHTTPSCLSE", &["OK"]);
+    dte.cmd_expect("AT+CHTTPSSTOP", &["OK"]);
+}
+
+/// A passive FTP download of the server's `/f.bin` to the DTE arrives whole and intact.
+fn ftp_download_matches(dte: &mut Dte, ftp: &testbench::FtpServer, file: &[u8]) {
+    ftp.configure(dte);
     dte.cmd_expect("AT+CFTPMODE=1", &["OK"]);
     dte.cmd_expect("AT+CFTPGET=\"/f.bin\"", &["OK"]);
     let (got, code) = dte.blocks("+CFTPGET");
-    assert_eq!((code.as_str(), sha(&got)), ("0", sha(&file)));
-    dte.cmd_expect("AT+CHTTPSCLSE", &["OK"]);
-    dte.cmd_expect("AT+CHTTPSSTOP", &["OK"]);
+    assert_eq!((code.as_str(), sha(&got)), ("0", sha(file)));
 }
 
 /// Per-job flow control: an `AT+CHTTPSSEND` stream of 1 MiB to a server that accepts and
@@ -582,14 +584,7 @@ fn a_server_that_stops_reading_holds_back_only_its_own_session() {
     assert!(waiting > 0, "nothing reported as waiting");
     dte.cmd_expect("AT", &["OK"]);
     dte.cmd_expect("AT+CSQ", &["+CSQ: 21,99", "OK"]);
-    dte.cmd_expect("AT+CFTPSERV=\"127.0.0.1\"", &["OK"]);
-    dte.cmd_expect(&format!("AT+CFTPPORT={}", ftp.port), &["OK"]);
-    dte.cmd_expect(&format!("AT+CFTPUN=\"{}\"", ftp.user), &["OK"]);
-    dte.cmd_expect(&format!("AT+CFTPPW=\"{}\"", ftp.password), &["OK"]);
-    dte.cmd_expect("AT+CFTPMODE=1", &["OK"]);
-    dte.cmd_expect("AT+CFTPGET=\"/f.bin\"", &["OK"]);
-    let (got, code) = dte.blocks("+CFTPGET");
-    assert_eq!((code.as_str(), sha(&got)), ("0", sha(&file)));
+    ftp_download_matches(&mut dte, &ftp, &file);
     dte.cmd_expect("AT+CHTTPSCLSE", &["OK"]);
     dte.cmd_expect("AT+CHTTPSSTOP", &["OK"]);
     dte.cmd_expect("AT", &["OK"]);

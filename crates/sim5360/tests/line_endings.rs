@@ -95,10 +95,7 @@ fn ftp_uploads() {
     let ftp = FtpServer::start(&ca).unwrap();
     for (i, end) in ENDINGS.into_iter().enumerate() {
         let (_m, mut dte) = modem(end, &["--ca", ca.ca.to_str().unwrap()]);
-        dte.cmd_expect("AT+CFTPSERV=\"127.0.0.1\"", &["OK"]);
-        dte.cmd_expect(&format!("AT+CFTPPORT={}", ftp.port), &["OK"]);
-        dte.cmd_expect(&format!("AT+CFTPUN=\"{}\"", ftp.user), &["OK"]);
-        dte.cmd_expect(&format!("AT+CFTPPW=\"{}\"", ftp.password), &["OK"]);
+        ftp.configure(&mut dte);
         dte.cmd_expect("AT+CFTPMODE=1", &["OK"]);
         // CFTPPUT: data after +CFTPPUT: BEGIN ...
         dte.send_line(&format!("AT+CFTPPUT=\"/a{i}.txt\""));

@@ -2,6 +2,7 @@
 //! pyftpdlib; passive and active; one user whose home is `root()`.
 
 use crate::ca::TestCa;
+use crate::dte::Dte;
 use crate::process::{ServerProcess, give, start_with_ports, venv_python};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
@@ -61,6 +62,15 @@ impl FtpServer {
             proc,
             _dir: dir,
         })
+    }
+
+    /// Point the modem's plain FTP client at this server: `AT+CFTPSERV`, `AT+CFTPPORT`,
+    /// `AT+CFTPUN`, `AT+CFTPPW`, each answered `OK`.
+    pub fn configure(&self, dte: &mut Dte) {
+        dte.cmd_expect("AT+CFTPSERV=\"127.0.0.1\"", &["OK"]);
+        dte.cmd_expect(&format!("AT+CFTPPORT={}", self.port), &["OK"]);
+        dte.cmd_expect(&format!("AT+CFTPUN=\"{}\"", self.user), &["OK"]);
+        dte.cmd_expect(&format!("AT+CFTPPW=\"{}\"", self.password), &["OK"]);
     }
 
     /// The user's home on disk.
