@@ -6,7 +6,7 @@
 //! battery (92 %, 4.125 V), 33 °C, ADC 1200 mV. Per model: the SIM7600 reports the battery
 //! in volts only.
 
-use crate::modem::{CmdError, Ctx, Reply, table::CommandSpec};
+use crate::modem::{CmdError, Ctx, Reply, StoredValues, table::CommandSpec};
 use v250::Args;
 
 pub const COMMANDS: &[CommandSpec] = &[
@@ -41,14 +41,21 @@ pub struct Device {
     /// `AT+CMTE` (over-temperature reporting switch).
     pub cmte: u8,
     /// Switches (`AT+CSCLK`, `AT+CVHU`, ...), by command name, and their values.
-    switches: Vec<(&'static str, u8)>,
+    switches: StoredValues<u8>,
     /// `AT+CVAUXV` level.
     pub vaux: u8,
 }
 
 impl Default for Device {
     fn default() -> Self {
-        Self { battery: (0, 92, 4125), temperature_c: 33, adc_mv: 1200, cmte: 0, switches: Vec::new(), vaux: 0 }
+        Self {
+            battery: (0, 92, 4125),
+            temperature_c: 33,
+            adc_mv: 1200,
+            cmte: 0,
+            switches: StoredValues::default(),
+            vaux: 0,
+        }
     }
 }
 
@@ -65,12 +72,7 @@ fn switch_spec(name: &str) -> (u8, u8) {
 impl Device {
     /// The value of switch `name` (e.g. `+CLIP`).
     pub fn switch(&self, name: &str) -> u8 {
-        self.switches.iter().find(|(n, _)| *n == name).map_or(switch_spec(name).0, |(_, v)| *v)
-    }
-
-    fn set_switch(&mut self, name: &'static str, v: u8) {
-        self.switches.retain(|(n, _)| *n != name);
-        self.switches.push((name, v));
+        self.switches.get(name, switch_spec(name).0)
     }
 }
 
@@ -144,7 +146,7 @@ fn switch_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let v = args.next_in::<u8>(0..=max)?;
     while args.opt_int()?.is_some() {}
     args.finish()?;
-    ctx.device.set_switch(name, v);
+    ctx.device.switches.set(name, v);
     Ok(Reply::ok())
 }
 

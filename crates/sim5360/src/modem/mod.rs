@@ -25,6 +25,7 @@ pub mod redact;
 pub mod registry;
 mod reply;
 pub mod settings;
+mod stored;
 pub mod table;
 pub mod timers;
 
@@ -39,6 +40,7 @@ pub use ports::Ports;
 pub use registry::{Service, ServiceDef, Services};
 pub use reply::{DataSink, OutputStream, Reply, TextSink, Then, Urc};
 pub use settings::{Nv, NvStore, Settings};
+pub use stored::StoredValues;
 pub use timers::{Timer, TimerId, Timers};
 
 use crate::efs::{Efs, EfsError, Store};

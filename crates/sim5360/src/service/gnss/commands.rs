@@ -225,7 +225,7 @@ fn setting_spec(name: &str) -> (u32, std::ops::RangeInclusive<u32>) {
 
 fn setting_read(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
     let name = args.name();
-    let v = state(ctx).settings.iter().find(|(n, _)| *n == name).map_or(setting_spec(name).0, |(_, v)| *v);
+    let v = state(ctx).settings.get(name, setting_spec(name).0);
     Ok(Reply::line(format!("{name}: {v}")))
 }
 
@@ -236,9 +236,7 @@ fn setting_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let (_, range) = setting_spec(name);
     let v = args.next_in::<u32>(range)?;
     args.finish()?;
-    let s = &mut state(ctx).settings;
-    s.retain(|(n, _)| *n != name);
-    s.push((name, v));
+    state(ctx).settings.set(name, v);
     Ok(Reply::ok())
 }
 

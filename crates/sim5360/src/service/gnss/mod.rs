@@ -57,7 +57,7 @@ pub struct GnssState {
     nmea_timer: Option<TimerId>,
     /// Settings stored and read back: `AT+CGPSAUTO`, `AT+CGPSPMD`, `AT+CGPSMSB`,
     /// `AT+CGPSHOR`, `AT+CGPSMD`, `AT+CGPSSSL`, `AT+CGPSXE`, `AT+CGPSNMEA`.
-    settings: Vec<(&'static str, u32)>,
+    settings: crate::modem::StoredValues<u32>,
     /// `AT+CGPSURL`.
     pub url: String,
 }
@@ -71,7 +71,7 @@ impl Default for GnssState {
             info_period: 0,
             info_timer: None,
             nmea_timer: None,
-            settings: Vec::new(),
+            settings: Default::default(),
             url: String::new(),
         }
     }
