@@ -16,7 +16,7 @@ start=$(date +%s%N)
 command -v cargo >/dev/null || { echo "install-deps: cargo not found; install Rust first (rustup)" >&2; exit 1; }
 
 APT_PACKAGES=(dovecot-pop3d nginx libnginx-mod-http-echo python3-venv openssl curl ca-certificates util-linux
-    chrony gpsd gpsd-clients gammu)
+    chrony gpsd gpsd-clients gammu socat mosquitto mosquitto-clients)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -34,7 +34,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     # On a systemd host the packages start their services on the standard ports; the
     # tests never use those, but do not leave daemons running on the developer's machine.
     if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-        systemctl disable --now dovecot nginx chrony gpsd gpsd.socket >/dev/null 2>&1 || true
+        systemctl disable --now dovecot nginx chrony gpsd gpsd.socket mosquitto >/dev/null 2>&1 || true
     fi
 fi
 

@@ -156,6 +156,13 @@ impl Profile {
     }
 
     /// `AT+CGMR` answer line.
+    /// The socket family's unknown-error `<err>` (spec §4.1: 255 in the WCDMA/SIM7600-era
+    /// tables, 12 in the A76XX one; the SIM7600 profile follows its own era's 255 too,
+    /// docs/commands.md).
+    pub fn socket_unknown_error(&self) -> u16 {
+        255
+    }
+
     pub fn cgmr_line(&self) -> String {
         format!("+CGMR: {}", self.identity.revision)
     }

@@ -5,7 +5,7 @@
 
 use crate::modem::registry::ServiceDef;
 use crate::modem::table::CommandSpec;
-use crate::service::{ftp, gnss, http, https, pop3, smtp, time};
+use crate::service::{ftp, gnss, http, https, pop3, smtp, sockets, time};
 
 /// Every service family, with its state type, command rows, and sample settings that take
 /// its state away from its defaults (the restart test).
@@ -15,9 +15,23 @@ pub static SERVICES: &[ServiceDef] = &[
     ServiceDef::of::<https::HttpsState>("https", https::COMMANDS, &["+CHTTPSSTART"]),
     ServiceDef::of::<smtp::SmtpState>("smtp", smtp::COMMANDS, &["+SMTPSRV=\"h\",2525;+SMTPSUB=\"s\""]),
     ServiceDef::of::<pop3::Pop3State>("pop3", pop3::COMMANDS, &["+POP3SRV=\"h\",\"u\",\"p\",1110"]),
-    ServiceDef::of::<time::TimeState>("nettime", time::COMMANDS, &["+CTZU=1;+CTZR=1;+CNTP=\"ntp.example\",8"]),
+    ServiceDef::of::<time::TimeState>("nettime", time::COMMANDS, &["+CTZU=1;+CTZR=1;+CNTP=\"ntp.example\",8"])
+        .on_network(time::network_changed),
     ServiceDef::of::<gnss::GnssState>("gnss", gnss::COMMANDS, &["+CGPS=1,2;+CGPSINFO=5;+CGPSAUTO=1"]),
+    ServiceDef::of::<sockets::SocketState>(
+        "sockets",
+        sockets::COMMANDS,
+        &["+CIPRXGET=1;+CIPCCFG=10,0,0,0,1,0,75000;+CIPTIMEOUT=75000,15000,15000;+NETOPEN"],
+    )
+    .on_network(sockets::network_changed),
 ];
+
+/// Packet service came (`up`) or went: every family with a hook is told, in order.
+pub fn network_changed(ctx: &mut crate::modem::Ctx, up: bool) {
+    for hook in SERVICES.iter().filter_map(|s| s.on_network) {
+        hook(ctx, up);
+    }
+}
 
 /// The device's command areas, then each service's rows.
 pub fn command_areas() -> impl Iterator<Item = &'static [CommandSpec]> {

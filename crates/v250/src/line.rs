@@ -123,6 +123,13 @@ impl LineDiscipline {
         matches!(self.mode, Mode::Data { .. } | Mode::Text { .. } | Mode::Stream { .. })
     }
 
+    /// The last command line ended with S3 and no byte has come since: an LF next would
+    /// belong to its terminator (a caller that takes the following bytes itself, as the
+    /// online data state does, drops it).
+    pub fn lf_pending(&self) -> bool {
+        self.lf_pending
+    }
+
     /// True while part of a command line has been received but not its terminator.
     pub fn mid_line(&self) -> bool {
         matches!(self.mode, Mode::GotA | Mode::InLine { .. })

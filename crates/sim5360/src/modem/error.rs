@@ -101,9 +101,18 @@ pub enum CmdError {
     /// The file system refused.
     #[error("EFS: {0}")]
     Efs(#[from] EfsError),
+    /// Information lines that say why (`+CIPOPEN: 0,4`, `+IP ERROR: Network not opened`),
+    /// then `ERROR`.
+    #[error("{why}")]
+    Reported { lines: Vec<String>, why: &'static str },
 }
 
 impl CmdError {
+    /// `line`, then `ERROR`; `why` is logged.
+    pub fn reported(line: impl Into<String>, why: &'static str) -> Self {
+        Self::Reported { lines: vec![line.into()], why }
+    }
+
     pub fn cme(code: CmeError, why: &'static str) -> Self {
         Self::Cme { code, why }
     }

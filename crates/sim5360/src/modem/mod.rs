@@ -20,6 +20,7 @@ pub mod clock;
 pub mod configs;
 mod error;
 pub mod jobs;
+pub mod online;
 pub mod ports;
 pub mod redact;
 pub mod registry;
@@ -113,6 +114,9 @@ pub struct Ctx {
     boot_urcs: Vec<&'static str>,
     /// Which `AT+IPR` rates the line can take (all, unless the transport limits them).
     pub rate_ok: fn(u32) -> bool,
+    /// The job the line is in the online data state with, if any (set by the core; its
+    /// sink pushes [`Urc::Raw`] while it is, and buffers otherwise).
+    pub online: Option<JobId>,
 }
 
 impl Ctx {
@@ -219,6 +223,12 @@ enum Active {
     },
     /// The line waits for offloaded work (an EFS commit).
     Offloaded(WorkId),
+    /// The online data state with a job (see [`online`]).
+    Online {
+        job: JobId,
+        esc: online::Escape,
+        skip_lf: bool,
+    },
 }
 
 /// An invocation of the current command line, waiting its turn.
@@ -273,6 +283,7 @@ impl Modem {
             awake: false,
             boot_urcs: Vec::new(),
             rate_ok: |_| true,
+            online: None,
         };
         if let Some(p) = ctx.saved_profile() {
             ctx.settings.apply(&p);
@@ -331,8 +342,9 @@ impl Modem {
 
     /// When [`Modem::handle_timeout`] next has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let line = match self.active {
-            Active::Delayed { at, .. } => Some(at),
+        let line = match &self.active {
+            Active::Delayed { at, .. } => Some(*at),
+            Active::Online { esc, .. } => esc.deadline(),
             _ => None,
         };
         [self.ctx.timers.next_deadline(), line].into_iter().flatten().min()
@@ -354,7 +366,33 @@ impl Modem {
             let res = resume(&mut self.ctx);
             self.resume("timed answer", res);
         }
+        if let Active::Online { job, esc, .. } = &mut self.active {
+            let (job, mut data) = (*job, Vec::new());
+            let escaped = esc.fire(now, &mut data);
+            if !data.is_empty() {
+                self.ctx.jobs.send(job, JobInput::Data(data));
+            }
+            if escaped {
+                info!(job, "escape sequence: back to command state, the connection stays");
+                self.leave_online();
+                self.ctx.settings.framing().result(ResultCode::Ok, &mut self.out);
+            }
+        }
         self.process_rx();
+    }
+
+    /// Back to command state from the online data state.
+    fn leave_online(&mut self) {
+        if let Active::Online { job, esc, .. } = &mut self.active {
+            let mut held = Vec::new();
+            esc.flush(&mut held);
+            if !held.is_empty() {
+                self.ctx.jobs.send(*job, JobInput::Data(held));
+            }
+            self.active = Active::Idle;
+        }
+        self.ctx.online = None;
+        self.ld.reset();
     }
 
     /// Bytes from the DTE. They are interpreted at once when nothing holds them back;
@@ -414,15 +452,33 @@ impl Modem {
     /// The DTE is sending data for a job that cannot take more now.
     fn upload_blocked(&self) -> bool {
         let job = match &self.active {
-            Active::Upload(id) => Some(*id),
+            Active::Upload(id) | Active::Online { job: id, .. } => Some(*id),
             Active::Data { sink, .. } => sink.job(),
             _ => None,
         };
         job.is_some_and(|id| self.ctx.jobs.input_full(id))
     }
 
+    /// A line waiting on a job, or the online state with one, whose job was stopped
+    /// (a restart of the service, coverage lost): the line ends, the state is left.
+    fn check_orphans(&mut self) {
+        match self.active {
+            Active::Wait(id) if !self.ctx.jobs.is_running(id) => {
+                self.active = Active::Idle;
+                self.resume("job", Err(CmdError::Refused("the job was stopped")));
+            }
+            Active::Online { job, .. } if !self.ctx.jobs.is_running(job) => {
+                info!(job, "the online connection is gone");
+                self.leave_online();
+                self.ctx.settings.framing().result(ResultCode::NoCarrier, &mut self.out);
+            }
+            _ => {}
+        }
+    }
+
     /// Interpret what waits in the receive FIFO, as far as nothing holds it back.
     fn process_rx(&mut self) {
+        self.check_orphans();
         // Copied out a piece at a time: the FIFO cannot stay borrowed while a handler runs.
         let mut piece = [0u8; 4096];
         while self.interpreting() {
@@ -441,6 +497,17 @@ impl Modem {
     /// One step of the line discipline over `input`: the bytes consumed, and whether an
     /// event came of it.
     fn feed(&mut self, input: &[u8]) -> (usize, bool) {
+        if let Active::Online { job, esc, skip_lf } = &mut self.active {
+            // Online data: no line discipline, no echo; payload less a possible escape,
+            // and less the LF of the CR LF that ended the command line.
+            let (job, mut data) = (*job, Vec::with_capacity(input.len()));
+            let from = usize::from(std::mem::take(skip_lf) && input.first() == Some(&b'\n'));
+            esc.feed(&input[from..], self.ctx.now, &mut data);
+            if !data.is_empty() {
+                self.ctx.jobs.send(job, JobInput::Data(data));
+            }
+            return (input.len(), false);
+        }
         let cfg = self.ctx.settings.line_config();
         let (n, ev) = self.ld.feed(input, &cfg);
         let echo = self.ld.take_echo();
@@ -661,6 +728,37 @@ impl Modem {
                 self.active = Active::Offloaded(id);
                 false
             }
+            Then::Online { job, banner } => {
+                self.final_text(&banner, ResultCode::Connect);
+                self.queue.clear();
+                self.after_line();
+                if self.ctx.jobs.is_running(job) {
+                    let guard = Duration::from_millis(u64::from(self.ctx.settings.sreg[12]) * 20);
+                    let skip_lf = self.ld.lf_pending();
+                    self.ld.reset();
+                    self.active = Active::Online { job, esc: online::Escape::new(guard, self.ctx.now), skip_lf };
+                    self.ctx.online = Some(job);
+                }
+                false
+            }
+            Then::Final(text) => {
+                self.final_text(&text, ResultCode::NoCarrier);
+                self.queue.clear();
+                self.after_line();
+                false
+            }
+        }
+    }
+
+    /// A final result with its own text (verbose), or `numeric`'s number (ATV0).
+    fn final_text(&mut self, text: &str, numeric: ResultCode) {
+        let framing = self.ctx.settings.framing();
+        if framing.verbose {
+            if !framing.quiet {
+                framing.info(&[text], &mut self.out);
+            }
+        } else {
+            framing.result(numeric, &mut self.out);
         }
     }
 
@@ -693,6 +791,9 @@ impl Modem {
 
     fn final_error(&mut self, e: &CmdError) {
         let framing = self.ctx.settings.framing();
+        if let CmdError::Reported { lines, .. } = e {
+            framing.info(lines, &mut self.out);
+        }
         match e.cme_code() {
             Some(c) => framing.cme(self.ctx.settings.cmee, c.code(), c.text(), &mut self.out),
             None => framing.result(ResultCode::Error, &mut self.out),
@@ -727,6 +828,7 @@ impl Modem {
         self.ctx.timers.clear();
         self.ctx.urcs.clear();
         self.ctx.device = Default::default();
+        self.ctx.online = None;
         self.active = Active::Idle;
         self.ctx.awake = false;
     }
@@ -760,6 +862,17 @@ impl Modem {
     }
 
     fn release_urcs(&mut self) {
+        if matches!(self.active, Active::Online { .. }) {
+            // Online: only payload goes out; the rest waits for command state.
+            while self.out.len() < RELEASE_BACKLOG_MAX {
+                let Some(i) = self.urcs.iter().position(|u| matches!(u, Urc::Raw(_))) else { break };
+                if let Some(Urc::Raw(data)) = self.urcs.remove(i) {
+                    self.urc_bytes = self.urc_bytes.saturating_sub(data.len());
+                    self.out.extend_from_slice(&data);
+                }
+            }
+            return;
+        }
         if !matches!(self.active, Active::Idle) || !self.queue.is_empty() || self.ld.in_data_mode() {
             return;
         }
@@ -773,6 +886,7 @@ impl Modem {
                     framing.urc(header.as_bytes(), &mut self.out);
                     self.out.extend_from_slice(&data);
                 }
+                Urc::Raw(data) => self.out.extend_from_slice(&data),
                 Urc::Blocks { prefix, mut data, max } => {
                     let max = max.max(1);
                     while !data.is_empty() && self.out.len() < RELEASE_BACKLOG_MAX {
@@ -915,6 +1029,10 @@ impl Modem {
             JobEvent::Done(r) => {
                 self.ctx.jobs.ended(id);
                 let resume = sink.done(&mut self.ctx, r, &mut urcs);
+                if matches!(self.active, Active::Online { job, .. } if job == id) {
+                    // The connection is gone: command state (the sink said how it ended).
+                    self.leave_online();
+                }
                 return self.finish_event(id, urcs, resume);
             }
         }

@@ -1,5 +1,5 @@
-//! The service registry: each service family (FTP, HTTP, ..., later sockets, SMS, GNSS)
-//! is one [`ServiceDef`] in `crate::registry::SERVICES`. The core keeps one state value per
+//! The service registry: each service family is one [`ServiceDef`] in
+//! `crate::registry::SERVICES`. The core keeps one state value per
 //! service in [`Services`] and knows none of them: handlers and sinks reach their own
 //! state with [`Services::get_mut`]; a restart rebuilds every state from its definition.
 
@@ -20,6 +20,9 @@ pub struct ServiceDef {
     pub new: fn() -> Box<dyn Service>,
     /// Command lines (each sent as `AT<line>`) that change the service's state.
     pub sample: &'static [&'static str],
+    /// Called when packet service comes (`true`) or goes (`false`): registration or
+    /// coverage changes, `AT+CFUN`.
+    pub on_network: Option<fn(&mut super::Ctx, bool)>,
 }
 
 fn boxed<T: Service + Default>() -> Box<dyn Service> {
@@ -32,7 +35,13 @@ impl ServiceDef {
         commands: &'static [CommandSpec],
         sample: &'static [&'static str],
     ) -> Self {
-        Self { name, commands, new: boxed::<T>, sample }
+        Self { name, commands, new: boxed::<T>, sample, on_network: None }
+    }
+
+    /// With a hook for packet service coming and going.
+    pub const fn on_network(mut self, hook: fn(&mut super::Ctx, bool)) -> Self {
+        self.on_network = Some(hook);
+        self
     }
 }
 

@@ -56,6 +56,13 @@ pub enum Then {
     After { delay: std::time::Duration, resume: fn(&mut Ctx) -> Result<Reply, CmdError> },
     /// Wait for offloaded work: its continuation's result resumes the line.
     Offloaded(super::WorkId),
+    /// End the line with `banner` as its final result (`CONNECT 115200`) and enter the
+    /// online data state with job `job` (see [`super::online`]): DTE bytes go to the job
+    /// as [`super::JobInput::Data`], its [`Urc::Raw`] output goes to the DTE.
+    Online { job: super::JobId, banner: String },
+    /// End the line with this final result text instead of `OK` (`CONNECT FAIL`); the
+    /// rest of the line is not run.
+    Final(String),
 }
 
 /// A handler's successful answer.
@@ -104,6 +111,9 @@ pub enum Urc {
         data: bytes::Bytes,
         max: usize,
     },
+    /// Bytes with no framing: socket payload pushed to the DTE. In the online data state
+    /// these are the only URCs released.
+    Raw(Vec<u8>),
 }
 
 impl Urc {
@@ -113,6 +123,7 @@ impl Urc {
             Urc::Line(l) => l.len() + 4,
             Urc::Block { header, data } => header.len() + 4 + data.len(),
             Urc::Blocks { prefix, data, max } => data.len() + data.len().div_ceil((*max).max(1)) * (prefix.len() + 16),
+            Urc::Raw(data) => data.len(),
         }
     }
 

@@ -347,9 +347,7 @@ pub fn set_registration(ctx: &mut Ctx, cs: RegStat, ps: RegStat) {
     }
     if ctx.net.registered() != was_registered {
         radio::registration_changed(ctx);
-        if ctx.net.registered() {
-            crate::service::time::network_time(ctx);
-        }
+        crate::registry::network_changed(ctx, ctx.net.registered());
     }
 }
 

@@ -12,6 +12,7 @@ pub mod net;
 pub mod outcome;
 pub mod pop3;
 pub mod smtp;
+pub mod sockets;
 pub mod time;
 
 use crate::modem::{JobEvent, JobId, JobInput, Protocol};
@@ -93,21 +94,88 @@ impl<P: Protocol> JobIo<P> {
 
     /// Next input from the core; `None` once the core is gone.
     pub async fn recv(&mut self) -> Option<Input<P::Op>> {
-        loop {
-            let input = self.link.input.recv().await;
-            self.link.room.notify_one();
-            return Some(match input? {
-                JobInput::Data(d) => Input::Data(d),
-                JobInput::End => Input::End,
-                JobInput::Close => Input::Close,
-                JobInput::Op { op, label } => match op.downcast::<P::Op>() {
-                    Ok(op) => Input::Op(*op),
-                    Err(_) => {
-                        tracing::error!("job {}: an operation of another service ({label}) ignored", self.link.id);
-                        continue;
-                    }
-                },
-            });
-        }
+        next_input::<P>(self.link.id, &mut self.link.input, &self.link.room).await
+    }
+
+    /// The two directions apart, for a job that reads its server and takes input at the
+    /// same time (a socket whose peer echoes: writing must never stop reading).
+    pub fn split(self) -> (JobTx<P>, JobRx<P>) {
+        let JobLink { id, events, input, room, net } = self.link;
+        (JobTx { id, events, net, _p: PhantomData }, JobRx { id, input, room, _p: PhantomData })
+    }
+}
+
+async fn next_input<P: Protocol>(
+    id: JobId,
+    input: &mut mpsc::Receiver<JobInput>,
+    room: &Notify,
+) -> Option<Input<P::Op>> {
+    loop {
+        let next = input.recv().await;
+        room.notify_one();
+        return Some(match next? {
+            JobInput::Data(d) => Input::Data(d),
+            JobInput::End => Input::End,
+            JobInput::Close => Input::Close,
+            JobInput::Op { op, label } => match op.downcast::<P::Op>() {
+                Ok(op) => Input::Op(*op),
+                Err(_) => {
+                    tracing::error!("job {id}: an operation of another service ({label}) ignored");
+                    continue;
+                }
+            },
+        });
+    }
+}
+
+/// What a split job reports to the core (see [`JobIo::split`]).
+#[derive(Debug)]
+pub struct JobTx<P: Protocol> {
+    id: JobId,
+    events: mpsc::Sender<(JobId, JobEvent)>,
+    pub net: Arc<net::NetConfig>,
+    _p: PhantomData<fn() -> P>,
+}
+
+impl<P: Protocol> Clone for JobTx<P> {
+    fn clone(&self) -> Self {
+        Self { id: self.id, events: self.events.clone(), net: self.net.clone(), _p: PhantomData }
+    }
+}
+
+impl<P: Protocol> JobTx<P> {
+    async fn send(&self, ev: JobEvent) -> bool {
+        self.events.send((self.id, ev)).await.is_ok()
+    }
+
+    /// Payload bytes; false once the core is gone.
+    pub async fn data(&self, data: Vec<u8>) -> bool {
+        self.send(JobEvent::Data(data)).await
+    }
+
+    /// One operation finished.
+    pub async fn step(&self, result: Result<P::Step, P::Error>) -> bool {
+        self.send(JobEvent::Step(Box::new(result))).await
+    }
+
+    /// The job is over.
+    pub async fn done(self, result: Result<(), P::Error>) {
+        self.send(JobEvent::Done(Box::new(result))).await;
+    }
+}
+
+/// The inputs of a split job (see [`JobIo::split`]).
+#[derive(Debug)]
+pub struct JobRx<P: Protocol> {
+    id: JobId,
+    input: mpsc::Receiver<JobInput>,
+    room: Arc<Notify>,
+    _p: PhantomData<fn() -> P>,
+}
+
+impl<P: Protocol> JobRx<P> {
+    /// Next input from the core; `None` once the core is gone.
+    pub async fn recv(&mut self) -> Option<Input<P::Op>> {
+        next_input::<P>(self.id, &mut self.input, &self.room).await
     }
 }

@@ -126,6 +126,13 @@ pub(crate) fn state(ctx: &mut Ctx) -> &mut TimeState {
     ctx.services.get_mut()
 }
 
+/// Registration hook: network time once registered.
+pub fn network_changed(ctx: &mut Ctx, up: bool) {
+    if up {
+        network_time(ctx);
+    }
+}
+
 /// The module registered: network time (NITZ). With `AT+CTZU=1` the clock takes the
 /// network's time and zone; with `AT+CTZR=1`, `+CTZV: <tz>,<yy/MM/dd>,<hh:mm:ss>,<dst>`
 /// (local time; UNCERTAIN layout for the SIM5360, A76's).

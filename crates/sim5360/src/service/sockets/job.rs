@@ -1,0 +1,333 @@
+//! The socket jobs: a TCP link (connected by us or accepted by a server), a UDP link, a
+//! TCP server, a name lookup and a ping. A link reads its socket and writes what the DTE
+//! sent at the same time, so a peer that echoes never deadlocks it; it stops reading only
+//! while the core does not take its data (a full receive buffer: TCP back-pressure).
+
+use super::{Accepted, READ_CHUNK, Sock, SockError, SockOp, SockStep};
+use crate::service::net::NetError;
+use crate::service::{Input, JobIo, JobRx, JobTx};
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tracing::{debug, info};
+
+/// A TCP link to open.
+#[derive(Debug, Clone)]
+pub struct TcpJob {
+    pub link: usize,
+    pub host: String,
+    pub port: u16,
+    /// `AT+CIPTIMEOUT`'s `<cipopen_timeout>`.
+    pub open_timeout: Duration,
+    /// `<cipsend_timeout>`: longest wait for the peer to take data.
+    pub send_timeout: Duration,
+    /// CIPSENDMODE=1: report each send once the peer acknowledged it.
+    pub acks: bool,
+}
+
+impl TcpJob {
+    pub fn label(&self) -> String {
+        format!("socket {} tcp {}:{}", self.link, self.host, self.port)
+    }
+}
+
+/// A UDP link to open.
+#[derive(Debug, Clone)]
+pub struct UdpJob {
+    pub link: usize,
+    /// Local port (0: any).
+    pub local: u16,
+    /// Default destination of `AT+CIPSEND=<l>,<len>`.
+    pub remote: Option<(String, u16)>,
+    pub send_timeout: Duration,
+}
+
+impl UdpJob {
+    pub fn label(&self) -> String {
+        match &self.remote {
+            Some((h, p)) => format!("socket {} udp local={} {h}:{p}", self.link, self.local),
+            None => format!("socket {} udp local={}", self.link, self.local),
+        }
+    }
+}
+
+fn open_error(e: &NetError) -> SockError {
+    match e {
+        NetError::Dns(_) => SockError::Dns,
+        NetError::Timeout => SockError::Timeout,
+        _ => SockError::Network,
+    }
+}
+
+/// A TCP link we connect.
+pub async fn run_tcp(job: TcpJob, io: JobIo<Sock>) {
+    let (tx, rx) = io.split();
+    let stream = match tokio::time::timeout(job.open_timeout, tx.net.connect(&job.host, job.port)).await {
+        Err(_) => Err(SockError::Timeout),
+        Ok(Err(e)) => {
+            info!(link = job.link, "connecting to {}:{}: {e}", job.host, job.port);
+            Err(open_error(&e))
+        }
+        Ok(Ok(s)) => Ok(s),
+    };
+    let stream = match stream {
+        Ok(s) => s,
+        Err(e) => return tx.done(Err(e)).await,
+    };
+    if !tx.step(Ok(SockStep::Connected)).await {
+        return;
+    }
+    let result = pipe(stream, &tx, rx, job.send_timeout, job.acks).await;
+    tx.done(result).await;
+}
+
+/// A TCP link a server accepted (already connected: no step).
+pub async fn run_accepted(accepted: Accepted, send_timeout: Duration, acks: bool, io: JobIo<Sock>) {
+    let (tx, rx) = io.split();
+    let Some(stream) = accepted.stream else {
+        return tx.done(Err(SockError::Network)).await;
+    };
+    let _ = stream.set_nodelay(true);
+    let result = pipe(stream, &tx, rx, send_timeout, acks).await;
+    tx.done(result).await;
+}
+
+/// Bytes not yet acknowledged by the peer (SIOCOUTQ).
+fn unacked(stream: &TcpStream) -> Option<i32> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ writes one int for a TCP socket's descriptor, which is open for
+    // as long as `stream` is borrowed. No crate exposes the send queue length safely.
+    #[allow(unsafe_code, reason = "SIOCOUTQ has no safe wrapper; contract upheld above")]
+    let r = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+    (r == 0).then_some(n)
+}
+
+async fn pipe(
+    stream: TcpStream,
+    tx: &JobTx<Sock>,
+    mut rx: JobRx<Sock>,
+    send_timeout: Duration,
+    acks: bool,
+) -> Result<(), SockError> {
+    let (mut rd, mut wr) = stream.into_split();
+    let reader = async {
+        let mut buf = vec![0u8; READ_CHUNK];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) => return Err(SockError::PeerClosed),
+                Ok(n) => {
+                    if !tx.data(buf[..n].to_vec()).await {
+                        return Ok(());
+                    }
+                }
+                Err(e) => {
+                    info!("socket receive: {e}");
+                    return Err(SockError::PeerClosed);
+                }
+            }
+        }
+    };
+    let writer = async {
+        loop {
+            match rx.recv().await {
+                Some(Input::Data(d)) => {
+                    match tokio::time::timeout(send_timeout, wr.write_all(&d)).await {
+                        Err(_) => return Err(SockError::SendTimeout),
+                        Ok(Err(e)) => {
+                            info!("socket send: {e}");
+                            return Err(SockError::PeerClosed);
+                        }
+                        Ok(Ok(())) => {}
+                    }
+                    if acks {
+                        let until = Instant::now() + send_timeout;
+                        while unacked(wr.as_ref()).is_some_and(|n| n > 0) {
+                            if Instant::now() >= until {
+                                return Err(SockError::SendTimeout);
+                            }
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        if !tx.step(Ok(SockStep::Acked(d.len()))).await {
+                            return Ok(());
+                        }
+                    }
+                }
+                Some(Input::Op(op)) => debug!("TCP link: {op} ignored"),
+                Some(Input::End) => {}
+                Some(Input::Close) | None => {
+                    let _ = tokio::time::timeout(send_timeout, wr.shutdown()).await;
+                    return Ok(());
+                }
+            }
+        }
+    };
+    tokio::select! {
+        r = reader => r,
+        w = writer => w,
+    }
+}
+
+async fn resolve(net: &crate::service::net::NetConfig, host: &str, port: u16) -> Result<SocketAddr, SockError> {
+    match tokio::time::timeout(net.dns_timeout, tokio::net::lookup_host((host, port))).await {
+        Ok(Ok(mut addrs)) => {
+            let all: Vec<SocketAddr> = addrs.by_ref().collect();
+            all.iter().find(|a| a.is_ipv4()).or(all.first()).copied().ok_or(SockError::Dns)
+        }
+        _ => Err(SockError::Dns),
+    }
+}
+
+/// A UDP link: bound, then datagrams both ways.
+pub async fn run_udp(job: UdpJob, io: JobIo<Sock>) {
+    let (tx, rx) = io.split();
+    let result = udp(&job, &tx, rx).await;
+    tx.done(result).await;
+}
+
+async fn udp(job: &UdpJob, tx: &JobTx<Sock>, mut rx: JobRx<Sock>) -> Result<(), SockError> {
+    let sock = UdpSocket::bind((IpAddr::from([0, 0, 0, 0]), job.local)).await.map_err(|e| {
+        info!(link = job.link, "UDP bind to port {}: {e}", job.local);
+        SockError::Bind
+    })?;
+    let default = match &job.remote {
+        Some((h, p)) => Some(resolve(&tx.net, h, *p).await?),
+        None => None,
+    };
+    if !tx.step(Ok(SockStep::Connected)).await {
+        return Ok(());
+    }
+    let reader = async {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match sock.recv_from(&mut buf).await {
+                Ok((n, from)) => {
+                    if !tx.step(Ok(SockStep::Datagram { from, data: buf[..n].to_vec() })).await {
+                        return Ok(());
+                    }
+                }
+                // An ICMP port unreachable for an earlier datagram: not the link's end.
+                Err(e) => debug!("UDP receive: {e}"),
+            }
+        }
+    };
+    let writer = async {
+        loop {
+            let (to, data) = match rx.recv().await {
+                Some(Input::Data(d)) => (default, d),
+                Some(Input::Op(SockOp::SendTo { to, data })) => (resolve(&tx.net, &to.0, to.1).await.ok(), data),
+                Some(Input::End) => continue,
+                Some(Input::Close) | None => return Ok(()),
+            };
+            let Some(to) = to else {
+                info!(link = job.link, "UDP datagram with no destination dropped");
+                continue;
+            };
+            match tokio::time::timeout(job.send_timeout, sock.send_to(&data, to)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => info!(link = job.link, "UDP send to {to}: {e}"),
+                Err(_) => return Err(SockError::SendTimeout),
+            }
+        }
+    };
+    tokio::select! {
+        r = reader => r,
+        w = writer => w,
+    }
+}
+
+/// A TCP server: listens on `addr`, hands every client to the core.
+pub async fn run_server(addr: SocketAddr, io: JobIo<Sock>) {
+    let (tx, mut rx) = io.split();
+    let listener = match TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            info!("AT+SERVERSTART: cannot listen on {addr}: {e}");
+            return tx.done(Err(SockError::Bind)).await;
+        }
+    };
+    info!("TCP server listening on {addr}");
+    if !tx.step(Ok(SockStep::Connected)).await {
+        return;
+    }
+    loop {
+        tokio::select! {
+            a = listener.accept() => match a {
+                Ok((stream, peer)) => {
+                    if !tx.step(Ok(SockStep::Accepted(Accepted { peer, stream: Some(stream) }))).await {
+                        return;
+                    }
+                }
+                Err(e) => debug!("accept: {e}"),
+            },
+            input = rx.recv() => if matches!(input, Some(Input::Close) | None) {
+                return tx.done(Ok(())).await;
+            },
+        }
+    }
+}
+
+/// `AT+CDNSGIP`: the addresses of `host`.
+pub async fn run_lookup(host: String, io: JobIo<Sock>) {
+    let found = tokio::time::timeout(io.net.dns_timeout, tokio::net::lookup_host((host.as_str(), 0))).await;
+    match found {
+        Ok(Ok(addrs)) => {
+            let mut ips: Vec<IpAddr> = Vec::new();
+            for a in addrs {
+                if !ips.contains(&a.ip()) {
+                    ips.push(a.ip());
+                }
+            }
+            ips.sort_by_key(|ip| !ip.is_ipv4());
+            if ips.is_empty() {
+                return io.done(Err(SockError::Dns)).await;
+            }
+            io.step(Ok(SockStep::Resolved(ips))).await;
+            io.done(Ok(())).await;
+        }
+        _ => io.done(Err(SockError::Dns)).await,
+    }
+}
+
+/// What `AT+CPING` asks for.
+#[derive(Debug, Clone)]
+pub struct PingJob {
+    pub host: String,
+    pub count: u32,
+    pub interval: Duration,
+    pub wait: Duration,
+}
+
+/// The port a probe goes to: the echo service. A closed port answers too (a TCP reset),
+/// which is all a probe needs.
+const PROBE_PORT: u16 = 7;
+
+/// `AT+CPING`: each probe is a TCP connection attempt, timed: an accept or a reset is an
+/// answer, silence for `wait` is a loss (ICMP needs privileges a user's process has not;
+/// docs/commands.md).
+pub async fn run_ping(job: PingJob, io: JobIo<Sock>) {
+    let ip = match resolve(&io.net, &job.host, PROBE_PORT).await {
+        Ok(a) => a,
+        Err(e) => return io.done(Err(e)).await,
+    };
+    if !io.step(Ok(SockStep::Resolved(vec![ip.ip()]))).await {
+        return;
+    }
+    for i in 0..job.count {
+        if i > 0 {
+            tokio::time::sleep(job.interval).await;
+        }
+        let start = Instant::now();
+        let answered = match tokio::time::timeout(job.wait, TcpStream::connect(ip)).await {
+            Ok(Ok(_)) => true,
+            Ok(Err(e)) => e.kind() == std::io::ErrorKind::ConnectionRefused,
+            Err(_) => false,
+        };
+        let rtt = answered.then(|| u32::try_from(start.elapsed().as_millis()).unwrap_or(u32::MAX));
+        if !io.step(Ok(SockStep::Probe(rtt))).await {
+            return;
+        }
+    }
+    io.done(Ok(())).await;
+}
