@@ -149,6 +149,16 @@ struct Cli {
     #[arg(long)]
     no_nmea: bool,
 
+    /// Host address the module's TCP servers (AT+SERVERSTART) listen on. Default
+    /// 127.0.0.1; anything else is a warning: whoever reaches it reaches the firmware.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    server_bind: std::net::IpAddr,
+
+    /// Host port for a module server port: AT+SERVERSTART=<MODULE> listens on <HOST>
+    /// instead of the same number. May be given several times. Example: 80=8080.
+    #[arg(long, value_name = "MODULE=HOST", value_parser = parse_port_map)]
+    server_port: Vec<(u16, u16)>,
+
     /// Trust the CA certificates in this PEM file for TLS (FTPS, HTTPS, ...), besides the
     /// system roots. May be given several times.
     #[arg(long = "ca", value_name = "FILE")]
@@ -221,6 +231,7 @@ struct Factory {
     /// sees what the last session saved, even before it reached the disk).
     nv: Arc<DirNv>,
     gnss: GnssConfig,
+    sockets: sim5360::service::sockets::SocketConfig,
     efs_size: u64,
     sd_size: u64,
 }
@@ -236,10 +247,17 @@ impl Factory {
             baud: self.baud,
             store: Box::new(store),
             nv: self.nv.clone(),
-            configs: sim5360::modem::Configs::default().with(self.gnss.clone()),
+            configs: sim5360::modem::Configs::default().with(self.gnss.clone()).with(self.sockets.clone()),
         };
         Modem::new(cfg, Box::new(chrono::Utc::now), std::time::Instant::now()).context("preparing the EFS")
     }
+}
+
+/// `MODULE=HOST`: two port numbers.
+fn parse_port_map(s: &str) -> Result<(u16, u16), String> {
+    let (m, h) = s.split_once('=').ok_or("expected MODULE=HOST, e.g. 80=8080")?;
+    let port = |p: &str| p.trim().parse::<u16>().map_err(|_| format!("{p:?} is not a port number (0-65535)"));
+    Ok((port(m)?, port(h)?))
 }
 
 fn init_logging(verbose: u8) {
@@ -351,6 +369,10 @@ async fn run(cli: Cli) -> Result<()> {
             Arc::new(DirNv::open(state.clone()).with_context(|| format!("state directory {}", state.display()))?)
         },
         gnss,
+        sockets: sim5360::service::sockets::SocketConfig {
+            server_bind: cli.server_bind,
+            server_ports: cli.server_port.clone(),
+        },
         efs_size: cli.efs_size,
         sd_size: cli.sd_size,
     });
@@ -365,6 +387,9 @@ async fn run(cli: Cli) -> Result<()> {
     let net = Arc::new(net);
     if cli.tls_insecure {
         warn!("--tls-insecure: server certificates are not verified");
+    }
+    if !cli.server_bind.is_loopback() {
+        warn!("--server-bind {}: AT+SERVERSTART servers are reachable beyond this machine", cli.server_bind);
     }
     let session_ids = Arc::new(AtomicU64::new(1));
     let make_session = {

@@ -21,6 +21,7 @@ mod peers;
 mod pop3;
 pub mod process;
 mod smtp;
+mod sockets;
 
 pub use ca::TestCa;
 pub use dte::Dte;
@@ -29,9 +30,10 @@ pub use gpsd::Gpsd;
 pub use http::HttpServer;
 pub use modem::{ModemProcess, Transport, open_tty, raw_tty, ready_modem};
 pub use ntp::NtpServer;
-pub use peers::{Peer, ftp_truncating, pop3_dropping_after_login, smtp_dropping_in_data};
+pub use peers::{Peer, Unanswered, ftp_truncating, pop3_dropping_after_login, smtp_dropping_in_data};
 pub use pop3::Pop3Server;
 pub use smtp::{Received, SmtpOptions, SmtpServer};
+pub use sockets::{EchoServer, MqttBroker, Subscriber};
 
 /// `bytes` with CR, LF and non-printables escaped, for failure messages.
 pub fn escape(bytes: &[u8]) -> String {

@@ -305,3 +305,30 @@ impl Drop for Peer {
         }
     }
 }
+
+/// A listener whose accept queue is full (backlog 0, one connection parked in it, never
+/// accepted): a new connection's SYN goes unanswered, so connecting to `port` times out.
+#[derive(Debug)]
+pub struct Unanswered {
+    pub port: u16,
+    _listener: std::os::fd::OwnedFd,
+    _parked: TcpStream,
+}
+
+impl Unanswered {
+    pub fn start() -> Result<Self> {
+        use nix::sys::socket::{AddressFamily, Backlog, SockFlag, SockType, SockaddrIn, bind, listen, socket};
+        let fd = socket(AddressFamily::Inet, SockType::Stream, SockFlag::empty(), None).context("socket")?;
+        bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::new(127, 0, 0, 1, 0)).context("bind")?;
+        listen(&fd, Backlog::new(0).context("backlog")?).context("listen")?;
+        let addr: SockaddrIn = nix::sys::socket::getsockname(std::os::fd::AsRawFd::as_raw_fd(&fd))?;
+        let port = addr.port();
+        let parked = TcpStream::connect(("127.0.0.1", port)).context("parking a connection")?;
+        // The queue is full once the parked one is established; prove a second one hangs.
+        let probe = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        if TcpStream::connect_timeout(&probe, Duration::from_millis(300)).is_ok() {
+            anyhow::bail!("a connection to the full listener on {port} was answered");
+        }
+        Ok(Self { port, _listener: fd, _parked: parked })
+    }
+}
