@@ -136,20 +136,71 @@ const JOB_LINES: &[&[u8]] = &[
 /// driven by interleaved DTE bytes and typed events (data, steps, errors, ends) of the
 /// jobs the modem started, as fuzz input picks them.
 pub fn job_events(data: &[u8]) {
+    // A file for the uploads and attachments.
+    drive_jobs(data, b"ATE0\rAT+CFTRANRX=\"C:/f.bin\",8\r01234567", JOB_LINES);
+}
+
+/// Command lines of the socket family, for [`socket_events`].
+const SOCKET_LINES: &[&[u8]] = &[
+    b"AT+NETOPEN\r",
+    b"AT+NETCLOSE\r",
+    b"AT+CIPRXGET=1\r",
+    b"AT+CIPRXGET=0\r",
+    b"AT+CIPCCFG=10,0,0,0,1,0,75000\r",
+    b"AT+CIPHEAD=0;+CIPSRIP=0\r",
+    b"AT+CIPSENDMODE=1\r",
+    b"AT+CIPOPEN=0,\"TCP\",\"h\",80\r",
+    b"AT+CIPOPEN=1,\"TCP\",\"h\",80\r",
+    b"AT+CIPOPEN=2,\"UDP\",\"h\",53,0\r",
+    b"AT+CIPOPEN=3,\"UDP\",,,0\r",
+    b"AT+CIPSEND=0,5\rhello",
+    b"AT+CIPSEND=1\rabc\x1a",
+    b"AT+CIPSEND=2,3\rudp",
+    b"AT+CIPSEND=3,2,\"10.0.0.1\",9\rhi",
+    b"AT+CIPRXGET=2,0,7\r",
+    b"AT+CIPRXGET=3,1\r",
+    b"AT+CIPRXGET=4,0\r",
+    b"AT+CIPCLOSE=0\r",
+    b"AT+CIPCLOSE=1\r",
+    b"AT+CIPCLOSE?;+CIPOPEN?\r",
+    b"AT+CIPACK=0\r",
+    b"AT+SERVERSTART=5000,0\r",
+    b"AT+SERVERSTOP=0\r",
+    b"AT+CDNSGIP=\"h\"\r",
+    b"AT+CPING=\"h\",1,2\r",
+    b"AT+CIPMODE=1\r",
+    b"AT+CIPMODE=0\r",
+    b"+++",
+    b"ATO\r",
+    b"AT+CFUN=0\r",
+    b"AT+CFUN=1\r",
+    b"\x1a",
+    b"\x1b",
+];
+
+/// The socket path: socket commands interleaved with socket events (connections, data,
+/// datagrams, accepted clients, peer closes, errors) and time (the `+++` guard times), as
+/// fuzz input picks them.
+pub fn socket_events(data: &[u8]) {
+    drive_jobs(data, b"ATE0\r", SOCKET_LINES);
+}
+
+/// Power on, run `setup`, then interpret `data` as a program of `lines`, raw input, job
+/// events, job I/O and time.
+fn drive_jobs(data: &[u8], setup: &[u8], lines: &[&[u8]]) {
     let model = if data.first().is_some_and(|b| b & 1 == 1) { Model::Sim7600 } else { Model::Sim5360 };
     let cfg = ModemConfig::in_memory(model, 1 << 16);
     let t = chrono::DateTime::UNIX_EPOCH;
     let mut now = Instant::now();
     let Ok(mut m) = Modem::new(cfg, Box::new(move || t), now) else { return };
-    // A file for the uploads and attachments.
-    m.handle_input(b"ATE0\rAT+CFTRANRX=\"C:/f.bin\",8\r01234567", now);
+    m.handle_input(setup, now);
     m.run_offloads_inline();
     let mut total = 0usize;
     let mut rest = data.get(1..).unwrap_or(&[]);
     while let [op, arg, tail @ ..] = rest {
         rest = tail;
         match op % 5 {
-            0 => m.handle_input(JOB_LINES[usize::from(*arg) % JOB_LINES.len()], now),
+            0 => m.handle_input(lines[usize::from(*arg) % lines.len()], now),
             1 => {
                 let n = usize::from(*arg).min(rest.len());
                 m.handle_input(&rest[..n], now);

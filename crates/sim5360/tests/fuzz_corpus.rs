@@ -41,3 +41,8 @@ fn http_framer_corpus() {
 fn job_events_corpus() {
     replay("job_events", sim5360::fuzzing::job_events);
 }
+
+#[test]
+fn socket_events_corpus() {
+    replay("socket_events", sim5360::fuzzing::socket_events);
+}

@@ -459,6 +459,10 @@ fn transparent_mode_moves_10_mib_each_way() {
         let want = back.len() + half.len();
         let mut buf = vec![0u8; 64 * 1024];
         while back.len() < want {
+            use std::os::fd::AsFd;
+            let mut fds = [nix::poll::PollFd::new(reader.as_fd(), nix::poll::PollFlags::POLLIN)];
+            let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(30_000u16)).unwrap();
+            assert!(ready > 0, "nothing echoed for 30 s after {} of {want} bytes", back.len());
             let n = reader.read(&mut buf).unwrap();
             back.extend_from_slice(&buf[..n]);
         }

@@ -440,6 +440,9 @@ fn open(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
                 open_timeout: Duration::from_millis(u64::from(open_ms)),
                 send_timeout,
                 acks,
+                // At most 16 KiB: with what waits unsent it stays below the backlog at
+                // which the core takes the DTE for one that does not read.
+                chunk: if transparent { 16 * 1024 } else { super::READ_CHUNK },
             };
             (ctx.jobs.start(job.label(), sink, move |io| job::run_tcp(job, io)), Some((host, port)))
         }
@@ -577,9 +580,9 @@ fn send(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
         return Err(cip_error(ctx, SockError::Param, "a UDP link with no peer needs a destination"));
     }
     let generation = link.generation;
-    if ctx.jobs.input_full(job) {
-        return Err(cip_error(ctx, SockError::Busy, "the peer has not taken what was sent before"));
-    }
+    // While the peer has not taken what was sent before (a full queue), the entry's bytes
+    // wait (the DTE is held back, as by flow control) until it does, or until the send
+    // timeout ends the link (docs/commands.md).
     let sink = Box::new(SendEntry { link: l, generation, job, to, data: Vec::new(), too_long: false });
     Ok(Reply::ok().then(Then::Data { len, prompt: ">", sink }))
 }

@@ -25,6 +25,9 @@ pub struct TcpJob {
     pub send_timeout: Duration,
     /// CIPSENDMODE=1: report each send once the peer acknowledged it.
     pub acks: bool,
+    /// Largest read: [`READ_CHUNK`] for a link read through its buffer, more for a
+    /// transparent one (its data goes straight to the DTE).
+    pub chunk: usize,
 }
 
 impl TcpJob {
@@ -79,7 +82,7 @@ pub async fn run_tcp(job: TcpJob, io: JobIo<Sock>) {
     if !tx.step(Ok(SockStep::Connected)).await {
         return;
     }
-    let result = pipe(stream, &tx, rx, job.send_timeout, job.acks).await;
+    let result = pipe(stream, &tx, rx, job.send_timeout, job.acks, job.chunk).await;
     tx.done(result).await;
 }
 
@@ -90,7 +93,7 @@ pub async fn run_accepted(accepted: Accepted, send_timeout: Duration, acks: bool
         return tx.done(Err(SockError::Network)).await;
     };
     let _ = stream.set_nodelay(true);
-    let result = pipe(stream, &tx, rx, send_timeout, acks).await;
+    let result = pipe(stream, &tx, rx, send_timeout, acks, READ_CHUNK).await;
     tx.done(result).await;
 }
 
@@ -110,10 +113,11 @@ async fn pipe(
     mut rx: JobRx<Sock>,
     send_timeout: Duration,
     acks: bool,
+    chunk: usize,
 ) -> Result<(), SockError> {
     let (mut rd, mut wr) = stream.into_split();
     let reader = async {
-        let mut buf = vec![0u8; READ_CHUNK];
+        let mut buf = vec![0u8; chunk];
         loop {
             match rd.read(&mut buf).await {
                 Ok(0) => return Err(SockError::PeerClosed),
