@@ -25,7 +25,7 @@ impl EchoServer {
         let (proc, port) = start_with_ports(1, |p| {
             let args = vec![format!("TCP-LISTEN:{},bind=127.0.0.1,reuseaddr,fork", p[0]), "PIPE".to_owned()];
             let proc = ServerProcess::start("socat-tcp-echo", Path::new("/usr/bin/socat"), &args, dir.path(), &p[..1])
-                .map_err(|e| in_use(e, &dir))?;
+                .map_err(|e| in_use(e, &dir.path().join("socat-tcp-echo.log")))?;
             Ok((proc, p[0]))
         })?;
         Ok(Self { port, proc, _dir: dir })
@@ -48,9 +48,10 @@ impl EchoServer {
     }
 }
 
-/// socat's "Address already in use" as the error text `start_with_ports` retries on.
-fn in_use(e: anyhow::Error, dir: &tempfile::TempDir) -> anyhow::Error {
-    let log = std::fs::read_to_string(dir.path().join("socat-tcp-echo.log")).unwrap_or_default();
+/// A server's "Address already in use" (in its `log`) as the error text
+/// `start_with_ports` retries on.
+fn in_use(e: anyhow::Error, log: &Path) -> anyhow::Error {
+    let log = std::fs::read_to_string(log).unwrap_or_default();
     if log.contains("in use") { anyhow::anyhow!("address in use: {log}") } else { e }
 }
 
@@ -89,10 +90,7 @@ impl MqttBroker {
             std::fs::write(&conf, format!("listener {} 127.0.0.1\nallow_anonymous true\npersistence false\n", p[0]))?;
             let args = vec!["-c".to_owned(), conf.display().to_string(), "-v".into()];
             let proc = ServerProcess::start("mosquitto", Path::new("/usr/sbin/mosquitto"), &args, &w, &p[..1])
-                .map_err(|e| {
-                    let log = std::fs::read_to_string(w.join("mosquitto.log")).unwrap_or_default();
-                    if log.contains("in use") { anyhow::anyhow!("address in use: {log}") } else { e }
-                })?;
+                .map_err(|e| in_use(e, &w.join("mosquitto.log")))?;
             Ok((proc, p[0]))
         })?;
         Ok(Self { port, proc, _dir: dir })

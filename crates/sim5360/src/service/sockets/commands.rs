@@ -4,8 +4,8 @@
 use super::job::{self, PingJob, TcpJob, UdpJob};
 use super::sinks::{LinkSink, LookupSink, PingSink, ServerSink};
 use super::{
-    CONNECT_BAUD, IpError, Kind, LINKS, Link, Phase, READ_MAX, SEND_MAX, SERVERS, Server, SockError, SockOp,
-    SocketConfig, SocketState, ip_error_line,
+    CONNECT_BAUD, IpError, Kind, LINKS, Link, Phase, READ_MAX, SEND_MAX, SERVERS, Server, Sock, SockError, SockOp,
+    SocketConfig, ip_error_line, state,
 };
 use crate::modem::table::CommandSpec;
 use crate::modem::{CmdError, Ctx, DataSink, JobId, JobInput, OutputStream, Reply, Then, Urc};
@@ -48,10 +48,6 @@ pub const COMMANDS: &[CommandSpec] = &[
 
 const PING_TEST: &str = "+CPING: IP address,(1),(1-100),(4-188),(1000-10000),(10000-100000),(16-255)";
 
-fn state(ctx: &mut Ctx) -> &mut SocketState {
-    ctx.services.get_mut()
-}
-
 /// `+IP ERROR: <err_info>`, then `ERROR`.
 fn ip_error(ctx: &mut Ctx, e: IpError, why: &'static str) -> CmdError {
     CmdError::reported(ip_error_line(ctx, e), why)
@@ -75,12 +71,7 @@ fn link_number(args: &mut Args<'_>) -> Result<Option<usize>, CmdError> {
     })
 }
 
-/// The address the socket PDP context has.
-fn local_ip(ctx: &mut Ctx) -> String {
-    let cid = crate::network::pdp::socket(ctx).active.unwrap_or(1);
-    crate::network::pdp::address(cid)
-}
-
+/// The context `AT+CSOCKSETPN` chose for the socket service (1 by default).
 fn socket_cid(ctx: &mut Ctx) -> u8 {
     crate::network::pdp::socket(ctx).active.unwrap_or(1)
 }
@@ -181,7 +172,8 @@ fn ipaddr(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     if !state(ctx).opened {
         return Err(ip_error(ctx, IpError::NotOpened, "the socket service is not open"));
     }
-    Ok(Reply::line(format!("+IPADDR: {}", local_ip(ctx))))
+    let cid = socket_cid(ctx);
+    Ok(Reply::line(format!("+IPADDR: {}", crate::network::pdp::address(cid))))
 }
 
 /// `AT+CIPMODE[=<0|1>]`: command (0) or transparent (1) mode, set before `AT+NETOPEN`.
@@ -514,11 +506,10 @@ impl DataSink for SendEntry {
             return Err(cip_error(ctx, SockError::NotSupported, "the link closed during the send"));
         }
         let n = self.data.len();
-        let input = match self.to {
-            Some(to) => JobInput::Op { label: format!("send-to {}:{} ({n} bytes)", to.0, to.1), op: op(to, self.data) },
-            None => JobInput::Data(self.data),
-        };
-        ctx.jobs.send(self.job, input);
+        match self.to {
+            Some(to) => ctx.jobs.send_op::<Sock>(self.job, SockOp::SendTo { to, data: self.data }),
+            None => ctx.jobs.send(self.job, JobInput::Data(self.data)),
+        }
         let s = state(ctx);
         s.links[self.link].sent += n as u64;
         if s.sendmode == 0 {
@@ -534,10 +525,6 @@ impl DataSink for SendEntry {
     fn job(&self) -> Option<JobId> {
         Some(self.job)
     }
-}
-
-fn op(to: (String, u16), data: Vec<u8>) -> Box<dyn std::any::Any + Send> {
-    Box::new(SockOp::SendTo { to, data })
 }
 
 /// `AT+CIPSEND=<l>,<len>` (`>`, exactly `<len>` bytes, 1-1500), `AT+CIPSEND=<l>[,]`
@@ -623,10 +610,13 @@ fn ack(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     if !link.is_open() || link.kind != Kind::Tcp {
         return Err(ip_error(ctx, IpError::ConnectionNotCreated, "no TCP connection on the link"));
     }
-    let (sent, received, job, acks) = (link.sent, link.received, link.job, state(ctx).sendmode == 1);
-    let link = &state(ctx).links[l];
+    let (sent, received, job, acked) = (link.sent, link.received, link.job, link.acked);
     // Without acknowledgement reports, what the module still holds is not acknowledged.
-    let acked = if acks { link.acked } else { sent.saturating_sub(job.map_or(0, |id| ctx.jobs.queued(id)) as u64) };
+    let acked = if state(ctx).sendmode == 1 {
+        acked
+    } else {
+        sent.saturating_sub(job.map_or(0, |id| ctx.jobs.queued(id)) as u64)
+    };
     Ok(Reply::line(format!("+CIPACK: {sent},{acked},{received}")))
 }
 
@@ -743,8 +733,7 @@ fn ping(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
 
 /// `ATO`: back to the online data state of a transparent link left with `+++`
 /// (`CONNECT 115200`); with none, `NO CARRIER`.
-fn online(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
-    let _ = args;
+fn online(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     let link = &mut state(ctx).links[0];
     match (link.transparent && link.is_open(), link.job) {
         (true, Some(job)) => {

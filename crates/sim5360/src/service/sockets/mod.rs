@@ -436,6 +436,7 @@ impl SocketConfig {
     }
 }
 
+/// The family's state, for its handlers and sinks.
 fn state(ctx: &mut Ctx) -> &mut SocketState {
     ctx.services.get_mut()
 }

@@ -3,15 +3,11 @@
 //! answers of `AT+CDNSGIP` and `AT+CPING`.
 
 use super::job;
-use super::{CONNECT_BAUD, Kind, Link, Phase, RX_PAUSE, SEND_MAX, Sock, SockError, SockStep, SocketState};
+use super::{CONNECT_BAUD, Kind, Link, Phase, RX_PAUSE, SEND_MAX, Sock, SockError, SockStep, SocketState, state};
 use crate::modem::{CmdError, Ctx, JobSink, Reply, Resume, Then, Urc};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tracing::{debug, info};
-
-fn state(ctx: &mut Ctx) -> &mut SocketState {
-    ctx.services.get_mut()
-}
 
 /// The sink of one link's job.
 #[derive(Debug)]
