@@ -369,9 +369,7 @@ impl Modem {
         if let Active::Online { job, esc, .. } = &mut self.active {
             let (job, mut data) = (*job, Vec::new());
             let escaped = esc.fire(now, &mut data);
-            if !data.is_empty() {
-                self.ctx.jobs.send(job, JobInput::Data(data));
-            }
+            self.online_data(job, data);
             if escaped {
                 info!(job, "escape sequence: back to command state, the connection stays");
                 self.leave_online();
@@ -384,15 +382,20 @@ impl Modem {
     /// Back to command state from the online data state.
     fn leave_online(&mut self) {
         if let Active::Online { job, esc, .. } = &mut self.active {
-            let mut held = Vec::new();
+            let (job, mut held) = (*job, Vec::new());
             esc.flush(&mut held);
-            if !held.is_empty() {
-                self.ctx.jobs.send(*job, JobInput::Data(held));
-            }
+            self.online_data(job, held);
             self.active = Active::Idle;
         }
         self.ctx.online = None;
         self.ld.reset();
+    }
+
+    /// Payload of the online data state for its job (nothing when empty).
+    fn online_data(&mut self, job: JobId, data: Vec<u8>) {
+        if !data.is_empty() {
+            self.ctx.jobs.send(job, JobInput::Data(data));
+        }
     }
 
     /// Bytes from the DTE. They are interpreted at once when nothing holds them back;
@@ -503,9 +506,7 @@ impl Modem {
             let (job, mut data) = (*job, Vec::with_capacity(input.len()));
             let from = usize::from(std::mem::take(skip_lf) && input.first() == Some(&b'\n'));
             esc.feed(&input[from..], self.ctx.now, &mut data);
-            if !data.is_empty() {
-                self.ctx.jobs.send(job, JobInput::Data(data));
-            }
+            self.online_data(job, data);
             return (input.len(), false);
         }
         let cfg = self.ctx.settings.line_config();
@@ -729,9 +730,7 @@ impl Modem {
                 false
             }
             Then::Online { job, banner } => {
-                self.final_text(&banner, ResultCode::Connect);
-                self.queue.clear();
-                self.after_line();
+                self.end_line_with(&banner, ResultCode::Connect);
                 if self.ctx.jobs.is_running(job) {
                     let guard = Duration::from_millis(u64::from(self.ctx.settings.sreg[12]) * 20);
                     let skip_lf = self.ld.lf_pending();
@@ -742,16 +741,15 @@ impl Modem {
                 false
             }
             Then::Final(text) => {
-                self.final_text(&text, ResultCode::NoCarrier);
-                self.queue.clear();
-                self.after_line();
+                self.end_line_with(&text, ResultCode::NoCarrier);
                 false
             }
         }
     }
 
-    /// A final result with its own text (verbose), or `numeric`'s number (ATV0).
-    fn final_text(&mut self, text: &str, numeric: ResultCode) {
+    /// End the line with a final result of its own text (verbose), or `numeric`'s number
+    /// (ATV0); the rest of the line is not run.
+    fn end_line_with(&mut self, text: &str, numeric: ResultCode) {
         let framing = self.ctx.settings.framing();
         if framing.verbose {
             if !framing.quiet {
@@ -760,6 +758,8 @@ impl Modem {
         } else {
             framing.result(numeric, &mut self.out);
         }
+        self.queue.clear();
+        self.after_line();
     }
 
     fn prompt(&mut self, p: &[u8]) {
@@ -864,12 +864,18 @@ impl Modem {
     fn release_urcs(&mut self) {
         if matches!(self.active, Active::Online { .. }) {
             // Online: only payload goes out; the rest waits for command state.
+            // A large piece goes out in parts, so what waits unsent stays below the backlog
+            // at which a DTE counts as not reading.
             while self.out.len() < RELEASE_BACKLOG_MAX {
                 let Some(i) = self.urcs.iter().position(|u| matches!(u, Urc::Raw(_))) else { break };
-                if let Some(Urc::Raw(data)) = self.urcs.remove(i) {
-                    self.urc_bytes = self.urc_bytes.saturating_sub(data.len());
-                    self.out.extend_from_slice(&data);
+                let Some(Urc::Raw(mut data)) = self.urcs.remove(i) else { break };
+                let room = RELEASE_BACKLOG_MAX - self.out.len();
+                if data.len() > room {
+                    let rest = data.split_off(room);
+                    self.urcs.insert(i, Urc::Raw(rest));
                 }
+                self.urc_bytes = self.urc_bytes.saturating_sub(data.len());
+                self.out.extend_from_slice(&data);
             }
             return;
         }

@@ -432,8 +432,6 @@ fn open(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
                 open_timeout: Duration::from_millis(u64::from(open_ms)),
                 send_timeout,
                 acks,
-                // At most 16 KiB: with what waits unsent it stays below the backlog at
-                // which the core takes the DTE for one that does not read.
                 chunk: if transparent { 16 * 1024 } else { super::READ_CHUNK },
             };
             (ctx.jobs.start(job.label(), sink, move |io| job::run_tcp(job, io)), Some((host, port)))
