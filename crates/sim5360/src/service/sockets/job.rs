@@ -173,14 +173,26 @@ async fn pipe(
     }
 }
 
-async fn resolve(net: &crate::service::net::NetConfig, host: &str, port: u16) -> Result<SocketAddr, SockError> {
+/// Every address of `host` (IPv4 first, no repeats), within the DNS timeout.
+async fn lookup(net: &crate::service::net::NetConfig, host: &str, port: u16) -> Result<Vec<SocketAddr>, SockError> {
     match tokio::time::timeout(net.dns_timeout, tokio::net::lookup_host((host, port))).await {
-        Ok(Ok(mut addrs)) => {
-            let all: Vec<SocketAddr> = addrs.by_ref().collect();
-            all.iter().find(|a| a.is_ipv4()).or(all.first()).copied().ok_or(SockError::Dns)
+        Ok(Ok(addrs)) => {
+            let mut all: Vec<SocketAddr> = Vec::new();
+            for a in addrs {
+                if !all.contains(&a) {
+                    all.push(a);
+                }
+            }
+            all.sort_by_key(|a| !a.is_ipv4());
+            if all.is_empty() { Err(SockError::Dns) } else { Ok(all) }
         }
         _ => Err(SockError::Dns),
     }
+}
+
+/// The address to use for `host` (the first IPv4 one, if any).
+async fn resolve(net: &crate::service::net::NetConfig, host: &str, port: u16) -> Result<SocketAddr, SockError> {
+    Ok(lookup(net, host, port).await?[0])
 }
 
 /// A UDP link: bound, then datagrams both ways.
@@ -274,23 +286,12 @@ pub async fn run_server(addr: SocketAddr, io: JobIo<Sock>) {
 
 /// `AT+CDNSGIP`: the addresses of `host`.
 pub async fn run_lookup(host: String, io: JobIo<Sock>) {
-    let found = tokio::time::timeout(io.net.dns_timeout, tokio::net::lookup_host((host.as_str(), 0))).await;
-    match found {
-        Ok(Ok(addrs)) => {
-            let mut ips: Vec<IpAddr> = Vec::new();
-            for a in addrs {
-                if !ips.contains(&a.ip()) {
-                    ips.push(a.ip());
-                }
-            }
-            ips.sort_by_key(|ip| !ip.is_ipv4());
-            if ips.is_empty() {
-                return io.done(Err(SockError::Dns)).await;
-            }
-            io.step(Ok(SockStep::Resolved(ips))).await;
+    match lookup(&io.net, &host, 0).await {
+        Ok(addrs) => {
+            io.step(Ok(SockStep::Resolved(addrs.iter().map(SocketAddr::ip).collect()))).await;
             io.done(Ok(())).await;
         }
-        _ => io.done(Err(SockError::Dns)).await,
+        Err(e) => io.done(Err(e)).await,
     }
 }
 
