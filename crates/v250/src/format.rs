@@ -115,10 +115,16 @@ impl Framing {
     /// A `+CME ERROR` final result per the `AT+CMEE` mode. In numeric (ATV0) framing the
     /// text form is kept and ends with `<S3><S4>` like information text.
     pub fn cme(&self, mode: CmeMode, code: u16, text: &str, out: &mut Vec<u8>) {
+        self.error_report("+CME ERROR", mode, code, text, out);
+    }
+
+    /// `<prefix>: <code>` or `<prefix>: <text>` (`+CMS ERROR`), under the `AT+CMEE` rule
+    /// of `+CME ERROR`.
+    pub fn error_report(&self, prefix: &str, mode: CmeMode, code: u16, text: &str, out: &mut Vec<u8>) {
         let line = match mode {
             CmeMode::Disabled => return self.result(ResultCode::Error, out),
-            CmeMode::Numeric => format!("+CME ERROR: {code}"),
-            CmeMode::Verbose => format!("+CME ERROR: {text}"),
+            CmeMode::Numeric => format!("{prefix}: {code}"),
+            CmeMode::Verbose => format!("{prefix}: {text}"),
         };
         if self.quiet {
             return;

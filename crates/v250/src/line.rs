@@ -16,6 +16,8 @@ pub const ESC: u8 = 0x1B;
 /// Line feed: when it comes right after the S3 that ended a command line, it is part of
 /// that line's terminator (see [`LineDiscipline::feed`]).
 pub const LF: u8 = 0x0A;
+/// Carriage return: ends a line of 27.005 text entry.
+const CR: u8 = 0x0D;
 
 /// Settings the discipline reads on every byte; the owner updates them as S-registers and
 /// ATE change.
@@ -54,6 +56,9 @@ pub enum Event {
     Text(Vec<u8>),
     /// Free text entry cancelled with ESC.
     TextCancelled,
+    /// A CR ended a line of free text entered with [`LineDiscipline::expect_text_lines`]:
+    /// the caller prints the continuation prompt. The CR is kept in the text.
+    TextNewLine,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,8 +71,10 @@ enum Mode {
     InLine { overflow: bool },
     /// Fixed-length data entry: this many bytes still expected.
     Data { remaining: u64 },
-    /// Free text entry up to Ctrl-Z, at most `max` bytes kept.
-    Text { max: usize },
+    /// Free text entry up to Ctrl-Z, at most `max` bytes kept. With `lines`, a CR ends a
+    /// line of the text ([`Event::TextNewLine`]) and an LF right after it is dropped
+    /// (`after_cr`), as the LF after a command line's CR is.
+    Text { max: usize, lines: bool, after_cr: bool },
     /// Unbounded data passed through up to Ctrl-Z (streamed uploads); ESC cancels when
     /// `esc` is set, else it is data.
     Stream { esc: bool },
@@ -107,7 +114,14 @@ impl LineDiscipline {
     /// Enter free-text mode (`>>` prompt): bytes up to Ctrl-Z, ESC cancels, S5 erases.
     pub fn expect_text(&mut self, max: usize) {
         self.buf.clear();
-        self.mode = Mode::Text { max };
+        self.mode = Mode::Text { max, lines: false, after_cr: false };
+    }
+
+    /// Free text entry as 27.005 text-mode SMS entry has it: as [`Self::expect_text`], and
+    /// each CR also produces [`Event::TextNewLine`] (the module prints another prompt).
+    pub fn expect_text_lines(&mut self, max: usize) {
+        self.buf.clear();
+        self.mode = Mode::Text { max, lines: true, after_cr: false };
     }
 
     /// Enter streaming mode: every byte up to Ctrl-Z is payload, handed out as it arrives
@@ -235,7 +249,7 @@ impl LineDiscipline {
 
     fn step(&mut self, b: u8, cfg: &LineConfig) -> Option<Event> {
         match self.mode {
-            Mode::Text { max } => return self.step_text(b, max, cfg),
+            Mode::Text { max, lines, after_cr } => return self.step_text(b, max, lines, after_cr, cfg),
             Mode::Data { .. } | Mode::Stream { .. } => return None,
             _ => {}
         }
@@ -285,7 +299,13 @@ impl LineDiscipline {
         }
     }
 
-    fn step_text(&mut self, b: u8, max: usize, cfg: &LineConfig) -> Option<Event> {
+    fn step_text(&mut self, b: u8, max: usize, lines: bool, after_cr: bool, cfg: &LineConfig) -> Option<Event> {
+        if lines {
+            self.mode = Mode::Text { max, lines, after_cr: b == CR };
+            if after_cr && b == LF {
+                return None;
+            }
+        }
         match b {
             SUB => {
                 self.mode = Mode::Idle;
@@ -309,7 +329,7 @@ impl LineDiscipline {
                         self.echo.push(b);
                     }
                 }
-                None
+                (lines && b == CR).then_some(Event::TextNewLine)
             }
         }
     }
@@ -480,6 +500,19 @@ mod tests {
         ld.expect_data(0);
         assert_eq!(ld.feed(b"", &cfg), (0, Some(Event::DataEnd)));
         assert!(!ld.in_data_mode());
+    }
+
+    #[test]
+    fn text_lines_prompt_at_each_cr() {
+        let cfg = LineConfig { echo: false, ..LineConfig::default() };
+        let mut ld = LineDiscipline::new();
+        ld.expect_text_lines(100);
+        assert_eq!(
+            run(&mut ld, b"one\r\ntwo\rthree\x1a", &cfg),
+            vec![Event::TextNewLine, Event::TextNewLine, Event::Text(b"one\rtwo\rthree".to_vec())]
+        );
+        ld.expect_text_lines(100);
+        assert_eq!(run(&mut ld, b"a\n\nb\x1a", &cfg), vec![Event::Text(b"a\n\nb".to_vec())]);
     }
 
     #[test]

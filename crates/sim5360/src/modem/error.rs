@@ -98,6 +98,10 @@ pub enum CmdError {
     /// A `+CME ERROR` with the rule that produced it.
     #[error("+CME ERROR {} ({}): {why}", .code.code(), .code.text())]
     Cme { code: CmeError, why: &'static str },
+    /// An error report of a command family with its own prefix (`+CMS ERROR`), under
+    /// the same `AT+CMEE` rule as `+CME ERROR`, with the rule that produced it.
+    #[error("{prefix} {code} ({text}): {why}")]
+    Coded { prefix: &'static str, code: u16, text: &'static str, why: &'static str },
     /// The file system refused.
     #[error("EFS: {0}")]
     Efs(#[from] EfsError),

@@ -144,13 +144,23 @@ impl Ctx {
     /// for the disk).
     pub fn nv_save(&mut self, key: &str, value: Vec<u8>) {
         let write = self.nv.save(key, &value);
-        let what = format!("save {key} in the state directory");
+        self.nv_write(format!("save {key} in the state directory"), write);
+    }
+
+    fn nv_write(&mut self, what: String, write: impl FnOnce() -> std::io::Result<()> + Send + 'static) {
         self.jobs.offload(what.clone(), write, move |_, r: std::io::Result<()>, _| {
             if let Err(e) = r {
                 warn!("cannot {what}: {e}");
             }
             None
         });
+    }
+
+    /// Append `data` to the log `key` in NV, off the core's thread, in order with the
+    /// saves (a failure is logged).
+    pub fn nv_append(&mut self, key: &str, data: Vec<u8>) {
+        let write = self.nv.append(key, data);
+        self.nv_write(format!("append to {key} in the state directory"), write);
     }
 
     /// Call `fire(ctx, tag)` after `delay` (see [`Timers`]).
@@ -207,7 +217,7 @@ enum Active {
         sink: Box<dyn DataSink>,
         err: Option<CmdError>,
     },
-    Text(Box<dyn TextSink>),
+    Text(Box<dyn TextSink>, &'static str),
     Stream(Box<dyn OutputStream>),
     /// The line waits for a job's result.
     Wait(JobId),
@@ -321,6 +331,18 @@ impl Modem {
     /// Handler state (tests and the runner read settings from it).
     pub fn ctx(&self) -> &Ctx {
         &self.ctx
+    }
+
+    /// Run an action from outside the AT port (the network delivering an SMS, a call
+    /// coming in: what the control channel and tests do) on the module's state at `now`,
+    /// as a timer would run; the URCs it raises go out as any others. Returns what the
+    /// action returns.
+    pub fn act<R>(&mut self, now: Instant, action: impl FnOnce(&mut Ctx) -> R) -> R {
+        self.ctx.now = now;
+        let r = action(&mut self.ctx);
+        self.take_ctx_urcs();
+        self.process_rx();
+        r
     }
 
     /// Output queued for auxiliary port `name` (the runner writes it to that port's
@@ -633,13 +655,18 @@ impl Modem {
                 }
             }
             Event::Text(text) => {
-                if let Active::Text(sink) = std::mem::replace(&mut self.active, Active::Idle) {
+                if let Active::Text(sink, _) = std::mem::replace(&mut self.active, Active::Idle) {
                     let res = sink.finish(&mut self.ctx, text);
                     self.resume("text", res);
                 }
             }
+            Event::TextNewLine => {
+                if let Active::Text(_, prompt) = self.active {
+                    self.prompt(prompt.as_bytes());
+                }
+            }
             Event::TextCancelled => match std::mem::replace(&mut self.active, Active::Idle) {
-                Active::Text(sink) => {
+                Active::Text(sink, _) => {
                     let res = sink.cancel(&mut self.ctx);
                     self.resume("text", res);
                 }
@@ -707,10 +734,14 @@ impl Modem {
                 self.active = Active::Data { sink, err: None };
                 false
             }
-            Then::Text { max, sink } => {
-                self.prompt(b">>");
-                self.active = Active::Text(sink);
-                self.ld.expect_text(max);
+            Then::Text { max, prompt, lines, sink } => {
+                self.prompt(prompt.as_bytes());
+                self.active = Active::Text(sink, prompt);
+                if lines {
+                    self.ld.expect_text_lines(max);
+                } else {
+                    self.ld.expect_text(max);
+                }
                 false
             }
             Then::Stream(s) => {
@@ -793,6 +824,9 @@ impl Modem {
         let framing = self.ctx.settings.framing();
         if let CmdError::Reported { lines, .. } = e {
             framing.info(lines, &mut self.out);
+        }
+        if let CmdError::Coded { prefix, code, text, .. } = e {
+            return framing.error_report(prefix, self.ctx.settings.cmee, *code, text, &mut self.out);
         }
         match e.cme_code() {
             Some(c) => framing.cme(self.ctx.settings.cmee, c.code(), c.text(), &mut self.out),

@@ -22,7 +22,7 @@ pub trait DataSink: Send + std::fmt::Debug {
     }
 }
 
-/// Receives a free-text `>>` entry ended by Ctrl-Z.
+/// Receives a free-text entry ended by Ctrl-Z.
 pub trait TextSink: Send + std::fmt::Debug {
     fn finish(self: Box<Self>, ctx: &mut Ctx, text: Vec<u8>) -> Result<Reply, CmdError>;
     /// ESC was pressed; the default answers `OK` and keeps earlier state.
@@ -45,8 +45,10 @@ pub enum Then {
     /// Print `prompt` (unless empty) and take exactly `len` bytes into `sink`, or with
     /// `len: None` every byte up to Ctrl-Z (ESC cancels).
     Data { len: Option<u64>, prompt: &'static str, sink: Box<dyn DataSink> },
-    /// Print the `>>` prompt and take free text into `sink`.
-    Text { max: usize, sink: Box<dyn TextSink> },
+    /// Print `prompt` (`>>` for the services, `> ` for SMS) and take free text up to
+    /// Ctrl-Z into `sink`; with `lines`, each CR in the text prints `prompt` again (27.005
+    /// text entry).
+    Text { max: usize, prompt: &'static str, lines: bool, sink: Box<dyn TextSink> },
     /// Emit a long response from `stream`, then continue the line.
     Stream(Box<dyn OutputStream>),
     /// Wait for job `id`: its sink's result (from `step` or `done`) resumes the line.

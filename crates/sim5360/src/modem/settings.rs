@@ -131,6 +131,8 @@ pub trait Nv: Send + Sync + Debug {
     fn stage(&self, key: &str, value: &[u8]);
     /// Write the staged value of `key` to durable storage (slow).
     fn persist(&self, key: &str) -> std::io::Result<()>;
+    /// Append `data` to the log `key` (slow; logs are never staged, only appended to).
+    fn append(&self, key: &str, data: &[u8]) -> std::io::Result<()>;
 }
 
 type Staged = std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>;
@@ -181,6 +183,13 @@ impl Nv for DirNv {
         }
         Ok(())
     }
+
+    fn append(&self, key: &str, data: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(key))?;
+        f.write_all(data)?;
+        f.sync_data()
+    }
 }
 
 /// NV in memory (tests); clones share contents.
@@ -197,6 +206,11 @@ impl Nv for MemNv {
     }
 
     fn persist(&self, _: &str) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn append(&self, key: &str, data: &[u8]) -> std::io::Result<()> {
+        lock(&self.0).entry(key.to_owned()).or_default().extend_from_slice(data);
         Ok(())
     }
 }
@@ -216,6 +230,13 @@ impl NvStore {
 
     pub fn load(&self, key: &str) -> Option<Vec<u8>> {
         self.backend.load(key)
+    }
+
+    /// The write that appends `data` to the log `key`.
+    pub fn append(&self, key: &str, data: Vec<u8>) -> impl FnOnce() -> std::io::Result<()> + Send + 'static {
+        let backend = self.backend.clone();
+        let key = key.to_owned();
+        move || backend.append(&key, &data)
     }
 
     /// Make `value` current for `key`; returns the write that makes it durable.

@@ -263,7 +263,7 @@ impl TextSink for BodyEntry {
 /// `AT+SMTPBODY`: `>>`, text up to Ctrl-Z (≤ 5120 bytes; BS erases), `OK`.
 fn body_entry(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     idle(ctx)?;
-    Ok(Reply::ok().then(Then::Text { max: MAX_BODY_ENTRY, sink: Box::new(BodyEntry) }))
+    Ok(Reply::ok().then(Then::Text { max: MAX_BODY_ENTRY, prompt: ">>", lines: false, sink: Box::new(BodyEntry) }))
 }
 
 fn bch_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
