@@ -237,3 +237,61 @@ fn drive_jobs(data: &[u8], setup: &[u8], lines: &[&[u8]]) {
         }
     }
 }
+
+/// The SMS PDU codec and the message service on arbitrary PDUs: a TPDU that decodes
+/// re-encodes to the same octets; its user data decodes in every character set; and the
+/// bytes go through a modem as a PDU to store (`AT+CMGW`), to send (`AT+CMGS`, so a
+/// SUBMIT to the own number comes back), and are listed in PDU and text mode.
+pub fn sms_pdu(data: &[u8]) {
+    use crate::service::sms::{pdu, store, text};
+    if let Ok((_, tpdu)) = pdu::split_smsc(data)
+        && let Ok(t) = pdu::Tpdu::decode(tpdu)
+    {
+        let again = t.encode();
+        let back = pdu::Tpdu::decode(&again).map(|t| t.encode());
+        assert_eq!(back.as_ref(), Ok(&again), "a decoded TPDU re-encodes differently");
+        let (fo, dcs, ud) = match &t {
+            pdu::Tpdu::Submit(s) => (s.fo, s.dcs, Some(&s.ud)),
+            pdu::Tpdu::Deliver(d) => (d.fo, d.dcs, Some(&d.ud)),
+            pdu::Tpdu::Status(_) => (0, 0, None),
+        };
+        if let Some(ud) = ud {
+            let d = ud.decode(dcs, fo & pdu::UDHI != 0);
+            let _ = (d.text(dcs), d.concat());
+            for cs in [text::Charset::Ira, text::Charset::Gsm, text::Charset::Ucs2, text::Charset::Hex] {
+                let _ = text::ud_to_body(cs, dcs, &d);
+                let _ = text::body_to_ud(cs, dcs, data);
+            }
+        }
+    }
+    let _ = store::Stores::load(data, 5, 5, 5);
+
+    let cfg = ModemConfig::in_memory(Model::Sim5360, 4096);
+    let t = chrono::DateTime::UNIX_EPOCH;
+    let mut now = Instant::now();
+    let Ok(mut m) = Modem::new(cfg, Box::new(move || t), now) else { return };
+    let hex = pdu::to_hex(data);
+    let tpdu_len = pdu::split_smsc(data).map_or(data.len(), |(_, t)| t.len()).clamp(7, 164);
+    let mut input = Vec::new();
+    for verb in ["CMGW", "CMGS"] {
+        input.extend_from_slice(format!("AT+CMGF=0;+CNMI=2,1,0,2\rAT+{verb}={tpdu_len}\r{hex}\x1a").as_bytes());
+    }
+    input.extend_from_slice(
+        b"AT+CMGL=4\rAT+CMGF=1;+CSDH=1;+CMGL=\"ALL\";+CSCS=\"UCS2\";+CMGL=\"ALL\";+CSCS=\"HEX\";+CMGR=1\r",
+    );
+    let mut total = 0usize;
+    for step in 0..4 {
+        if step == 0 {
+            m.handle_input(&input, now);
+        } else {
+            now += Duration::from_secs(2);
+            m.handle_timeout(now);
+            m.handle_input(b"AT+CPMS=\"SR\";+CMGL=4;+CMGF=1;+CMGL=\"ALL\"\r", now);
+        }
+        m.run_offloads_inline();
+        while let Some(out) = m.poll_transmit() {
+            total += out.len();
+            assert!(total < 16 * 1024 * 1024, "runaway output");
+        }
+    }
+}

@@ -159,6 +159,37 @@ struct Cli {
     #[arg(long, value_name = "MODULE=HOST", value_parser = parse_port_map)]
     server_port: Vec<(u16, u16)>,
 
+    /// Message slots of the SIM's SMS storage (SM), 1-255; SIMs differ.
+    #[arg(long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=255))]
+    sim_sms_capacity: u16,
+
+    /// The SMS service centre number AT+CSCA? shows until the DTE sets one.
+    #[arg(long, default_value = "+15555550000", value_name = "NUMBER", value_parser = parse_number)]
+    smsc: String,
+
+    /// How long the network takes to deliver an SMS to the module's own number, and a
+    /// status report. Examples: 0, 500ms, 2s.
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    sms_delay: Duration,
+
+    /// A USSD code and the network's answer, e.g. '*123#=You have 5 GB left.' ({msisdn}
+    /// is the module's number). May be given several times; adds to or replaces the
+    /// defaults (*100#, *101#: balance, *#100#: own number, *111#: a menu).
+    #[arg(long, value_name = "CODE=TEXT", value_parser = parse_ussd)]
+    ussd: Vec<(String, String)>,
+
+    /// From ATD to the called party answering (or being found busy or absent).
+    #[arg(long, default_value = "3s", value_parser = parse_duration, value_name = "DURATION")]
+    call_answer_delay: Duration,
+
+    /// A number that is busy when called (BUSY). May be given several times.
+    #[arg(long, value_name = "NUMBER", value_parser = parse_number)]
+    call_busy: Vec<String>,
+
+    /// A number that rings but never answers (NO ANSWER). May be given several times.
+    #[arg(long, value_name = "NUMBER", value_parser = parse_number)]
+    call_no_answer: Vec<String>,
+
     /// Trust the CA certificates in this PEM file for TLS (FTPS, HTTPS, ...), besides the
     /// system roots. May be given several times.
     #[arg(long = "ca", value_name = "FILE")]
@@ -232,6 +263,8 @@ struct Factory {
     nv: Arc<DirNv>,
     gnss: GnssConfig,
     sockets: sim5360::service::sockets::SocketConfig,
+    sms: sim5360::service::sms::SmsConfig,
+    calls: sim5360::service::voice::CallConfig,
     efs_size: u64,
     sd_size: u64,
 }
@@ -247,10 +280,35 @@ impl Factory {
             baud: self.baud,
             store: Box::new(store),
             nv: self.nv.clone(),
-            configs: sim5360::modem::Configs::default().with(self.gnss.clone()).with(self.sockets.clone()),
+            configs: sim5360::modem::Configs::default()
+                .with(self.gnss.clone())
+                .with(self.sockets.clone())
+                .with(self.sms.clone())
+                .with(self.calls.clone()),
         };
         Modem::new(cfg, Box::new(chrono::Utc::now), std::time::Instant::now()).context("preparing the EFS")
     }
+}
+
+/// A phone number: digits with an optional leading `+`.
+fn parse_number(s: &str) -> Result<String, String> {
+    let d = s.strip_prefix('+').unwrap_or(s);
+    if d.is_empty() || d.len() > 20 || !d.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{s:?} is not a phone number (digits, optionally after +)"));
+    }
+    Ok(s.to_owned())
+}
+
+/// `CODE=TEXT`: a USSD code (`*`, `#`, digits, ending in `#`) and its answer.
+fn parse_ussd(s: &str) -> Result<(String, String), String> {
+    let (code, text) = s.split_once('=').ok_or("expected CODE=TEXT, e.g. '*123#=Your balance is 5 EUR'")?;
+    if !code.ends_with('#') || !code.bytes().all(|b| b.is_ascii_digit() || b == b'*' || b == b'#') {
+        return Err(format!("{code:?} is not a USSD code (digits, * and #, ending in #)"));
+    }
+    if text.chars().count() > 182 {
+        return Err("a USSD answer holds at most 182 characters".into());
+    }
+    Ok((code.to_owned(), text.to_owned()))
 }
 
 /// `MODULE=HOST`: two port numbers.
@@ -372,6 +430,17 @@ async fn run(cli: Cli) -> Result<()> {
         sockets: sim5360::service::sockets::SocketConfig {
             server_bind: cli.server_bind,
             server_ports: cli.server_port.clone(),
+        },
+        sms: sim5360::service::sms::SmsConfig {
+            sim_capacity: usize::from(cli.sim_sms_capacity),
+            smsc: cli.smsc.clone(),
+            delivery_delay: cli.sms_delay,
+            ussd: cli.ussd.clone(),
+        },
+        calls: sim5360::service::voice::CallConfig {
+            answer_delay: cli.call_answer_delay,
+            busy: cli.call_busy.clone(),
+            no_answer: cli.call_no_answer.clone(),
         },
         efs_size: cli.efs_size,
         sd_size: cli.sd_size,

@@ -5,7 +5,7 @@
 
 use crate::modem::registry::ServiceDef;
 use crate::modem::table::CommandSpec;
-use crate::service::{ftp, gnss, http, https, pop3, smtp, sockets, time};
+use crate::service::{ftp, gnss, http, https, pop3, sms, smtp, sockets, time, voice};
 
 /// Every service family, with its state type, command rows, and sample settings that take
 /// its state away from its defaults (the restart test).
@@ -24,6 +24,12 @@ pub static SERVICES: &[ServiceDef] = &[
         &["+CIPRXGET=1;+CIPCCFG=10,0,0,0,1,0,75000;+CIPTIMEOUT=75000,15000,15000;+NETOPEN"],
     )
     .on_network(sockets::network_changed),
+    ServiceDef::of::<sms::SmsState>(
+        "sms",
+        sms::COMMANDS,
+        &["+CMGF=1;+CSCS=\"UCS2\";+CSMP=49,167,0,8;+CSDH=1;+CPMS=\"ME\",\"ME\",\"ME\";+CNMI=1,2,0,1,0;+CUSD=1"],
+    ),
+    ServiceDef::of::<voice::VoiceState>("voice", voice::COMMANDS, &["D+15550001;"]),
 ];
 
 /// Packet service came (`up`) or went: every family with a hook is told, in order.

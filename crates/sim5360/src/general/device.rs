@@ -23,7 +23,6 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("+CLIP").read(clip_read).write(switch_write).test_text("+CLIP: (0-1)"),
     CommandSpec::new("+CRC").read(switch_read).write(switch_write).test_text("+CRC: (0-1)"),
     CommandSpec::new("+CCWA").read(switch_read).write(switch_write).test_text("+CCWA: (0-1)"),
-    CommandSpec::new("+CLCC").exec(clcc).read(switch_read).write(switch_write).test_text("+CLCC: (0-1)"),
     CommandSpec::new("+STK").read(switch_read).write(switch_write).test_text("+STK: (0-1)"),
     CommandSpec::new("+CVAUXS").read(switch_read).write(switch_write).test_text("+CVAUXS: (0-1)"),
     CommandSpec::new("+CVAUXV").read(cvauxv_read).write(cvauxv_write).test_text("+CVAUXV: (0-255)"),
@@ -73,6 +72,10 @@ impl Device {
     /// The value of switch `name` (e.g. `+CLIP`).
     pub fn switch(&self, name: &str) -> u8 {
         self.switches.get(name, switch_spec(name).0)
+    }
+
+    pub fn set_switch(&mut self, name: &'static str, v: u8) {
+        self.switches.set(name, v);
     }
 }
 
@@ -130,8 +133,9 @@ fn simcomati(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 }
 
 /// `AT+CPAS`: `+CPAS: 0` (ready; no calls).
-fn cpas(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+CPAS: 0"))
+/// `AT+CPAS`: 0 ready, 3 ringing, 4 call in progress.
+fn cpas(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line(format!("+CPAS: {}", crate::service::voice::activity(ctx))))
 }
 
 fn switch_read(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
@@ -156,10 +160,6 @@ fn clip_read(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
 }
 
 /// `AT+CLCC`: one line per call; there are none.
-fn clcc(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::ok())
-}
-
 fn cvauxv_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     Ok(Reply::line(format!("+CVAUXV: {}", ctx.device.vaux)))
 }

@@ -32,7 +32,6 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("+COPS").read(cops_read).write(cops_write).test(cops_test).sim(),
     CommandSpec::new("+CFUN").read(cfun_read).write(cfun_write).test_text("+CFUN: (0,1,4),(0-1)"),
     CommandSpec::new("+CGATT").read(cgatt_read).write(cgatt_write).test_text("+CGATT: (0,1)").sim(),
-    CommandSpec::new("+CMGF").read(cmgf_read).write(cmgf_write).test_text("+CMGF: (0-1)"),
 ];
 
 /// Default SIM PUK when the SIM is PIN-locked (`--pin`).
@@ -115,7 +114,6 @@ pub struct NetState {
     pdp_active: std::collections::BTreeSet<u8>,
     pub socket: SocketPdp,
     socket_loaded: bool,
-    pub cmgf: u8,
 }
 
 impl std::fmt::Debug for NetState {
@@ -152,7 +150,6 @@ impl NetState {
             pdp_active: Default::default(),
             socket: SocketPdp::default(),
             socket_loaded: false,
-            cmgf: 0,
         }
     }
 
@@ -452,16 +449,5 @@ fn cgatt_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let cs = ctx.net.cs;
     let ps = if attach { cs } else { RegStat::NotSearching };
     set_registration(ctx, cs, ps);
-    Ok(Reply::ok())
-}
-
-fn cmgf_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line(format!("+CMGF: {}", ctx.net.cmgf)))
-}
-
-fn cmgf_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
-    let v = args.opt_in::<u8>(0..=1)?.unwrap_or(0);
-    args.finish()?;
-    ctx.net.cmgf = v;
     Ok(Reply::ok())
 }

@@ -11,9 +11,11 @@ pub mod https;
 pub mod net;
 pub mod outcome;
 pub mod pop3;
+pub mod sms;
 pub mod smtp;
 pub mod sockets;
 pub mod time;
+pub mod voice;
 
 use crate::modem::{JobEvent, JobId, JobInput, Protocol};
 use std::marker::PhantomData;
