@@ -165,9 +165,9 @@ fn tinygsm_sim5360() {
     assert!(after.is_empty(), "answered after AT+CPOF: {}", testbench::escape(&after));
 }
 
-/// python-gsmmodem `GsmModem.connect()` steps 1–11 and 18–19 of the traced order, and the
+/// python-gsmmodem `GsmModem.connect()` in the traced order (steps 1–19), and the
 /// functions a gateway calls (signalStrength, networkName, ownNumber,
-/// waitForNetworkCoverage). Steps 12–17 (AT+CSCA?, AT+CSMP, AT+CPMS, AT+CNMI) are SMS.
+/// waitForNetworkCoverage). `tests/real_clients.rs` runs the library itself.
 #[test]
 fn python_gsmmodem_connect_system_steps() {
     let (_m, mut dte) = booted(&["--no-nmea"]);
@@ -193,6 +193,18 @@ fn python_gsmmodem_connect_system_steps() {
     assert_eq!(dte.cmd("AT+ZPAS?").last().unwrap(), "ERROR");
     ok(&mut dte, "AT+COPS=3,0");
     ok(&mut dte, "AT+CMGF=0");
+    // \+CSCA:\s*"([^,]+)",(\d+)$ : no space before the type.
+    let csca = ok(&mut dte, "AT+CSCA?");
+    let (num, toa) = csca[0].strip_prefix("+CSCA: \"").unwrap().split_once("\",").unwrap();
+    assert!(!num.contains(',') && toa.parse::<u8>().is_ok(), "{csca:?}");
+    ok(&mut dte, "AT+CSMP=49,167,0,0");
+    // split(' ',1)[1].split('),(') : three lists, each with "ME", "SM" or "SR".
+    let cpms = ok(&mut dte, "AT+CPMS=?");
+    let lists: Vec<&str> = cpms[0].split_once(' ').unwrap().1.split("),(").collect();
+    assert_eq!(lists.len(), 3, "{cpms:?}");
+    assert!(lists.iter().all(|l| l.contains("\"ME\"")), "{cpms:?}");
+    assert_eq!(ok(&mut dte, "AT+CPMS=\"ME\",\"ME\",\"ME\""), ["+CPMS: 0,23,0,23,0,23"]);
+    ok(&mut dte, "AT+CNMI=2,1,0,2");
     ok(&mut dte, "AT+CLIP=1");
     ok(&mut dte, "AT+CRC=1");
     ok(&mut dte, "AT+CVHU=0");

@@ -46,3 +46,8 @@ fn job_events_corpus() {
 fn socket_events_corpus() {
     replay("socket_events", sim5360::fuzzing::socket_events);
 }
+
+#[test]
+fn sms_pdu_corpus() {
+    replay("sms_pdu", sim5360::fuzzing::sms_pdu);
+}

@@ -3,7 +3,7 @@
 //! Syntax, one directive per line:
 //! - `# ...` comment; blank lines ignored.
 //! - `! boot-delay <ms>`, `! pin <pin>`, `! capacity <bytes>`, `! profile <model>`,
-//!   `! keep-boot` (header options, before the first exchange; boot output is discarded
+//!   `! keep-boot`, `! sim-sms-capacity <n>` (header options, before the first exchange; boot output is discarded
 //!   unless `keep-boot` is given); `! endings E...` runs the whole transcript once per
 //!   line ending `E` of `>`: `cr` (the default), `crlf` (CR LF in one write) and
 //!   `crlf-split` (the LF written on its own after the modem answered the CR).
@@ -14,7 +14,10 @@
 //!   `<*` discards the output since the last send.
 //! - `@ advance <ms>` moves the clock (boot URCs, timers, time), like a send: everything
 //!   before must have been matched; `@ restart` powers the module off and on again with the
-//!   same EFS and NV.
+//!   same EFS and NV; `@ sms FROM TEXT` delivers a 7-bit SMS from FROM (the network's
+//!   side, through `sms::deliver`), `@ ring NUMBER` makes a call come in from NUMBER,
+//!   `@ hangup` has the remote party end the call (a refusal is logged, not an error:
+//!   what the DTE then sees is what the transcript checks).
 //! - Scripted service outcomes: `<job N TEXT` takes the next job the modem started and
 //!   checks it is job N and its label contains TEXT (labels are each service's stable
 //!   one-line description: `ftp 127.0.0.1:21 user=u passive plain get /a rest=0 type=I`);
@@ -42,6 +45,14 @@ use sim5360::profile::{Model, Profile};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// A GSM 7-bit SMS-DELIVER from `from`, time-stamped 2026-01-02 03:04:05 UTC.
+fn sms_deliver(from: &str, text: &str) -> sim5360::service::sms::pdu::Deliver {
+    use sim5360::service::sms::pdu::{self, Address, Deliver, Scts, UserData};
+    let scts = Scts { year: 26, month: 1, day: 2, hour: 3, minute: 4, second: 5, tz_quarters: 0 };
+    let ud = UserData::gsm7(&pdu::gsm7_encode_lossy(text), &[]).expect("text fits one SMS");
+    Deliver { fo: pdu::MMS, oa: Address::parse(from), pid: 0, dcs: 0, scts, ud }
+}
 
 fn unescape(s: &str) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
@@ -110,6 +121,7 @@ struct Opts {
     capacity: u64,
     model: Model,
     ending: Ending,
+    sim_sms_capacity: usize,
 }
 
 /// How `>` ends a command line.
@@ -142,7 +154,8 @@ impl Harness {
             baud: 115200,
             store: Box::new(store),
             nv: std::sync::Arc::new(nv),
-            configs: Default::default(),
+            configs: sim5360::modem::Configs::default()
+                .with(sim5360::service::sms::SmsConfig { sim_capacity: opts.sim_sms_capacity, ..Default::default() }),
         };
         Modem::new(cfg, Box::new(move || *w.lock().unwrap()), now).expect("modem")
     }
@@ -181,13 +194,23 @@ impl Harness {
         Ok(())
     }
 
+    /// Move the clock by `ms`, stopping at every deadline on the way, as a runner wakes
+    /// at each (so a timer a timer starts counts from its own deadline).
     fn advance(&mut self, ms: u64) {
-        self.now += Duration::from_millis(ms);
-        let mut w = self.wall.lock().unwrap();
-        *w += ChronoDuration::milliseconds(ms as i64);
-        self.store.set_time((*w).into());
-        drop(w);
-        self.modem.handle_timeout(self.now);
+        let target = self.now + Duration::from_millis(ms);
+        loop {
+            let next = self.modem.poll_timeout().filter(|t| *t > self.now && *t < target).unwrap_or(target);
+            let step = next - self.now;
+            self.now = next;
+            let mut w = self.wall.lock().unwrap();
+            *w += ChronoDuration::from_std(step).unwrap();
+            self.store.set_time((*w).into());
+            drop(w);
+            self.modem.handle_timeout(self.now);
+            if next >= target {
+                break;
+            }
+        }
     }
 }
 
@@ -208,7 +231,14 @@ fn run(path: &Path) -> Result<(), Failed> {
 }
 
 fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
-    let mut opts = Opts { boot_delay: Duration::ZERO, pin: None, capacity: 1 << 20, model: Model::Sim5360, ending };
+    let mut opts = Opts {
+        boot_delay: Duration::ZERO,
+        pin: None,
+        capacity: 1 << 20,
+        model: Model::Sim5360,
+        ending,
+        sim_sms_capacity: 50,
+    };
     let mut keep_boot = false;
     let mut h: Option<Harness> = None;
     for (n, line) in text.lines().enumerate() {
@@ -229,6 +259,7 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
                 "boot-delay" => opts.boot_delay = Duration::from_millis(v.parse().map_err(|_| "bad ms")?),
                 "pin" => opts.pin = Some(v.to_owned()),
                 "capacity" => opts.capacity = v.parse().map_err(|_| "bad capacity")?,
+                "sim-sms-capacity" => opts.sim_sms_capacity = v.parse().map_err(|_| "bad capacity")?,
                 "profile" => {
                     opts.model = match v {
                         "sim5360" => Model::Sim5360,
@@ -351,26 +382,19 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
             }
             "@" => {
                 let (cmd, arg) = rest.split_once(' ').unwrap_or((rest, ""));
+                // Like a send: everything before it must have been matched.
+                hh.collect();
+                if !hh.lines.is_empty() {
+                    let msg = format!("unexpected output: {:?}", hh.lines);
+                    return Err(fail(&h, msg));
+                }
+                let hh = h.as_mut().ok_or("no modem")?;
+                hh.raw.clear();
                 match cmd {
                     "advance" => {
-                        // Like a send: everything before it must have been matched.
-                        hh.collect();
-                        if !hh.lines.is_empty() {
-                            let msg = format!("unexpected output: {:?}", hh.lines);
-                            return Err(fail(&h, msg));
-                        }
-                        let hh = h.as_mut().ok_or("no modem")?;
-                        hh.raw.clear();
                         hh.advance(arg.parse().map_err(|_| "bad ms")?);
                     }
                     "job" => {
-                        // Like a send: everything before it must have been matched.
-                        hh.collect();
-                        if !hh.lines.is_empty() {
-                            let msg = format!("unexpected output: {:?}", hh.lines);
-                            return Err(fail(&h, msg));
-                        }
-                        hh.raw.clear();
                         let mut parts = arg.splitn(3, ' ');
                         let id: u64 = parts.next().and_then(|n| n.parse().ok()).ok_or("`@ job N ...`")?;
                         let what = parts.next().unwrap_or("");
@@ -383,12 +407,27 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
                         let hh = h.as_mut().ok_or("no modem")?;
                         hh.modem.handle_job_event(id, ev, hh.now);
                     }
-                    "restart" => {
-                        hh.collect();
-                        if !hh.lines.is_empty() {
-                            let msg = format!("unexpected output: {:?}", hh.lines);
-                            return Err(fail(&h, msg));
+                    "sms" | "ring" | "hangup" => {
+                        // The network's side.
+                        let arg = arg.to_owned();
+                        let res = match cmd {
+                            "sms" => {
+                                let (from, text) = arg.split_once(' ').unwrap_or((&arg, ""));
+                                let d = sms_deliver(from, text);
+                                hh.modem.act(hh.now, |ctx| {
+                                    sim5360::service::sms::deliver(ctx, d).map(|_| ()).map_err(|e| e.text())
+                                })
+                            }
+                            "ring" => hh.modem.act(hh.now, |ctx| sim5360::service::voice::ring(ctx, &arg)),
+                            _ => hh.modem.act(hh.now, |ctx| {
+                                if sim5360::service::voice::remote_hangup(ctx) { Ok(()) } else { Err("no call") }
+                            }),
+                        };
+                        if let Err(e) = res {
+                            hh.log.push(format!("  network: {e}"));
                         }
+                    }
+                    "restart" => {
                         let m = Harness::power_on(&hh.opts, hh.store.clone(), hh.nv.clone(), hh.wall.clone(), hh.now);
                         hh.modem = m;
                         if !keep_boot {

@@ -9,13 +9,7 @@ import sys
 
 from gsmmodem.exceptions import CommandError, TimeoutException
 from gsmmodem.modem import GsmModem
-
-
-def attempt(result, name, fn):
-    try:
-        result[name] = fn()
-    except (CommandError, TimeoutException) as e:
-        result[name] = {"error": type(e).__name__, "command": getattr(e, "command", None), "text": str(e)}
+from gsmmodem_steps import attempt
 
 
 def main():

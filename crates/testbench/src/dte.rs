@@ -253,13 +253,13 @@ impl Dte {
     }
 
     /// Send a command line and collect its answer lines up to and including the final
-    /// result (`OK`, `ERROR`, `+CME ERROR: ...`).
+    /// result (`OK`, `ERROR`, `+CME ERROR: ...`, `+CMS ERROR: ...`).
     pub fn cmd(&mut self, line: &str) -> Vec<String> {
         self.send_line(line);
         let mut out = Vec::new();
         loop {
             let l = self.line();
-            let last = l == "OK" || l == "ERROR" || l.starts_with("+CME ERROR");
+            let last = l == "OK" || l == "ERROR" || l.starts_with("+CME ERROR") || l.starts_with("+CMS ERROR");
             out.push(l);
             if last {
                 return out;

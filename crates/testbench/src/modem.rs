@@ -136,6 +136,16 @@ impl ModemProcess {
         self.wait(timeout)
     }
 
+    /// Stop the modem as a user would (SIGTERM: it finishes its state-directory writes)
+    /// and keep its directory for [`ModemProcess::start_in`].
+    pub fn stop(mut self) -> Result<tempfile::TempDir> {
+        let st = self.signal(nix::sys::signal::Signal::SIGTERM, Duration::from_secs(10))?;
+        if !st.success() {
+            bail!("sim5360 exited with {st} on SIGTERM");
+        }
+        Ok(std::mem::replace(&mut self.dir, tempfile::tempdir()?))
+    }
+
     /// Wait for the exit (at most `timeout`).
     pub fn wait(&mut self, timeout: Duration) -> Result<ExitStatus> {
         let deadline = Instant::now() + timeout;
