@@ -4,6 +4,7 @@
 //! over a [`transport`]. Commands are grouped by feature: [`general`], [`network`],
 //! [`efs`]. [`profile`] is the one place that knows which model is emulated.
 
+pub mod control;
 pub mod efs;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -67,7 +67,7 @@ struct Cli {
 
     /// Time from power-on to the last boot URC (`PB DONE`); the first (`START`) comes at
     /// 30 % of it. Commands are ignored before `START`. Examples: 0, 300ms, 15s.
-    #[arg(long, default_value = "300ms", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "300ms", value_parser = sim5360::control::cli::parse_duration, value_name = "DURATION")]
     boot_delay: Duration,
 
     /// Host directory holding the module file system (drives C: and D:). Default: the
@@ -137,7 +137,7 @@ struct Cli {
 
     /// GNSS time to first fix after AT+CGPS=1 or AT+CGPSCOLD (a hot start takes at most
     /// 1 s). Examples: 0, 5s, 30s.
-    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "5s", value_parser = sim5360::control::cli::parse_duration, value_name = "DURATION")]
     gnss_ttff: Duration,
 
     /// Stable symlink to the NMEA pseudo-terminal (default: the link's path with `-nmea`
@@ -169,7 +169,7 @@ struct Cli {
 
     /// How long the network takes to deliver an SMS to the module's own number, and a
     /// status report. Examples: 0, 500ms, 2s.
-    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "1s", value_parser = sim5360::control::cli::parse_duration, value_name = "DURATION")]
     sms_delay: Duration,
 
     /// A USSD code and the network's answer, e.g. '*123#=You have 5 GB left.' ({msisdn}
@@ -179,7 +179,7 @@ struct Cli {
     ussd: Vec<(String, String)>,
 
     /// From ATD to the called party answering (or being found busy or absent).
-    #[arg(long, default_value = "3s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "3s", value_parser = sim5360::control::cli::parse_duration, value_name = "DURATION")]
     call_answer_delay: Duration,
 
     /// A number that is busy when called (BUSY). May be given several times.
@@ -214,6 +214,21 @@ struct Cli {
     #[arg(long, value_enum, default_value_t = MailTls::Off)]
     pop3_tls: MailTls,
 
+    /// Serve the control API (REST + JSON under /api/v1: state, SMS, radio, coverage, SIM,
+    /// GNSS, calls, answer overrides; docs/control.md) on ADDR:PORT. A bare port means
+    /// 127.0.0.1:PORT; port 0 picks a free one. A non-loopback address is a warning.
+    #[arg(long, value_name = "ADDR:PORT")]
+    control: Option<String>,
+
+    /// Every control request must carry `Authorization: Bearer TOKEN`.
+    #[arg(long, value_name = "TOKEN", requires = "control", env = "SIM5360_CONTROL_TOKEN")]
+    control_token: Option<String>,
+
+    /// Once ready, print one JSON line on stdout with the PTY, the link, the NMEA port,
+    /// the TCP address, the control URL and the pid (instead of the `pty:` lines).
+    #[arg(long)]
+    ready_json: bool,
+
     /// Record both directions, with timestamps, to FILE (secrets masked).
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
@@ -221,22 +236,6 @@ struct Cli {
     /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
-    } else {
-        (s, 0.001)
-    };
-    let v: f64 = num.trim().parse().map_err(|_| format!("`{s}` is not a duration like 300ms or 15s"))?;
-    if !(0.0..=3600.0).contains(&(v * mult)) {
-        return Err(format!("`{s}` is outside 0..1h"));
-    }
-    Ok(Duration::from_secs_f64(v * mult))
 }
 
 fn data_dir(sub: &str) -> Result<PathBuf> {
@@ -290,6 +289,23 @@ impl Factory {
     }
 }
 
+/// `<link>.control`: the control URL of the modem behind that link, while it runs.
+struct ControlFile(PathBuf);
+
+impl ControlFile {
+    fn write(link: &std::path::Path, url: &str) -> Result<Self> {
+        let path = sim5360::control::cli::control_file(link);
+        std::fs::write(&path, format!("{url}\n")).with_context(|| format!("writing {}", path.display()))?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for ControlFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// A phone number: digits with an optional leading `+`.
 fn parse_number(s: &str) -> Result<String, String> {
     let d = s.strip_prefix('+').unwrap_or(s);
@@ -331,6 +347,9 @@ fn init_logging(verbose: u8) {
 }
 
 fn main() -> std::process::ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "ctl") {
+        return sim5360::control::cli::main(std::env::args_os().skip(2));
+    }
     let cli = Cli::parse();
     init_logging(cli.verbose);
     // One thread: the modem is one pipeline (DTE <-> core <-> jobs); the ftp_throughput
@@ -460,9 +479,26 @@ async fn run(cli: Cli) -> Result<()> {
     if !cli.server_bind.is_loopback() {
         warn!("--server-bind {}: AT+SERVERSTART servers are reachable beyond this machine", cli.server_bind);
     }
+    // The control API: bound now, so a bad address fails before anything is announced.
+    let hub = Arc::new(sim5360::control::http::Hub::default());
+    let control_url = match &cli.control {
+        None => None,
+        Some(a) => {
+            let addr = tcp::parse_addr(a).with_context(|| format!("--control {a}"))?;
+            if !addr.ip().is_loopback() {
+                warn!("--control {addr}: whoever reaches it can drive the modem");
+            }
+            let listener = sim5360::control::http::bind(addr).await.with_context(|| format!("--control {addr}"))?;
+            let bound = sim5360::control::http::serve(listener, hub.clone(), cli.control_token.clone())?;
+            Some(format!("http://{bound}"))
+        }
+    };
+    let mut ready = serde_json::json!({ "pid": std::process::id(), "control": control_url });
     let session_ids = Arc::new(AtomicU64::new(1));
     let make_session = {
         let trace = trace.clone();
+        let hub = hub.clone();
+        let with_control = control_url.is_some();
         move |ids: &AtomicU64| {
             let id = ids.fetch_add(1, Ordering::Relaxed);
             SessionOptions {
@@ -471,6 +507,7 @@ async fn run(cli: Cli) -> Result<()> {
                 on_baud: None,
                 net: net.clone(),
                 port: None,
+                control: with_control.then(|| hub.attach()),
             }
         }
     };
@@ -486,6 +523,9 @@ async fn run(cli: Cli) -> Result<()> {
     });
 
     if cli.stdio {
+        if cli.ready_json {
+            eprintln!("{ready}");
+        }
         let end = stdio::serve(first, make_session(&session_ids), stop_rx).await;
         info!("stdio session ended: {:?}", end);
         return end.map(|_| ()).map_err(Into::into);
@@ -505,7 +545,13 @@ async fn run(cli: Cli) -> Result<()> {
                 warn!("cannot set the serial device to {b} bit/s: {e}");
             }
         }));
-        println!("serial: {}", dev.display());
+        if cli.ready_json {
+            ready["serial"] = dev.display().to_string().into();
+            println!("{ready}");
+        } else {
+            println!("serial: {}", dev.display());
+        }
+        std::io::Write::flush(&mut std::io::stdout())?;
         let end = runner::run(rd, wr, first, session, stop_rx).await?;
         if end == End::HangUp {
             warn!("serial device {} went away", dev.display());
@@ -515,17 +561,36 @@ async fn run(cli: Cli) -> Result<()> {
     if let Some(addr) = &cli.tcp {
         let addr = tcp::parse_addr(addr)?;
         let listener = tcp::bind(addr).await?;
-        println!("tcp: {}", listener.local_addr()?);
+        if cli.ready_json {
+            ready["tcp"] = listener.local_addr()?.to_string().into();
+            println!("{ready}");
+        } else {
+            println!("tcp: {}", listener.local_addr()?);
+        }
         std::io::Write::flush(&mut std::io::stdout())?;
         let power_on = move || factory.power_on();
         return tcp::serve(listener, first, power_on, move || make_session(&session_ids), stop_rx).await;
     }
     let link = if cli.no_link { None } else { Some(cli.link.clone().unwrap_or_else(default_link)) };
     let (pty, stream) = Pty::open(cli.baud, link.as_deref())?;
-    println!("pty: {}", pty.path.display());
+    // `key: value` lines, or one JSON line with all of them once ready.
+    let mut announce = |key: &str, value: String| {
+        if cli.ready_json {
+            ready[key.replace('-', "_")] = value.into();
+        } else {
+            println!("{key}: {value}");
+        }
+    };
+    announce("pty", pty.path.display().to_string());
     if let Some(l) = pty.link() {
-        println!("link: {}", l.display());
+        announce("link", l.display().to_string());
     }
+    // `sim5360 ctl` finds the control API of "the" running modem from a file beside its
+    // link (removed on exit).
+    let _control_file = match (&control_url, pty.link()) {
+        (Some(url), Some(l)) => Some(ControlFile::write(l, url)?),
+        _ => None,
+    };
     use std::io::Write;
     let mut session = make_session(&session_ids);
     // The NMEA port: a second PTY, announced after the first.
@@ -540,9 +605,9 @@ async fn run(cli: Cli) -> Result<()> {
             })
         });
         let (nmea_pty, nmea_stream) = Pty::open(cli.baud, nmea_link.as_deref())?;
-        println!("nmea: {}", nmea_pty.path.display());
+        announce("nmea", nmea_pty.path.display().to_string());
         if let Some(l) = nmea_pty.link() {
-            println!("nmea-link: {}", l.display());
+            announce("nmea-link", l.display().to_string());
         }
         // The module's NMEA port takes no commands: what a reader writes to it (gpsd
         // probes) is read and dropped, so it never fills the PTY.
@@ -559,6 +624,9 @@ async fn run(cli: Cli) -> Result<()> {
         session.port = Some(runner::AuxPort::new(sim5360::service::gnss::NMEA_PORT, Box::new(nmea_out)));
         Some(nmea_pty)
     };
+    if cli.ready_json {
+        println!("{ready}");
+    }
     std::io::stdout().flush()?;
     let (rd, wr) = tokio::io::split(stream);
     let end = runner::run(rd, wr, first, session, stop_rx).await;

@@ -115,6 +115,11 @@ impl Profile {
         vec![first, "+CPIN: READY", "OPL UPDATING", "PNN UPDATING", "SMS DONE", "CALL READY", "PB DONE"]
     }
 
+    /// The line a SIM taken out gives (SIMCom's WCDMA and LTE modules alike).
+    pub fn sim_removed_urc(&self) -> &'static str {
+        "+SIMCARD: NOT AVAILABLE"
+    }
+
     /// URCs that follow a successful PIN entry (the rest of the boot sequence).
     pub fn after_pin_urcs(&self) -> Vec<&'static str> {
         vec!["+CPIN: READY", "SMS DONE", "CALL READY", "PB DONE"]

@@ -17,23 +17,30 @@ pub static SERVICES: &[ServiceDef] = &[
     ServiceDef::of::<pop3::Pop3State>("pop3", pop3::COMMANDS, &["+POP3SRV=\"h\",\"u\",\"p\",1110"]),
     ServiceDef::of::<time::TimeState>("nettime", time::COMMANDS, &["+CTZU=1;+CTZR=1;+CNTP=\"ntp.example\",8"])
         .on_network(time::network_changed),
-    ServiceDef::of::<gnss::GnssState>("gnss", gnss::COMMANDS, &["+CGPS=1,2;+CGPSINFO=5;+CGPSAUTO=1"]),
+    ServiceDef::of::<gnss::GnssState>("gnss", gnss::COMMANDS, &["+CGPS=1,2;+CGPSINFO=5;+CGPSAUTO=1"])
+        .on_state(gnss::report),
     ServiceDef::of::<sockets::SocketState>(
         "sockets",
         sockets::COMMANDS,
         &["+CIPRXGET=1;+CIPCCFG=10,0,0,0,1,0,75000;+CIPTIMEOUT=75000,15000,15000;+NETOPEN"],
     )
-    .on_network(sockets::network_changed),
+    .on_network(sockets::network_changed)
+    .on_state(sockets::report),
     ServiceDef::of::<sms::SmsState>(
         "sms",
         sms::COMMANDS,
         &["+CMGF=1;+CSCS=\"UCS2\";+CSMP=49,167,0,8;+CSDH=1;+CPMS=\"ME\",\"ME\",\"ME\";+CNMI=1,2,0,1,0;+CUSD=1"],
-    ),
-    ServiceDef::of::<voice::VoiceState>("voice", voice::COMMANDS, &["D+15550001;"]),
+    )
+    .on_state(sms::report),
+    ServiceDef::of::<voice::VoiceState>("voice", voice::COMMANDS, &["D+15550001;"]).on_state(voice::report),
 ];
 
 /// Packet service came (`up`) or went: every family with a hook is told, in order.
 pub fn network_changed(ctx: &mut crate::modem::Ctx, up: bool) {
+    if !up {
+        // Every running job whose protocol says how ends with its service's network error.
+        ctx.jobs.network_lost();
+    }
     for hook in SERVICES.iter().filter_map(|s| s.on_network) {
         hook(ctx, up);
     }

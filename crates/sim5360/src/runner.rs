@@ -46,6 +46,8 @@ pub struct SessionOptions {
     pub net: Arc<NetConfig>,
     /// An auxiliary output port of the modem (the NMEA port) and where it goes.
     pub port: Option<AuxPort>,
+    /// Control actions for this session's modem (`--control`).
+    pub control: Option<mpsc::Receiver<crate::control::http::Request>>,
 }
 
 /// An auxiliary output port: the modem's output for `name`, written to `out` as it can
@@ -379,6 +381,19 @@ where
                     p.pending.clear();
                 }
             },
+            Some((c, reply)) = async {
+                match s.control.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Some((t, ts)) = s.trace.as_mut()
+                    && !c.is_query()
+                {
+                    t.note(ts, &format!("control: {}", c.describe()));
+                }
+                let _ = reply.send(modem.handle_control(std::time::Instant::now(), c));
+            }
             () = stopped(&mut stop) => break End::Shutdown,
         }
     };

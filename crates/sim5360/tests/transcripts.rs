@@ -16,7 +16,9 @@
 //!   before must have been matched; `@ restart` powers the module off and on again with the
 //!   same EFS and NV; `@ sms FROM TEXT` delivers a 7-bit SMS from FROM (the network's
 //!   side, through `sms::deliver`), `@ ring NUMBER` makes a call come in from NUMBER,
-//!   `@ hangup` has the remote party end the call (a refusal is logged, not an error:
+//!   `@ control METHOD PATH [JSON]` runs a control action (the REST API's method and
+//!   path below `/api/v1/modems/0`) and requires success, `@ control-fails STATUS ...`
+//!   requires that refusal; `@ hangup` has the remote party end the call (a refusal is logged, not an error:
 //!   what the DTE then sees is what the transcript checks).
 //! - Scripted service outcomes: `<job N TEXT` takes the next job the modem started and
 //!   checks it is job N and its label contains TEXT (labels are each service's stable
@@ -406,6 +408,30 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
                         };
                         let hh = h.as_mut().ok_or("no modem")?;
                         hh.modem.handle_job_event(id, ev, hh.now);
+                    }
+                    "control" | "control-fails" => {
+                        // `@ control METHOD PATH [JSON]`, `@ control-fails STATUS METHOD PATH [JSON]`.
+                        let (want, rest) = match cmd {
+                            "control" => (None, arg),
+                            _ => {
+                                let (st, rest) = arg.split_once(' ').ok_or("`@ control-fails STATUS METHOD PATH`")?;
+                                (Some(st.parse::<u16>().map_err(|_| "bad status")?), rest)
+                            }
+                        };
+                        let mut parts = rest.splitn(3, ' ');
+                        let method = parts.next().unwrap_or("");
+                        let target = parts.next().unwrap_or("");
+                        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+                        let body = parts.next().unwrap_or("");
+                        let res = sim5360::control::route(method, path, query, body)
+                            .and_then(|c| hh.modem.handle_control(hh.now, c));
+                        // As the runner does next: whatever became due now runs.
+                        hh.modem.handle_timeout(hh.now);
+                        match (res, want) {
+                            (Ok(v), None) => hh.log.push(format!("  control: {v}")),
+                            (Err(e), Some(st)) if e.status == st => hh.log.push(format!("  control: {e}")),
+                            (r, _) => return Err(fail(&h, format!("control answered {r:?}"))),
+                        }
                     }
                     "sms" | "ring" | "hangup" => {
                         // The network's side.

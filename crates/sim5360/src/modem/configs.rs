@@ -12,9 +12,23 @@ pub struct Configs {
 impl Configs {
     /// With `value` (replacing one of its type).
     pub fn with<T: Any + Send + Sync>(mut self, value: T) -> Self {
+        self.set(value);
+        self
+    }
+
+    /// Set the value of `T` (replacing one).
+    pub fn set<T: Any + Send + Sync>(&mut self, value: T) {
         self.values.retain(|(t, _)| *t != TypeId::of::<T>());
         self.values.push((TypeId::of::<T>(), Box::new(value)));
-        self
+    }
+
+    /// Remove the value of `T`, if any.
+    pub fn remove<T: Any>(&mut self) {
+        self.values.retain(|(t, _)| *t != TypeId::of::<T>());
+    }
+
+    pub fn clear(&mut self) {
+        self.values.clear();
     }
 
     /// The value of type `T`, if given.

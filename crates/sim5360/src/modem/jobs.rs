@@ -45,6 +45,17 @@ pub trait Protocol: Send + 'static {
     fn fuzz_step(data: &[u8]) -> Self::Step;
     /// An error made from fuzz input.
     fn fuzz_error(byte: u8) -> Self::Error;
+    /// How a running job of this protocol ends when packet service goes (coverage lost,
+    /// `AT+CFUN=0`): the service's network error. `None` (the default): the service's own
+    /// network hook handles it (a family that ends its connections itself).
+    fn network_lost() -> Option<Self::Error> {
+        None
+    }
+}
+
+/// The `Done` event that ends a job of `P` when packet service goes, if `P` has one.
+fn network_lost_event<P: Protocol>() -> Option<JobEvent> {
+    P::network_lost().map(|e| JobEvent::Done(Box::new(Err::<(), P::Error>(e))))
 }
 
 /// The `Op` of a protocol whose jobs take no session operations.
@@ -299,6 +310,12 @@ pub struct JobTable {
     pub(crate) sinks: HashMap<JobId, Box<dyn AnySink>>,
     /// Jobs started and not ended (a sink is out of `sinks` while it handles an event).
     live: std::collections::HashSet<JobId>,
+    /// The label of each live job (the control channel's state report).
+    labels: std::collections::BTreeMap<JobId, String>,
+    /// How each live job ends when packet service goes.
+    on_loss: HashMap<JobId, fn() -> Option<JobEvent>>,
+    /// Jobs failed by a loss of packet service, with the event the core gives their sinks.
+    pub(crate) lost: Vec<(JobId, JobEvent)>,
     inputs: HashMap<JobId, InputQueue>,
     pub(crate) pulling: Vec<JobId>,
     pub(crate) to_abort: Vec<JobId>,
@@ -318,6 +335,24 @@ impl Debug for JobTable {
 }
 
 impl JobTable {
+    /// Packet service is gone: every live job whose protocol says how ends with its
+    /// network error (the core delivers the events and the runner stops the jobs).
+    pub fn network_lost(&mut self) {
+        let mut ids: Vec<JobId> = self.live.iter().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            if let Some(ev) = self.on_loss.get(&id).and_then(|f| f()) {
+                debug!(id, "job ends: packet service lost");
+                self.lost.push((id, ev));
+            }
+        }
+    }
+
+    /// `<id> <label>` of every live job, in the order they started.
+    pub fn labels(&self) -> Vec<String> {
+        self.labels.iter().map(|(id, l)| format!("{id} {l}")).collect()
+    }
+
     /// Ask the runner to run `body`; its events go to `sink`. `label` describes the job in
     /// logs and transcripts (no secrets in it).
     pub fn start<S, F, Fut>(&mut self, label: String, sink: S, body: F) -> JobId
@@ -329,6 +364,8 @@ impl JobTable {
         self.next += 1;
         let id = self.next;
         debug!(id, "job started: {label}");
+        self.labels.insert(id, label.clone());
+        self.on_loss.insert(id, network_lost_event::<S::Proto>);
         let body: JobBody = Box::new(move |link| Box::pin(body(JobIo::new(link))));
         self.to_start.push_back((id, JobSpec { label, body }));
         self.sinks.insert(id, Box::new(Erased(sink)));
@@ -391,6 +428,8 @@ impl JobTable {
     /// Job `id` is over: its pending inputs go, and it takes no more.
     pub(crate) fn ended(&mut self, id: JobId) {
         self.live.remove(&id);
+        self.labels.remove(&id);
+        self.on_loss.remove(&id);
         self.forget_inputs(id);
     }
 
@@ -412,6 +451,9 @@ impl JobTable {
             self.abort(id);
         }
         self.live.clear();
+        self.labels.clear();
+        self.on_loss.clear();
+        self.lost.clear();
         self.to_start.clear();
         self.continuations.clear();
     }

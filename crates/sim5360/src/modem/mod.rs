@@ -21,6 +21,7 @@ pub mod configs;
 mod error;
 pub mod jobs;
 pub mod online;
+pub mod overrides;
 pub mod ports;
 pub mod redact;
 pub mod registry;
@@ -117,6 +118,13 @@ pub struct Ctx {
     /// The job the line is in the online data state with, if any (set by the core; its
     /// sink pushes [`Urc::Raw`] while it is, and buffers otherwise).
     pub online: Option<JobId>,
+    /// Answer overrides of the control channel (kept across restarts; its reset clears
+    /// them).
+    pub overrides: overrides::Overrides,
+    /// What the control channel changed in the module's world (a GNSS position, say),
+    /// by type, over `configs`; kept across restarts, cleared by its reset. Read both
+    /// with [`Ctx::setting`].
+    pub injected: Configs,
 }
 
 impl Ctx {
@@ -156,11 +164,16 @@ impl Ctx {
         });
     }
 
-    /// Append `data` to the log `key` in NV, off the core's thread, in order with the
-    /// saves (a failure is logged).
+    /// Append `data` to the log `key` in NV: later loads see it at once; the disk write
+    /// happens off the core's thread, in order with the saves (a failure is logged).
     pub fn nv_append(&mut self, key: &str, data: Vec<u8>) {
-        let write = self.nv.append(key, data);
+        let write = self.nv.append(key, &data);
         self.nv_write(format!("append to {key} in the state directory"), write);
+    }
+
+    /// A setting of type `T`: what the control channel injected, else the command line's.
+    pub fn setting<T: Any>(&self) -> Option<&T> {
+        self.injected.get::<T>().or_else(|| self.configs.get::<T>())
     }
 
     /// Call `fire(ctx, tag)` after `delay` (see [`Timers`]).
@@ -233,6 +246,16 @@ enum Active {
     },
     /// The line waits for offloaded work (an EFS commit).
     Offloaded(WorkId),
+    /// An override answers the line at `at`; the queued rest runs after it.
+    Overridden {
+        at: Instant,
+        spec: overrides::OverrideSpec,
+    },
+    /// A `hang` override holds the line until it is removed; then `inv` runs.
+    Hung {
+        id: u64,
+        inv: QueuedInvocation,
+    },
     /// The online data state with a job (see [`online`]).
     Online {
         job: JobId,
@@ -294,6 +317,8 @@ impl Modem {
             boot_urcs: Vec::new(),
             rate_ok: |_| true,
             online: None,
+            overrides: Default::default(),
+            injected: Configs::default(),
         };
         if let Some(p) = ctx.saved_profile() {
             ctx.settings.apply(&p);
@@ -333,6 +358,30 @@ impl Modem {
         &self.ctx
     }
 
+    /// A control action (the control channel, CONTROL-DESIGN.md §6), at `now`: applied to
+    /// the module as the network, the SIM slot or the sky would change it; the URCs it
+    /// raises go out as any others. A reboot is a restart; a removed `hang` override
+    /// lets its line go on.
+    pub fn handle_control(
+        &mut self,
+        now: Instant,
+        c: crate::control::Control,
+    ) -> Result<serde_json::Value, crate::control::ControlError> {
+        self.ctx.now = now;
+        if !c.is_query() {
+            info!("control: {}", c.describe());
+        }
+        let reboot = matches!(c, crate::control::Control::Reboot);
+        let r = crate::control::apply(&mut self.ctx, c);
+        self.take_ctx_urcs();
+        if reboot {
+            self.restart();
+        }
+        self.release_hung();
+        self.process_rx();
+        r
+    }
+
     /// Run an action from outside the AT port (the network delivering an SMS, a call
     /// coming in: what the control channel and tests do) on the module's state at `now`,
     /// as a timer would run; the URCs it raises go out as any others. Returns what the
@@ -365,7 +414,7 @@ impl Modem {
     /// When [`Modem::handle_timeout`] next has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let line = match &self.active {
-            Active::Delayed { at, .. } => Some(*at),
+            Active::Delayed { at, .. } | Active::Overridden { at, .. } => Some(*at),
             Active::Online { esc, .. } => esc.deadline(),
             _ => None,
         };
@@ -387,6 +436,12 @@ impl Modem {
             self.active = Active::Idle;
             let res = resume(&mut self.ctx);
             self.resume("timed answer", res);
+        }
+        if matches!(&self.active, Active::Overridden { at, .. } if *at <= now)
+            && let Active::Overridden { spec, .. } = std::mem::replace(&mut self.active, Active::Idle)
+            && self.override_answer(&spec)
+        {
+            self.advance();
         }
         if let Active::Online { job, esc, .. } = &mut self.active {
             let (job, mut data) = (*job, Vec::new());
@@ -469,8 +524,15 @@ impl Modem {
 
     /// Whether input may be interpreted now.
     fn interpreting(&self) -> bool {
-        !matches!(self.active, Active::Stream(_) | Active::Wait(_) | Active::Delayed { .. } | Active::Offloaded(_))
-            && self.out.len() < ANSWER_BACKLOG_MAX
+        !matches!(
+            self.active,
+            Active::Stream(_)
+                | Active::Wait(_)
+                | Active::Delayed { .. }
+                | Active::Offloaded(_)
+                | Active::Overridden { .. }
+                | Active::Hung { .. }
+        ) && self.out.len() < ANSWER_BACKLOG_MAX
             && !self.upload_blocked()
     }
 
@@ -501,8 +563,19 @@ impl Modem {
         }
     }
 
+    /// Jobs that packet service going has ended: their sinks get the network error (the
+    /// line waiting on one resumes with it), and the runner stops them.
+    fn end_lost_jobs(&mut self) {
+        let lost = std::mem::take(&mut self.ctx.jobs.lost);
+        for (id, ev) in lost {
+            self.handle_job_event(id, ev, self.ctx.now);
+            self.ctx.jobs.to_abort.push(id);
+        }
+    }
+
     /// Interpret what waits in the receive FIFO, as far as nothing holds it back.
     fn process_rx(&mut self) {
+        self.end_lost_jobs();
         self.check_orphans();
         // Copied out a piece at a time: the FIFO cannot stay borrowed while a handler runs.
         let mut piece = [0u8; 4096];
@@ -696,12 +769,71 @@ impl Modem {
     /// Run queued invocations until the line ends or one opens a prompt/stream.
     fn advance(&mut self) {
         while let Some(p) = self.queue.pop_front() {
+            if let Some((id, spec)) = self.ctx.overrides.take(&p.name, p.form, &p.args) {
+                info!(command = %p.name, id, "answered by an override");
+                match spec.action {
+                    overrides::Action::Drop => {
+                        self.queue.clear();
+                        self.after_line();
+                        return;
+                    }
+                    overrides::Action::Hang => {
+                        self.active = Active::Hung { id, inv: p };
+                        return;
+                    }
+                    overrides::Action::Respond if spec.delay_ms > 0 => {
+                        self.active =
+                            Active::Overridden { at: self.ctx.now + Duration::from_millis(spec.delay_ms), spec };
+                        return;
+                    }
+                    overrides::Action::Respond if !self.override_answer(&spec) => return,
+                    overrides::Action::Respond => continue,
+                }
+            }
             let res = dispatch(&mut self.ctx, &p);
             if !self.apply(&p.name, res) {
                 return;
             }
         }
         self.finish_line();
+    }
+
+    /// An override's answer: its lines and its result. Returns true when the line goes on
+    /// (the result is `OK`).
+    fn override_answer(&mut self, spec: &overrides::OverrideSpec) -> bool {
+        let framing = self.ctx.settings.framing();
+        if !spec.lines.is_empty() {
+            framing.info(&spec.lines, &mut self.out);
+        }
+        match spec.result.as_str() {
+            "OK" => true,
+            "none" => {
+                self.queue.clear();
+                self.after_line();
+                false
+            }
+            "ERROR" => {
+                self.queue.clear();
+                framing.result(ResultCode::Error, &mut self.out);
+                self.after_line();
+                false
+            }
+            text => {
+                self.end_line_with(text, ResultCode::Error);
+                false
+            }
+        }
+    }
+
+    /// A line held by a `hang` override whose override is gone: the command runs now.
+    fn release_hung(&mut self) {
+        if let Active::Hung { id, .. } = &self.active
+            && !self.ctx.overrides.contains(*id)
+            && let Active::Hung { inv, .. } = std::mem::replace(&mut self.active, Active::Idle)
+        {
+            self.queue.push_front(inv);
+            self.advance();
+        }
     }
 
     /// Emit a handler's result. Returns true when the line may continue at once.

@@ -23,6 +23,8 @@ pub struct ServiceDef {
     /// Called when packet service comes (`true`) or goes (`false`): registration or
     /// coverage changes, `AT+CFUN`.
     pub on_network: Option<fn(&mut super::Ctx, bool)>,
+    /// The family's part of the state the control channel reports.
+    pub on_state: Option<fn(&mut super::Ctx) -> serde_json::Value>,
 }
 
 fn boxed<T: Service + Default>() -> Box<dyn Service> {
@@ -35,7 +37,13 @@ impl ServiceDef {
         commands: &'static [CommandSpec],
         sample: &'static [&'static str],
     ) -> Self {
-        Self { name, commands, new: boxed::<T>, sample, on_network: None }
+        Self { name, commands, new: boxed::<T>, sample, on_network: None, on_state: None }
+    }
+
+    /// With its part of the control channel's state report.
+    pub const fn on_state(mut self, report: fn(&mut super::Ctx) -> serde_json::Value) -> Self {
+        self.on_state = Some(report);
+        self
     }
 
     /// With a hook for packet service coming and going.

@@ -131,8 +131,10 @@ pub trait Nv: Send + Sync + Debug {
     fn stage(&self, key: &str, value: &[u8]);
     /// Write the staged value of `key` to durable storage (slow).
     fn persist(&self, key: &str) -> std::io::Result<()>;
-    /// Append `data` to the log `key` (slow; logs are never staged, only appended to).
-    fn append(&self, key: &str, data: &[u8]) -> std::io::Result<()>;
+    /// Append `data` to the log `key` now, in memory (every later load sees it).
+    fn stage_append(&self, key: &str, data: &[u8]);
+    /// Write what was appended to the log `key` to durable storage (slow).
+    fn persist_appends(&self, key: &str) -> std::io::Result<()>;
 }
 
 type Staged = std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>;
@@ -148,12 +150,14 @@ pub struct DirNv {
     dir: PathBuf,
     /// Values staged but not yet persisted.
     staged: Staged,
+    /// Appends to logs not yet persisted.
+    appended: Staged,
 }
 
 impl DirNv {
     pub fn open(dir: PathBuf) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
-        Ok(Self { dir, staged: Default::default() })
+        Ok(Self { dir, staged: Default::default(), appended: Default::default() })
     }
 }
 
@@ -162,7 +166,14 @@ impl Nv for DirNv {
         if let Some(v) = lock(&self.staged).get(key) {
             return Some(v.clone());
         }
-        std::fs::read(self.dir.join(key)).ok()
+        // A log: what is on disk, then what waits to be written (the lock keeps a write
+        // from happening in between).
+        let appended = lock(&self.appended);
+        let mut v = std::fs::read(self.dir.join(key)).ok();
+        if let Some(more) = appended.get(key) {
+            v.get_or_insert_with(Vec::new).extend_from_slice(more);
+        }
+        v
     }
 
     fn stage(&self, key: &str, value: &[u8]) {
@@ -184,11 +195,19 @@ impl Nv for DirNv {
         Ok(())
     }
 
-    fn append(&self, key: &str, data: &[u8]) -> std::io::Result<()> {
+    fn stage_append(&self, key: &str, data: &[u8]) {
+        lock(&self.appended).entry(key.to_owned()).or_default().extend_from_slice(data);
+    }
+
+    fn persist_appends(&self, key: &str) -> std::io::Result<()> {
         use std::io::Write;
+        let mut appended = lock(&self.appended);
+        let Some(data) = appended.get(key).filter(|d| !d.is_empty()) else { return Ok(()) };
         let mut f = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(key))?;
         f.write_all(data)?;
-        f.sync_data()
+        f.sync_data()?;
+        appended.remove(key);
+        Ok(())
     }
 }
 
@@ -209,8 +228,11 @@ impl Nv for MemNv {
         Ok(())
     }
 
-    fn append(&self, key: &str, data: &[u8]) -> std::io::Result<()> {
+    fn stage_append(&self, key: &str, data: &[u8]) {
         lock(&self.0).entry(key.to_owned()).or_default().extend_from_slice(data);
+    }
+
+    fn persist_appends(&self, _: &str) -> std::io::Result<()> {
         Ok(())
     }
 }
@@ -232,11 +254,13 @@ impl NvStore {
         self.backend.load(key)
     }
 
-    /// The write that appends `data` to the log `key`.
-    pub fn append(&self, key: &str, data: Vec<u8>) -> impl FnOnce() -> std::io::Result<()> + Send + 'static {
+    /// Append `data` to the log `key` (current at once); returns the write that makes it
+    /// durable.
+    pub fn append(&mut self, key: &str, data: &[u8]) -> impl FnOnce() -> std::io::Result<()> + Send + 'static {
+        self.backend.stage_append(key, data);
         let backend = self.backend.clone();
         let key = key.to_owned();
-        move || backend.append(&key, &data)
+        move || backend.persist_appends(&key)
     }
 
     /// Make `value` current for `key`; returns the write that makes it durable.

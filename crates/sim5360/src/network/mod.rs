@@ -47,6 +47,8 @@ pub enum Sim {
     Ready,
     PinRequired,
     PukRequired,
+    /// Taken out (the control channel): no PIN state until it is inserted again.
+    Absent,
 }
 
 /// A registration state, as `<stat>` of `+CREG`/`+CGREG`/`+CEREG` (27.007).
@@ -114,6 +116,10 @@ pub struct NetState {
     pdp_active: std::collections::BTreeSet<u8>,
     pub socket: SocketPdp,
     socket_loaded: bool,
+    /// The network can be reached (the control channel takes coverage away).
+    pub coverage: bool,
+    /// The SIM's state before it was taken out (a PUK-blocked SIM stays blocked).
+    removed: Option<Sim>,
 }
 
 impl std::fmt::Debug for NetState {
@@ -150,6 +156,8 @@ impl NetState {
             pdp_active: Default::default(),
             socket: SocketPdp::default(),
             socket_loaded: false,
+            coverage: true,
+            removed: None,
         }
     }
 
@@ -158,10 +166,17 @@ impl NetState {
         let mut fresh = Self::new(self.pin.clone());
         fresh.socket = std::mem::take(&mut self.socket);
         fresh.socket_loaded = self.socket_loaded;
-        if self.sim == Sim::PukRequired {
-            fresh.sim = Sim::PukRequired;
+        // What is physical survives a restart: a blocked or missing SIM, the coverage.
+        if matches!(self.sim, Sim::PukRequired | Sim::Absent) {
+            fresh.sim = self.sim;
             fresh.cs = RegStat::NotSearching;
             fresh.ps = RegStat::NotSearching;
+        }
+        fresh.removed = self.removed;
+        fresh.coverage = self.coverage;
+        if !self.coverage {
+            fresh.cs = RegStat::Searching;
+            fresh.ps = RegStat::Searching;
         }
         fresh.puk.clone_from(&self.puk);
         *self = fresh;
@@ -177,6 +192,7 @@ impl NetState {
             Sim::Ready => Ok(()),
             Sim::PinRequired => Err(CmdError::cme(CmeError::SimPinRequired, "SIM is PIN-locked")),
             Sim::PukRequired => Err(CmdError::cme(CmeError::SimPukRequired, "SIM is PUK-locked")),
+            Sim::Absent => Err(CmdError::cme(CmeError::SimNotInserted, "no SIM")),
         }
     }
 
@@ -196,6 +212,7 @@ fn cpin_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
         Sim::Ready => "READY",
         Sim::PinRequired => "SIM PIN",
         Sim::PukRequired => "SIM PUK",
+        Sim::Absent => return Err(CmdError::cme(CmeError::SimNotInserted, "no SIM")),
     };
     Ok(Reply::line(format!("+CPIN: {s}")))
 }
@@ -207,7 +224,8 @@ fn sim_unlocked(ctx: &mut Ctx) {
     ctx.net.pin_tries = PIN_TRIES;
     ctx.urcs.extend(ctx.profile.after_pin_urcs().into_iter().map(|u| Urc::Line(u.to_owned())));
     if ctx.net.cfun == 1 {
-        set_registration(ctx, RegStat::Home, RegStat::Home);
+        let stat = if ctx.net.coverage { RegStat::Home } else { RegStat::Searching };
+        set_registration(ctx, stat, stat);
     }
 }
 
@@ -219,6 +237,7 @@ fn cpin_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let net = &mut ctx.net;
     match net.sim {
         Sim::Ready => Err(CmdError::cme(CmeError::NotAllowed, "SIM already ready")),
+        Sim::Absent => Err(CmdError::cme(CmeError::SimNotInserted, "no SIM")),
         Sim::PinRequired if net.pin.as_deref() == Some(code) && new.is_none() => {
             sim_unlocked(ctx);
             Ok(Reply::ok())
@@ -350,8 +369,71 @@ pub fn set_registration(ctx: &mut Ctx, cs: RegStat, ps: RegStat) {
 
 /// The end of the search `AT+CFUN=1` started.
 fn registered_again(ctx: &mut Ctx, _: u64) {
-    if ctx.net.cfun == 1 && ctx.net.sim == Sim::Ready {
+    if ctx.net.cfun == 1 && ctx.net.sim == Sim::Ready && ctx.net.coverage {
         set_registration(ctx, RegStat::Home, RegStat::Home);
+    }
+}
+
+/// How long the module searches after coverage is lost before it reports that it is not
+/// registered (`+CREG: 0`), and after coverage returns before it is registered again.
+pub const SEARCH_BEFORE_UNREGISTERED: Duration = Duration::from_secs(1);
+
+/// Coverage goes (`lost`) or comes back. Going: searching at once (`+CREG: 2` as the DTE
+/// enabled it; packet service and every service's connections go with it; `+CSQ: 99,99`
+/// while not registered),
+/// then after [`SEARCH_BEFORE_UNREGISTERED`] not registered (`+CREG: 0`). Coming back: the
+/// signal returns and, once `reregister` has passed, the module is registered again
+/// (`+CREG: 1`); PDP contexts stay closed.
+pub fn set_coverage(ctx: &mut Ctx, lost: bool, reregister: Duration) {
+    if ctx.net.coverage != lost {
+        return;
+    }
+    ctx.net.coverage = !lost;
+    if lost {
+        if ctx.net.cfun == 1 && ctx.net.sim == Sim::Ready {
+            set_registration(ctx, RegStat::Searching, RegStat::Searching);
+            ctx.after(SEARCH_BEFORE_UNREGISTERED, "coverage lost", gave_up_search, 0);
+        }
+    } else {
+        ctx.after(reregister, "coverage back", registered_again, 0);
+    }
+}
+
+fn gave_up_search(ctx: &mut Ctx, _: u64) {
+    if !ctx.net.coverage && ctx.net.cs == RegStat::Searching {
+        set_registration(ctx, RegStat::NotSearching, RegStat::NotSearching);
+    }
+}
+
+/// The SIM is taken out (`present: false`: the profile's line, registration and service
+/// gone) or put back (`+CPIN: READY` and the rest of the boot lines, or `+CPIN: SIM PIN`
+/// for a SIM with a PIN, then a search and registration).
+pub fn set_sim_present(ctx: &mut Ctx, present: bool) {
+    if present == (ctx.net.sim != Sim::Absent) {
+        return;
+    }
+    if !present {
+        ctx.net.removed = Some(ctx.net.sim);
+        ctx.net.sim = Sim::Absent;
+        ctx.urcs.push(Urc::Line(ctx.profile.sim_removed_urc().to_owned()));
+        set_registration(ctx, RegStat::NotSearching, RegStat::NotSearching);
+        return;
+    }
+    let blocked = ctx.net.removed.take() == Some(Sim::PukRequired);
+    if blocked {
+        ctx.net.sim = Sim::PukRequired;
+        ctx.urcs.push(Urc::Line("+CPIN: SIM PUK".into()));
+    } else if ctx.net.pin.is_some() {
+        ctx.net.sim = Sim::PinRequired;
+        ctx.net.pin_tries = PIN_TRIES;
+        ctx.urcs.push(Urc::Line("+CPIN: SIM PIN".into()));
+    } else {
+        ctx.net.sim = Sim::Ready;
+        ctx.urcs.extend(ctx.profile.after_pin_urcs().into_iter().map(|u| Urc::Line(u.to_owned())));
+        if ctx.net.cfun == 1 {
+            set_registration(ctx, RegStat::Searching, RegStat::Searching);
+            ctx.after(REREGISTER_AFTER, "registration", registered_again, 0);
+        }
     }
 }
 
@@ -428,7 +510,7 @@ fn cfun_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     ctx.reboot = rst == 1;
     if fun != 1 {
         set_registration(ctx, RegStat::NotSearching, RegStat::NotSearching);
-    } else if was != 1 && ctx.net.sim == Sim::Ready && rst == 0 {
+    } else if was != 1 && ctx.net.sim == Sim::Ready && rst == 0 && ctx.net.coverage {
         set_registration(ctx, RegStat::Searching, RegStat::Searching);
         ctx.after(REREGISTER_AFTER, "registration", registered_again, 0);
     }

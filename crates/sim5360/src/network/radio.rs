@@ -96,6 +96,18 @@ fn system_mode(ctx: &Ctx) -> u8 {
     }
 }
 
+/// The signal changed (the control channel): `+CSQ:` when `AT+AUTOCSQ=1,1` reports
+/// changes and the module is registered.
+pub fn set_signal(ctx: &mut Ctx, rssi: u8, ber: u8) {
+    let r = &mut ctx.net.radio;
+    let changed = (r.rssi, r.ber) != (rssi, ber);
+    (r.rssi, r.ber) = (rssi, ber);
+    if changed && r.autocsq == (1, 1) && ctx.net.registered() {
+        let line = csq_line(ctx);
+        ctx.urcs.push(Urc::Line(line));
+    }
+}
+
 /// The registration changed: the mode and (with `AT+AUTOCSQ=1,1`) signal reports.
 pub fn registration_changed(ctx: &mut Ctx) {
     if ctx.net.radio.cnsmod_urc {

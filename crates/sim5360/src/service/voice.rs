@@ -96,6 +96,14 @@ pub fn activity(ctx: &Ctx) -> u8 {
     }
 }
 
+/// The family's part of the control channel's state report: the call, if any.
+pub fn report(ctx: &mut Ctx) -> serde_json::Value {
+    match &state(ctx).call {
+        None => serde_json::Value::Null,
+        Some(c) => serde_json::json!({ "clcc": clcc_line(c), "number": c.number.number, "incoming": c.dir == 1 }),
+    }
+}
+
 fn clcc_line(c: &Call) -> String {
     format!("+CLCC: 1,{},{},0,0,\"{}\",{}", c.dir, c.stat as u8, c.number.number, c.number.toa)
 }

@@ -93,6 +93,17 @@ impl Trace {
         }
     }
 
+    /// A note between the two directions (a control action), so the trace shows what was
+    /// done to the module and when.
+    pub fn note(&self, s: &mut TraceSession, text: &str) {
+        self.flush(s);
+        let t = self.start.elapsed().as_secs_f64();
+        let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = writeln!(f, "[{t:12.6}] #{} NOTE {}", s.id, escape(&redact(text.as_bytes()))) {
+            tracing::warn!("trace write failed: {e}");
+        }
+    }
+
     /// Write out partial lines (end of session).
     pub fn flush(&self, s: &mut TraceSession) {
         for dir in [Dir::In, Dir::Out] {

@@ -191,6 +191,10 @@ impl Protocol for Ftp {
     fn fuzz_error(byte: u8) -> FtpError {
         FtpError::from_code(201 + u16::from(byte % 14))
     }
+
+    fn network_lost() -> Option<Self::Error> {
+        Some(FtpError::Network)
+    }
 }
 
 /// One operation on the server.

@@ -35,8 +35,7 @@ fn state(ctx: &mut Ctx) -> &mut GnssState {
 }
 
 fn config(ctx: &Ctx) -> GnssConfig {
-    ctx.configs
-        .get::<GnssConfig>()
+    ctx.setting::<GnssConfig>()
         .cloned()
         .unwrap_or_else(|| GnssConfig::new(PositionSource::Fixed(DEFAULT_POSITION), Duration::from_secs(5), ctx.now))
 }
@@ -44,7 +43,7 @@ fn config(ctx: &Ctx) -> GnssConfig {
 /// The position now, if the session has its fix.
 fn fix_now(ctx: &mut Ctx) -> Option<Fix> {
     let now = ctx.now;
-    if !state(ctx).has_fix(now) {
+    if !state(ctx).has_fix(now) || ctx.setting::<super::NoSky>().is_some() {
         return None;
     }
     let cfg = config(ctx);

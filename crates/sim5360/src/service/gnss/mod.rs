@@ -21,7 +21,12 @@ use std::time::{Duration, Instant};
 /// The auxiliary port the NMEA sentences go to.
 pub const NMEA_PORT: &str = "nmea";
 
-/// GNSS settings from the command line.
+/// The sky is hidden (the control channel's `{fix: false}`): a running session has no
+/// fix until this goes.
+#[derive(Debug, Clone, Copy)]
+pub struct NoSky;
+
+/// GNSS settings from the command line (or injected by the control channel).
 #[derive(Debug, Clone)]
 pub struct GnssConfig {
     pub source: PositionSource,
@@ -84,4 +89,13 @@ impl GnssState {
     pub fn has_fix(&self, now: Instant) -> bool {
         self.on && self.fix_at.is_some_and(|t| t <= now)
     }
+}
+
+/// The family's part of the control channel's state report: the session and the fix.
+pub fn report(ctx: &mut crate::modem::Ctx) -> serde_json::Value {
+    let now = ctx.now;
+    let hidden = ctx.setting::<NoSky>().is_some();
+    let injected = ctx.injected.get::<GnssConfig>().is_some();
+    let st = ctx.services.get_mut::<GnssState>();
+    serde_json::json!({ "on": st.on, "fix": st.has_fix(now) && !hidden, "sky_hidden": hidden, "position_injected": injected })
 }

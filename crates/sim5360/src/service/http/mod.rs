@@ -98,6 +98,10 @@ impl Protocol for Http {
     fn fuzz_error(byte: u8) -> HttpError {
         HttpError::ALL[usize::from(byte) % HttpError::ALL.len()]
     }
+
+    fn network_lost() -> Option<Self::Error> {
+        Some(HttpError::Network)
+    }
 }
 
 /// How an HTTP(S) session ended or failed to open: the SIM7600 HTTPS table (spec §7.7).
@@ -153,6 +157,10 @@ impl Protocol for HttpSession {
 
     fn fuzz_error(byte: u8) -> SessionError {
         SessionError::ALL[usize::from(byte) % SessionError::ALL.len()]
+    }
+
+    fn network_lost() -> Option<Self::Error> {
+        Some(SessionError::Network)
     }
 }
 

@@ -115,6 +115,10 @@ impl Protocol for Pop3 {
     fn fuzz_error(byte: u8) -> MailError {
         MailError::from_byte(byte)
     }
+
+    fn network_lost() -> Option<Self::Error> {
+        Some(MailError::Network)
+    }
 }
 
 /// What the running operation's result is for.

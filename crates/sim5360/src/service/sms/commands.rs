@@ -57,6 +57,7 @@ fn sim_ready(ctx: &Ctx) -> Result<(), CmdError> {
         Sim::Ready => Ok(()),
         Sim::PinRequired => Err(CmsError::SimPinRequired.err("SIM PIN required")),
         Sim::PukRequired => Err(CmsError::SimPukRequired.err("SIM PUK required")),
+        Sim::Absent => Err(CmsError::SimNotInserted.err("no SIM")),
     }
 }
 

@@ -417,3 +417,119 @@ fn record_outbox(ctx: &mut Ctx, s: &Submit, sca: &Address) {
     tracing::info!(to = %s.da.number, mr = s.mr, "SMS sent to the network");
     ctx.nv_append(OUTBOX, raw);
 }
+
+/// An SMS-DELIVER the network makes from text: 7-bit when the GSM alphabet has every
+/// character, UCS2 otherwise (or as `dcs` says); `class` 0-3 sets a message class. A text
+/// too long for one message is an error (the network would split it; the control
+/// channel sends parts one by one).
+pub fn network_message(
+    ctx: &Ctx,
+    from: &str,
+    text: &str,
+    dcs: Option<u8>,
+    class: Option<u8>,
+) -> Result<Deliver, String> {
+    if from.is_empty() || from.chars().count() > 20 {
+        return Err("from: 1-20 characters".into());
+    }
+    let oa = if from.trim_start_matches('+').bytes().all(|b| b.is_ascii_digit()) {
+        Address::parse(from)
+    } else {
+        Address { number: from.to_owned(), toa: pdu::TOA_ALPHANUMERIC }
+    };
+    if class.is_some_and(|c| c > 3) {
+        return Err("class is 0-3".into());
+    }
+    let dcs = match (dcs, class) {
+        (Some(d), _) => d,
+        (None, c) => {
+            let ucs2 = pdu::gsm7_encode(text).is_err();
+            match c {
+                Some(c) => 0x10 | c | if ucs2 { 0x08 } else { 0 },
+                None if ucs2 => 0x08,
+                None => 0,
+            }
+        }
+    };
+    let ud = match pdu::alphabet(dcs) {
+        pdu::Alphabet::Gsm7 => {
+            let septets = pdu::gsm7_encode(text).map_err(|c| format!("{c:?} is not in the GSM 7-bit alphabet"))?;
+            pdu::UserData::gsm7(&septets, &[])
+        }
+        pdu::Alphabet::Ucs2 => pdu::UserData::octets(&pdu::ucs2_encode(text), &[]),
+        pdu::Alphabet::Eight => pdu::UserData::octets(text.as_bytes(), &[]),
+    }
+    .map_err(|_| "the text does not fit one SMS".to_owned())?;
+    Ok(Deliver { fo: pdu::MMS, oa, pid: 0, dcs, scts: now_scts(ctx), ud })
+}
+
+/// An SMS-DELIVER given as hex (no SMSC field).
+pub fn network_pdu(hex: &str) -> Result<Deliver, String> {
+    let raw = pdu::from_hex(hex.trim().as_bytes()).map_err(|e| format!("pdu: {e}"))?;
+    match Tpdu::decode(&raw).map_err(|e| format!("pdu: {e}"))? {
+        Tpdu::Deliver(d) => Ok(d),
+        _ => Err("pdu: not an SMS-DELIVER".into()),
+    }
+}
+
+/// What the control channel lists: the stored messages (SM, ME, SR) decoded, or the
+/// outbox's lines.
+pub fn messages(ctx: &mut Ctx, outbox: bool) -> serde_json::Value {
+    if outbox {
+        let raw = ctx.nv.load(OUTBOX).unwrap_or_default();
+        let lines = String::from_utf8_lossy(&raw)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .collect();
+        return serde_json::Value::Array(lines);
+    }
+    let s = stores(ctx).clone();
+    let mut out = Vec::new();
+    for (mem, st) in [(Mem::SM, &s.sm), (Mem::ME, &s.me), (Mem::SR, &s.sr)] {
+        for (i, m) in st.slots.iter().enumerate() {
+            let Some(m) = m else { continue };
+            let mut v = serde_json::json!({
+                "mem": mem.name(), "index": i + 1,
+                "stat": store::STAT_NAMES.get(m.stat as usize).copied().unwrap_or("?"),
+                "pdu": pdu::to_hex(&m.pdu),
+            });
+            match m.parts().map(|p| p.1) {
+                Some(Tpdu::Deliver(d)) => {
+                    let dec = d.ud.decode(d.dcs, d.fo & pdu::UDHI != 0);
+                    v["from"] = d.oa.number.into();
+                    v["text"] = dec.text(d.dcs).into();
+                    v["time"] = d.scts.text().into();
+                }
+                Some(Tpdu::Submit(sub)) => {
+                    let dec = sub.ud.decode(sub.dcs, sub.fo & pdu::UDHI != 0);
+                    v["to"] = sub.da.number.into();
+                    v["text"] = dec.text(sub.dcs).into();
+                }
+                Some(Tpdu::Status(r)) => {
+                    v["report_for"] = r.mr.into();
+                    v["to"] = r.ra.number.into();
+                    v["status"] = r.st.into();
+                }
+                None => {}
+            }
+            out.push(v);
+        }
+    }
+    serde_json::Value::Array(out)
+}
+
+/// The family's part of the control channel's state report.
+pub fn report(ctx: &mut Ctx) -> serde_json::Value {
+    let st = state(ctx);
+    let (cmgf, cscs, mem, cnmi) = (st.cmgf, st.cscs.name(), st.mem, st.cnmi);
+    let s = stores(ctx);
+    let count = |m: Mem| {
+        let (u, t) = s.counts(m);
+        serde_json::json!({ "used": u, "total": t })
+    };
+    serde_json::json!({
+        "cmgf": cmgf, "cscs": cscs, "cnmi": cnmi,
+        "mem": mem.iter().map(|m| m.name()).collect::<Vec<_>>(),
+        "SM": count(Mem::SM), "ME": count(Mem::ME), "SR": count(Mem::SR),
+    })
+}

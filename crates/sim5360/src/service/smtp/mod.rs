@@ -45,6 +45,10 @@ impl Protocol for Smtp {
     fn fuzz_error(byte: u8) -> MailError {
         MailError::from_byte(byte)
     }
+
+    fn network_lost() -> Option<Self::Error> {
+        Some(MailError::Network)
+    }
 }
 
 /// One recipient slot.

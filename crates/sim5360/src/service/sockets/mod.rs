@@ -385,6 +385,23 @@ pub struct SocketState {
     generation: u64,
 }
 
+/// The family's part of the control channel's state report: the service and the links.
+pub fn report(ctx: &mut Ctx) -> serde_json::Value {
+    let st = state(ctx);
+    let links: Vec<serde_json::Value> = st
+        .links
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.is_open())
+        .map(|(i, l)| {
+            let peer = l.remote.as_ref().map(|(h, p)| format!("{h}:{p}"));
+            serde_json::json!({ "link": i, "kind": format!("{:?}", l.kind), "peer": peer, "received": l.received, "sent": l.sent })
+        })
+        .collect();
+    let servers = st.servers.iter().flatten().count();
+    serde_json::json!({ "netopen": st.opened, "cipmode": st.cipmode, "links": links, "servers": servers })
+}
+
 impl Default for SocketState {
     fn default() -> Self {
         Self {

@@ -75,6 +75,10 @@ impl Protocol for TimeQuery {
     fn fuzz_error(byte: u8) -> TimeError {
         if byte.is_multiple_of(2) { TimeError::Network } else { TimeError::BadTime }
     }
+
+    fn network_lost() -> Option<Self::Error> {
+        Some(TimeError::Network)
+    }
 }
 
 /// An HTTP time server of `AT+CHTPSERV`.

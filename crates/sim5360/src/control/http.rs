@@ -1,0 +1,193 @@
+//! The REST API over the control model (CONTROL-DESIGN.md §6.2): JSON under `/api/v1`, on
+//! its own listener (`--control ADDR:PORT`). Requests become [`Control`] values (one
+//! routing table: [`super::route`]) that the session's runner hands to the core, which
+//! answers them between two DTE reads.
+//!
+//! A browser-facing server on localhost needs guards: a request whose `Host` is not this
+//! server's own address (`127.0.0.1`, `localhost`, `[::1]` or the bound address, with the
+//! port) is refused (DNS rebinding); one with an `Origin` that is not the same origin is
+//! refused (CSRF); a body is JSON only (`Content-Type: application/json`); with
+//! `--control-token` every request carries `Authorization: Bearer <token>`.
+
+use super::{Control, ControlError};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// A control action on its way to a session, with where its answer goes.
+pub type Request = (Control, oneshot::Sender<Result<Value, ControlError>>);
+
+/// Largest request body.
+const BODY_MAX: usize = 64 * 1024;
+/// Longest wait for the core to take an action (it answers between two DTE reads).
+const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
+/// Where control actions go: the modem session running now (with `--tcp`, the latest
+/// connection's).
+#[derive(Debug, Default)]
+pub struct Hub {
+    session: Mutex<Option<mpsc::Sender<Request>>>,
+}
+
+impl Hub {
+    /// A new session takes the control channel; its runner reads the returned end.
+    pub fn attach(&self) -> mpsc::Receiver<Request> {
+        let (tx, rx) = mpsc::channel(16);
+        *self.session.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        rx
+    }
+
+    /// Run `c` on the session's modem.
+    pub async fn send(&self, c: Control) -> Result<Value, ControlError> {
+        let tx = self.session.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let unavailable = || ControlError { status: 503, error: "no modem session is running".into() };
+        let tx = tx.ok_or_else(unavailable)?;
+        let (reply, answer) = oneshot::channel();
+        tx.send((c, reply)).await.map_err(|_| unavailable())?;
+        match tokio::time::timeout(ANSWER_WITHIN, answer).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(unavailable()),
+            Err(_) => Err(ControlError { status: 504, error: "the modem did not take the action in time".into() }),
+        }
+    }
+}
+
+/// The server's settings.
+#[derive(Debug)]
+struct App {
+    hub: Arc<Hub>,
+    addr: SocketAddr,
+    token: Option<String>,
+}
+
+/// Bind `addr` (port 0: a free one).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await
+}
+
+/// Serve the API on `listener` until the process ends.
+pub fn serve(listener: tokio::net::TcpListener, hub: Arc<Hub>, token: Option<String>) -> std::io::Result<SocketAddr> {
+    let addr = listener.local_addr()?;
+    let app = Arc::new(App { hub, addr, token });
+    let router = axum::Router::new().fallback(handle).with_state(app);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::warn!("control server stopped: {e}");
+        }
+    });
+    Ok(addr)
+}
+
+fn error(status: u16, msg: impl Into<String>) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (code, axum::Json(json!({ "error": msg.into(), "status": status }))).into_response()
+}
+
+/// The `Host` values this server answers to.
+fn host_allowed(app: &App, host: &str) -> bool {
+    let port = app.addr.port();
+    let ip = app.addr.ip();
+    let bound = if ip.is_ipv6() { format!("[{ip}]:{port}") } else { format!("{ip}:{port}") };
+    [format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("[::1]:{port}"), bound]
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(host))
+}
+
+/// Why a request is refused before it is read, if it is.
+fn guard(app: &App, method: &Method, headers: &HeaderMap, body: &Bytes) -> Option<Response> {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    if !host_allowed(app, host) {
+        return Some(error(403, format!("host {host:?} is not this server")));
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let same = origin.to_str().is_ok_and(|o| o.eq_ignore_ascii_case(&format!("http://{host}")));
+        if !same {
+            return Some(error(403, "cross-origin requests are refused"));
+        }
+    }
+    if let Some(t) = &app.token {
+        let given =
+            headers.get(header::AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Bearer "));
+        if given != Some(t.as_str()) {
+            return Some(error(401, "a valid token is required (Authorization: Bearer <token>)"));
+        }
+    }
+    let mutating = matches!(*method, Method::POST | Method::PUT | Method::PATCH);
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|c| c.trim_start().to_ascii_lowercase().starts_with("application/json"));
+    if mutating && !body.is_empty() && !json {
+        return Some(error(415, "the body must be JSON (Content-Type: application/json)"));
+    }
+    if body.len() > BODY_MAX {
+        return Some(error(413, format!("the body is larger than {BODY_MAX} bytes")));
+    }
+    None
+}
+
+async fn handle(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(refused) = guard(&app, &method, &headers, &body) {
+        return refused;
+    }
+    let Ok(body) = std::str::from_utf8(&body) else { return error(400, "the body is not UTF-8") };
+    let path = uri.path().trim_end_matches('/');
+    let query = uri.query().unwrap_or("");
+    let Some(rest) = path.strip_prefix("/api/v1") else { return error(404, format!("no such resource {path:?}")) };
+    let control = match rest {
+        "" if method == Method::GET => {
+            return axum::Json(json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "modems": [0],
+                "features": ["state", "sms", "urc", "radio", "coverage", "sim", "gnss", "call", "overrides", "reboot", "reset"],
+            }))
+            .into_response();
+        }
+        "/reset" if method == Method::POST => Ok(Control::Reset),
+        "/modems" if method == Method::GET => {
+            return match app.hub.send(Control::State).await {
+                Ok(v) => axum::Json(json!([summary(&v)])).into_response(),
+                Err(e) => error(e.status, e.error),
+            };
+        }
+        r => match r.strip_prefix("/modems/") {
+            Some(m) => {
+                let (id, sub) = m.split_once('/').unwrap_or((m, ""));
+                if id != "0" {
+                    return error(404, format!("no modem {id:?} (this process has modem 0)"));
+                }
+                super::route(method.as_str(), sub, query, body)
+            }
+            None if matches!(r, "" | "/reset" | "/modems") => {
+                Err(ControlError { status: 405, error: format!("{method} is not allowed here") })
+            }
+            None => Err(ControlError::not_found(format!("no such resource {path:?}"))),
+        },
+    };
+    let created = method == Method::POST && (path.ends_with("/sms") || path.ends_with("/overrides"));
+    let result = match control {
+        Ok(c) => app.hub.send(c).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(Value::Null) => StatusCode::NO_CONTENT.into_response(),
+        Ok(v) if created => (StatusCode::CREATED, axum::Json(v)).into_response(),
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => error(e.status, e.error),
+    }
+}
+
+/// One modem in the list.
+fn summary(state: &Value) -> Value {
+    json!({
+        "id": 0,
+        "msisdn": state["msisdn"], "imei": state["imei"], "model": state["model"],
+        "registered": matches!(state["registration"]["cs"].as_str(), Some("home" | "roaming")),
+    })
+}

@@ -1,0 +1,477 @@
+//! The control channel's model (CONTROL-DESIGN.md §6): one typed [`Control`] the sans-IO
+//! core handles like DTE input ([`crate::modem::Modem::handle_control`]), whatever front
+//! end sent it: the REST API (`http.rs`), `sim5360 ctl` (`cli.rs`), transcripts
+//! (`@ control`). Each action changes the module's world the way the network, the SIM
+//! slot or the sky would, through the same functions the module's own network uses
+//! (`network::set_coverage`, `sms::deliver`, ...), so the DTE sees exactly the URCs and
+//! answers a real module gives.
+
+pub mod cli;
+pub mod http;
+
+use crate::modem::Ctx;
+use crate::modem::overrides::OverrideSpec;
+use crate::network::{self, RegStat, Sim};
+use crate::service::{gnss, sms, voice};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Why a control action was refused: the HTTP status and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{error} ({status})")]
+pub struct ControlError {
+    pub status: u16,
+    pub error: String,
+}
+
+impl ControlError {
+    pub fn bad(error: impl Into<String>) -> Self {
+        Self { status: 400, error: error.into() }
+    }
+    pub fn not_found(error: impl Into<String>) -> Self {
+        Self { status: 404, error: error.into() }
+    }
+    /// Valid, but impossible in the module's state (an SMS to a module without a SIM).
+    pub fn impossible(error: impl Into<String>) -> Self {
+        Self { status: 422, error: error.into() }
+    }
+}
+
+/// An SMS from the network (`POST /sms`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsIn {
+    /// The sender: a number (`+15551234567`) or an alphanumeric name (`Bank`).
+    pub from: String,
+    /// The text (7-bit when the GSM alphabet has every character, else UCS2), or...
+    #[serde(default)]
+    pub text: Option<String>,
+    /// ... a whole SMS-DELIVER TPDU in hex (no SMSC field).
+    #[serde(default)]
+    pub pdu: Option<String>,
+    /// Data coding scheme to force for `text` (0 7-bit, 8 UCS2; a class in the F0 group).
+    #[serde(default)]
+    pub dcs: Option<u8>,
+    /// Message class 0-3 for `text`.
+    #[serde(default)]
+    pub class: Option<u8>,
+}
+
+/// Registration states by name (Android console's words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegName {
+    Home,
+    Roaming,
+    Searching,
+    Denied,
+    Unregistered,
+}
+
+impl RegName {
+    fn stat(self) -> RegStat {
+        match self {
+            Self::Home => RegStat::Home,
+            Self::Roaming => RegStat::Roaming,
+            Self::Searching => RegStat::Searching,
+            Self::Denied => RegStat::Denied,
+            Self::Unregistered => RegStat::NotSearching,
+        }
+    }
+}
+
+/// `PATCH /radio`: what changes, each optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RadioPatch {
+    #[serde(default)]
+    pub cs: Option<RegName>,
+    #[serde(default)]
+    pub ps: Option<RegName>,
+    #[serde(default)]
+    pub rssi: Option<u8>,
+    #[serde(default)]
+    pub ber: Option<u8>,
+    #[serde(default)]
+    pub lac: Option<u16>,
+    #[serde(default)]
+    pub ci: Option<u32>,
+}
+
+/// `POST /coverage`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoverageReq {
+    pub lost: bool,
+    /// Coverage comes back by itself after this long.
+    #[serde(default)]
+    pub for_ms: Option<u64>,
+    /// From coverage back to registered (default 1 s).
+    #[serde(default)]
+    pub reregister_ms: Option<u64>,
+}
+
+/// `PUT /gnss`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GnssReq {
+    /// `false`: the sky is hidden (no fix); `true` with a position or a track.
+    pub fix: bool,
+    #[serde(default)]
+    pub lat: Option<f64>,
+    #[serde(default)]
+    pub lon: Option<f64>,
+    #[serde(default)]
+    pub alt_m: Option<f64>,
+    /// A track replayed from now: `{t_ms, lat, lon, alt_m?}` points.
+    #[serde(default)]
+    pub track: Option<Vec<TrackPoint>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackPoint {
+    pub t_ms: u64,
+    pub lat: f64,
+    pub lon: f64,
+    #[serde(default)]
+    pub alt_m: f64,
+}
+
+/// Which stored messages `GET /sms` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsBox {
+    Inbox,
+    Outbox,
+}
+
+/// Every control action.
+#[derive(Debug, Clone)]
+pub enum Control {
+    State,
+    /// Everything injected back to the configured defaults.
+    Reset,
+    /// As `AT+CRESET`.
+    Reboot,
+    DeliverSms(SmsIn),
+    Messages(SmsBox),
+    /// A raw line as a URC.
+    Urc(String),
+    Radio(RadioPatch),
+    Coverage(CoverageReq),
+    Sim {
+        present: bool,
+    },
+    Gnss(GnssReq),
+    /// A voice call comes in from this number.
+    Ring(String),
+    /// The remote party ends the call.
+    Hangup,
+    AddOverride(OverrideSpec),
+    RemoveOverride(u64),
+    ClearOverrides,
+    Overrides,
+    /// Timer of a coverage loss that ends by itself (`for_ms`).
+    #[doc(hidden)]
+    RestoreCoverage,
+}
+
+impl Control {
+    /// One line for the trace (`control: coverage lost`).
+    pub fn describe(&self) -> String {
+        match self {
+            Self::State => "state".into(),
+            Self::Reset => "reset".into(),
+            Self::Reboot => "reboot".into(),
+            Self::DeliverSms(s) => format!("SMS from {}", s.from),
+            Self::Messages(b) => format!("list the {b:?}").to_lowercase(),
+            Self::Urc(l) => format!("URC {l:?}"),
+            Self::Radio(r) => format!("radio {r:?}"),
+            Self::Coverage(c) if c.lost => format!("coverage lost (for {:?} ms)", c.for_ms),
+            Self::Coverage(_) | Self::RestoreCoverage => "coverage back".into(),
+            Self::Sim { present: true } => "SIM inserted".into(),
+            Self::Sim { present: false } => "SIM removed".into(),
+            Self::Gnss(g) => format!("GNSS fix={} lat={:?} lon={:?}", g.fix, g.lat, g.lon),
+            Self::Ring(n) => format!("call from {n}"),
+            Self::Hangup => "remote hang-up".into(),
+            Self::AddOverride(o) => format!("override {} ({:?})", o.command, o.action),
+            Self::RemoveOverride(id) => format!("override {id} removed"),
+            Self::ClearOverrides => "overrides cleared".into(),
+            Self::Overrides => "list overrides".into(),
+        }
+    }
+
+    /// Reads nothing it changes (not worth a trace note).
+    pub fn is_query(&self) -> bool {
+        matches!(self, Self::State | Self::Messages(_) | Self::Overrides)
+    }
+}
+
+/// Apply `c` to the module (the core calls this; `Reboot` and the line effects of
+/// overrides are the core's own).
+pub fn apply(ctx: &mut Ctx, c: Control) -> Result<Value, ControlError> {
+    match c {
+        Control::State => Ok(state(ctx)),
+        Control::Reset => {
+            ctx.overrides.clear();
+            ctx.injected.clear();
+            network::set_sim_present(ctx, true);
+            network::set_coverage(ctx, false, Duration::ZERO);
+            let d = network::radio::Radio::default();
+            network::radio::set_signal(ctx, d.rssi, d.ber);
+            Ok(Value::Null)
+        }
+        Control::Reboot => Ok(Value::Null),
+        Control::DeliverSms(s) => deliver_sms(ctx, s),
+        Control::Messages(b) => Ok(sms::messages(ctx, b == SmsBox::Outbox)),
+        Control::Urc(line) => {
+            if line.contains(['\r', '\n']) || line.len() > 1024 {
+                return Err(ControlError::bad("a URC is one line of at most 1024 characters"));
+            }
+            ctx.urcs.push(crate::modem::Urc::Line(line));
+            Ok(Value::Null)
+        }
+        Control::Radio(r) => radio(ctx, r),
+        Control::Coverage(c) => {
+            let reregister = Duration::from_millis(c.reregister_ms.unwrap_or(1000));
+            network::set_coverage(ctx, c.lost, reregister);
+            if c.lost
+                && let Some(ms) = c.for_ms
+            {
+                ctx.after(Duration::from_millis(ms), "coverage back", coverage_back, reregister.as_millis() as u64);
+            }
+            Ok(Value::Null)
+        }
+        Control::RestoreCoverage => {
+            network::set_coverage(ctx, false, Duration::from_secs(1));
+            Ok(Value::Null)
+        }
+        Control::Sim { present } => {
+            network::set_sim_present(ctx, present);
+            Ok(Value::Null)
+        }
+        Control::Gnss(g) => gnss_set(ctx, g),
+        Control::Ring(n) => voice::ring(ctx, &n).map(|()| Value::Null).map_err(ControlError::impossible),
+        Control::Hangup => {
+            if voice::remote_hangup(ctx) {
+                Ok(Value::Null)
+            } else {
+                Err(ControlError::impossible("no call"))
+            }
+        }
+        Control::AddOverride(o) => ctx.overrides.add(o).map(|id| json!({ "id": id })).map_err(ControlError::bad),
+        Control::RemoveOverride(id) => {
+            if ctx.overrides.remove(id) {
+                Ok(Value::Null)
+            } else {
+                Err(ControlError::not_found("override not found"))
+            }
+        }
+        Control::ClearOverrides => {
+            ctx.overrides.clear();
+            Ok(Value::Null)
+        }
+        Control::Overrides => Ok(Value::Array(ctx.overrides.list())),
+    }
+}
+
+fn coverage_back(ctx: &mut Ctx, reregister_ms: u64) {
+    network::set_coverage(ctx, false, Duration::from_millis(reregister_ms));
+}
+
+fn deliver_sms(ctx: &mut Ctx, s: SmsIn) -> Result<Value, ControlError> {
+    if ctx.net.sim != Sim::Ready {
+        return Err(ControlError::impossible("the module's SIM is not ready"));
+    }
+    if !ctx.net.registered() {
+        return Err(ControlError::impossible("the module is not registered"));
+    }
+    let d = match (s.text, s.pdu) {
+        (Some(t), None) => sms::network_message(ctx, &s.from, &t, s.dcs, s.class).map_err(ControlError::bad)?,
+        (None, Some(p)) => sms::network_pdu(&p).map_err(ControlError::bad)?,
+        _ => return Err(ControlError::bad("give text or pdu")),
+    };
+    match sms::deliver(ctx, d) {
+        Ok(sms::Delivered::Stored(mem, index)) => Ok(json!({ "mem": mem.name(), "index": index })),
+        Ok(sms::Delivered::Routed) => Ok(json!({ "routed": true })),
+        Err(e) => Err(ControlError::impossible(format!("not delivered: {}", e.text()))),
+    }
+}
+
+fn radio(ctx: &mut Ctx, r: RadioPatch) -> Result<Value, ControlError> {
+    if r.rssi.is_some_and(|v| v > 31 && v != 99) || r.ber.is_some_and(|v| v > 7 && v != 99) {
+        return Err(ControlError::bad("rssi is 0-31 or 99, ber 0-7 or 99"));
+    }
+    if let Some(lac) = r.lac {
+        ctx.net.radio.lac = lac;
+    }
+    if let Some(ci) = r.ci {
+        if ci > 0x0FFF_FFFF {
+            return Err(ControlError::bad("ci is at most 28 bits"));
+        }
+        ctx.net.radio.ci = ci;
+    }
+    if r.rssi.is_some() || r.ber.is_some() {
+        let rssi = r.rssi.unwrap_or(ctx.net.radio.rssi);
+        let ber = r.ber.unwrap_or(ctx.net.radio.ber);
+        network::radio::set_signal(ctx, rssi, ber);
+    }
+    if r.cs.is_some() || r.ps.is_some() {
+        let cs = r.cs.map_or(ctx.net.cs, RegName::stat);
+        let ps = r.ps.map_or(ctx.net.ps, RegName::stat);
+        network::set_registration(ctx, cs, ps);
+    }
+    Ok(Value::Null)
+}
+
+fn gnss_set(ctx: &mut Ctx, g: GnssReq) -> Result<Value, ControlError> {
+    if !g.fix {
+        ctx.injected.set(gnss::NoSky);
+        return Ok(Value::Null);
+    }
+    let source = match (g.track, g.lat, g.lon) {
+        (Some(points), None, None) => {
+            let pts = points.iter().map(|p| (p.t_ms as f64 / 1000.0, p.lat, p.lon, p.alt_m)).collect();
+            gnss::PositionSource::Track(std::sync::Arc::new(gnss::track::Track::new(pts).map_err(ControlError::bad)?))
+        }
+        (None, Some(lat), Some(lon)) => {
+            let alt = g.alt_m.unwrap_or(0.0);
+            let fix = gnss::track::parse_position(&format!("{lat},{lon},{alt}")).map_err(ControlError::bad)?;
+            gnss::PositionSource::Fixed(fix)
+        }
+        _ => return Err(ControlError::bad("give lat and lon, or a track")),
+    };
+    let base = ctx.setting::<gnss::GnssConfig>().cloned();
+    let ttff = base.as_ref().map_or(Duration::from_secs(5), |c| c.ttff);
+    ctx.injected.set(gnss::GnssConfig::new(source, ttff, ctx.now));
+    ctx.injected.remove::<gnss::NoSky>();
+    Ok(Value::Null)
+}
+
+fn reg_name(s: RegStat) -> &'static str {
+    match s {
+        RegStat::Home => "home",
+        RegStat::Roaming => "roaming",
+        RegStat::Searching => "searching",
+        RegStat::Denied => "denied",
+        RegStat::NotSearching => "unregistered",
+        _ => "unknown",
+    }
+}
+
+/// The whole state report (docs/control.md lists the fields).
+fn state(ctx: &mut Ctx) -> Value {
+    let net = &ctx.net;
+    let sim = match net.sim {
+        Sim::Ready => "ready",
+        Sim::PinRequired => "pin",
+        Sim::PukRequired => "puk",
+        Sim::Absent => "absent",
+    };
+    let id = &ctx.profile.identity;
+    let mut v = json!({
+        "model": id.model,
+        "imei": id.imei,
+        "imsi": id.imsi,
+        "iccid": id.iccid,
+        "msisdn": id.msisdn,
+        "awake": ctx.awake,
+        "cfun": net.cfun,
+        "sim": sim,
+        "coverage": net.coverage,
+        "registration": {
+            "cs": reg_name(net.cs), "ps": reg_name(net.ps),
+            "cs_stat": net.cs as u8, "ps_stat": net.ps as u8,
+        },
+        "signal": { "rssi": net.radio.rssi, "ber": net.radio.ber, "csq": network::radio::csq_line(ctx) },
+        "operator": { "name": id.operator, "numeric": id.imsi.chars().take(5).collect::<String>(), "act": ctx.profile.act },
+        "cell": { "lac": net.radio.lac, "ci": net.radio.ci },
+        "jobs": ctx.jobs.labels(),
+        "overrides": ctx.overrides.list(),
+    });
+    for def in crate::registry::SERVICES {
+        if let Some(report) = def.on_state {
+            v[def.name] = report(ctx);
+        }
+    }
+    v
+}
+
+fn body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, ControlError> {
+    serde_json::from_str(if body.trim().is_empty() { "{}" } else { body })
+        .map_err(|e| ControlError::bad(format!("body: {e}")))
+}
+
+/// The control action a request asks for: `method` and `path` below `/api/v1/modems/<id>`
+/// (`""`, `"sms"`, `"overrides/3"`), the query string and the JSON body. The one routing
+/// table, shared by the REST API and transcripts.
+pub fn route(method: &str, path: &str, query: &str, json: &str) -> Result<Control, ControlError> {
+    let path = path.trim_matches('/');
+    let (head, tail) = path.split_once('/').unwrap_or((path, ""));
+    let wrong = || ControlError { status: 405, error: format!("{method} is not allowed on {path:?}") };
+    Ok(match (head, tail) {
+        ("", "") if method == "GET" => Control::State,
+        ("reboot", "") if method == "POST" => Control::Reboot,
+        ("reset", "") if method == "POST" => Control::Reset,
+        ("sms", "") => match method {
+            "POST" => Control::DeliverSms(body(json)?),
+            "GET" => {
+                let b = query.split('&').find_map(|kv| kv.strip_prefix("box=")).unwrap_or("inbox");
+                match b {
+                    "inbox" => Control::Messages(SmsBox::Inbox),
+                    "outbox" => Control::Messages(SmsBox::Outbox),
+                    _ => return Err(ControlError::bad("box is inbox or outbox")),
+                }
+            }
+            _ => return Err(wrong()),
+        },
+        ("urc", "") if method == "POST" => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Line {
+                line: String,
+            }
+            Control::Urc(body::<Line>(json)?.line)
+        }
+        ("radio", "") if method == "PATCH" => Control::Radio(body(json)?),
+        ("coverage", "") if method == "POST" => Control::Coverage(body(json)?),
+        ("sim", "") if method == "PATCH" => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Present {
+                present: bool,
+            }
+            Control::Sim { present: body::<Present>(json)?.present }
+        }
+        ("gnss", "") if method == "PUT" => Control::Gnss(body(json)?),
+        ("call", "") => match method {
+            "POST" => {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct From {
+                    from: String,
+                }
+                Control::Ring(body::<From>(json)?.from)
+            }
+            "DELETE" => Control::Hangup,
+            _ => return Err(wrong()),
+        },
+        ("overrides", "") => match method {
+            "GET" => Control::Overrides,
+            "POST" => Control::AddOverride(body(json)?),
+            "DELETE" => Control::ClearOverrides,
+            _ => return Err(wrong()),
+        },
+        ("overrides", id) if method == "DELETE" => {
+            Control::RemoveOverride(id.parse().map_err(|_| ControlError::not_found("override not found"))?)
+        }
+        ("" | "reboot" | "reset" | "urc" | "radio" | "coverage" | "sim" | "gnss" | "overrides", _)
+            if tail.is_empty() || head == "overrides" =>
+        {
+            return Err(wrong());
+        }
+        _ => return Err(ControlError::not_found(format!("no such resource {path:?}"))),
+    })
+}
