@@ -29,6 +29,8 @@ pub struct ModemProcess {
     pub nmea: Option<PathBuf>,
     /// Listening address (`Transport::Tcp`).
     pub tcp: Option<String>,
+    /// The control API's URL (`--control`), from the `--ready-json` line.
+    pub control: Option<String>,
     stdout: Option<BufReader<ChildStdout>>,
 }
 
@@ -63,8 +65,27 @@ impl ModemProcess {
         cmd.args(extra).stdout(Stdio::piped()).stderr(log);
         let mut child = cmd.spawn().with_context(|| format!("spawn {}", bin.display()))?;
         let stdout = child.stdout.take().context("no stdout")?;
-        let mut me =
-            Self { child, dir, tty: None, link: None, nmea: None, tcp: None, stdout: Some(BufReader::new(stdout)) };
+        let mut me = Self {
+            child,
+            dir,
+            tty: None,
+            link: None,
+            nmea: None,
+            tcp: None,
+            control: None,
+            stdout: Some(BufReader::new(stdout)),
+        };
+        if extra.contains(&"--ready-json") && transport != Transport::Stdio {
+            let line = me.announced("{")?;
+            let v: serde_json::Value = serde_json::from_str(&format!("{{{line}")).context("the --ready-json line")?;
+            let text = |k: &str| v[k].as_str().map(str::to_owned);
+            me.tty = text("pty").map(PathBuf::from);
+            me.link = text("link").map(PathBuf::from);
+            me.nmea = text("nmea").map(PathBuf::from);
+            me.tcp = text("tcp");
+            me.control = text("control");
+            return Ok(me);
+        }
         match transport {
             Transport::Pty => {
                 me.tty = Some(PathBuf::from(me.announced("pty: ")?));

@@ -258,10 +258,11 @@ fn request(verb: Verb) -> (&'static str, String, Option<Value>) {
     }
 }
 
-/// Drop the `null` members of an object, so the server sees only what was given.
+/// Drop the `null` members of an object, so the server sees only what was given (but an
+/// override's `times: null`, which means "always").
 fn prune(v: Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).collect()),
+        Value::Object(m) => Value::Object(m.into_iter().filter(|(k, v)| !v.is_null() || k == "times").collect()),
         other => other,
     }
 }

@@ -1,0 +1,241 @@
+//! The control API's contract on the real binary (`--control 127.0.0.1:0 --ready-json`):
+//! every endpoint's status codes and error bodies, the Host/Origin/Content-Type/token
+//! guards, that each action reaches the DTE on the PTY (a CR LF DTE) as the module's own
+//! URCs, the trace notes, and `sim5360 ctl` against the running modem.
+#![allow(clippy::unwrap_used, reason = "tests: a failed unwrap is a failed test")]
+
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Duration;
+use testbench::{Dte, ModemProcess, Transport};
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_sim5360"))
+}
+
+fn start(extra: &[&str]) -> (ModemProcess, Dte, String) {
+    let mut args = vec!["--no-nmea", "--control", "127.0.0.1:0", "--ready-json"];
+    args.extend_from_slice(extra);
+    let m = ModemProcess::start(bin(), Transport::Pty, &args).unwrap();
+    let url = m.control.clone().expect("the ready line names the control URL");
+    let mut dte = m.open_pty().unwrap();
+    dte.timeout = Duration::from_secs(20);
+    dte.line_end = b"\r\n";
+    dte.expect_eventually("PB DONE");
+    dte.cmd_expect("ATE0", &["ATE0", "OK"]);
+    (m, dte, url)
+}
+
+/// One raw HTTP/1.1 request (so every header is the test's own); status and JSON body.
+fn http(url: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> (u16, Value) {
+    let addr = url.strip_prefix("http://").unwrap();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if !body.is_empty() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status: u16 = out.split(' ').nth(1).unwrap().parse().unwrap();
+    let text = out.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(text).unwrap_or(Value::Null))
+}
+
+fn call(url: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let b = body.map(|b| b.to_string());
+    http(url, method, path, &[], b.as_deref())
+}
+
+const M: &str = "/api/v1/modems/0";
+
+#[test]
+fn every_endpoint_and_its_effect_on_the_dte() {
+    let (_m, mut dte, url) = start(&[]);
+    let (st, v) = call(&url, "GET", "/api/v1", None);
+    assert_eq!((st, v["modems"].clone()), (200, json!([0])), "{v}");
+    let (st, v) = call(&url, "GET", "/api/v1/modems", None);
+    assert_eq!(st, 200);
+    assert_eq!(v[0]["msisdn"], "+15555550100", "{v}");
+    let (st, v) = call(&url, "GET", M, None);
+    assert_eq!((st, v["registration"]["cs"].as_str()), (200, Some("home")), "{v}");
+    assert_eq!(v["sms"]["SM"], json!({"used": 0, "total": 50}), "{v}");
+
+    // SMS in: 201 with the index, +CMTI at the DTE, listed in the inbox.
+    let (st, v) = call(&url, "POST", &format!("{M}/sms"), Some(json!({"from": "+15557654321", "text": "hello"})));
+    assert_eq!((st, v.clone()), (201, json!({"mem": "SM", "index": 1})), "{v}");
+    assert_eq!(dte.wait_for("+CMTI:"), "+CMTI: \"SM\",1");
+    let (st, v) = call(&url, "GET", &format!("{M}/sms?box=inbox"), None);
+    assert_eq!((st, v[0]["text"].as_str()), (200, Some("hello")), "{v}");
+    // What the DTE sends is in the outbox at once.
+    dte.cmd_expect("AT+CMGF=1", &["OK"]);
+    dte.send_line("AT+CMGS=\"+15550001111\"");
+    assert_eq!(dte.bytes(4), b"\r\n> ");
+    dte.send(b"report\x1a");
+    assert_eq!(dte.wait_for("+CMGS:"), "+CMGS: 0");
+    dte.expect("OK");
+    let (st, v) = call(&url, "GET", &format!("{M}/sms?box=outbox"), None);
+    assert_eq!((st, v[0]["to"].as_str(), v[0]["text"].as_str()), (200, Some("+15550001111"), Some("report")), "{v}");
+    let (st, v) = call(&url, "GET", &format!("{M}/sms?box=junk"), None);
+    assert_eq!((st, v["status"].as_u64()), (400, Some(400)), "{v}");
+
+    // A raw URC; radio; coverage with the registration URCs the DTE enabled.
+    let (st, _) = call(&url, "POST", &format!("{M}/urc"), Some(json!({"line": "UNDER-VOLTAGE WARNNING"})));
+    assert_eq!(st, 204);
+    dte.expect("UNDER-VOLTAGE WARNNING");
+    dte.cmd_expect("AT+CREG=1", &["OK"]);
+    let (st, _) = call(&url, "PATCH", &format!("{M}/radio"), Some(json!({"rssi": 7})));
+    assert_eq!(st, 204);
+    dte.cmd_expect("AT+CSQ", &["+CSQ: 7,99", "OK"]);
+    let (st, v) = call(&url, "PATCH", &format!("{M}/radio"), Some(json!({"rssi": 77})));
+    assert_eq!(st, 400, "{v}");
+    let (st, _) =
+        call(&url, "POST", &format!("{M}/coverage"), Some(json!({"lost": true, "for_ms": 1500, "reregister_ms": 200})));
+    assert_eq!(st, 204);
+    dte.expect("+CREG: 2");
+    dte.expect("+CREG: 0");
+    dte.cmd_expect("AT+CSQ", &["+CSQ: 99,99", "OK"]);
+    dte.expect("+CREG: 1");
+    dte.cmd_expect("AT", &["OK"]);
+
+    // SIM out and back; GNSS; a call; overrides; errors of each.
+    let (st, _) = call(&url, "PATCH", &format!("{M}/sim"), Some(json!({"present": false})));
+    assert_eq!(st, 204);
+    dte.expect("+SIMCARD: NOT AVAILABLE");
+    let (st, v) = call(&url, "POST", &format!("{M}/sms"), Some(json!({"from": "+1555", "text": "x"})));
+    assert_eq!(st, 422, "{v}");
+    let (st, _) = call(&url, "PATCH", &format!("{M}/sim"), Some(json!({"present": true})));
+    assert_eq!(st, 204);
+    dte.expect_eventually("+CPIN: READY");
+    dte.expect_eventually("+CREG: 1");
+    let (st, _) = call(&url, "PUT", &format!("{M}/gnss"), Some(json!({"fix": true, "lat": 48.8584, "lon": 2.2945})));
+    assert_eq!(st, 204);
+    let (st, _) = call(&url, "PUT", &format!("{M}/gnss"), Some(json!({"fix": true})));
+    assert_eq!(st, 400);
+    let (st, _) = call(&url, "POST", &format!("{M}/call"), Some(json!({"from": "+15550009"})));
+    assert_eq!(st, 204);
+    dte.expect("RING");
+    let (st, _) = call(&url, "DELETE", &format!("{M}/call"), None);
+    assert_eq!(st, 204);
+    let (st, v) = call(&url, "DELETE", &format!("{M}/call"), None);
+    assert_eq!((st, v["error"].as_str()), (422, Some("no call")), "{v}");
+    dte.expect_eventually("NO CARRIER");
+
+    let (st, v) =
+        call(&url, "POST", &format!("{M}/overrides"), Some(json!({"command": "+CSQ", "lines": ["+CSQ: 31,0"]})));
+    assert_eq!(st, 201, "{v}");
+    let id = v["id"].as_u64().unwrap();
+    let (st, v) = call(&url, "GET", &format!("{M}/overrides"), None);
+    assert_eq!((st, v[0]["id"].as_u64()), (200, Some(id)), "{v}");
+    dte.cmd_expect("AT+CSQ", &["+CSQ: 31,0", "OK"]);
+    let (st, _) = call(&url, "DELETE", &format!("{M}/overrides/{id}"), None);
+    assert_eq!(st, 404, "a used once override is gone");
+    let (st, v) = call(&url, "POST", &format!("{M}/overrides"), Some(json!({"command": "+CSQ", "bogus": 1})));
+    assert_eq!((st, v["status"].as_u64()), (400, Some(400)), "{v}");
+    let (st, _) = call(&url, "DELETE", &format!("{M}/overrides"), None);
+    assert_eq!(st, 204);
+
+    // Unknown things.
+    assert_eq!(call(&url, "GET", "/api/v1/modems/1", None).0, 404);
+    assert_eq!(call(&url, "GET", &format!("{M}/nowhere"), None).0, 404);
+    assert_eq!(call(&url, "GET", "/elsewhere", None).0, 404);
+    assert_eq!(call(&url, "DELETE", &format!("{M}/radio"), None).0, 405);
+    assert_eq!(call(&url, "PUT", "/api/v1/reset", None).0, 405);
+
+    // Reboot: the boot URCs again; reset: everything injected gone.
+    let (st, _) = call(&url, "POST", &format!("{M}/reboot"), None);
+    assert_eq!(st, 204);
+    dte.expect_eventually("PB DONE");
+    dte.cmd_expect("ATE0", &["ATE0", "OK"]);
+    call(&url, "PATCH", &format!("{M}/radio"), Some(json!({"rssi": 3})));
+    call(&url, "POST", &format!("{M}/overrides"), Some(json!({"command": "+CGMI", "lines": ["X"], "times": null})));
+    call(&url, "PUT", &format!("{M}/gnss"), Some(json!({"fix": false})));
+    dte.cmd_expect("AT+CSQ", &["+CSQ: 3,99", "OK"]);
+    let (st, _) = call(&url, "POST", "/api/v1/reset", None);
+    assert_eq!(st, 204);
+    dte.cmd_expect("AT+CSQ", &["+CSQ: 21,99", "OK"]);
+    dte.cmd_expect("AT+CGMI", &["SIMCOM INCORPORATED", "OK"]);
+    let (_, v) = call(&url, "GET", M, None);
+    assert_eq!((v["gnss"]["sky_hidden"].as_bool(), v["overrides"].clone()), (Some(false), json!([])), "{v}");
+}
+
+#[test]
+fn guards_refuse_other_hosts_origins_bodies_and_missing_tokens() {
+    let (_m, _dte, url) = start(&["--control-token", "s3cret"]);
+    let auth = ("Authorization", "Bearer s3cret");
+    let (st, v) = http(&url, "GET", "/api/v1", &[], None);
+    assert_eq!((st, v["status"].as_u64()), (401, Some(401)), "{v}");
+    assert_eq!(http(&url, "GET", "/api/v1", &[("Authorization", "Bearer wrong")], None).0, 401);
+    assert_eq!(http(&url, "GET", "/api/v1", &[auth], None).0, 200);
+    // DNS rebinding: a name that resolves here is still not this server.
+    let (st, v) = http(&url, "GET", "/api/v1", &[auth, ("Host", "attacker.example:80")], None);
+    assert_eq!(st, 403, "{v}");
+    let port = url.rsplit(':').next().unwrap();
+    assert_eq!(http(&url, "GET", "/api/v1", &[auth, ("Host", &format!("localhost:{port}"))], None).0, 200);
+    // CSRF: another origin is refused, the same one accepted.
+    let body = Some(r#"{"line": "X"}"#);
+    let (st, _) = http(&url, "POST", &format!("{M}/urc"), &[auth, ("Origin", "http://attacker.example")], body);
+    assert_eq!(st, 403);
+    let same = format!("http://{}", url.strip_prefix("http://").unwrap());
+    assert_eq!(http(&url, "POST", &format!("{M}/urc"), &[auth, ("Origin", &same)], body).0, 204);
+    // Only JSON bodies, and not huge ones; a body that is not valid JSON is a 400.
+    assert_eq!(http(&url, "POST", &format!("{M}/urc"), &[auth, ("Content-Type", "text/plain")], body).0, 415);
+    let (st, v) = http(&url, "POST", &format!("{M}/urc"), &[auth], Some("{not json"));
+    assert_eq!(st, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().starts_with("body:"), "{v}");
+    let big = format!(r#"{{"line": "{}"}}"#, "x".repeat(70_000));
+    assert_eq!(http(&url, "POST", &format!("{M}/urc"), &[auth], Some(&big)).0, 413);
+}
+
+#[test]
+fn ctl_drives_the_running_modem_and_the_trace_notes_each_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("at.log");
+    let (m, mut dte, _url) = start(&["--trace", trace.to_str().unwrap()]);
+    let link = m.link.clone().unwrap();
+    let ctl = |args: &[&str]| {
+        let out = std::process::Command::new(bin()).arg("ctl").arg("--link").arg(&link).args(args).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = ctl(&["state"]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["sim"], "ready");
+    let (ok, _, err) = ctl(&["sms", "deliver", "--from", "+15550002", "from the shell"]);
+    assert!(ok, "{err}");
+    assert_eq!(dte.wait_for("+CMTI:"), "+CMTI: \"SM\",1");
+    let (ok, _, err) = ctl(&["override", "add", "+CGMI", "--line", "ACME", "--always"]);
+    assert!(ok, "{err}");
+    dte.cmd_expect("AT+CGMI", &["ACME", "OK"]);
+    dte.cmd_expect("AT+CGMI", &["ACME", "OK"]);
+    let (ok, _, err) = ctl(&["override", "rm", "42"]);
+    assert!(!ok && err.contains("override not found (404)"), "{err}");
+    let (ok, _, err) = ctl(&["coverage", "lose", "--for", "500ms"]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = ctl(&["sms", "inbox"]);
+    assert!(ok && out.contains("from the shell"), "{out}{err}");
+    drop(dte);
+    drop(m);
+    let t = std::fs::read_to_string(&trace).unwrap();
+    for note in ["NOTE control: SMS from +15550002", "NOTE control: override +CGMI", "NOTE control: coverage lost"] {
+        assert!(t.contains(note), "{note} not in the trace:\n{t}");
+    }
+    // Without a running modem's file: a clear error.
+    let out = std::process::Command::new(bin()).args(["ctl", "--link", "/nonexistent/tty", "state"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no control URL"), "{out:?}");
+}
