@@ -264,6 +264,8 @@ struct Factory {
     sockets: sim5360::service::sockets::SocketConfig,
     sms: sim5360::service::sms::SmsConfig,
     calls: sim5360::service::voice::CallConfig,
+    /// The link's faults and conditions, shared by the control channel and the jobs.
+    rules: Arc<sim5360::service::link::LinkRules>,
     efs_size: u64,
     sd_size: u64,
 }
@@ -283,7 +285,8 @@ impl Factory {
                 .with(self.gnss.clone())
                 .with(self.sockets.clone())
                 .with(self.sms.clone())
-                .with(self.calls.clone()),
+                .with(self.calls.clone())
+                .with(self.rules.clone()),
         };
         Modem::new(cfg, Box::new(chrono::Utc::now), std::time::Instant::now()).context("preparing the EFS")
     }
@@ -456,6 +459,7 @@ async fn run(cli: Cli) -> Result<()> {
             delivery_delay: cli.sms_delay,
             ussd: cli.ussd.clone(),
         },
+        rules: Arc::default(),
         calls: sim5360::service::voice::CallConfig {
             answer_delay: cli.call_answer_delay,
             busy: cli.call_busy.clone(),
@@ -472,6 +476,7 @@ async fn run(cli: Cli) -> Result<()> {
     net.set_timeout(Duration::from_secs(cli.net_timeout));
     net.smtp_tls = cli.smtp_tls;
     net.pop3_tls = cli.pop3_tls;
+    net.rules = factory.rules.clone();
     let net = Arc::new(net);
     if cli.tls_insecure {
         warn!("--tls-insecure: server certificates are not verified");

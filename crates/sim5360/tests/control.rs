@@ -224,14 +224,35 @@ fn ctl_drives_the_running_modem_and_the_trace_notes_each_action() {
     dte.cmd_expect("AT+CGMI", &["ACME", "OK"]);
     let (ok, _, err) = ctl(&["override", "rm", "42"]);
     assert!(!ok && err.contains("override not found (404)"), "{err}");
-    let (ok, _, err) = ctl(&["coverage", "lose", "--for", "500ms"]);
-    assert!(ok, "{err}");
     let (ok, out, err) = ctl(&["sms", "inbox"]);
     assert!(ok && out.contains("from the shell"), "{out}{err}");
+    let (ok, out, err) = ctl(&["fault", "add", "http", "-t", "reset_peer", "-a", "timeout=250"]);
+    assert!(ok && out.contains("\"http_reset_peer\""), "{out}{err}");
+    let (ok, _, err) = ctl(&["fault", "add", "http", "-t", "reset_peer"]);
+    assert!(!ok && err.contains("(409)"), "{err}");
+    let (ok, out, _) = ctl(&["fault", "ls"]);
+    assert!(ok && out.contains("\"timeout\": 250"), "{out}");
+    let (ok, out, err) = ctl(&["net", "umts+noisy"]);
+    assert!(ok && out.contains("\"down_kbps\": 384"), "{out}{err}");
+    dte.cmd_expect("AT+CSQ", &["+CSQ: 18,99", "OK"]);
+    let (ok, out, err) = ctl(&["net", "--rtt", "80ms", "--down", "1000"]);
+    assert!(ok && out.contains("\"rtt_ms\": 80"), "{out}{err}");
+    let (ok, _, err) = ctl(&["net", "--loss", "3"]);
+    assert!(!ok && err.contains("seed"), "{err}");
+    let (ok, _, err) = ctl(&["fault", "clear"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = ctl(&["coverage", "lose", "--for", "500ms"]);
+    assert!(ok, "{err}");
     drop(dte);
     drop(m);
     let t = std::fs::read_to_string(&trace).unwrap();
-    for note in ["NOTE control: SMS from +15550002", "NOTE control: override +CGMI", "NOTE control: coverage lost"] {
+    for note in [
+        "NOTE control: SMS from +15550002",
+        "NOTE control: override +CGMI",
+        "NOTE control: coverage lost",
+        "NOTE control: fault ResetPeer on http (http_reset_peer)",
+        "NOTE control: faults cleared",
+    ] {
         assert!(t.contains(note), "{note} not in the trace:\n{t}");
     }
     // Without a running modem's file: a clear error.

@@ -105,6 +105,14 @@ enum Verb {
         #[command(subcommand)]
         what: OverrideVerb,
     },
+    /// Link faults per service (Toxiproxy's toxics).
+    Fault {
+        #[command(subcommand)]
+        what: FaultVerb,
+    },
+    /// Network conditions: a preset (gprs, edge, umts, hspa, lte-cat1, lte-m, nb-iot,
+    /// slow-3g, slow-4g, fast-4g, full; `+noisy` and the like add loss) or figures.
+    Net(NetArgs),
     /// Restart the module (as AT+CRESET).
     Reboot,
     /// Everything injected back to the defaults.
@@ -158,6 +166,70 @@ enum CoverageVerb {
         #[arg(long, value_parser = parse_duration)]
         reregister: Option<Duration>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum FaultVerb {
+    /// A fault on SERVICE (ftp, ftps, http, https, smtp, pop3, sockets, time, dns, *).
+    Add {
+        service: String,
+        /// latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data,
+        /// refuse, dns_fail, tls_fail
+        #[arg(short = 't', long = "type")]
+        kind: String,
+        /// An attribute, NAME=VALUE (Toxiproxy's names and units).
+        #[arg(short = 'a', long = "attribute", value_parser = parse_attribute)]
+        attributes: Vec<(String, f64)>,
+        #[arg(short = 'n', long)]
+        name: Option<String>,
+        /// On what the module sends (default: what it receives).
+        #[arg(long)]
+        upstream: bool,
+        #[arg(long)]
+        toxicity: Option<f64>,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Affect this many connections, then stop.
+        #[arg(long)]
+        times: Option<u32>,
+    },
+    Ls,
+    Rm {
+        name: String,
+    },
+    Clear,
+}
+
+fn parse_attribute(s: &str) -> Result<(String, f64), String> {
+    let (k, v) = s.split_once('=').ok_or("expected NAME=VALUE, e.g. timeout=0")?;
+    Ok((k.trim().to_owned(), v.trim().parse().map_err(|_| format!("{v:?} is not a number"))?))
+}
+
+#[derive(Debug, Args)]
+struct NetArgs {
+    /// A preset; without one, the figures below replace the conditions.
+    preset: Option<String>,
+    #[arg(long, value_parser = parse_duration)]
+    rtt: Option<Duration>,
+    #[arg(long, value_parser = parse_duration)]
+    jitter: Option<Duration>,
+    /// kbit/s towards the module.
+    #[arg(long)]
+    down: Option<f64>,
+    /// kbit/s from the module.
+    #[arg(long)]
+    up: Option<f64>,
+    /// Per cent of KiB lost (each costs one 1 s retransmission timeout); needs --seed.
+    #[arg(long)]
+    loss: Option<f64>,
+    #[arg(long)]
+    seed: Option<u64>,
+    #[arg(long, value_parser = parse_duration)]
+    promote: Option<Duration>,
+    #[arg(long, value_parser = parse_duration)]
+    idle: Option<Duration>,
+    #[arg(long, value_parser = parse_duration)]
+    dns: Option<Duration>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -253,6 +325,30 @@ fn request(verb: Verb) -> (&'static str, String, Option<Value>) {
         Verb::Override { what: OverrideVerb::Rm { id } } => ("DELETE", format!("overrides/{id}"), None),
         Verb::Override { what: OverrideVerb::Clear } => ("DELETE", "overrides".into(), None),
         Verb::Override { what: OverrideVerb::Ls } => ("GET", "overrides".into(), None),
+        Verb::Fault { what: FaultVerb::Add { service, kind, attributes, name, upstream, toxicity, seed, times } } => {
+            let attrs: serde_json::Map<String, Value> = attributes.into_iter().map(|(k, v)| (k, json!(v))).collect();
+            let body = json!({
+                "service": service, "type": kind, "attributes": attrs, "name": name,
+                "stream": if upstream { "upstream" } else { "downstream" },
+                "toxicity": toxicity, "seed": seed, "times": times,
+            });
+            ("POST", "faults".into(), Some(body))
+        }
+        Verb::Fault { what: FaultVerb::Ls } => ("GET", "faults".into(), None),
+        Verb::Fault { what: FaultVerb::Rm { name } } => ("DELETE", format!("faults/{name}"), None),
+        Verb::Fault { what: FaultVerb::Clear } => ("DELETE", "faults".into(), None),
+        Verb::Net(n) => {
+            let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
+            let body = match n.preset {
+                Some(p) => json!({ "preset": p }),
+                None => json!({
+                    "rtt_ms": ms(n.rtt), "jitter_ms": ms(n.jitter), "down_kbps": n.down, "up_kbps": n.up,
+                    "loss_pct": n.loss, "seed": n.seed, "promote_ms": ms(n.promote), "idle_after_ms": ms(n.idle),
+                    "dns_ms": ms(n.dns),
+                }),
+            };
+            ("PUT", "network".into(), Some(body))
+        }
         Verb::Reboot => ("POST", "reboot".into(), None),
         Verb::Reset => ("POST", "reset".into(), None),
     }

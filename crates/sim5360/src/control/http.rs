@@ -145,11 +145,12 @@ async fn handle(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: 
             return axum::Json(json!({
                 "version": env!("CARGO_PKG_VERSION"),
                 "modems": [0],
-                "features": ["state", "sms", "urc", "radio", "coverage", "sim", "gnss", "call", "overrides", "reboot", "reset"],
+                "features": ["state", "sms", "urc", "radio", "coverage", "sim", "gnss", "call", "overrides", "faults", "network", "presets", "reboot", "reset"],
             }))
             .into_response();
         }
         "/reset" if method == Method::POST => Ok(Control::Reset),
+        "/presets" if method == Method::GET => return axum::Json(super::presets()).into_response(),
         "/modems" if method == Method::GET => {
             return match app.hub.send(Control::State).await {
                 Ok(v) => axum::Json(json!([summary(&v)])).into_response(),
@@ -164,13 +165,14 @@ async fn handle(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: 
                 }
                 super::route(method.as_str(), sub, query, body)
             }
-            None if matches!(r, "" | "/reset" | "/modems") => {
+            None if matches!(r, "" | "/reset" | "/modems" | "/presets") => {
                 Err(ControlError { status: 405, error: format!("{method} is not allowed here") })
             }
             None => Err(ControlError::not_found(format!("no such resource {path:?}"))),
         },
     };
-    let created = method == Method::POST && (path.ends_with("/sms") || path.ends_with("/overrides"));
+    let created =
+        method == Method::POST && (path.ends_with("/sms") || path.ends_with("/overrides") || path.ends_with("/faults"));
     let result = match control {
         Ok(c) => app.hub.send(c).await,
         Err(e) => Err(e),

@@ -139,6 +139,16 @@ pub struct TrackPoint {
     pub alt_m: f64,
 }
 
+/// `PATCH /faults/<name>`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultPatch {
+    #[serde(default)]
+    pub attributes: std::collections::BTreeMap<String, f64>,
+    #[serde(default)]
+    pub toxicity: Option<f64>,
+}
+
 /// Which stored messages `GET /sms` lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -173,6 +183,20 @@ pub enum Control {
     RemoveOverride(u64),
     ClearOverrides,
     Overrides,
+    AddFault(crate::service::link::Fault),
+    Faults,
+    UpdateFault {
+        name: String,
+        patch: FaultPatch,
+    },
+    RemoveFault(String),
+    ClearFaults,
+    /// `PUT` (replace) or `PATCH` (merge) the network conditions.
+    SetNetwork {
+        merge: bool,
+        body: Value,
+    },
+    Network,
     /// Timer of a coverage loss that ends by itself (`for_ms`).
     #[doc(hidden)]
     RestoreCoverage,
@@ -200,12 +224,19 @@ impl Control {
             Self::RemoveOverride(id) => format!("override {id} removed"),
             Self::ClearOverrides => "overrides cleared".into(),
             Self::Overrides => "list overrides".into(),
+            Self::AddFault(f) => format!("fault {:?} on {} ({})", f.kind, f.service, f.label()),
+            Self::Faults => "list faults".into(),
+            Self::UpdateFault { name, .. } => format!("fault {name} changed"),
+            Self::RemoveFault(n) => format!("fault {n} removed"),
+            Self::ClearFaults => "faults cleared".into(),
+            Self::SetNetwork { body, .. } => format!("network {body}"),
+            Self::Network => "network conditions".into(),
         }
     }
 
     /// Reads nothing it changes (not worth a trace note).
     pub fn is_query(&self) -> bool {
-        matches!(self, Self::State | Self::Messages(_) | Self::Overrides)
+        matches!(self, Self::State | Self::Messages(_) | Self::Overrides | Self::Faults | Self::Network)
     }
 }
 
@@ -215,6 +246,8 @@ pub fn apply(ctx: &mut Ctx, c: Control) -> Result<Value, ControlError> {
     match c {
         Control::State => Ok(state(ctx)),
         Control::Reset => {
+            link(ctx).clear();
+            ctx.profile.act = crate::profile::Profile::new(ctx.profile.model).act;
             ctx.overrides.clear();
             ctx.injected.clear();
             network::set_sim_present(ctx, true);
@@ -274,7 +307,93 @@ pub fn apply(ctx: &mut Ctx, c: Control) -> Result<Value, ControlError> {
             Ok(Value::Null)
         }
         Control::Overrides => Ok(Value::Array(ctx.overrides.list())),
+        Control::AddFault(f) => link(ctx)
+            .add(f)
+            .map(|f| serde_json::to_value(f).unwrap_or_default())
+            .map_err(|(status, error)| ControlError { status, error }),
+        Control::Faults => Ok(serde_json::to_value(link(ctx).faults()).unwrap_or_default()),
+        Control::UpdateFault { name, patch } => link(ctx)
+            .update(&name, patch.attributes, patch.toxicity)
+            .map(|f| serde_json::to_value(f).unwrap_or_default())
+            .map_err(|(status, error)| ControlError { status, error }),
+        Control::RemoveFault(name) => {
+            if link(ctx).remove(&name) {
+                Ok(Value::Null)
+            } else {
+                Err(ControlError::not_found("fault not found"))
+            }
+        }
+        Control::ClearFaults => {
+            for f in link(ctx).faults() {
+                link(ctx).remove(&f.name);
+            }
+            Ok(Value::Null)
+        }
+        Control::SetNetwork { merge, body } => set_network(ctx, merge, body),
+        Control::Network => Ok(serde_json::to_value(link(ctx).condition()).unwrap_or_default()),
     }
+}
+
+/// The link's rules: the ones every job's connections use (given by the command line's
+/// configuration), or, in a modem without a runner (transcripts), its own.
+fn link(ctx: &mut Ctx) -> std::sync::Arc<crate::service::link::LinkRules> {
+    type Rules = std::sync::Arc<crate::service::link::LinkRules>;
+    if let Some(r) = ctx.configs.get::<Rules>() {
+        return r.clone();
+    }
+    if ctx.injected.get::<Rules>().is_none() {
+        ctx.injected.set(Rules::default());
+    }
+    ctx.injected.get::<Rules>().cloned().unwrap_or_default()
+}
+
+/// `PUT`/`PATCH /network`: `{"preset": "umts"}` (also `umts+noisy`, `full`) or custom
+/// figures; a preset also sets what the DTE sees (the AcT of `+COPS?`, the `+CSQ` rssi).
+fn set_network(ctx: &mut Ctx, merge: bool, body: Value) -> Result<Value, ControlError> {
+    use crate::service::link::Condition;
+    let rules = link(ctx);
+    let preset = body.get("preset").and_then(Value::as_str).map(str::to_owned);
+    let condition = match preset {
+        Some(name) => {
+            if body.as_object().is_some_and(|o| o.len() > 1) {
+                return Err(ControlError::bad("give a preset or figures, not both"));
+            }
+            let (c, p) = Condition::preset(&name).map_err(ControlError::bad)?;
+            let default = crate::profile::Profile::new(ctx.profile.model);
+            let (act, rssi) = p.map_or((default.act, network::radio::Radio::default().rssi), |p| (p.act, p.rssi));
+            ctx.profile.act = act;
+            network::radio::set_signal(ctx, rssi, 99);
+            c
+        }
+        None => {
+            let mut v = if merge { serde_json::to_value(rules.condition()).unwrap_or_default() } else { json!({}) };
+            if let (Some(dst), Some(src)) = (v.as_object_mut(), body.as_object()) {
+                for (k, val) in src {
+                    dst.insert(k.clone(), val.clone());
+                }
+                dst.remove("preset");
+            }
+            serde_json::from_value::<Condition>(v).map_err(|e| ControlError::bad(format!("body: {e}")))?
+        }
+    };
+    rules.set_condition(condition).map_err(ControlError::bad)?;
+    Ok(serde_json::to_value(rules.condition()).unwrap_or_default())
+}
+
+/// The presets with their figures (`GET /api/v1/presets`).
+pub fn presets() -> Value {
+    use crate::service::link::{FLAKY, PRESETS};
+    let list: Vec<Value> = PRESETS
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name, "down_kbps": p.down_kbps, "up_kbps": p.up_kbps, "rtt_ms": p.rtt_ms,
+                "jitter_ms": p.jitter_ms, "promote_ms": p.promote_ms, "idle_after_ms": p.idle_after_ms,
+                "act": p.act, "csq": p.rssi, "anchors": p.anchors,
+            })
+        })
+        .collect();
+    json!({ "presets": list, "flaky": FLAKY.iter().map(|(n, l)| json!({"name": n, "loss_pct": l})).collect::<Vec<_>>() })
 }
 
 fn coverage_back(ctx: &mut Ctx, reregister_ms: u64) {
@@ -391,6 +510,9 @@ fn state(ctx: &mut Ctx) -> Value {
         "jobs": ctx.jobs.labels(),
         "overrides": ctx.overrides.list(),
     });
+    let rules = link(ctx);
+    v["faults"] = serde_json::to_value(rules.faults()).unwrap_or_default();
+    v["network"] = serde_json::to_value(rules.condition()).unwrap_or_default();
     for def in crate::registry::SERVICES {
         if let Some(report) = def.on_state {
             v[def.name] = report(ctx);
@@ -462,6 +584,22 @@ pub fn route(method: &str, path: &str, query: &str, json: &str) -> Result<Contro
             "GET" => Control::Overrides,
             "POST" => Control::AddOverride(body(json)?),
             "DELETE" => Control::ClearOverrides,
+            _ => return Err(wrong()),
+        },
+        ("faults", "") => match method {
+            "GET" => Control::Faults,
+            "POST" => Control::AddFault(body(json)?),
+            "DELETE" => Control::ClearFaults,
+            _ => return Err(wrong()),
+        },
+        ("faults", name) => match method {
+            "PATCH" => Control::UpdateFault { name: name.to_owned(), patch: body(json)? },
+            "DELETE" => Control::RemoveFault(name.to_owned()),
+            _ => return Err(wrong()),
+        },
+        ("network", "") => match method {
+            "GET" => Control::Network,
+            "PUT" | "PATCH" => Control::SetNetwork { merge: method == "PATCH", body: body(json)? },
             _ => return Err(wrong()),
         },
         ("overrides", id) if method == "DELETE" => {

@@ -8,6 +8,7 @@ pub mod ftp;
 pub mod gnss;
 pub mod http;
 pub mod https;
+pub mod link;
 pub mod net;
 pub mod outcome;
 pub mod pop3;

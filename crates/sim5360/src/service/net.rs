@@ -42,6 +42,8 @@ pub struct NetConfig {
     pub connect_timeout: Duration,
     /// Longest wait for any single read or write of a dialogue.
     pub io_timeout: Duration,
+    /// Faults and network conditions the control channel set (shared with the core).
+    pub rules: Arc<super::link::LinkRules>,
 }
 
 /// Why a connection could not be made or broke.
@@ -139,6 +141,7 @@ impl NetConfig {
             dns_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(15),
             io_timeout: Duration::from_secs(30),
+            rules: Arc::default(),
         })
     }
 
@@ -149,8 +152,11 @@ impl NetConfig {
         self.dns_timeout = t.min(self.dns_timeout);
     }
 
-    /// Connect by name or address, trying each resolved address in turn.
-    pub async fn connect(&self, host: &str, port: u16) -> Result<TcpStream, NetError> {
+    /// Connect `service` (`ftp`, `http`, ...: what faults select) by name or address,
+    /// trying each resolved address in turn; through the link's relay when faults or
+    /// conditions apply (see [`super::link`]).
+    pub async fn connect(&self, service: &'static str, host: &str, port: u16) -> Result<TcpStream, NetError> {
+        self.before(service, host).await?;
         let addrs: Vec<_> = match tokio::time::timeout(self.dns_timeout, tokio::net::lookup_host((host, port))).await {
             Err(_) => return Err(NetError::Dns(host.to_owned())),
             Ok(Err(e)) => {
@@ -159,7 +165,41 @@ impl NetConfig {
             }
             Ok(Ok(a)) => a.collect(),
         };
-        let mut last = NetError::Dns(host.to_owned());
+        let s = self.connect_any(addrs, NetError::Dns(host.to_owned())).await?;
+        self.through_link(service, s).await
+    }
+
+    /// Connect `service` to an address (an FTP data connection), under the same rules.
+    pub async fn connect_to(&self, service: &'static str, addr: std::net::SocketAddr) -> Result<TcpStream, NetError> {
+        self.before(service, &addr.ip().to_string()).await?;
+        let s = self.connect_any(vec![addr], NetError::Timeout).await?;
+        self.through_link(service, s).await
+    }
+
+    /// What the link's rules do before a connection: refuse it, fail its name, or delay
+    /// it (DNS time and one round trip).
+    async fn before(&self, service: &'static str, host: &str) -> Result<(), NetError> {
+        match self.rules.before_connect(service) {
+            super::link::Before::Refuse => Err(NetError::Connect(io::Error::from(io::ErrorKind::ConnectionRefused))),
+            super::link::Before::DnsFail => Err(NetError::Dns(host.to_owned())),
+            super::link::Before::Go { extra_delay } => {
+                if !extra_delay.is_zero() {
+                    tokio::time::sleep(extra_delay).await;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn through_link(&self, service: &'static str, s: TcpStream) -> Result<TcpStream, NetError> {
+        if self.rules.needs_relay(service) {
+            Ok(super::link::relay(self.rules.clone(), service, s).await?)
+        } else {
+            Ok(s)
+        }
+    }
+
+    async fn connect_any(&self, addrs: Vec<std::net::SocketAddr>, mut last: NetError) -> Result<TcpStream, NetError> {
         for addr in addrs {
             let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() };
             let socket = match socket {

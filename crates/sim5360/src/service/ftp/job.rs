@@ -8,7 +8,7 @@ use crate::service::net::{NetConfig, NetError, Stream};
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
 /// Download chunk handed to the core.
@@ -66,7 +66,7 @@ struct Control<'a> {
 impl<'a> Control<'a> {
     /// Connect, secure as asked, read the greeting and log in.
     async fn open(job: &'a FtpJob, net: &'a NetConfig) -> FtpResult<Self> {
-        let tcp = net.connect(&job.host, job.port).await.map_err(|e| {
+        let tcp = net.connect(job.service(), &job.host, job.port).await.map_err(|e| {
             info!("FTP connect to {}:{}: {e}", job.host, job.port);
             net_code(&e)
         })?;
@@ -319,15 +319,14 @@ impl<'a> Control<'a> {
             {
                 addr = SocketAddrV4::new(ip, addr.port());
             }
-            let tcp =
-                match tokio::time::timeout(self.net.connect_timeout, TcpStream::connect(SocketAddr::V4(addr))).await {
-                    Err(_) => return Err(FtpError::Timeout),
-                    Ok(Err(e)) => {
-                        info!("data connection to {addr}: {e}");
-                        return Err(FtpError::Transfer);
-                    }
-                    Ok(Ok(s)) => s,
-                };
+            let tcp = match self.net.connect_to(self.job.service(), SocketAddr::V4(addr)).await {
+                Err(NetError::Timeout) => return Err(FtpError::Timeout),
+                Err(e) => {
+                    info!("data connection to {addr}: {e}");
+                    return Err(FtpError::Transfer);
+                }
+                Ok(s) => s,
+            };
             self.start_transfer(cmd).await?;
             tcp
         } else {

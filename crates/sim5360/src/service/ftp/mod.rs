@@ -269,6 +269,13 @@ pub struct FtpJob {
 }
 
 impl FtpJob {
+    /// The service its connections belong to, for the link's faults.
+    pub fn service(&self) -> &'static str {
+        if self.security == Security::Plain { "ftp" } else { "ftps" }
+    }
+}
+
+impl FtpJob {
     /// `ftp <host>:<port> user=<user> <passive|active> <security>[ single-ip] <op|session>`
     /// (the job's label; no password).
     pub fn label(&self) -> String {

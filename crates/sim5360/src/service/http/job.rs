@@ -30,7 +30,7 @@ pub async fn run_session(job: HttpJob, mut io: JobIo<HttpSession>) {
 }
 
 async fn connect(job: &HttpJob, net: &NetConfig) -> Result<Stream, NetError> {
-    let tcp = net.connect(&job.host, job.port).await?;
+    let tcp = net.connect(if job.tls { "https" } else { "http" }, &job.host, job.port).await?;
     if job.tls { net.tls(tcp, &job.host).await } else { Ok(Stream::Plain(tcp)) }
 }
 

@@ -124,7 +124,7 @@ fn lines_of(buf: &[u8]) -> Vec<String> {
 }
 
 async fn session(job: &Pop3Job, io: &mut JobIo) -> Result<(), MailError> {
-    let tcp = io.net.connect(&job.host, job.port).await.map_err(|e| {
+    let tcp = io.net.connect("pop3", &job.host, job.port).await.map_err(|e| {
         info!("POP3 connect to {}:{}: {e}", job.host, job.port);
         if matches!(e, NetError::Timeout) { TIMEOUT } else { NETWORK }
     })?;

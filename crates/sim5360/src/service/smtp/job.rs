@@ -186,7 +186,7 @@ impl SmtpConn<'_> {
 }
 
 async fn send(job: &Envelope<'_>, message: &[u8], io: &JobIo) -> Result<(), MailError> {
-    let tcp = io.net.connect(job.host, job.port).await.map_err(|e| {
+    let tcp = io.net.connect("smtp", job.host, job.port).await.map_err(|e| {
         info!("SMTP connect to {}:{}: {e}", job.host, job.port);
         if matches!(e, NetError::Timeout) { TIMEOUT } else { NETWORK }
     })?;

@@ -67,7 +67,7 @@ fn open_error(e: &NetError) -> SockError {
 /// A TCP link we connect.
 pub async fn run_tcp(job: TcpJob, io: JobIo<Sock>) {
     let (tx, rx) = io.split();
-    let stream = match tokio::time::timeout(job.open_timeout, tx.net.connect(&job.host, job.port)).await {
+    let stream = match tokio::time::timeout(job.open_timeout, tx.net.connect("sockets", &job.host, job.port)).await {
         Err(_) => Err(SockError::Timeout),
         Ok(Err(e)) => {
             info!(link = job.link, "connecting to {}:{}: {e}", job.host, job.port);

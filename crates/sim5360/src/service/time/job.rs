@@ -56,7 +56,7 @@ pub async fn htp(servers: Vec<HtpServer>, io: JobIo<TimeQuery>) {
 }
 
 async fn head_date(s: &HtpServer, io: &JobIo<TimeQuery>) -> Result<DateTime<Utc>, TimeError> {
-    let mut tcp = io.net.connect(&s.host, s.port).await.map_err(|e| {
+    let mut tcp = io.net.connect("time", &s.host, s.port).await.map_err(|e| {
         info!("HTTP time {}:{}: {e}", s.host, s.port);
         TimeError::Network
     })?;
