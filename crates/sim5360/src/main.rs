@@ -220,6 +220,12 @@ struct Cli {
     #[arg(long, value_name = "ADDR:PORT")]
     control: Option<String>,
 
+    /// Seeded chaos for soak and robustness runs: coverage gaps, signal changes and
+    /// one-connection faults at random times, the same ones for the same seed
+    /// (docs/control.md). PROFILE: mild (default) or harsh.
+    #[arg(long, value_name = "SEED[:PROFILE]", value_parser = sim5360::control::chaos::parse)]
+    chaos: Option<sim5360::control::chaos::ChaosConfig>,
+
     /// Every control request must carry `Authorization: Bearer TOKEN`.
     #[arg(long, value_name = "TOKEN", requires = "control", env = "SIM5360_CONTROL_TOKEN")]
     control_token: Option<String>,
@@ -266,12 +272,22 @@ struct Factory {
     calls: sim5360::service::voice::CallConfig,
     /// The link's faults and conditions, shared by the control channel and the jobs.
     rules: Arc<sim5360::service::link::LinkRules>,
+    chaos: Option<sim5360::control::chaos::ChaosConfig>,
     efs_size: u64,
     sd_size: u64,
 }
 
 impl Factory {
     fn power_on(&self) -> Result<Modem> {
+        let mut configs = sim5360::modem::Configs::default()
+            .with(self.gnss.clone())
+            .with(self.sockets.clone())
+            .with(self.sms.clone())
+            .with(self.calls.clone())
+            .with(self.rules.clone());
+        if let Some(c) = self.chaos {
+            configs.set(c);
+        }
         let store = HostStore::open(&self.efs, self.efs_size, self.sd_size)
             .with_context(|| format!("EFS directory {}", self.efs.display()))?;
         let cfg = ModemConfig {
@@ -281,12 +297,7 @@ impl Factory {
             baud: self.baud,
             store: Box::new(store),
             nv: self.nv.clone(),
-            configs: sim5360::modem::Configs::default()
-                .with(self.gnss.clone())
-                .with(self.sockets.clone())
-                .with(self.sms.clone())
-                .with(self.calls.clone())
-                .with(self.rules.clone()),
+            configs,
         };
         Modem::new(cfg, Box::new(chrono::Utc::now), std::time::Instant::now()).context("preparing the EFS")
     }
@@ -460,6 +471,7 @@ async fn run(cli: Cli) -> Result<()> {
             ussd: cli.ussd.clone(),
         },
         rules: Arc::default(),
+        chaos: cli.chaos,
         calls: sim5360::service::voice::CallConfig {
             answer_delay: cli.call_answer_delay,
             busy: cli.call_busy.clone(),

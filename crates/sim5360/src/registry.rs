@@ -33,6 +33,10 @@ pub static SERVICES: &[ServiceDef] = &[
     )
     .on_state(sms::report),
     ServiceDef::of::<voice::VoiceState>("voice", voice::COMMANDS, &["D+15550001;"]).on_state(voice::report),
+    ServiceDef::of::<crate::control::World>("world-events", &[], &[]).on_power_on(crate::control::power_on),
+    ServiceDef::of::<crate::control::chaos::ChaosState>("chaos", &[], &[])
+        .on_power_on(crate::control::chaos::power_on)
+        .on_state(crate::control::chaos::report),
 ];
 
 /// Packet service came (`up`) or went: every family with a hook is told, in order.

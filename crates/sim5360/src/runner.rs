@@ -293,6 +293,11 @@ where
                 t.record(ts, Dir::Out, &tx);
             }
         }
+        while let Some(note) = modem.poll_note() {
+            if let Some((t, ts)) = s.trace.as_mut() {
+                t.note(ts, &note);
+            }
+        }
         jobs.sync(&mut modem, &s.net);
         offloads.start(&mut modem);
         if let Some(p) = s.port.as_mut()

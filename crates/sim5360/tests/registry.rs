@@ -26,6 +26,11 @@ fn state_of(m: &Modem, name: &str) -> String {
 fn every_service_is_reset_by_a_restart() {
     assert!(!SERVICES.is_empty());
     for def in SERVICES {
+        if def.commands.is_empty() && def.sample.is_empty() {
+            // No commands: nothing a DTE does changes its state (the control channel's
+            // and chaos's families, whose state is made at power-on).
+            continue;
+        }
         assert!(!def.sample.is_empty(), "service {} has no sample commands to change its state", def.name);
         let mut m = modem();
         let fresh = state_of(&m, def.name);

@@ -3,7 +3,7 @@
 //! Syntax, one directive per line:
 //! - `# ...` comment; blank lines ignored.
 //! - `! boot-delay <ms>`, `! pin <pin>`, `! capacity <bytes>`, `! profile <model>`,
-//!   `! keep-boot`, `! sim-sms-capacity <n>` (header options, before the first exchange; boot output is discarded
+//!   `! keep-boot`, `! sim-sms-capacity <n>`, `! chaos SEED[:PROFILE]` (header options, before the first exchange; boot output is discarded
 //!   unless `keep-boot` is given); `! endings E...` runs the whole transcript once per
 //!   line ending `E` of `>`: `cr` (the default), `crlf` (CR LF in one write) and
 //!   `crlf-split` (the LF written on its own after the modem answered the CR).
@@ -124,6 +124,7 @@ struct Opts {
     model: Model,
     ending: Ending,
     sim_sms_capacity: usize,
+    chaos: Option<sim5360::control::chaos::ChaosConfig>,
 }
 
 /// How `>` ends a command line.
@@ -156,8 +157,16 @@ impl Harness {
             baud: 115200,
             store: Box::new(store),
             nv: std::sync::Arc::new(nv),
-            configs: sim5360::modem::Configs::default()
-                .with(sim5360::service::sms::SmsConfig { sim_capacity: opts.sim_sms_capacity, ..Default::default() }),
+            configs: {
+                let mut c = sim5360::modem::Configs::default().with(sim5360::service::sms::SmsConfig {
+                    sim_capacity: opts.sim_sms_capacity,
+                    ..Default::default()
+                });
+                if let Some(chaos) = opts.chaos {
+                    c.set(chaos);
+                }
+                c
+            },
         };
         Modem::new(cfg, Box::new(move || *w.lock().unwrap()), now).expect("modem")
     }
@@ -240,6 +249,7 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
         model: Model::Sim5360,
         ending,
         sim_sms_capacity: 50,
+        chaos: None,
     };
     let mut keep_boot = false;
     let mut h: Option<Harness> = None;
@@ -262,6 +272,7 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
                 "pin" => opts.pin = Some(v.to_owned()),
                 "capacity" => opts.capacity = v.parse().map_err(|_| "bad capacity")?,
                 "sim-sms-capacity" => opts.sim_sms_capacity = v.parse().map_err(|_| "bad capacity")?,
+                "chaos" => opts.chaos = Some(sim5360::control::chaos::parse(v)?),
                 "profile" => {
                     opts.model = match v {
                         "sim5360" => Model::Sim5360,

@@ -6,6 +6,7 @@
 //! (`network::set_coverage`, `sms::deliver`, ...), so the DTE sees exactly the URCs and
 //! answers a real module gives.
 
+pub mod chaos;
 pub mod cli;
 pub mod http;
 
@@ -16,6 +17,12 @@ use crate::service::{gnss, sms, voice};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Duration;
+
+/// The control channel's family in the registry (no commands): its power-on hook.
+#[derive(Debug, Default)]
+pub struct World;
+
+impl crate::modem::Service for World {}
 
 /// Why a control action was refused: the HTTP status and the reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -270,10 +277,13 @@ pub fn apply(ctx: &mut Ctx, c: Control) -> Result<Value, ControlError> {
         Control::Coverage(c) => {
             let reregister = Duration::from_millis(c.reregister_ms.unwrap_or(1000));
             network::set_coverage(ctx, c.lost, reregister);
+            ctx.injected.remove::<CoverageBack>();
             if c.lost
                 && let Some(ms) = c.for_ms
             {
-                ctx.after(Duration::from_millis(ms), "coverage back", coverage_back, reregister.as_millis() as u64);
+                let back = CoverageBack { at: ctx.now + Duration::from_millis(ms), reregister };
+                ctx.injected.set(back);
+                ctx.after(Duration::from_millis(ms), "coverage back", coverage_back, 0);
             }
             Ok(Value::Null)
         }
@@ -336,7 +346,7 @@ pub fn apply(ctx: &mut Ctx, c: Control) -> Result<Value, ControlError> {
 
 /// The link's rules: the ones every job's connections use (given by the command line's
 /// configuration), or, in a modem without a runner (transcripts), its own.
-fn link(ctx: &mut Ctx) -> std::sync::Arc<crate::service::link::LinkRules> {
+pub(crate) fn link(ctx: &mut Ctx) -> std::sync::Arc<crate::service::link::LinkRules> {
     type Rules = std::sync::Arc<crate::service::link::LinkRules>;
     if let Some(r) = ctx.configs.get::<Rules>() {
         return r.clone();
@@ -396,8 +406,27 @@ pub fn presets() -> Value {
     json!({ "presets": list, "flaky": FLAKY.iter().map(|(n, l)| json!({"name": n, "loss_pct": l})).collect::<Vec<_>>() })
 }
 
-fn coverage_back(ctx: &mut Ctx, reregister_ms: u64) {
-    network::set_coverage(ctx, false, Duration::from_millis(reregister_ms));
+/// A coverage loss that ends by itself: when, and the registration delay after it. Kept
+/// with what was injected, so a reboot meanwhile does not lose the return.
+#[derive(Debug, Clone, Copy)]
+struct CoverageBack {
+    at: std::time::Instant,
+    reregister: Duration,
+}
+
+fn coverage_back(ctx: &mut Ctx, _: u64) {
+    if let Some(b) = ctx.injected.get::<CoverageBack>().copied() {
+        ctx.injected.remove::<CoverageBack>();
+        network::set_coverage(ctx, false, b.reregister);
+    }
+}
+
+/// At every power-on: what the world was about to do still happens (a coverage loss with
+/// `for_ms` still ends).
+pub fn power_on(ctx: &mut Ctx) {
+    if let Some(b) = ctx.injected.get::<CoverageBack>().copied() {
+        ctx.after(b.at.saturating_duration_since(ctx.now), "coverage back", coverage_back, 0);
+    }
 }
 
 fn deliver_sms(ctx: &mut Ctx, s: SmsIn) -> Result<Value, ControlError> {

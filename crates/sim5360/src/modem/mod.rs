@@ -125,6 +125,8 @@ pub struct Ctx {
     /// by type, over `configs`; kept across restarts, cleared by its reset. Read both
     /// with [`Ctx::setting`].
     pub injected: Configs,
+    /// Notes for the trace, taken by the runner (see [`Modem::poll_note`]).
+    pub notes: Vec<String>,
 }
 
 impl Ctx {
@@ -319,6 +321,7 @@ impl Modem {
             online: None,
             overrides: Default::default(),
             injected: Configs::default(),
+            notes: Vec::new(),
         };
         if let Some(p) = ctx.saved_profile() {
             ctx.settings.apply(&p);
@@ -351,6 +354,16 @@ impl Modem {
             let frac = 0.3 + 0.7 * (i as f64 / n as f64);
             ctx.after(self.boot_delay.mul_f64(frac), "boot", boot_urc, i as u64);
         }
+        for hook in crate::registry::SERVICES.iter().filter_map(|s| s.on_power_on) {
+            hook(ctx);
+        }
+    }
+
+    /// Notes for the trace (what the outside world did to the module on its own, by a
+    /// timer of a family), oldest
+    /// first; the runner writes them as `NOTE` lines.
+    pub fn poll_note(&mut self) -> Option<String> {
+        (!self.ctx.notes.is_empty()).then(|| self.ctx.notes.remove(0))
     }
 
     /// Handler state (tests and the runner read settings from it).

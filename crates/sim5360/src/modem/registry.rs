@@ -25,6 +25,8 @@ pub struct ServiceDef {
     pub on_network: Option<fn(&mut super::Ctx, bool)>,
     /// The family's part of the state the control channel reports.
     pub on_state: Option<fn(&mut super::Ctx) -> serde_json::Value>,
+    /// Called at every power-on (boot or restart), after the state is rebuilt.
+    pub on_power_on: Option<fn(&mut super::Ctx)>,
 }
 
 fn boxed<T: Service + Default>() -> Box<dyn Service> {
@@ -37,12 +39,18 @@ impl ServiceDef {
         commands: &'static [CommandSpec],
         sample: &'static [&'static str],
     ) -> Self {
-        Self { name, commands, new: boxed::<T>, sample, on_network: None, on_state: None }
+        Self { name, commands, new: boxed::<T>, sample, on_network: None, on_state: None, on_power_on: None }
     }
 
     /// With its part of the control channel's state report.
     pub const fn on_state(mut self, report: fn(&mut super::Ctx) -> serde_json::Value) -> Self {
         self.on_state = Some(report);
+        self
+    }
+
+    /// With a hook run at every power-on.
+    pub const fn on_power_on(mut self, hook: fn(&mut super::Ctx)) -> Self {
+        self.on_power_on = Some(hook);
         self
     }
 

@@ -633,6 +633,10 @@ const TICK: Duration = Duration::from_millis(20);
 /// TCP's initial retransmission timeout (RFC 6298): what a lost KiB costs.
 const RTO: Duration = Duration::from_secs(1);
 
+/// A chunk on its way: when it is due at the other end, its bytes, and how to slice it
+/// (average size, variation, gap) when a slicer applies.
+type InFlight = (tokio::time::Instant, Vec<u8>, Option<(usize, usize, Duration)>);
+
 async fn pump(
     rules: &LinkRules,
     service: &'static str,
@@ -642,10 +646,76 @@ async fn pump(
     src: &mut tokio::net::tcp::OwnedReadHalf,
     dst: &mut tokio::net::tcp::OwnedWriteHalf,
 ) -> Ended {
+    // A delay line: the reader stamps each chunk with when it is due at the other end
+    // (its departure at the link's rate, plus the one-way latency), the writer delivers it
+    // then; so latency is paid once per chunk in flight, not once per chunk in turn.
+    let (tx, mut rx) =
+        tokio::sync::mpsc::channel::<(tokio::time::Instant, Vec<u8>, Option<(usize, usize, Duration)>)>(64);
+    let reader = read_side(rules, service, conn, dir, started, src, tx);
+    let writer = async {
+        let mut last_due = tokio::time::Instant::now();
+        let mut rng = StdRng::seed_from_u64(conn ^ 0x511ce);
+        while let Some((due, data, slices)) = rx.recv().await {
+            let due = due.max(last_due);
+            last_due = due;
+            tokio::time::sleep_until(due).await;
+            let ok = match slices {
+                None => dst.write_all(&data).await.is_ok(),
+                Some((avg, var, gap)) => {
+                    let mut rest = &data[..];
+                    let mut ok = true;
+                    while !rest.is_empty() && ok {
+                        let size =
+                            if var > 0 { rng.random_range(avg.saturating_sub(var).max(1)..=avg + var) } else { avg };
+                        let (piece, tail) = rest.split_at(size.min(rest.len()));
+                        ok = dst.write_all(piece).await.is_ok();
+                        rest = tail;
+                        if !rest.is_empty() {
+                            tokio::time::sleep(gap).await;
+                        }
+                    }
+                    ok
+                }
+            };
+            if !ok {
+                return false;
+            }
+        }
+        // The source is done and what was in flight has arrived: pass the close on.
+        let _ = dst.shutdown().await;
+        true
+    };
+    tokio::pin!(reader, writer);
+    let mut reading = true;
+    loop {
+        tokio::select! {
+            e = &mut reader, if reading => match e {
+                Ended::Eof => reading = false,
+                other => return other,
+            },
+            ok = &mut writer => return if ok { Ended::Eof } else { Ended::Close },
+        }
+    }
+}
+
+/// The reading half of one direction: chunks stamped with when they are due, until the
+/// source ends (after the slow_close delay: the close comes later) or a fault ends the
+/// connection.
+async fn read_side(
+    rules: &LinkRules,
+    service: &'static str,
+    conn: u64,
+    dir: Direction,
+    started: Instant,
+    src: &mut tokio::net::tcp::OwnedReadHalf,
+    tx: tokio::sync::mpsc::Sender<InFlight>,
+) -> Ended {
     let mut buf = vec![0u8; CHUNK];
     let mut moved: u64 = 0;
     let mut first = true;
     let mut jitter = StdRng::seed_from_u64(conn ^ 0x5eed);
+    // When the link is free to send the next byte (the rate's token bucket).
+    let mut free_at = tokio::time::Instant::now();
     loop {
         let plan = rules.plan(service, conn);
         let mine = |k: Kind| {
@@ -653,6 +723,7 @@ async fn pump(
                 .iter()
                 .find(|f| f.kind == k && (f.stream == dir || matches!(k, Kind::ResetPeer | Kind::Timeout)))
         };
+        let slow_close = mine(Kind::SlowClose).map_or(Duration::ZERO, |f| f.ms("delay"));
         if let Some(f) = mine(Kind::ResetPeer)
             && started.elapsed() >= f.ms("timeout")
         {
@@ -672,92 +743,74 @@ async fn pump(
         let n = tokio::select! {
             r = src.read(&mut buf[..want]) => match r {
                 Ok(0) | Err(_) => {
-                    if let Some(f) = mine(Kind::SlowClose) {
-                        tokio::time::sleep(f.ms("delay")).await;
-                    }
-                    let _ = dst.shutdown().await;
+                    tokio::time::sleep(slow_close).await;
                     return Ended::Eof;
                 }
                 Ok(n) => n,
             },
             () = tokio::time::sleep(TICK) => continue,
         };
-        let mut data = &buf[..n];
+        let mut data = buf[..n].to_vec();
         if let Some(f) = mine(Kind::LimitData) {
             let left = (f.attr("bytes") as u64).saturating_sub(moved);
             if left == 0 {
                 return Ended::Close;
             }
-            data = &data[..data.len().min(left as usize)];
+            data.truncate(left as usize);
         }
-        let spoilt;
         if first && dir == Direction::Downstream && mine(Kind::TlsFail).is_some() {
             // A TLS record nobody can parse: the handshake fails as with a broken peer.
-            spoilt = vec![0x17u8; data.len()];
-            data = &spoilt;
+            data.fill(0x17);
         }
         first = false;
-        // Conditions: promotion after idle, half an RTT (± jitter) each way, the rate,
-        // a stall per lost KiB.
         let c = &plan.condition;
-        let mut delay = rules.promotion();
-        if c.rtt_ms > 0.0 {
-            let j = if c.jitter_ms > 0.0 { jitter.random_range(-c.jitter_ms..=c.jitter_ms) } else { 0.0 };
-            delay += Duration::from_secs_f64(((c.rtt_ms / 2.0) + j).max(0.0) / 1000.0);
-        }
-        if let Some(f) = mine(Kind::Latency) {
-            let j = f.attr("jitter");
-            let extra = f.attr("latency") + if j > 0.0 { jitter.random_range(-j..=j) } else { 0.0 };
-            delay += Duration::from_secs_f64(extra.max(0.0) / 1000.0);
+        let now = tokio::time::Instant::now();
+        // Departure: after what is queued ahead at the link's rate, after a radio
+        // promotion if the link was idle, after a retransmission timeout per lost KiB.
+        let mut depart = free_at.max(now) + rules.promotion();
+        for _ in 0..data.len().div_ceil(1024) {
+            if rules.lost() {
+                depart += RTO;
+            }
         }
         let rate_kbps = match dir {
             Direction::Downstream => c.down_kbps,
             Direction::Upstream => c.up_kbps,
         };
+        let mut serialize = Duration::ZERO;
         if let Some(kbps) = rate_kbps {
-            delay += Duration::from_secs_f64(data.len() as f64 * 8.0 / (kbps * 1000.0));
+            serialize += Duration::from_secs_f64(data.len() as f64 * 8.0 / (kbps * 1000.0));
         }
         if let Some(f) = mine(Kind::Bandwidth) {
-            delay += Duration::from_secs_f64(data.len() as f64 / (f.attr("rate") * 1000.0));
+            serialize += Duration::from_secs_f64(data.len() as f64 / (f.attr("rate") * 1000.0));
         }
-        for _ in 0..data.len().div_ceil(1024) {
-            if rules.lost() {
-                delay += RTO;
-            }
+        free_at = depart + serialize;
+        // Arrival: one way is half an RTT (± jitter), plus a latency fault's delay.
+        let mut latency = 0.0;
+        if c.rtt_ms > 0.0 {
+            let j = if c.jitter_ms > 0.0 { jitter.random_range(-c.jitter_ms..=c.jitter_ms) } else { 0.0 };
+            latency += (c.rtt_ms / 2.0 + j).max(0.0);
         }
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+        if let Some(f) = mine(Kind::Latency) {
+            let j = f.attr("jitter");
+            latency += (f.attr("latency") + if j > 0.0 { jitter.random_range(-j..=j) } else { 0.0 }).max(0.0);
         }
-        let sliced = match mine(Kind::Slicer) {
-            Some(f) => {
-                let avg = f.attr("average_size").max(1.0) as usize;
-                let var = f.attr("size_variation") as usize;
-                let gap = Duration::from_micros(f.attr("delay") as u64);
-                let mut rest = data;
-                while !rest.is_empty() {
-                    let size =
-                        if var > 0 { jitter.random_range(avg.saturating_sub(var).max(1)..=avg + var) } else { avg };
-                    let (piece, tail) = rest.split_at(size.min(rest.len()));
-                    if dst.write_all(piece).await.is_err() {
-                        return Ended::Close;
-                    }
-                    rest = tail;
-                    if !rest.is_empty() {
-                        tokio::time::sleep(gap).await;
-                    }
-                }
-                true
-            }
-            None => false,
-        };
-        if !sliced && dst.write_all(data).await.is_err() {
-            return Ended::Close;
-        }
+        let due = free_at + Duration::from_secs_f64(latency / 1000.0);
+        let slices = mine(Kind::Slicer).map(|f| {
+            (
+                f.attr("average_size").max(1.0) as usize,
+                f.attr("size_variation") as usize,
+                Duration::from_micros(f.attr("delay") as u64),
+            )
+        });
         moved += data.len() as u64;
-        if let Some(f) = mine(Kind::LimitData)
-            && moved >= f.attr("bytes") as u64
-        {
+        let done = mine(Kind::LimitData).is_some_and(|f| moved >= f.attr("bytes") as u64);
+        if tx.send((due, data, slices)).await.is_err() {
             return Ended::Close;
+        }
+        if done {
+            // What was allowed still goes out; then that direction is closed.
+            return Ended::Eof;
         }
     }
 }

@@ -1,0 +1,158 @@
+//! Network-condition presets, measured: per preset an HTTP download (`AT+CHTTPACT`) of
+//! 20 KiB and of 1 MiB through the control API's conditions, the time expected from the
+//! preset's figures against the time measured (and their ratio; within 20 % is the
+//! target), and the radio promotion: the first request after the link was idle pays
+//! `promote_ms`, the second right after does not.
+//!
+//! Expected: one RTT to connect, half an RTT for the request and half for the first
+//! answer byte, the request's bytes at the up rate and the answer's at the down rate,
+//! plus the promotion when the link was idle; jitter averages out. The server is a
+//! minimal HTTP responder in this process on 127.0.0.1.
+//!
+//! Run: `cargo bench -p sim5360 --bench presets` (about 4 minutes). The 1 MiB download is
+//! skipped where it would take over a minute (gprs: 169 s, nb-iot: 327 s) unless
+//! `PRESETS_ALL=1`.
+
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use testbench::{Dte, ModemProcess, Transport};
+
+const REQUEST: &str = "GET /f HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+/// A server answering every request for `/<n>` with `n` bytes.
+fn server() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            std::thread::spawn(move || {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&req);
+                let n: usize =
+                    text.split_whitespace().nth(1).and_then(|p| p.trim_start_matches('/').parse().ok()).unwrap_or(0);
+                let body = testbench::http::pattern(n, 9);
+                let _ = c.write_all(
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\nConnection: close\r\n\r\n").as_bytes(),
+                );
+                let _ = c.write_all(&body);
+            });
+        }
+    });
+    port
+}
+
+fn api(url: &str, method: &str, path: &str, body: Value) -> Value {
+    let addr = url.strip_prefix("http://").expect("url");
+    let mut s = std::net::TcpStream::connect(addr).expect("control");
+    let body = body.to_string();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("send");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    serde_json::from_str(out.split_once("\r\n\r\n").map_or("", |(_, b)| b)).unwrap_or(Value::Null)
+}
+
+/// One download of `n` bytes; its time.
+fn download(dte: &mut Dte, port: u16, n: usize) -> Duration {
+    let t = Instant::now();
+    dte.send_line(&format!("AT+CHTTPACT=\"127.0.0.1\",{port}"));
+    dte.expect("+CHTTPACT: REQUEST");
+    dte.send(format!("GET /{n} HTTP/1.1\r\nHost: localhost\r\n\r\n\x1a").as_bytes());
+    dte.expect("OK");
+    let (data, end) = dte.blocks("+CHTTPACT");
+    assert_eq!(end, "0", "download of {n}");
+    assert!(data.len() >= n, "got {} of {n}", data.len());
+    t.elapsed()
+}
+
+fn expected(p: &Value, n: usize, idle: bool) -> Duration {
+    let f = |k: &str| p[k].as_f64().unwrap_or(0.0);
+    let rtt = f("rtt_ms");
+    let answer = n + 64;
+    let mut ms = 2.0 * rtt + REQUEST.len() as f64 * 8.0 / f("up_kbps") + answer as f64 * 8.0 / f("down_kbps");
+    if idle {
+        ms += f("promote_ms");
+    }
+    Duration::from_secs_f64(ms / 1000.0)
+}
+
+fn main() {
+    let port = server();
+    let bin = Path::new(env!("CARGO_BIN_EXE_sim5360"));
+    let m = ModemProcess::start(
+        bin,
+        Transport::Pty,
+        &["--no-nmea", "--control", "127.0.0.1:0", "--ready-json", "--net-timeout", "600"],
+    )
+    .expect("modem");
+    let url = m.control.clone().expect("control url");
+    let mut dte = m.open_pty().expect("pty");
+    dte.timeout = Duration::from_secs(900);
+    dte.expect_eventually("PB DONE");
+    dte.cmd_expect("ATE0", &["ATE0", "OK"]);
+    let all = std::env::var_os("PRESETS_ALL").is_some();
+    let presets = api(&url, "GET", "/api/v1/presets", json!({}));
+    let floor = download(&mut dte, port, 20 * 1024);
+    println!(
+        "no conditions: 20 KiB in {:.1} ms (the floor, taken off each figure: PTY, AT framing, the server)",
+        floor.as_secs_f64() * 1000.0
+    );
+    println!("{:<10} {:>8} {:>12} {:>12} {:>7}  note", "preset", "size", "expected ms", "measured ms", "ratio");
+    for p in presets["presets"].as_array().expect("presets") {
+        let name = p["name"].as_str().expect("name");
+        api(&url, "PUT", "/api/v1/modems/0/network", json!({"preset": name}));
+        let idle = p["promote_ms"].as_f64().unwrap_or(0.0) > 0.0;
+        // Idle first, so the promotion is paid by the first download only.
+        if idle {
+            std::thread::sleep(Duration::from_millis(p["idle_after_ms"].as_f64().unwrap_or(0.0) as u64 + 100));
+        }
+        for (n, label) in [(20 * 1024, "20 KiB"), (1 << 20, "1 MiB")] {
+            let want = expected(p, n, idle && n == 20 * 1024);
+            if n == 1 << 20 && want > Duration::from_secs(60) && !all {
+                println!(
+                    "{name:<10} {label:>8} {:>12.0} {:>12} {:>7}  skipped (PRESETS_ALL=1)",
+                    want.as_secs_f64() * 1000.0,
+                    "-",
+                    "-"
+                );
+                continue;
+            }
+            let got = download(&mut dte, port, n).saturating_sub(floor);
+            let ratio = got.as_secs_f64() / want.as_secs_f64();
+            let note = if (0.8..=1.2).contains(&ratio) { "within 20 %" } else { "OUTSIDE 20 %" };
+            println!(
+                "{name:<10} {label:>8} {:>12.0} {:>12.0} {ratio:>7.2}  {note}",
+                want.as_secs_f64() * 1000.0,
+                got.as_secs_f64() * 1000.0
+            );
+        }
+        if idle {
+            // Right after: no promotion.
+            let second = download(&mut dte, port, 20 * 1024).saturating_sub(floor);
+            let want = expected(p, 20 * 1024, false);
+            println!(
+                "{name:<10} {:>8} {:>12.0} {:>12.0} {:>7.2}  second request, no promotion (promote_ms {})",
+                "20 KiB",
+                want.as_secs_f64() * 1000.0,
+                second.as_secs_f64() * 1000.0,
+                second.as_secs_f64() / want.as_secs_f64(),
+                p["promote_ms"]
+            );
+        }
+    }
+    api(&url, "PUT", "/api/v1/modems/0/network", json!({"preset": "full"}));
+}
