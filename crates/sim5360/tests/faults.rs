@@ -167,6 +167,23 @@ fn ftp_faults_give_the_cftp_codes() {
     let (data, end) = get(&mut dte);
     assert_eq!((data.len(), end.as_str()), (4096, "0"));
     assert!(t.elapsed() >= Duration::from_millis(300), "{:?}", t.elapsed());
+    clear(&url);
+    for f in [
+        json!({"service": "ftp", "type": "bandwidth", "attributes": {"rate": 50}}),
+        json!({"service": "ftp", "type": "slicer", "attributes": {"average_size": 10, "size_variation": 5, "delay": 100}}),
+        json!({"service": "ftp", "type": "slow_close", "attributes": {"delay": 100}}),
+    ] {
+        fault(&url, f.clone());
+        let (data, end) = get(&mut dte);
+        assert_eq!(data, testbench::http::pattern(4096, 5), "{f}");
+        assert_eq!(end, "0", "{f}");
+        clear(&url);
+    }
+    // Nothing gets through, then the close: the network code.
+    fault(&url, json!({"service": "ftp", "type": "timeout", "attributes": {"timeout": 500}}));
+    let (_, end) = get(&mut dte);
+    assert_eq!(end, "214");
+    responsive(&mut dte);
 }
 
 #[test]
@@ -188,12 +205,43 @@ fn socket_smtp_and_pop3_faults_give_their_codes() {
     fault(&url, json!({"service": "dns", "type": "dns_fail"}));
     assert_eq!(open(&mut dte), "+CIPOPEN: 0,11");
     clear(&url);
-    // A link reset by the peer while open: +IPCLOSE with the peer-closed reason.
-    fault(&url, json!({"service": "sockets", "type": "reset_peer", "attributes": {"timeout": 300}}));
-    assert_eq!(open(&mut dte), "+CIPOPEN: 0,0");
-    assert_eq!(dte.wait_for("+IPCLOSE:"), "+IPCLOSE: 0,1");
-    responsive(&mut dte);
-    clear(&url);
+    // A link reset by the peer while open, cut after some bytes, or silent then closed:
+    // +IPCLOSE with the peer-closed reason.
+    for f in [
+        json!({"service": "sockets", "type": "reset_peer", "attributes": {"timeout": 300}}),
+        json!({"service": "sockets", "type": "limit_data", "attributes": {"bytes": 3}}),
+        json!({"service": "sockets", "type": "timeout", "attributes": {"timeout": 300}}),
+    ] {
+        fault(&url, f.clone());
+        assert_eq!(open(&mut dte), "+CIPOPEN: 0,0", "{f}");
+        dte.send_line("AT+CIPSEND=0,5");
+        assert_eq!(dte.bytes(3), b"\r\n>", "{f}");
+        dte.send(b"hello");
+        assert_eq!(dte.wait_for("+IPCLOSE:"), "+IPCLOSE: 0,1", "{f}");
+        responsive(&mut dte);
+        clear(&url);
+    }
+    // Slow but whole: what is sent comes back.
+    for f in [
+        json!({"service": "sockets", "type": "latency", "attributes": {"latency": 100, "jitter": 20}, "stream": "upstream"}),
+        json!({"service": "sockets", "type": "bandwidth", "attributes": {"rate": 1}}),
+        json!({"service": "sockets", "type": "slicer", "attributes": {"average_size": 1, "delay": 1000}}),
+    ] {
+        fault(&url, f.clone());
+        assert_eq!(open(&mut dte), "+CIPOPEN: 0,0", "{f}");
+        dte.send_line("AT+CIPSEND=0,5");
+        assert_eq!(dte.bytes(3), b"\r\n>", "{f}");
+        dte.send(b"hello");
+        let mut got = Vec::new();
+        while got.len() < 5 {
+            let n: usize = dte.wait_for("+IPD").trim_start_matches("+IPD").parse().unwrap();
+            got.extend(dte.bytes(n));
+        }
+        assert_eq!(got, b"hello", "{f}");
+        dte.cmd_expect("AT+CIPCLOSE=0", &["OK"]);
+        dte.wait_for("+CIPCLOSE:");
+        clear(&url);
+    }
 
     dte.cmd_expect(&format!("AT+SMTPSRV=\"127.0.0.1\",{}", smtp.port), &["OK"]);
     dte.cmd_expect("AT+SMTPFROM=\"sim@example.test\",\"Modem\"", &["OK"]);
@@ -209,18 +257,27 @@ fn socket_smtp_and_pop3_faults_give_their_codes() {
         responsive(&mut dte);
         clear(&url);
     }
+    fault(&url, json!({"service": "smtp", "type": "slicer", "attributes": {"average_size": 3, "delay": 100}}));
     dte.cmd_expect("AT+SMTPSEND", &["OK"]);
     assert_eq!(dte.wait_for("+SMTP: "), "+SMTP: SUCCESS");
+    clear(&url);
 
     let login = |dte: &mut Dte| {
         dte.cmd_expect(&format!("AT+POP3SRV=\"127.0.0.1\",\"simuser\",\"simpass\",{}", pop3.port), &["OK"]);
         dte.cmd_expect("AT+POP3IN", &["OK"]);
         dte.wait_for("+POP3: ")
     };
-    fault(&url, json!({"service": "pop3", "type": "refuse"}));
-    assert_eq!(login(&mut dte), "+POP3: NETWORK ERROR");
-    responsive(&mut dte);
-    clear(&url);
+    for f in [
+        json!({"service": "pop3", "type": "refuse"}),
+        json!({"service": "dns", "type": "dns_fail"}),
+        json!({"service": "pop3", "type": "reset_peer", "attributes": {"timeout": 0}}),
+    ] {
+        fault(&url, f.clone());
+        assert_eq!(login(&mut dte), "+POP3: NETWORK ERROR", "{f}");
+        responsive(&mut dte);
+        clear(&url);
+    }
+    fault(&url, json!({"service": "pop3", "type": "latency", "attributes": {"latency": 50}}));
     assert_eq!(login(&mut dte), "+POP3: SUCCESS");
 }
 

@@ -536,6 +536,7 @@ fn state(ctx: &mut Ctx) -> Value {
         "signal": { "rssi": net.radio.rssi, "ber": net.radio.ber, "csq": network::radio::csq_line(ctx) },
         "operator": { "name": id.operator, "numeric": id.imsi.chars().take(5).collect::<String>(), "act": ctx.profile.act },
         "cell": { "lac": net.radio.lac, "ci": net.radio.ci },
+        "pdp_active": net.active_contexts(),
         "jobs": ctx.jobs.labels(),
         "overrides": ctx.overrides.list(),
     });

@@ -182,6 +182,11 @@ impl NetState {
         *self = fresh;
     }
 
+    /// The PDP contexts active now (`AT+CGACT?` 1).
+    pub fn active_contexts(&self) -> Vec<u8> {
+        self.pdp_active.iter().copied().collect()
+    }
+
     pub fn sim_locked(&self) -> bool {
         self.sim != Sim::Ready
     }

@@ -87,12 +87,18 @@ pub fn csq_line(ctx: &Ctx) -> String {
     format!("+CSQ: {rssi},{ber}")
 }
 
-/// `<stat>` of `+CNSMOD`: 0 no service, 4 WCDMA, 8 LTE.
+/// `<stat>` of `+CNSMOD` for the access technology in use (the profile's, or a network
+/// preset's): 0 no service, 2 GPRS, 3 EGPRS, 4 WCDMA, 7 HSPA, 8 LTE.
 fn system_mode(ctx: &Ctx) -> u8 {
-    match (ctx.net.registered(), ctx.profile.lte()) {
-        (false, _) => 0,
-        (true, false) => 4,
-        (true, true) => 8,
+    if !ctx.net.registered() {
+        return 0;
+    }
+    match ctx.profile.act {
+        0 => 2,
+        3 => 3,
+        6 => 7,
+        7 | 9 => 8,
+        _ => 4,
     }
 }
 
@@ -135,7 +141,12 @@ fn cpsi_line(ctx: &Ctx) -> String {
     let imsi = &ctx.profile.identity.imsi;
     let (mcc, mnc) = (imsi.get(..3).unwrap_or("001"), imsi.get(3..5).unwrap_or("01"));
     let dbm = -113 + 2 * i32::from(r.rssi.min(31));
-    if ctx.profile.lte() {
+    if matches!(ctx.profile.act, 0 | 3) {
+        // A GSM cell (a gprs or edge network preset): the SIM5360 capture's layout,
+        // <LAC>,<CellID>,<ARFCN> <band>,<RxLev dBm>,<TrackLO>,<C1>-<C2>.
+        return format!("+CPSI: GSM,Online,{mcc}-{mnc},0x{:04x},{},4 EGSM 900,{dbm},0,40-40", r.lac, r.ci & 0xFFFF);
+    }
+    if matches!(ctx.profile.act, 7 | 9) {
         // <TAC>,<SCellID>,<PCellID>,<band>,<earfcn>,<dlbw>,<ulbw>,<RSRQ>,<RSRP>,<RSSI>,<RSSNR>
         return format!(
             "+CPSI: LTE,Online,{mcc}-{mnc},0x{:04X},{},{},EUTRAN-BAND3,1850,5,5,-94,{},{},14",
