@@ -480,9 +480,14 @@ async fn run(cli: Cli) -> Result<()> {
         efs_size: cli.efs_size,
         sd_size: cli.sd_size,
     });
-    let trace = match &cli.trace {
-        Some(p) => Some(Arc::new(Trace::create(p).with_context(|| format!("trace file {}", p.display()))?)),
-        None => None,
+    // The trace: to --trace's file, and in memory for the control API's /trace.
+    let trace = if cli.trace.is_some() || cli.control.is_some() {
+        let t = Trace::create(cli.trace.as_deref(), cli.control.is_some()).with_context(|| {
+            format!("trace file {}", cli.trace.as_deref().unwrap_or(std::path::Path::new("")).display())
+        })?;
+        Some(Arc::new(t))
+    } else {
+        None
     };
     let mut net = NetConfig::new(&cli.ca, cli.tls_insecure)?;
     net.set_timeout(Duration::from_secs(cli.net_timeout));
@@ -497,7 +502,7 @@ async fn run(cli: Cli) -> Result<()> {
         warn!("--server-bind {}: AT+SERVERSTART servers are reachable beyond this machine", cli.server_bind);
     }
     // The control API: bound now, so a bad address fails before anything is announced.
-    let hub = Arc::new(sim5360::control::http::Hub::default());
+    let hub = Arc::new(sim5360::control::http::Hub::with_trace(trace.clone()));
     let control_url = match &cli.control {
         None => None,
         Some(a) => {

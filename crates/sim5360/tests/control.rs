@@ -145,6 +145,22 @@ fn every_endpoint_and_its_effect_on_the_dte() {
     let (st, _) = call(&url, "DELETE", &format!("{M}/overrides"), None);
     assert_eq!(st, 204);
 
+    // The trace: both directions, masked, with the control notes; after a sequence number.
+    dte.cmd_expect("AT+CPIN=\"9999\"", &["ERROR"]);
+    let (st, v) = call(&url, "GET", &format!("{M}/trace?limit=400"), None);
+    assert_eq!(st, 200);
+    let lines = v.as_array().unwrap();
+    assert!(
+        lines.iter().any(|l| l["dir"] == "rx" && l["text"].as_str().unwrap().contains("AT+CPIN=\"***\"<CR>")),
+        "{v}"
+    );
+    assert!(lines.iter().any(|l| l["dir"] == "note" && l["text"].as_str().unwrap().starts_with("control: ")), "{v}");
+    assert!(lines.iter().all(|l| !l["text"].as_str().unwrap().contains("9999")), "the PIN is masked: {v}");
+    let last = lines.last().unwrap()["seq"].as_u64().unwrap();
+    let (_, v) = call(&url, "GET", &format!("{M}/trace?since={last}"), None);
+    assert_eq!(v, json!([]));
+    assert_eq!(call(&url, "GET", &format!("{M}/trace?since=x"), None).0, 400);
+
     // Unknown things.
     assert_eq!(call(&url, "GET", "/api/v1/modems/1", None).0, 404);
     assert_eq!(call(&url, "GET", &format!("{M}/nowhere"), None).0, 404);
@@ -243,6 +259,8 @@ fn ctl_drives_the_running_modem_and_the_trace_notes_each_action() {
     assert!(ok, "{err}");
     let (ok, _, err) = ctl(&["coverage", "lose", "--for", "500ms"]);
     assert!(ok, "{err}");
+    let (ok, out, err) = ctl(&["trace", "--limit", "1000"]);
+    assert!(ok && out.contains("DTE> AT+CGMI<CR>") && out.contains("NOTE control: coverage lost"), "{out}{err}");
     drop(dte);
     drop(m);
     let t = std::fs::read_to_string(&trace).unwrap();

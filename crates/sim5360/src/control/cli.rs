@@ -113,6 +113,13 @@ enum Verb {
     /// Network conditions: a preset (gprs, edge, umts, hspa, lte-cat1, lte-m, nb-iot,
     /// slow-3g, slow-4g, fast-4g, full; `+noisy` and the like add loss) or figures.
     Net(NetArgs),
+    /// The AT trace's latest lines (both directions, masked); `-f` follows it.
+    Trace {
+        #[arg(short = 'f', long)]
+        follow: bool,
+        #[arg(long, default_value_t = 200)]
+        limit: usize,
+    },
     /// Restart the module (as AT+CRESET).
     Reboot,
     /// Everything injected back to the defaults.
@@ -349,8 +356,38 @@ fn request(verb: Verb) -> (&'static str, String, Option<Value>) {
             };
             ("PUT", "network".into(), Some(body))
         }
+        Verb::Trace { limit, .. } => ("GET", format!("trace?limit={limit}"), None),
         Verb::Reboot => ("POST", "reboot".into(), None),
         Verb::Reset => ("POST", "reset".into(), None),
+    }
+}
+
+/// `ctl trace [-f]`: print the latest lines; with `-f` keep printing new ones (polling).
+fn trace(ctl: &Ctl, follow: bool, limit: usize) -> Result<String, String> {
+    let base = base_url(ctl)?;
+    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(15))).build().into();
+    let mut since: Option<u64> = None;
+    loop {
+        let q = match since {
+            Some(s) => format!("since={s}&limit=10000"),
+            None => format!("limit={limit}"),
+        };
+        let url = format!("{base}/api/v1/modems/{}/trace?{q}", ctl.modem);
+        let mut rq = agent.get(&url);
+        if let Some(t) = &ctl.token {
+            rq = rq.header("Authorization", &format!("Bearer {t}"));
+        }
+        let lines: Vec<Value> =
+            rq.call().map_err(|e| format!("{url}: {e}"))?.body_mut().read_json().map_err(|e| format!("{url}: {e}"))?;
+        for l in &lines {
+            println!("{}", trace_line(l));
+            since = l["seq"].as_u64().or(since);
+        }
+        if !follow {
+            return Ok(String::new());
+        }
+        since = since.or(Some(0));
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -394,7 +431,20 @@ pub fn main(args: impl Iterator<Item = OsString>) -> ExitCode {
     }
 }
 
+/// One trace line as `[t] #session DIR text`.
+fn trace_line(v: &Value) -> String {
+    let dir = match v["dir"].as_str() {
+        Some("rx") => "DTE>",
+        Some("tx") => "<MOD",
+        _ => "NOTE",
+    };
+    format!("[{:12.6}] #{} {dir} {}", v["t"].as_f64().unwrap_or(0.0), v["session"], v["text"].as_str().unwrap_or(""))
+}
+
 fn run(ctl: Ctl) -> Result<String, String> {
+    if let Verb::Trace { follow, limit } = ctl.verb {
+        return trace(&ctl, follow, limit);
+    }
     let base = base_url(&ctl)?;
     let token = ctl.token.clone();
     let modem = ctl.modem;

@@ -33,9 +33,15 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 #[derive(Debug, Default)]
 pub struct Hub {
     session: Mutex<Option<mpsc::Sender<Request>>>,
+    trace: Option<Arc<crate::transport::trace::Trace>>,
 }
 
 impl Hub {
+    /// A hub that also serves the trace's latest lines.
+    pub fn with_trace(trace: Option<Arc<crate::transport::trace::Trace>>) -> Self {
+        Self { session: Mutex::default(), trace }
+    }
+
     /// A new session takes the control channel; its runner reads the returned end.
     pub fn attach(&self) -> mpsc::Receiver<Request> {
         let (tx, rx) = mpsc::channel(16);
@@ -163,6 +169,9 @@ async fn handle(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: 
                 if id != "0" {
                     return error(404, format!("no modem {id:?} (this process has modem 0)"));
                 }
+                if sub.trim_end_matches('/') == "trace" && method == Method::GET {
+                    return trace(&app, query);
+                }
                 super::route(method.as_str(), sub, query, body)
             }
             None if matches!(r, "" | "/reset" | "/modems" | "/presets") => {
@@ -183,6 +192,22 @@ async fn handle(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: 
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => error(e.status, e.error),
     }
+}
+
+/// `GET .../trace?since=<seq>&limit=<n>`: the trace lines after `since`, or without it the
+/// latest ones; at most `limit` (default 200, at most 10,000), oldest first.
+fn trace(app: &App, query: &str) -> Response {
+    let param = |k: &str| query.split('&').find_map(|kv| kv.strip_prefix(k).and_then(|v| v.strip_prefix('=')));
+    let since = match param("since").map(str::parse::<u64>).transpose() {
+        Ok(v) => v,
+        Err(_) => return error(400, "since is a sequence number"),
+    };
+    let limit = match param("limit").map(str::parse::<usize>).transpose() {
+        Ok(v) => v.unwrap_or(200).min(crate::transport::trace::RING_LINES),
+        Err(_) => return error(400, "limit is a number"),
+    };
+    let lines = app.hub.trace.as_ref().map(|t| t.lines_since(since, limit)).unwrap_or_default();
+    axum::Json(json!(lines)).into_response()
 }
 
 /// One modem in the list.

@@ -21,11 +21,35 @@ pub enum Dir {
     Out,
 }
 
-/// A trace file shared by all sessions of the process.
+/// The trace of the process: a file (`--trace`), a bounded ring of the latest lines the
+/// control API serves (`GET .../trace`), or both. Shared by all sessions.
 #[derive(Debug)]
 pub struct Trace {
-    file: Mutex<std::fs::File>,
+    file: Option<Mutex<std::fs::File>>,
+    ring: Option<Ring>,
     start: Instant,
+}
+
+/// Lines the ring keeps.
+pub const RING_LINES: usize = 10_000;
+
+/// One traced line, as the control API gives it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TraceLine {
+    /// Increases by one per line, from 1.
+    pub seq: u64,
+    /// Seconds since the process started.
+    pub t: f64,
+    pub session: u64,
+    /// `rx` (DTE to module), `tx` (module to DTE), `note`.
+    pub dir: &'static str,
+    /// Escaped (`<CR>`, `<xHH>`) and masked.
+    pub text: String,
+}
+
+#[derive(Debug, Default)]
+struct Ring {
+    lines: Mutex<(std::collections::VecDeque<TraceLine>, u64)>,
 }
 
 /// One session's partial lines.
@@ -52,9 +76,48 @@ pub fn escape(bytes: &[u8]) -> String {
 }
 
 impl Trace {
-    pub fn create(path: &std::path::Path) -> std::io::Result<Self> {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(Self { file: Mutex::new(file), start: Instant::now() })
+    /// A trace to `path` (if given), and in memory for the control API (`ring`).
+    pub fn create(path: Option<&std::path::Path>, ring: bool) -> std::io::Result<Self> {
+        let file = match path {
+            Some(p) => Some(Mutex::new(std::fs::OpenOptions::new().create(true).append(true).open(p)?)),
+            None => None,
+        };
+        Ok(Self { file, ring: ring.then(Ring::default), start: Instant::now() })
+    }
+
+    /// From the ring, oldest first: the lines after `since` (at most `limit`), or without
+    /// `since` the latest `limit` lines.
+    pub fn lines_since(&self, since: Option<u64>, limit: usize) -> Vec<TraceLine> {
+        let Some(r) = &self.ring else { return Vec::new() };
+        let g = r.lines.lock().unwrap_or_else(|e| e.into_inner());
+        match since {
+            Some(s) => g.0.iter().filter(|l| l.seq > s).take(limit).cloned().collect(),
+            None => g.0.iter().skip(g.0.len().saturating_sub(limit)).cloned().collect(),
+        }
+    }
+
+    fn write(&self, s: &TraceSession, dir: &'static str, text: String) {
+        let t = self.start.elapsed().as_secs_f64();
+        if let Some(f) = &self.file {
+            let tag = match dir {
+                "rx" => "DTE>",
+                "tx" => "<MOD",
+                _ => "NOTE",
+            };
+            let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = writeln!(f, "[{t:12.6}] #{} {tag} {text}", s.id) {
+                tracing::warn!("trace write failed: {e}");
+            }
+        }
+        if let Some(r) = &self.ring {
+            let mut g = r.lines.lock().unwrap_or_else(|e| e.into_inner());
+            g.1 += 1;
+            let seq = g.1;
+            if g.0.len() >= RING_LINES {
+                g.0.pop_front();
+            }
+            g.0.push_back(TraceLine { seq, t, session: s.id, dir, text });
+        }
     }
 
     pub fn session(&self, id: u64) -> TraceSession {
@@ -62,16 +125,11 @@ impl Trace {
     }
 
     fn emit(&self, s: &TraceSession, dir: Dir, line: &[u8]) {
-        let t = self.start.elapsed().as_secs_f64();
-        let arrow = match dir {
-            Dir::In => "DTE>",
-            Dir::Out => "<MOD",
+        let dir = match dir {
+            Dir::In => "rx",
+            Dir::Out => "tx",
         };
-        let text = escape(&redact(line));
-        let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(e) = writeln!(f, "[{t:12.6}] #{} {arrow} {text}", s.id) {
-            tracing::warn!("trace write failed: {e}");
-        }
+        self.write(s, dir, escape(&redact(line)));
     }
 
     /// Record bytes in one direction.
@@ -97,11 +155,7 @@ impl Trace {
     /// done to the module and when.
     pub fn note(&self, s: &mut TraceSession, text: &str) {
         self.flush(s);
-        let t = self.start.elapsed().as_secs_f64();
-        let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(e) = writeln!(f, "[{t:12.6}] #{} NOTE {}", s.id, escape(&redact(text.as_bytes()))) {
-            tracing::warn!("trace write failed: {e}");
-        }
+        self.write(s, "note", escape(&redact(text.as_bytes())));
     }
 
     /// Write out partial lines (end of session).
@@ -123,7 +177,7 @@ mod tests {
     fn masks_and_escapes() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t");
-        let t = Trace::create(&p).unwrap();
+        let t = Trace::create(Some(&p), true).unwrap();
         let mut s = t.session(1);
         for b in b"AT+CPIN=\"4321\"\r" {
             t.record(&mut s, Dir::In, &[*b]);
@@ -135,5 +189,10 @@ mod tests {
         assert!(text.contains("DTE> AT+CPIN=\"***\"<CR>"), "{text}");
         assert!(text.contains("<MOD <CR><LF>OK<CR><LF>"), "{text}");
         assert!(text.contains("<MOD <x00><x1A>"), "{text}");
+        let lines = t.lines_since(None, 10);
+        assert_eq!(lines[0].dir, "rx");
+        assert!(!lines[0].text.contains("4321"));
+        assert_eq!(t.lines_since(Some(lines[1].seq), 10).len(), lines.len() - 2);
+        assert_eq!(t.lines_since(None, 1)[0].seq, lines[lines.len() - 1].seq);
     }
 }
