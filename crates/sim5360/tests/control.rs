@@ -145,6 +145,37 @@ fn every_endpoint_and_its_effect_on_the_dte() {
     let (st, _) = call(&url, "DELETE", &format!("{M}/overrides"), None);
     assert_eq!(st, 204);
 
+    // Faults and network conditions: their resources' statuses (their effects:
+    // tests/faults.rs).
+    let f = json!({"service": "ftp", "type": "latency", "attributes": {"latency": 10}});
+    let (st, v) = call(&url, "POST", &format!("{M}/faults"), Some(f.clone()));
+    assert_eq!((st, v["name"].as_str()), (201, Some("ftp_latency")), "{v}");
+    let (st, v) = call(&url, "POST", &format!("{M}/faults"), Some(f));
+    assert_eq!((st, v["status"].as_u64()), (409, Some(409)), "{v}");
+    let (st, v) = call(&url, "PATCH", &format!("{M}/faults/ftp_latency"), Some(json!({"attributes": {"jitter": 5}})));
+    assert_eq!((st, v["attributes"].clone()), (200, json!({"latency": 10.0, "jitter": 5.0})), "{v}");
+    let (st, _) = call(&url, "PATCH", &format!("{M}/faults/nope"), Some(json!({})));
+    assert_eq!(st, 404);
+    let (st, v) = call(&url, "PATCH", &format!("{M}/faults/ftp_latency"), Some(json!({"attributes": {"rate": 5}})));
+    assert_eq!(st, 400, "{v}");
+    let (st, v) = call(&url, "GET", &format!("{M}/faults"), None);
+    assert_eq!((st, v.as_array().map(Vec::len)), (200, Some(1)), "{v}");
+    let (st, v) =
+        call(&url, "POST", &format!("{M}/faults"), Some(json!({"service": "ftp", "type": "refuse", "toxicity": 0.3})));
+    assert_eq!(st, 400, "a toxicity below 1 needs a seed: {v}");
+    assert_eq!(call(&url, "DELETE", &format!("{M}/faults/ftp_latency"), None).0, 204);
+    assert_eq!(call(&url, "DELETE", &format!("{M}/faults/ftp_latency"), None).0, 404);
+    let (st, v) = call(&url, "PUT", &format!("{M}/network"), Some(json!({"preset": "edge"})));
+    assert_eq!((st, v["rtt_ms"].as_f64()), (200, Some(300.0)), "{v}");
+    let (st, v) = call(&url, "GET", &format!("{M}/network"), None);
+    assert_eq!((st, v["preset"].as_str()), (200, Some("edge")), "{v}");
+    let (st, v) = call(&url, "PUT", &format!("{M}/network"), Some(json!({"rtt": 1})));
+    assert_eq!(st, 400, "an unknown figure: {v}");
+    assert_eq!(call(&url, "PUT", &format!("{M}/network"), Some(json!({"preset": "full"}))).0, 200);
+    let (st, v) = call(&url, "GET", "/api/v1/presets", None);
+    assert_eq!((st, v["presets"].as_array().map(Vec::len)), (200, Some(10)), "{v}");
+    assert_eq!(v["presets"][0]["name"], "gprs");
+
     // The trace: both directions, masked, with the control notes; after a sequence number.
     dte.cmd_expect("AT+CPIN=\"9999\"", &["ERROR"]);
     let (st, v) = call(&url, "GET", &format!("{M}/trace?limit=400"), None);

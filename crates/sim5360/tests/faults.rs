@@ -243,10 +243,14 @@ fn socket_smtp_and_pop3_faults_give_their_codes() {
         clear(&url);
     }
 
-    dte.cmd_expect(&format!("AT+SMTPSRV=\"127.0.0.1\",{}", smtp.port), &["OK"]);
-    dte.cmd_expect("AT+SMTPFROM=\"sim@example.test\",\"Modem\"", &["OK"]);
-    dte.cmd_expect("AT+SMTPRCPT=0,0,\"bob@example.test\",\"Bob\"", &["OK"]);
-    dte.cmd_expect("AT+SMTPSUB=\"hello\";+SMTPBODY=\"body\"", &["OK"]);
+    // A successful send clears the recipients: each send sets the mail up again.
+    let mail = |dte: &mut Dte| {
+        dte.cmd_expect(&format!("AT+SMTPSRV=\"127.0.0.1\",{}", smtp.port), &["OK"]);
+        dte.cmd_expect("AT+SMTPFROM=\"sim@example.test\",\"Modem\"", &["OK"]);
+        dte.cmd_expect("AT+SMTPRCPT=0,0,\"bob@example.test\",\"Bob\"", &["OK"]);
+        dte.cmd_expect("AT+SMTPSUB=\"hello\";+SMTPBODY=\"body\"", &["OK"]);
+    };
+    mail(&mut dte);
     for f in [
         json!({"service": "smtp", "type": "refuse"}),
         json!({"service": "smtp", "type": "reset_peer", "attributes": {"timeout": 0}}),
@@ -257,10 +261,23 @@ fn socket_smtp_and_pop3_faults_give_their_codes() {
         responsive(&mut dte);
         clear(&url);
     }
-    fault(&url, json!({"service": "smtp", "type": "slicer", "attributes": {"average_size": 3, "delay": 100}}));
+    fault(&url, json!({"service": "smtp", "type": "timeout", "attributes": {"timeout": 300}}));
     dte.cmd_expect("AT+SMTPSEND", &["OK"]);
-    assert_eq!(dte.wait_for("+SMTP: "), "+SMTP: SUCCESS");
+    assert_eq!(dte.wait_for("+SMTP: "), "+SMTP: NETWORK ERROR");
+    responsive(&mut dte);
     clear(&url);
+    for f in [
+        json!({"service": "smtp", "type": "slicer", "attributes": {"average_size": 3, "delay": 100}}),
+        json!({"service": "smtp", "type": "latency", "attributes": {"latency": 30}}),
+        json!({"service": "smtp", "type": "bandwidth", "attributes": {"rate": 20}}),
+        json!({"service": "smtp", "type": "slow_close", "attributes": {"delay": 100}}),
+    ] {
+        fault(&url, f.clone());
+        mail(&mut dte);
+        dte.cmd_expect("AT+SMTPSEND", &["OK"]);
+        assert_eq!(dte.wait_for("+SMTP: "), "+SMTP: SUCCESS", "{f}");
+        clear(&url);
+    }
 
     let login = |dte: &mut Dte| {
         dte.cmd_expect(&format!("AT+POP3SRV=\"127.0.0.1\",\"simuser\",\"simpass\",{}", pop3.port), &["OK"]);
@@ -277,14 +294,35 @@ fn socket_smtp_and_pop3_faults_give_their_codes() {
         responsive(&mut dte);
         clear(&url);
     }
-    fault(&url, json!({"service": "pop3", "type": "latency", "attributes": {"latency": 50}}));
-    assert_eq!(login(&mut dte), "+POP3: SUCCESS");
+    // A greeting cut short is a malformed answer (the server's error); silence then the
+    // close, the network's.
+    for (f, want) in [
+        (json!({"service": "pop3", "type": "limit_data", "attributes": {"bytes": 5}}), "+POP3: SERVER ERROR"),
+        (json!({"service": "pop3", "type": "timeout", "attributes": {"timeout": 300}}), "+POP3: NETWORK ERROR"),
+    ] {
+        fault(&url, f.clone());
+        assert_eq!(login(&mut dte), want, "{f}");
+        responsive(&mut dte);
+        clear(&url);
+    }
+    for f in [
+        json!({"service": "pop3", "type": "latency", "attributes": {"latency": 50}}),
+        json!({"service": "pop3", "type": "bandwidth", "attributes": {"rate": 20}}),
+        json!({"service": "pop3", "type": "slicer", "attributes": {"average_size": 2, "delay": 100}}),
+    ] {
+        fault(&url, f.clone());
+        assert_eq!(login(&mut dte), "+POP3: SUCCESS", "{f}");
+        dte.cmd_expect("AT+POP3OUT", &["OK"]);
+        dte.wait_for("+POP3: ");
+        clear(&url);
+    }
 }
 
 #[test]
-fn tls_fail_breaks_the_https_handshake() {
+fn tls_fail_breaks_the_https_and_ftps_handshakes() {
     let ca = TestCa::new().unwrap();
     let web = HttpServer::start(&ca).unwrap();
+    let ftp = FtpServer::start(&ca).unwrap();
     let m = ModemProcess::start(
         bin(),
         Transport::Pty,
@@ -310,6 +348,22 @@ fn tls_fail_breaks_the_https_handshake() {
     responsive(&mut dte);
     clear(&url);
     assert_eq!(session(&mut dte), ["OK"]);
+    // FTPS (implicit TLS): the login fails with the FTP network code.
+    dte.cmd_expect("AT+CFTPSSTART", &["OK"]);
+    let login = format!("AT+CFTPSLOGIN=\"localhost\",{},\"{}\",\"{}\",3", ftp.implicit_port, ftp.user, ftp.password);
+    dte.cmd_expect(&login, &["OK"]);
+    assert_eq!(dte.wait_for("+CFTPSLOGIN:"), "+CFTPSLOGIN: 0");
+    dte.cmd_expect("AT+CFTPSLOGOUT", &["OK"]);
+    dte.wait_for("+CFTPSLOGOUT:");
+    fault(&url, json!({"service": "ftps", "type": "tls_fail"}));
+    let r = dte.cmd(&login);
+    let failed = r != ["OK"] || dte.wait_for("+CFTPSLOGIN:") != "+CFTPSLOGIN: 0";
+    assert!(failed, "the handshake fails: {r:?}");
+    assert!(m.stderr_log().matches("TLS").count() >= 2, "{}", m.stderr_log());
+    responsive(&mut dte);
+    clear(&url);
+    dte.cmd_expect(&login, &["OK"]);
+    assert_eq!(dte.wait_for("+CFTPSLOGIN:"), "+CFTPSLOGIN: 0");
 }
 
 #[test]
