@@ -593,8 +593,9 @@ async fn run_relay(
     let (mut ir, mut iw) = inner.into_split();
     let (mut sr, mut sw) = server.into_split();
     let end = {
-        let up = pump(&rules, service, conn, Direction::Upstream, started, &mut ir, &mut sw);
-        let down = pump(&rules, service, conn, Direction::Downstream, started, &mut sr, &mut iw);
+        let leg = |dir| Leg { rules: &rules, service, conn, dir, started };
+        let up = pump(leg(Direction::Upstream), &mut ir, &mut sw);
+        let down = pump(leg(Direction::Downstream), &mut sr, &mut iw);
         tokio::pin!(up, down);
         let (mut up_done, mut down_done) = (false, false);
         loop {
@@ -637,12 +638,18 @@ const RTO: Duration = Duration::from_secs(1);
 /// (average size, variation, gap) when a slicer applies.
 type InFlight = (tokio::time::Instant, Vec<u8>, Option<(usize, usize, Duration)>);
 
-async fn pump(
-    rules: &LinkRules,
+/// One direction of one relayed connection.
+#[derive(Clone, Copy)]
+struct Leg<'a> {
+    rules: &'a LinkRules,
     service: &'static str,
     conn: u64,
     dir: Direction,
     started: Instant,
+}
+
+async fn pump(
+    leg: Leg<'_>,
     src: &mut tokio::net::tcp::OwnedReadHalf,
     dst: &mut tokio::net::tcp::OwnedWriteHalf,
 ) -> Ended {
@@ -651,10 +658,10 @@ async fn pump(
     // then; so latency is paid once per chunk in flight, not once per chunk in turn.
     let (tx, mut rx) =
         tokio::sync::mpsc::channel::<(tokio::time::Instant, Vec<u8>, Option<(usize, usize, Duration)>)>(64);
-    let reader = read_side(rules, service, conn, dir, started, src, tx);
+    let reader = read_side(leg, src, tx);
     let writer = async {
         let mut last_due = tokio::time::Instant::now();
-        let mut rng = StdRng::seed_from_u64(conn ^ 0x511ce);
+        let mut rng = StdRng::seed_from_u64(leg.conn ^ 0x511ce);
         while let Some((due, data, slices)) = rx.recv().await {
             let due = due.max(last_due);
             last_due = due;
@@ -702,14 +709,11 @@ async fn pump(
 /// source ends (after the slow_close delay: the close comes later) or a fault ends the
 /// connection.
 async fn read_side(
-    rules: &LinkRules,
-    service: &'static str,
-    conn: u64,
-    dir: Direction,
-    started: Instant,
+    leg: Leg<'_>,
     src: &mut tokio::net::tcp::OwnedReadHalf,
     tx: tokio::sync::mpsc::Sender<InFlight>,
 ) -> Ended {
+    let Leg { rules, service, conn, dir, started } = leg;
     let mut buf = vec![0u8; CHUNK];
     let mut moved: u64 = 0;
     let mut first = true;
