@@ -48,6 +48,8 @@ pub struct SessionOptions {
     pub port: Option<AuxPort>,
     /// Control actions for this session's modem (`--control`).
     pub control: Option<mpsc::Receiver<crate::control::http::Request>>,
+    /// The network beyond this modem (a fleet's), and this modem's number on it.
+    pub core: Option<(Arc<crate::control::fleet::CoreNetwork>, String)>,
 }
 
 /// An auxiliary output port: the modem's output for `name`, written to `out` as it can
@@ -291,6 +293,11 @@ where
                 && !tx.is_empty()
             {
                 t.record(ts, Dir::Out, &tx);
+            }
+        }
+        while let Some(msg) = modem.poll_uplink() {
+            if let Some((core, own)) = &s.core {
+                core.send(own, msg);
             }
         }
         while let Some(note) = modem.poll_note() {

@@ -32,7 +32,7 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 /// connection's).
 #[derive(Debug, Default)]
 pub struct Hub {
-    session: Mutex<Option<mpsc::Sender<Request>>>,
+    session: Mutex<Option<(mpsc::Sender<Request>, u64)>>,
     trace: Option<Arc<crate::transport::trace::Trace>>,
 }
 
@@ -42,16 +42,21 @@ impl Hub {
         Self { session: Mutex::default(), trace }
     }
 
-    /// A new session takes the control channel; its runner reads the returned end.
-    pub fn attach(&self) -> mpsc::Receiver<Request> {
+    /// A new session (trace session `id`) takes the control channel; its runner reads
+    /// the returned end.
+    pub fn attach(&self, id: u64) -> mpsc::Receiver<Request> {
         let (tx, rx) = mpsc::channel(16);
-        *self.session.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        *self.session.lock().unwrap_or_else(|e| e.into_inner()) = Some((tx, id));
         rx
+    }
+
+    fn session_id(&self) -> Option<u64> {
+        self.session.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|s| s.1)
     }
 
     /// Run `c` on the session's modem.
     pub async fn send(&self, c: Control) -> Result<Value, ControlError> {
-        let tx = self.session.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let tx = self.session.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|s| s.0.clone());
         let unavailable = || ControlError { status: 503, error: "no modem session is running".into() };
         let tx = tx.ok_or_else(unavailable)?;
         let (reply, answer) = oneshot::channel();
@@ -64,10 +69,10 @@ impl Hub {
     }
 }
 
-/// The server's settings.
+/// The server's settings: the hub of each modem, by id.
 #[derive(Debug)]
 struct App {
-    hub: Arc<Hub>,
+    hubs: Vec<Arc<Hub>>,
     addr: SocketAddr,
     token: Option<String>,
 }
@@ -77,10 +82,14 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> 
     tokio::net::TcpListener::bind(addr).await
 }
 
-/// Serve the API on `listener` until the process ends.
-pub fn serve(listener: tokio::net::TcpListener, hub: Arc<Hub>, token: Option<String>) -> std::io::Result<SocketAddr> {
+/// Serve the API for these modems (id = index) on `listener` until the process ends.
+pub fn serve(
+    listener: tokio::net::TcpListener,
+    hubs: Vec<Arc<Hub>>,
+    token: Option<String>,
+) -> std::io::Result<SocketAddr> {
     let addr = listener.local_addr()?;
-    let app = Arc::new(App { hub, addr, token });
+    let app = Arc::new(App { hubs, addr, token });
     let router = axum::Router::new().fallback(handle).with_state(app);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
@@ -150,29 +159,46 @@ async fn handle(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: 
         "" if method == Method::GET => {
             return axum::Json(json!({
                 "version": env!("CARGO_PKG_VERSION"),
-                "modems": [0],
+                "modems": (0..app.hubs.len()).collect::<Vec<_>>(),
                 "features": ["state", "sms", "urc", "radio", "coverage", "sim", "gnss", "call", "overrides", "faults", "network", "presets", "reboot", "reset"],
             }))
             .into_response();
         }
-        "/reset" if method == Method::POST => Ok(Control::Reset),
+        "/reset" if method == Method::POST => {
+            for hub in &app.hubs {
+                if let Err(e) = hub.send(Control::Reset).await {
+                    return error(e.status, e.error);
+                }
+            }
+            return StatusCode::NO_CONTENT.into_response();
+        }
         "/presets" if method == Method::GET => return axum::Json(super::presets()).into_response(),
         "/modems" if method == Method::GET => {
-            return match app.hub.send(Control::State).await {
-                Ok(v) => axum::Json(json!([summary(&v)])).into_response(),
-                Err(e) => error(e.status, e.error),
-            };
+            let mut list = Vec::with_capacity(app.hubs.len());
+            for (id, hub) in app.hubs.iter().enumerate() {
+                match hub.send(Control::State).await {
+                    Ok(v) => list.push(summary(id, &v)),
+                    Err(e) => list.push(json!({ "id": id, "error": e.error })),
+                }
+            }
+            return axum::Json(json!(list)).into_response();
         }
         r => match r.strip_prefix("/modems/") {
             Some(m) => {
                 let (id, sub) = m.split_once('/').unwrap_or((m, ""));
-                if id != "0" {
-                    return error(404, format!("no modem {id:?} (this process has modem 0)"));
-                }
+                let Some(hub) = id.parse::<usize>().ok().and_then(|i| app.hubs.get(i)).cloned() else {
+                    return error(
+                        404,
+                        format!("no modem {id:?} (this process has modems 0-{})", app.hubs.len().saturating_sub(1)),
+                    );
+                };
                 if sub.trim_end_matches('/') == "trace" && method == Method::GET {
-                    return trace(&app, query);
+                    return trace(&hub, query);
                 }
-                super::route(method.as_str(), sub, query, body)
+                match super::route(method.as_str(), sub, query, body) {
+                    Ok(c) => Ok((c, hub)),
+                    Err(e) => Err(e),
+                }
             }
             None if matches!(r, "" | "/reset" | "/modems" | "/presets") => {
                 Err(ControlError { status: 405, error: format!("{method} is not allowed here") })
@@ -183,7 +209,7 @@ async fn handle(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: 
     let created =
         method == Method::POST && (path.ends_with("/sms") || path.ends_with("/overrides") || path.ends_with("/faults"));
     let result = match control {
-        Ok(c) => app.hub.send(c).await,
+        Ok((c, hub)) => hub.send(c).await,
         Err(e) => Err(e),
     };
     match result {
@@ -196,7 +222,7 @@ async fn handle(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: 
 
 /// `GET .../trace?since=<seq>&limit=<n>`: the trace lines after `since`, or without it the
 /// latest ones; at most `limit` (default 200, at most 10,000), oldest first.
-fn trace(app: &App, query: &str) -> Response {
+fn trace(hub: &Hub, query: &str) -> Response {
     let param = |k: &str| query.split('&').find_map(|kv| kv.strip_prefix(k).and_then(|v| v.strip_prefix('=')));
     let since = match param("since").map(str::parse::<u64>).transpose() {
         Ok(v) => v,
@@ -206,14 +232,15 @@ fn trace(app: &App, query: &str) -> Response {
         Ok(v) => v.unwrap_or(200).min(crate::transport::trace::RING_LINES),
         Err(_) => return error(400, "limit is a number"),
     };
-    let lines = app.hub.trace.as_ref().map(|t| t.lines_since(since, limit)).unwrap_or_default();
+    let session = hub.session_id();
+    let lines = hub.trace.as_ref().map(|t| t.lines_since(since, limit, session)).unwrap_or_default();
     axum::Json(json!(lines)).into_response()
 }
 
 /// One modem in the list.
-fn summary(state: &Value) -> Value {
+fn summary(id: usize, state: &Value) -> Value {
     json!({
-        "id": 0,
+        "id": id,
         "msisdn": state["msisdn"], "imei": state["imei"], "model": state["model"],
         "registered": matches!(state["registration"]["cs"].as_str(), Some("home" | "roaming")),
     })

@@ -8,6 +8,7 @@
 
 pub mod chaos;
 pub mod cli;
+pub mod fleet;
 pub mod http;
 
 use crate::modem::Ctx;
@@ -186,6 +187,12 @@ pub enum Control {
     Ring(String),
     /// The remote party ends the call.
     Hangup,
+    /// The other modem of a fleet call: `ringing`, `answered`, `busy`, `noanswer` or
+    /// `hangup`.
+    Peer {
+        from: String,
+        event: String,
+    },
     AddOverride(OverrideSpec),
     RemoveOverride(u64),
     ClearOverrides,
@@ -227,6 +234,7 @@ impl Control {
             Self::Gnss(g) => format!("GNSS fix={} lat={:?} lon={:?}", g.fix, g.lat, g.lon),
             Self::Ring(n) => format!("call from {n}"),
             Self::Hangup => "remote hang-up".into(),
+            Self::Peer { from, event } => format!("call peer {from}: {event}"),
             Self::AddOverride(o) => format!("override {} ({:?})", o.command, o.action),
             Self::RemoveOverride(id) => format!("override {id} removed"),
             Self::ClearOverrides => "overrides cleared".into(),
@@ -303,6 +311,9 @@ pub fn apply(ctx: &mut Ctx, c: Control) -> Result<Value, ControlError> {
             } else {
                 Err(ControlError::impossible("no call"))
             }
+        }
+        Control::Peer { from, event } => {
+            voice::peer_event(ctx, &from, &event).map(|()| Value::Null).map_err(ControlError::impossible)
         }
         Control::AddOverride(o) => ctx.overrides.add(o).map(|id| json!({ "id": id })).map_err(ControlError::bad),
         Control::RemoveOverride(id) => {

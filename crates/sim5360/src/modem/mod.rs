@@ -127,6 +127,9 @@ pub struct Ctx {
     pub injected: Configs,
     /// Notes for the trace, taken by the runner (see [`Modem::poll_note`]).
     pub notes: Vec<String>,
+    /// Messages for the network beyond this module (another modem of a fleet), taken by
+    /// the runner (see [`Modem::poll_uplink`]); the core does not read them.
+    pub uplink: Vec<serde_json::Value>,
 }
 
 impl Ctx {
@@ -322,6 +325,7 @@ impl Modem {
             overrides: Default::default(),
             injected: Configs::default(),
             notes: Vec::new(),
+            uplink: Vec::new(),
         };
         if let Some(p) = ctx.saved_profile() {
             ctx.settings.apply(&p);
@@ -357,6 +361,11 @@ impl Modem {
         for hook in crate::registry::SERVICES.iter().filter_map(|s| s.on_power_on) {
             hook(ctx);
         }
+    }
+
+    /// The next message for the network beyond this module, oldest first.
+    pub fn poll_uplink(&mut self) -> Option<serde_json::Value> {
+        (!self.ctx.uplink.is_empty()).then(|| self.ctx.uplink.remove(0))
     }
 
     /// Notes for the trace (what the outside world did to the module on its own, by a

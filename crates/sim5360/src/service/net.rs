@@ -31,7 +31,7 @@ pub enum MailTls {
 const SEND_BUFFER: u32 = 64 * 1024;
 
 /// Network settings shared by every job.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct NetConfig {
     pub tls: Arc<rustls::ClientConfig>,
     /// SMTP over TLS (beyond the real module; off by default).

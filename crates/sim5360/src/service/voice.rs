@@ -67,6 +67,8 @@ struct Call {
     since: Option<Instant>,
     rings: u32,
     timer: Option<TimerId>,
+    /// The other end is a modem of the fleet: its answer and hang-up come from it.
+    fleet: bool,
 }
 
 /// The call, if there is one.
@@ -81,6 +83,18 @@ impl Service for VoiceState {}
 
 fn state(ctx: &mut Ctx) -> &mut VoiceState {
     ctx.services.get_mut::<VoiceState>()
+}
+
+/// Whether `number` is another modem of the fleet.
+fn in_fleet(ctx: &Ctx, number: &str) -> bool {
+    let own = ctx.profile.identity.msisdn.trim_start_matches('+');
+    number.trim_start_matches('+') != own
+        && ctx.configs.get::<crate::control::fleet::Directory>().is_some_and(|d| d.contains(number))
+}
+
+/// Tell the other modem of a fleet call.
+fn to_peer(ctx: &mut Ctx, event: &str, number: &str) {
+    ctx.uplink.push(crate::control::fleet::message(event, number, serde_json::Value::Null));
 }
 
 fn config(ctx: &Ctx) -> CallConfig {
@@ -179,9 +193,16 @@ fn dial(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
         return Ok(Reply::ok().then(Then::Final("NO CARRIER".into())));
     }
     tracing::info!(%number, "dialling");
+    let fleet = in_fleet(ctx, &number);
+    if fleet {
+        to_peer(ctx, "dial", &number);
+    }
     let number = Address::parse(&number);
-    state(ctx).call = Some(Call { dir: 0, stat: Stat::Dialing, number, since: None, rings: 0, timer: None });
-    arm(ctx, ALERT_DELAY, alerting);
+    state(ctx).call = Some(Call { dir: 0, stat: Stat::Dialing, number, since: None, rings: 0, timer: None, fleet });
+    if !fleet {
+        // A fleet member says when it rings.
+        arm(ctx, ALERT_DELAY, alerting);
+    }
     changed(ctx);
     Ok(Reply::ok())
 }
@@ -189,6 +210,12 @@ fn dial(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
 fn alerting(ctx: &mut Ctx, generation: u64) {
     let Some(c) = current(ctx, generation) else { return };
     c.stat = Stat::Alerting;
+    if c.fleet {
+        // The other modem answers, or not.
+        c.timer = None;
+        changed(ctx);
+        return;
+    }
     let rest = config(ctx).answer_delay.saturating_sub(ALERT_DELAY);
     arm(ctx, rest, remote_answers);
     changed(ctx);
@@ -224,8 +251,12 @@ pub fn ring(ctx: &mut Ctx, number: &str) -> Result<(), &'static str> {
     if state(ctx).call.is_some() {
         return Err("the module is busy with a call");
     }
+    let fleet = in_fleet(ctx, number);
+    if fleet {
+        to_peer(ctx, "ringing", number);
+    }
     let number = Address::parse(number);
-    state(ctx).call = Some(Call { dir: 1, stat: Stat::Incoming, number, since: None, rings: 0, timer: None });
+    state(ctx).call = Some(Call { dir: 1, stat: Stat::Incoming, number, since: None, rings: 0, timer: None, fleet });
     changed(ctx);
     let generation = state(ctx).generation;
     ring_again(ctx, generation);
@@ -241,6 +272,9 @@ fn ring_again(ctx: &mut Ctx, generation: u64) {
     }
     if c.rings >= RINGS_BEFORE_MISSED {
         let who = c.number.number.clone();
+        if c.fleet {
+            to_peer(ctx, "noanswer", &who);
+        }
         let t = ctx.clock.now_local().format("%I:%M%p");
         ctx.urcs.push(Urc::Line(format!("MISSED_CALL: {t} {who}")));
         end(ctx, &["NO CARRIER"]);
@@ -271,8 +305,12 @@ fn answer(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
         Some(c) if c.stat == Stat::Incoming => {
             c.stat = Stat::Active;
             c.since = Some(now);
+            let peer = c.fleet.then(|| c.number.number.clone());
             if let Some(t) = c.timer.take() {
                 ctx.timers.cancel(t);
+            }
+            if let Some(p) = peer {
+                to_peer(ctx, "answered", &p);
             }
             ctx.urcs.push(Urc::Line("VOICE CALL: BEGIN".into()));
             changed(ctx);
@@ -284,8 +322,42 @@ fn answer(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 
 /// `ATH` / `AT+CHUP`: end the call, if any; `OK` either way.
 fn hang_up(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    if let Some(c) = &state(ctx).call
+        && c.fleet
+    {
+        let peer = c.number.number.clone();
+        to_peer(ctx, "hangup", &peer);
+    }
     end(ctx, &[]);
     Ok(Reply::ok())
+}
+
+/// The other modem of a fleet call: it is `ringing` (our call alerts), `answered` (our
+/// call begins), is `busy` or gave
+/// `noanswer` (our call ends so), or hung up (`hangup`: NO CARRIER).
+pub fn peer_event(ctx: &mut Ctx, from: &str, event: &str) -> Result<(), &'static str> {
+    let now = ctx.now;
+    let Some(c) = state(ctx).call.as_mut() else { return Err("no call") };
+    if c.number.digits() != from.trim_start_matches('+') {
+        return Err("no call with that number");
+    }
+    match event {
+        "ringing" if c.dir == 0 && c.stat == Stat::Dialing => {
+            c.stat = Stat::Alerting;
+            changed(ctx);
+        }
+        "answered" if c.dir == 0 && c.stat != Stat::Active => {
+            c.stat = Stat::Active;
+            c.since = Some(now);
+            ctx.urcs.push(Urc::Line("VOICE CALL: BEGIN".into()));
+            changed(ctx);
+        }
+        "busy" => end(ctx, &["BUSY"]),
+        "noanswer" => end(ctx, &["NO ANSWER"]),
+        "hangup" => end(ctx, &["NO CARRIER"]),
+        _ => return Err("not an event of this call"),
+    }
+    Ok(())
 }
 
 /// `AT+CLCC`: the call, if any.

@@ -87,12 +87,17 @@ impl Trace {
 
     /// From the ring, oldest first: the lines after `since` (at most `limit`), or without
     /// `since` the latest `limit` lines.
-    pub fn lines_since(&self, since: Option<u64>, limit: usize) -> Vec<TraceLine> {
+    /// Only session `session`'s lines, when given.
+    pub fn lines_since(&self, since: Option<u64>, limit: usize, session: Option<u64>) -> Vec<TraceLine> {
         let Some(r) = &self.ring else { return Vec::new() };
         let g = r.lines.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = |l: &&TraceLine| session.is_none_or(|s| l.session == s);
         match since {
-            Some(s) => g.0.iter().filter(|l| l.seq > s).take(limit).cloned().collect(),
-            None => g.0.iter().skip(g.0.len().saturating_sub(limit)).cloned().collect(),
+            Some(s) => g.0.iter().filter(mine).filter(|l| l.seq > s).take(limit).cloned().collect(),
+            None => {
+                let all: Vec<&TraceLine> = g.0.iter().filter(mine).collect();
+                all[all.len().saturating_sub(limit)..].iter().map(|l| (*l).clone()).collect()
+            }
         }
     }
 
@@ -189,10 +194,11 @@ mod tests {
         assert!(text.contains("DTE> AT+CPIN=\"***\"<CR>"), "{text}");
         assert!(text.contains("<MOD <CR><LF>OK<CR><LF>"), "{text}");
         assert!(text.contains("<MOD <x00><x1A>"), "{text}");
-        let lines = t.lines_since(None, 10);
+        let lines = t.lines_since(None, 10, None);
         assert_eq!(lines[0].dir, "rx");
         assert!(!lines[0].text.contains("4321"));
-        assert_eq!(t.lines_since(Some(lines[1].seq), 10).len(), lines.len() - 2);
-        assert_eq!(t.lines_since(None, 1)[0].seq, lines[lines.len() - 1].seq);
+        assert_eq!(t.lines_since(Some(lines[1].seq), 10, None).len(), lines.len() - 2);
+        assert_eq!(t.lines_since(None, 1, Some(1))[0].seq, lines[lines.len() - 1].seq);
+        assert!(t.lines_since(None, 10, Some(2)).is_empty());
     }
 }

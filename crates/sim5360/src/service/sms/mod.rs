@@ -377,11 +377,15 @@ pub fn submit(ctx: &mut Ctx, mut s: Submit, sca: Option<Address>) -> Result<u8, 
     s.mr = mr;
     let submitted = now_scts(ctx);
     record_outbox(ctx, &s, &sca);
+    let own = Address::parse(&ctx.profile.identity.msisdn);
+    let fo = pdu::MMS | (s.fo & pdu::UDHI) | if s.fo & pdu::SRR != 0 { pdu::SRR } else { 0 };
+    let d = Deliver { fo, oa: own, pid: s.pid, dcs: s.dcs, scts: submitted, ud: s.ud.clone() };
     if is_own_number(ctx, &s.da) {
-        let own = Address::parse(&ctx.profile.identity.msisdn);
-        let fo = pdu::MMS | (s.fo & pdu::UDHI) | if s.fo & pdu::SRR != 0 { pdu::SRR } else { 0 };
-        let d = Deliver { fo, oa: own, pid: s.pid, dcs: s.dcs, scts: submitted, ud: s.ud.clone() };
         schedule(ctx, Pending::Deliver(d));
+    } else if ctx.configs.get::<crate::control::fleet::Directory>().is_some_and(|dir| dir.contains(&s.da.number)) {
+        // Another modem of the fleet: the core network delivers it there.
+        let tpdu = pdu::to_hex(&Tpdu::Deliver(d).encode());
+        ctx.uplink.push(crate::control::fleet::message("sms", &s.da.number, serde_json::json!({ "pdu": tpdu })));
     }
     if s.fo & pdu::SRR != 0 {
         schedule(ctx, Pending::Report { mr, to: s.da.clone(), submitted });

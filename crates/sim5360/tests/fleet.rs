@@ -1,0 +1,171 @@
+//! Fleets on the real binary (`--modems 3`): each modem answers with its own IMEI on its
+//! own PTY; modem 0 sends an SMS to modem 2's number and modem 2 gets `+CMTI` and reads
+//! it; modem 1 calls modem 0, which answers, and a hang-up ends both; the control API
+//! lists every modem and drives each; a modem's SIM taken out holds its SMS until it is
+//! back (store and forward). DTEs end lines with CR LF.
+#![allow(clippy::unwrap_used, reason = "tests: a failed unwrap is a failed test")]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use testbench::Dte;
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_sim5360"))
+}
+
+/// A fleet process and the ready line of each modem.
+struct Fleet {
+    child: Child,
+    modems: Vec<Value>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn fleet(n: usize) -> Fleet {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut child = Command::new(bin())
+        .args(["--modems", &n.to_string(), "--boot-delay", "0", "--control", "127.0.0.1:0", "--ready-json"])
+        .arg("--efs")
+        .arg(d.join("efs"))
+        .arg("--state")
+        .arg(d.join("state"))
+        .arg("--link-dir")
+        .arg(d)
+        .args(["--call-answer-delay", "300ms"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(d.join("stderr.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let modems = (0..n)
+        .map(|_| {
+            let mut l = String::new();
+            out.read_line(&mut l).unwrap();
+            serde_json::from_str::<Value>(&l).unwrap_or_else(|e| panic!("{e}: {l:?}"))
+        })
+        .collect();
+    Fleet { child, modems, _dir: dir }
+}
+
+fn dte(f: &Fleet, i: usize) -> Dte {
+    let link = f.modems[i]["link"].as_str().unwrap();
+    let mut d = testbench::open_tty(Path::new(link)).unwrap();
+    d.timeout = Duration::from_secs(20);
+    d.line_end = b"\r\n";
+    d.expect_eventually("PB DONE");
+    d.cmd_expect("ATE0", &["ATE0", "OK"]);
+    d
+}
+
+fn api(url: &str, method: &str, path: &str, body: &str) -> (u16, Value) {
+    let addr = url.strip_prefix("http://").unwrap();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(out.split_once("\r\n\r\n").map_or("", |(_, b)| b)).unwrap_or(Value::Null))
+}
+
+#[test]
+fn three_modems_message_and_call_each_other() {
+    let f = fleet(3);
+    let mut d: Vec<Dte> = (0..3).map(|i| dte(&f, i)).collect();
+    // Each its own identity.
+    let imeis: Vec<String> = (0..3).map(|i| d[i].cmd("AT+CGSN")[0].clone()).collect();
+    assert!(imeis.iter().all(|i| i.len() == 15 && sim5360::profile::imei_is_valid(i)), "{imeis:?}");
+    assert!(imeis[0] != imeis[1] && imeis[1] != imeis[2], "{imeis:?}");
+    for (i, m) in f.modems.iter().enumerate() {
+        assert_eq!(m["imei"].as_str(), Some(imeis[i].as_str()));
+        let n = m["msisdn"].as_str().unwrap();
+        d[i].cmd_expect("AT+CNUM", &[&format!("+CNUM: \"\",\"{n}\",145"), "OK"]);
+    }
+    // An SMS from modem 0 to modem 2.
+    let to = f.modems[2]["msisdn"].as_str().unwrap().to_owned();
+    d[0].cmd_expect("AT+CMGF=1", &["OK"]);
+    d[0].send_line(&format!("AT+CMGS=\"{to}\""));
+    assert_eq!(d[0].bytes(4), b"\r\n> ");
+    d[0].send(b"from modem 0\x1a");
+    assert_eq!(d[0].wait_for("+CMGS:"), "+CMGS: 0");
+    assert_eq!(d[2].wait_for("+CMTI:"), "+CMTI: \"SM\",1");
+    d[2].cmd_expect("AT+CMGF=1", &["OK"]);
+    let read = d[2].cmd("AT+CMGR=1");
+    let from = f.modems[0]["msisdn"].as_str().unwrap();
+    assert!(read[0].starts_with(&format!("+CMGR: \"REC UNREAD\",\"{from}\",\"\",")), "{read:?}");
+    assert_eq!(read[1], "from modem 0");
+    // Modem 1 calls modem 0, which answers; modem 0 hangs up: both calls end.
+    let callee = f.modems[0]["msisdn"].as_str().unwrap().to_owned();
+    let caller = f.modems[1]["msisdn"].as_str().unwrap().to_owned();
+    d[0].cmd_expect("AT+CLIP=1", &["OK"]);
+    d[1].cmd_expect(&format!("ATD{callee};"), &["OK"]);
+    assert_eq!(d[0].wait_for("RING"), "RING");
+    assert_eq!(d[0].wait_for("+CLIP:"), format!("+CLIP: \"{caller}\",145,\"\",0,\"\",0"));
+    d[1].cmd_expect("AT+CLCC", &[&format!("+CLCC: 1,0,3,0,0,\"{callee}\",145"), "OK"]);
+    d[0].cmd_expect("ATA", &["OK"]);
+    assert_eq!(d[0].wait_for("VOICE CALL:"), "VOICE CALL: BEGIN");
+    assert_eq!(d[1].wait_for("VOICE CALL:"), "VOICE CALL: BEGIN");
+    d[1].cmd_expect("AT+CLCC", &[&format!("+CLCC: 1,0,0,0,0,\"{callee}\",145"), "OK"]);
+    d[0].cmd_expect("ATH", &["OK"]);
+    assert!(d[1].wait_for("VOICE CALL:").starts_with("VOICE CALL: END"));
+    assert_eq!(d[1].wait_for("NO CARRIER"), "NO CARRIER");
+    d[1].cmd_expect("AT+CLCC", &["OK"]);
+    // A call to a modem in a call is busy.
+    d[2].cmd_expect(&format!("ATD{callee};"), &["OK"]);
+    d[0].wait_for("RING");
+    d[1].cmd_expect(&format!("ATD{callee};"), &["OK"]);
+    assert_eq!(d[1].wait_for("BUSY"), "BUSY");
+    d[2].cmd_expect("ATH", &["OK"]);
+    assert_eq!(d[0].wait_for("NO CARRIER"), "NO CARRIER");
+    d[0].cmd_expect("AT+CLCC", &["OK"]);
+
+    // The control API lists every modem and reaches each.
+    let url = f.modems[0]["control"].as_str().unwrap();
+    let (st, v) = api(url, "GET", "/api/v1/modems", "");
+    assert_eq!(st, 200);
+    let list = v.as_array().unwrap();
+    assert_eq!(list.len(), 3, "{v}");
+    for (i, m) in list.iter().enumerate() {
+        assert_eq!((m["id"].as_u64(), m["imei"].as_str()), (Some(i as u64), Some(imeis[i].as_str())), "{v}");
+    }
+    let (st, _) = api(url, "POST", "/api/v1/modems/1/urc", r#"{"line": "ONLY ONE"}"#);
+    assert_eq!(st, 204);
+    d[1].expect_eventually("ONLY ONE");
+    assert_eq!(api(url, "GET", "/api/v1/modems/3", "").0, 404);
+    // Store and forward: modem 2's SIM is out; the SMS arrives once it is back.
+    api(url, "PATCH", "/api/v1/modems/2/sim", r#"{"present": false}"#);
+    d[2].expect_eventually("+SIMCARD: NOT AVAILABLE");
+    d[0].send_line(&format!("AT+CMGS=\"{to}\""));
+    assert_eq!(d[0].bytes(4), b"\r\n> ");
+    d[0].send(b"held\x1a");
+    assert_eq!(d[0].wait_for("+CMGS:"), "+CMGS: 1");
+    std::thread::sleep(Duration::from_millis(2500));
+    api(url, "PATCH", "/api/v1/modems/2/sim", r#"{"present": true}"#);
+    assert_eq!(d[2].wait_for("+CMTI:"), "+CMTI: \"SM\",2");
+}
+
+#[test]
+fn a_fleet_member_keeps_its_own_state() {
+    let f = fleet(2);
+    let mut d0 = dte(&f, 0);
+    let mut d1 = dte(&f, 1);
+    d0.cmd_expect("AT+FSMKDIR=C:/only0", &["OK"]);
+    d1.cmd_expect("AT+FSCD=C:/only0", &["ERROR"]);
+    d0.cmd_expect("AT+CSCA=\"+4911\"", &["OK"]);
+    d1.cmd("AT+CMEE=1");
+    let csca = d1.cmd("AT+CSCA?");
+    assert!(!csca[0].contains("+4911"), "{csca:?}");
+}
