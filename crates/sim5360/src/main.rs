@@ -234,12 +234,19 @@ struct Cli {
     modems: Option<u32>,
 
     /// Where a fleet's PTY links go (default: $XDG_RUNTIME_DIR, or /tmp).
-    #[arg(long, value_name = "DIR", requires = "modems")]
+    #[arg(long, value_name = "DIR")]
     link_dir: Option<PathBuf>,
 
     /// A fleet's first MSISDN (digits); modem i has this + i.
-    #[arg(long, value_name = "DIGITS", default_value_t = 15550000000, requires = "modems")]
+    #[arg(long, value_name = "DIGITS", default_value_t = 15550000000)]
     msisdn_base: u64,
+
+    /// Connect this process's modems to an MQTT broker (mqtt://HOST[:PORT]): SMS and
+    /// call signalling reach modems of other processes and machines (topics
+    /// `sim5360/v1/sms/<digits>` and `sim5360/v1/call/<digits>`, QoS 1, a persistent
+    /// session; docs/fleet.md). Runs the modems as a fleet (of one without --modems).
+    #[arg(long, value_name = "URL", value_parser = sim5360::control::fleet::parse_broker, conflicts_with_all = ["serial", "tcp", "stdio", "link"])]
+    core_network: Option<(String, u16)>,
 
     /// Every control request must carry `Authorization: Bearer TOKEN`.
     #[arg(long, value_name = "TOKEN", requires = "control", env = "SIM5360_CONTROL_TOKEN")]
@@ -347,17 +354,30 @@ async fn run_fleet(cli: &Cli, base: &Factory, net: NetConfig, trace: Option<Arc<
     for i in 0..n {
         let mut f = base.clone();
         f.profile.identity = identity(&base.profile.identity, i, cli.msisdn_base);
+        if n == 1 && cli.modems.is_none() {
+            // A single modem on a broker keeps its own identity.
+            f.profile.identity = base.profile.identity.clone();
+        }
         f.efs = base.efs.join(i.to_string());
         let state = state_root.join(i.to_string());
         f.nv = Arc::new(DirNv::open(state.clone()).with_context(|| format!("state directory {}", state.display()))?);
         f.rules = Arc::default();
         factories.push(f);
     }
-    let directory = Directory::new(factories.iter().map(|f| f.profile.identity.msisdn.as_str()));
+    let mut directory = Directory::new(factories.iter().map(|f| f.profile.identity.msisdn.as_str()));
     let hubs: Vec<Arc<Hub>> = (0..n).map(|_| Arc::new(Hub::with_trace(trace.clone()))).collect();
-    let core = Arc::new(CoreNetwork::new(
-        factories.iter().map(|f| f.profile.identity.msisdn.clone()).zip(hubs.iter().cloned()),
-    ));
+    let members = factories.iter().map(|f| f.profile.identity.msisdn.clone()).zip(hubs.iter().cloned());
+    let core = match &cli.core_network {
+        None => Arc::new(CoreNetwork::new(members)),
+        Some((host, port)) => {
+            // One client per process, its id from the first modem's number: the broker
+            // keeps this process's session (and what was sent to it meanwhile) while it is
+            // away.
+            directory = directory.with_everyone();
+            let id = format!("sim5360-{}", factories[0].profile.identity.msisdn.trim_start_matches('+'));
+            CoreNetwork::with_broker(members, host, *port, &id)
+        }
+    };
     let control_url = match &cli.control {
         None => None,
         Some(a) => {
@@ -402,7 +422,8 @@ async fn run_fleet(cli: &Cli, base: &Factory, net: NetConfig, trace: Option<Arc<
             on_baud: None,
             net: Arc::new(net_i),
             port: None,
-            control: control_url.as_ref().map(|_| hubs[i].attach(session_id)),
+            // Always: the core network reaches a modem through its hub, API or not.
+            control: Some(hubs[i].attach(session_id)),
             core: Some((core.clone(), id.msisdn.clone())),
         };
         let stop = stop_rx.clone();
@@ -643,8 +664,8 @@ async fn run(cli: Cli) -> Result<()> {
     net.smtp_tls = cli.smtp_tls;
     net.pop3_tls = cli.pop3_tls;
     net.rules = factory.rules.clone();
-    if let Some(n) = cli.modems {
-        return run_fleet(&cli, &factory, net, trace, n).await;
+    if cli.modems.is_some() || cli.core_network.is_some() {
+        return run_fleet(&cli, &factory, net, trace, cli.modems.unwrap_or(1)).await;
     }
     let net = Arc::new(net);
     if cli.tls_insecure {

@@ -114,7 +114,13 @@ fn three_modems_message_and_call_each_other() {
     d[1].cmd_expect(&format!("ATD{callee};"), &["OK"]);
     assert_eq!(d[0].wait_for("RING"), "RING");
     assert_eq!(d[0].wait_for("+CLIP:"), format!("+CLIP: \"{caller}\",145,\"\",0,\"\",0"));
-    d[1].cmd_expect("AT+CLCC", &[&format!("+CLCC: 1,0,3,0,0,\"{callee}\",145"), "OK"]);
+    // The caller alerts once the callee's ring has come back to it (asynchronously).
+    let alerting = format!("+CLCC: 1,0,3,0,0,\"{callee}\",145");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while d[1].cmd("AT+CLCC")[0] != alerting {
+        assert!(std::time::Instant::now() < deadline, "the caller never alerted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     d[0].cmd_expect("ATA", &["OK"]);
     assert_eq!(d[0].wait_for("VOICE CALL:"), "VOICE CALL: BEGIN");
     assert_eq!(d[1].wait_for("VOICE CALL:"), "VOICE CALL: BEGIN");
@@ -168,4 +174,76 @@ fn a_fleet_member_keeps_its_own_state() {
     d1.cmd("AT+CMEE=1");
     let csca = d1.cmd("AT+CSCA?");
     assert!(!csca[0].contains("+4911"), "{csca:?}");
+}
+
+/// A fleet process on a broker (`--core-network`): its modems' lines and the process.
+fn on_broker(port: u16, base: &str) -> Fleet {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut child = Command::new(bin())
+        .args(["--modems", "1", "--boot-delay", "0", "--ready-json", "--msisdn-base", base])
+        .arg("--core-network")
+        .arg(format!("mqtt://127.0.0.1:{port}"))
+        .arg("--efs")
+        .arg(d.join("efs"))
+        .arg("--state")
+        .arg(d.join("state"))
+        .arg("--link-dir")
+        .arg(d)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(d.join("stderr.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut l = String::new();
+    out.read_line(&mut l).unwrap();
+    let modems = vec![serde_json::from_str::<Value>(&l).unwrap_or_else(|e| panic!("{e}: {l:?}"))];
+    Fleet { child, modems, _dir: dir }
+}
+
+fn send_sms(d: &mut Dte, to: &str, text: &str) {
+    d.send_line(&format!("AT+CMGS=\"{to}\""));
+    assert_eq!(d.bytes(4), b"\r\n> ");
+    d.send(format!("{text}\x1a").as_bytes());
+    d.wait_for("+CMGS:");
+}
+
+#[test]
+fn two_processes_message_through_a_broker_that_restarts() {
+    let mut broker = testbench::MqttBroker::start().unwrap();
+    let a = on_broker(broker.port, "15551000000");
+    let b = on_broker(broker.port, "15552000000");
+    let mut da = dte(&a, 0);
+    let mut db = dte(&b, 0);
+    // Both subscribed (the broker logs each client's subscriptions).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while broker.log_tail().matches("sim5360/v1/sms/").count() < 2 {
+        assert!(std::time::Instant::now() < deadline, "not subscribed:\n{}", broker.log_tail());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    da.cmd_expect("AT+CMGF=1", &["OK"]);
+    db.cmd_expect("AT+CMGF=1", &["OK"]);
+    send_sms(&mut da, "+15552000000", "across processes");
+    assert_eq!(db.wait_for("+CMTI:"), "+CMTI: \"SM\",1");
+    let r = db.cmd("AT+CMGR=1");
+    assert!(r[0].contains("\"+15551000000\""), "{r:?}");
+    assert_eq!(r[1], "across processes");
+    // The broker restarts (nothing persisted); both reconnect and subscribe again.
+    broker.restart().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while broker.log_tail().matches("sim5360/v1/sms/").count() < 2 {
+        assert!(std::time::Instant::now() < deadline, "not subscribed again:\n{}", broker.log_tail());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    send_sms(&mut db, "+15551000000", "after the restart");
+    assert_eq!(da.wait_for("+CMTI:"), "+CMTI: \"SM\",1");
+    let r = da.cmd("AT+CMGR=1");
+    assert_eq!(r[1], "after the restart");
+    // A call through the broker rings at the other process, and both ends see the answer.
+    db.cmd_expect("ATD+15551000000;", &["OK"]);
+    assert_eq!(da.wait_for("RING"), "RING");
+    da.cmd_expect("ATA", &["OK"]);
+    assert_eq!(db.wait_for("VOICE CALL:"), "VOICE CALL: BEGIN");
+    db.cmd_expect("ATH", &["OK"]);
+    assert_eq!(da.wait_for("NO CARRIER"), "NO CARRIER");
 }

@@ -77,7 +77,8 @@ fn wait_udp_echo(proc: &ServerProcess, port: u16) -> Result<()> {
 #[derive(Debug)]
 pub struct MqttBroker {
     pub port: u16,
-    proc: ServerProcess,
+    /// None only while it restarts.
+    proc: Option<ServerProcess>,
     _dir: tempfile::TempDir,
 }
 
@@ -93,11 +94,23 @@ impl MqttBroker {
                 .map_err(|e| in_use(e, &w.join("mosquitto.log")))?;
             Ok((proc, p[0]))
         })?;
-        Ok(Self { port, proc, _dir: dir })
+        Ok(Self { port, proc: Some(proc), _dir: dir })
     }
 
     pub fn log_tail(&self) -> String {
-        self.proc.log_tail()
+        self.proc.as_ref().map(ServerProcess::log_tail).unwrap_or_default()
+    }
+
+    /// Stop the broker and start it again on the same port (nothing persisted: sessions
+    /// and queued messages are gone, as after a crash).
+    pub fn restart(&mut self) -> Result<()> {
+        let w = self._dir.path().to_owned();
+        let port = self.port;
+        // The old process is stopped (dropped) before the new one binds the port.
+        self.proc = None;
+        let args = vec!["-c".to_owned(), w.join("mosquitto.conf").display().to_string(), "-v".into()];
+        self.proc = Some(ServerProcess::start("mosquitto", Path::new("/usr/sbin/mosquitto"), &args, &w, &[port])?);
+        Ok(())
     }
 
     /// `mosquitto_sub -t topic -C count`, running: its output is the messages, one a
@@ -111,7 +124,7 @@ impl MqttBroker {
             .spawn()
             .context("mosquitto_sub")?;
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.proc.log_tail().contains("testbench-sub") || !self.proc.log_tail().contains(topic) {
+        while !self.log_tail().contains("testbench-sub") || !self.log_tail().contains(topic) {
             if Instant::now() > deadline {
                 bail!("mosquitto_sub did not subscribe:\n{}", self.log_tail());
             }

@@ -19,20 +19,28 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The MSISDNs of the fleet (given to every member's configuration, so its SMS and voice
-/// families know which numbers the fleet reaches).
+/// families know which numbers the fleet reaches). With a broker (`--core-network`) any
+/// number may be a modem of another process: every number counts.
 #[derive(Debug, Clone, Default)]
 pub struct Directory {
     digits: std::collections::HashSet<String>,
+    everyone: bool,
 }
 
 impl Directory {
     pub fn new<'a>(numbers: impl IntoIterator<Item = &'a str>) -> Self {
-        Self { digits: numbers.into_iter().map(|n| n.trim_start_matches('+').to_owned()).collect() }
+        Self { digits: numbers.into_iter().map(|n| n.trim_start_matches('+').to_owned()).collect(), everyone: false }
+    }
+
+    /// Every number may be reached (through the broker).
+    pub fn with_everyone(mut self) -> Self {
+        self.everyone = true;
+        self
     }
 
     /// Whether `number` (with or without `+`) is a modem of the fleet.
     pub fn contains(&self, number: &str) -> bool {
-        self.digits.contains(number.trim_start_matches('+'))
+        self.everyone || self.digits.contains(number.trim_start_matches('+'))
     }
 }
 
@@ -53,16 +61,110 @@ pub fn identity(base: &Identity, index: u32, msisdn_base: u64) -> Identity {
 const RETRIES: u32 = 30;
 const RETRY_EVERY: Duration = Duration::from_secs(2);
 
-/// The network between the modems of a process.
-#[derive(Debug, Default)]
+/// The network between the modems of a process, and through a broker to other
+/// processes.
+#[derive(Default)]
 pub struct CoreNetwork {
     /// Member by MSISDN digits: its hub.
     members: HashMap<String, Arc<Hub>>,
+    /// The broker (`--core-network mqtt://...`), when there is one.
+    broker: Option<rumqttc::AsyncClient>,
+}
+
+impl std::fmt::Debug for CoreNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoreNetwork")
+            .field("members", &self.members.len())
+            .field("broker", &self.broker.is_some())
+            .finish()
+    }
+}
+
+/// The topic a message for `number` goes to: `sim5360/v1/<kind>/<digits>`.
+pub fn topic(kind: &str, number: &str) -> String {
+    format!("sim5360/v1/{kind}/{}", number.trim_start_matches('+'))
+}
+
+/// `mqtt://HOST:PORT` (port 1883 by default).
+pub fn parse_broker(url: &str) -> Result<(String, u16), String> {
+    let rest = url.strip_prefix("mqtt://").ok_or("expected mqtt://HOST[:PORT]")?;
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| format!("{p:?} is not a port"))?),
+        None => (rest, 1883),
+    };
+    if host.is_empty() {
+        return Err("no host".into());
+    }
+    Ok((host.trim_matches(['[', ']']).to_owned(), port))
 }
 
 impl CoreNetwork {
     pub fn new(members: impl IntoIterator<Item = (String, Arc<Hub>)>) -> Self {
-        Self { members: members.into_iter().map(|(n, h)| (n.trim_start_matches('+').to_owned(), h)).collect() }
+        Self {
+            members: members.into_iter().map(|(n, h)| (n.trim_start_matches('+').to_owned(), h)).collect(),
+            broker: None,
+        }
+    }
+
+    /// The same, connected to a broker: every member's topics are subscribed with a
+    /// persistent session (`clean_session=false`, client id `client_id`), so what is
+    /// published while this process is away waits in the broker; after a broker restart
+    /// the subscriptions are made again. Messages for numbers outside the process are
+    /// published there (QoS 1).
+    pub fn with_broker(
+        members: impl IntoIterator<Item = (String, Arc<Hub>)>,
+        host: &str,
+        port: u16,
+        client_id: &str,
+    ) -> Arc<Self> {
+        let mut opts = rumqttc::MqttOptions::new(client_id, host, port);
+        opts.set_clean_session(false);
+        opts.set_keep_alive(Duration::from_secs(5));
+        let (client, mut events) = rumqttc::AsyncClient::new(opts, 1024);
+        let mut me = Self::new(members);
+        me.broker = Some(client.clone());
+        let me = Arc::new(me);
+        let topics: Vec<String> = me.members.keys().flat_map(|d| ["sms", "call"].map(|k| topic(k, d))).collect();
+        let weak = Arc::downgrade(&me);
+        tokio::spawn(async move {
+            let mut up = false;
+            loop {
+                match events.poll().await {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => {
+                        tracing::info!("core network: connected to the broker");
+                        up = true;
+                        for t in &topics {
+                            if let Err(e) = client.subscribe(t, rumqttc::QoS::AtLeastOnce).await {
+                                tracing::warn!("core network: subscribe {t}: {e}");
+                            }
+                        }
+                    }
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                        let Some(net) = weak.upgrade() else { return };
+                        match serde_json::from_slice::<Value>(&p.payload) {
+                            Ok(msg) => {
+                                let from = msg["from"].as_str().unwrap_or("").to_owned();
+                                tokio::spawn(async move { net.deliver(&from, msg).await });
+                            }
+                            Err(e) => tracing::info!("core network: a message on {} is not JSON: {e}", p.topic),
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        if up {
+                            tracing::warn!("core network: broker connection lost ({e}); reconnecting");
+                        }
+                        up = false;
+                        if weak.strong_count() == 0 {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        me
     }
 
     fn member(&self, number: &str) -> Option<Arc<Hub>> {
@@ -77,11 +179,22 @@ impl CoreNetwork {
     }
 
     async fn deliver(&self, from: &str, msg: Value) {
-        let Some(to) = msg["to"].as_str() else { return };
-        let Some(hub) = self.member(to) else {
-            tracing::debug!("core network: {to} is not a member; dropped");
+        let Some(to) = msg["to"].as_str().map(str::to_owned) else { return };
+        let Some(hub) = self.member(&to) else {
+            match &self.broker {
+                Some(b) => {
+                    let kind = if msg["kind"] == "sms" { "sms" } else { "call" };
+                    let mut m = msg.clone();
+                    m["from"] = from.into();
+                    if let Err(e) = b.publish(topic(kind, &to), rumqttc::QoS::AtLeastOnce, false, m.to_string()).await {
+                        tracing::warn!("core network: publish for {to}: {e}");
+                    }
+                }
+                None => tracing::debug!("core network: {to} is not a member; dropped"),
+            }
             return;
         };
+        let to = to.as_str();
         let control = match msg["kind"].as_str() {
             Some("sms") => {
                 let Some(pdu) = msg["pdu"].as_str() else { return };
@@ -106,10 +219,9 @@ impl CoreNetwork {
                 // A call to a member that cannot take it: the caller hears busy.
                 Err(e) if !is_sms => {
                     tracing::info!("core network: call from {from} to {to} refused: {}", e.error);
-                    if msg["kind"] == "dial"
-                        && let Some(back) = self.member(from)
-                    {
-                        let _ = back.send(Control::Peer { from: to.to_owned(), event: "busy".into() }).await;
+                    if msg["kind"] == "dial" {
+                        // The caller hears busy (through the broker if it is elsewhere).
+                        Box::pin(self.deliver(to, message("busy", from, Value::Null))).await;
                     }
                     return;
                 }
@@ -153,5 +265,10 @@ mod tests {
         assert_ne!(a.iccid, b.iccid);
         let d = Directory::new([a.msisdn.as_str()]);
         assert!(d.contains("15550000000") && !d.contains("+15550000001"));
+        assert!(d.with_everyone().contains("+4912"));
+        assert_eq!(parse_broker("mqtt://127.0.0.1:1884"), Ok(("127.0.0.1".into(), 1884)));
+        assert_eq!(parse_broker("mqtt://broker"), Ok(("broker".into(), 1883)));
+        assert!(parse_broker("http://x").is_err() && parse_broker("mqtt://:1").is_err());
+        assert_eq!(topic("sms", "+1555"), "sim5360/v1/sms/1555");
     }
 }

@@ -199,12 +199,27 @@ fn dial(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     }
     let number = Address::parse(&number);
     state(ctx).call = Some(Call { dir: 0, stat: Stat::Dialing, number, since: None, rings: 0, timer: None, fleet });
-    if !fleet {
-        // A fleet member says when it rings.
+    if fleet {
+        // A fleet member says when it rings; silence means nobody has that number.
+        arm(ctx, PEER_SILENT, peer_silent);
+    } else {
         arm(ctx, ALERT_DELAY, alerting);
     }
     changed(ctx);
     Ok(Reply::ok())
+}
+
+/// A call to a number the fleet may reach (through a broker) that no modem answered for:
+/// the network answers it as for any number.
+const PEER_SILENT: Duration = Duration::from_secs(5);
+
+fn peer_silent(ctx: &mut Ctx, generation: u64) {
+    let Some(c) = current(ctx, generation) else { return };
+    if c.stat != Stat::Dialing {
+        return;
+    }
+    c.fleet = false;
+    alerting(ctx, generation);
 }
 
 fn alerting(ctx: &mut Ctx, generation: u64) {
