@@ -230,8 +230,14 @@ struct Cli {
     /// (link `ttySIM5360-<i>` in --link-dir), EFS (<efs>/<i>), state (<state>/<i>) and
     /// identity (IMEI, IMSI, ICCID ending in i; MSISDN --msisdn-base + i); SMS and calls
     /// between their numbers go from one to the other (docs/fleet.md).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096), conflicts_with_all = ["serial", "tcp", "stdio", "link"])]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096), conflicts_with_all = ["serial", "stdio", "link"])]
     modems: Option<u32>,
+
+    /// A fleet file (TOML): one `[[modem]]` table per modem with what differs from the
+    /// command line (profile, pin, imei, imsi, iccid, msisdn, efs, state, link); the
+    /// number of tables is the fleet's size (docs/fleet.md).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["modems", "serial", "stdio", "link"])]
+    fleet: Option<PathBuf>,
 
     /// Where a fleet's PTY links go (default: $XDG_RUNTIME_DIR, or /tmp).
     #[arg(long, value_name = "DIR")]
@@ -245,7 +251,7 @@ struct Cli {
     /// call signalling reach modems of other processes and machines (topics
     /// `sim5360/v1/sms/<digits>` and `sim5360/v1/call/<digits>`, QoS 1, a persistent
     /// session; docs/fleet.md). Runs the modems as a fleet (of one without --modems).
-    #[arg(long, value_name = "URL", value_parser = sim5360::control::fleet::parse_broker, conflicts_with_all = ["serial", "tcp", "stdio", "link"])]
+    #[arg(long, value_name = "URL", value_parser = sim5360::control::fleet::parse_broker, conflicts_with_all = ["serial", "stdio", "link"])]
     core_network: Option<(String, u16)>,
 
     /// Every control request must carry `Authorization: Bearer TOKEN`.
@@ -334,11 +340,18 @@ impl Factory {
 /// `--modems N`: N modems in this process, each on its own PTY with its own identity,
 /// EFS and state, one control API for all (`/api/v1/modems/<i>`), and a core network
 /// between their numbers. A modem task that ends or panics leaves the others running.
-async fn run_fleet(cli: &Cli, base: &Factory, net: NetConfig, trace: Option<Arc<Trace>>, n: u32) -> Result<()> {
+async fn run_fleet(
+    cli: &Cli,
+    base: &Factory,
+    net: NetConfig,
+    trace: Option<Arc<Trace>>,
+    n: u32,
+    file: Option<sim5360::control::fleet::FleetFile>,
+) -> Result<()> {
     use sim5360::control::fleet::{CoreNetwork, Directory, identity};
     use sim5360::control::http::Hub;
     raise_fd_limit();
-    let free_ptys = pty_room();
+    let free_ptys = if cli.tcp.is_none() { pty_room() } else { None };
     if let Some(room) = free_ptys
         && u64::from(n) > room
     {
@@ -351,17 +364,60 @@ async fn run_fleet(cli: &Cli, base: &Factory, net: NetConfig, trace: Option<Arc<
     let link_dir = cli.link_dir.clone().unwrap_or_else(|| default_link().parent().map_or("/tmp".into(), PathBuf::from));
     std::fs::create_dir_all(&link_dir).with_context(|| format!("--link-dir {}", link_dir.display()))?;
     let mut factories = Vec::with_capacity(n as usize);
+    let mut links = Vec::with_capacity(n as usize);
     for i in 0..n {
         let mut f = base.clone();
         f.profile.identity = identity(&base.profile.identity, i, cli.msisdn_base);
-        if n == 1 && cli.modems.is_none() {
+        if n == 1 && cli.modems.is_none() && file.is_none() {
             // A single modem on a broker keeps its own identity.
             f.profile.identity = base.profile.identity.clone();
         }
         f.efs = base.efs.join(i.to_string());
-        let state = state_root.join(i.to_string());
+        let mut state = state_root.join(i.to_string());
+        let mut link = link_dir.join(format!("ttySIM5360-{i}"));
+        if let Some(spec) = file.as_ref().and_then(|f| f.modem.get(i as usize)) {
+            if let Some(p) = &spec.profile {
+                let model = match p.as_str() {
+                    "sim5320" => Model::Sim5320,
+                    "sim7600" => Model::Sim7600,
+                    _ => Model::Sim5360,
+                };
+                // That model's defaults, with the index's identity on its own TAC.
+                let fresh = Profile::new(model);
+                let derived = identity(&fresh.identity, i, cli.msisdn_base);
+                f.profile = fresh;
+                f.profile.identity = derived;
+            }
+            let id = &mut f.profile.identity;
+            for (field, value) in [
+                (&mut id.imei, &spec.imei),
+                (&mut id.imsi, &spec.imsi),
+                (&mut id.iccid, &spec.iccid),
+                (&mut id.msisdn, &spec.msisdn),
+            ] {
+                if let Some(v) = value {
+                    v.clone_into(field);
+                }
+            }
+            if !id.msisdn.starts_with('+') {
+                id.msisdn.insert(0, '+');
+            }
+            if spec.pin.is_some() {
+                f.pin.clone_from(&spec.pin);
+            }
+            if let Some(p) = &spec.efs {
+                f.efs.clone_from(p);
+            }
+            if let Some(p) = &spec.state {
+                state.clone_from(p);
+            }
+            if let Some(p) = &spec.link {
+                link.clone_from(p);
+            }
+        }
         f.nv = Arc::new(DirNv::open(state.clone()).with_context(|| format!("state directory {}", state.display()))?);
         f.rules = Arc::default();
+        links.push(link);
         factories.push(f);
     }
     let mut directory = Directory::new(factories.iter().map(|f| f.profile.identity.msisdn.as_str()));
@@ -397,48 +453,76 @@ async fn run_fleet(cli: &Cli, base: &Factory, net: NetConfig, trace: Option<Arc<
         let _ = stop_tx.send(true);
     });
     let started = std::time::Instant::now();
+    let tcp_base = match &cli.tcp {
+        Some(a) => Some(tcp::parse_addr(a)?),
+        None => None,
+    };
     let mut tasks = tokio::task::JoinSet::new();
     for (i, mut f) in factories.into_iter().enumerate() {
         f.directory = Some(directory.clone());
         let modem = f.power_on()?;
-        let link = link_dir.join(format!("ttySIM5360-{i}"));
-        let (pty, stream) = Pty::open(cli.baud, Some(&link))?;
-        let id = &f.profile.identity;
-        let line = serde_json::json!({
-            "id": i, "pty": pty.path.display().to_string(), "link": link.display().to_string(),
-            "imei": id.imei, "msisdn": id.msisdn, "control": control_url, "pid": std::process::id(),
+        let id = f.profile.identity.clone();
+        let mut net_i = net.clone();
+        net_i.rules = f.rules.clone();
+        let net_i = Arc::new(net_i);
+        let session_id = i as u64 + 1;
+        let (hub, core, trace) = (hubs[i].clone(), core.clone(), trace.clone());
+        let pace = cli.pace;
+        let msisdn = id.msisdn.clone();
+        // Every connection's session (a TCP fleet gives each connection one).
+        let session = move || SessionOptions {
+            pace,
+            trace: trace.as_ref().map(|t| (t.clone(), t.session(session_id))),
+            on_baud: None,
+            net: net_i.clone(),
+            port: None,
+            // Always: the core network reaches a modem through its hub, API or not.
+            control: Some(hub.attach(session_id)),
+            core: Some((core.clone(), msisdn.clone())),
+        };
+        let mut line = serde_json::json!({
+            "id": i, "imei": id.imei, "msisdn": id.msisdn, "control": control_url, "pid": std::process::id(),
         });
+        let stop = stop_rx.clone();
+        if let Some(addr) = &tcp_base {
+            // One listening port per modem: the base port + i (port 0: each a free one).
+            let port =
+                if addr.port() == 0 { 0 } else { addr.port().checked_add(i as u16).context("--tcp: ports run out")? };
+            let listener = tcp::bind(std::net::SocketAddr::new(addr.ip(), port)).await?;
+            let local = listener.local_addr()?;
+            line["tcp"] = local.to_string().into();
+            if cli.ready_json {
+                println!("{line}");
+            } else {
+                println!("modem {i}: tcp: {local} msisdn: {}", id.msisdn);
+            }
+            tasks.spawn(async move {
+                let power_on = move || f.power_on();
+                (i, tcp::serve(listener, modem, power_on, session, stop).await)
+            });
+            continue;
+        }
+        let link = links[i].clone();
+        let (pty, stream) = Pty::open(cli.baud, Some(&link))?;
+        line["pty"] = pty.path.display().to_string().into();
+        line["link"] = link.display().to_string().into();
         if cli.ready_json {
             println!("{line}");
         } else {
             println!("modem {i}: pty: {} link: {} msisdn: {}", pty.path.display(), link.display(), id.msisdn);
         }
-        let mut net_i = net.clone();
-        net_i.rules = f.rules.clone();
-        let session_id = i as u64 + 1;
-        let session = SessionOptions {
-            pace: cli.pace,
-            trace: trace.as_ref().map(|t| (t.clone(), t.session(session_id))),
-            on_baud: None,
-            net: Arc::new(net_i),
-            port: None,
-            // Always: the core network reaches a modem through its hub, API or not.
-            control: Some(hubs[i].attach(session_id)),
-            core: Some((core.clone(), id.msisdn.clone())),
-        };
-        let stop = stop_rx.clone();
         tasks.spawn(async move {
             let (rd, wr) = tokio::io::split(stream);
-            let end = runner::run(rd, wr, modem, session, stop).await;
+            let end = runner::run(rd, wr, modem, session(), stop).await;
             drop(pty);
-            (i, end)
+            (i, end.map(|e| info!(modem = i, "session ended: {e:?}")).map_err(anyhow::Error::from))
         });
     }
     std::io::Write::flush(&mut std::io::stdout())?;
     info!(modems = n, ms = started.elapsed().as_millis() as u64, "fleet ready");
     while let Some(r) = tasks.join_next().await {
         match r {
-            Ok((i, Ok(end))) => info!(modem = i, "modem ended: {end:?}"),
+            Ok((i, Ok(()))) => info!(modem = i, "modem ended"),
             Ok((i, Err(e))) => warn!(modem = i, "modem ended with an error: {e}"),
             Err(e) => tracing::error!("a modem's task failed ({e}); the others go on"),
         }
@@ -664,8 +748,13 @@ async fn run(cli: Cli) -> Result<()> {
     net.smtp_tls = cli.smtp_tls;
     net.pop3_tls = cli.pop3_tls;
     net.rules = factory.rules.clone();
-    if cli.modems.is_some() || cli.core_network.is_some() {
-        return run_fleet(&cli, &factory, net, trace, cli.modems.unwrap_or(1)).await;
+    if cli.modems.is_some() || cli.core_network.is_some() || cli.fleet.is_some() {
+        let file = match &cli.fleet {
+            Some(p) => Some(sim5360::control::fleet::FleetFile::load(p).map_err(anyhow::Error::msg)?),
+            None => None,
+        };
+        let n = file.as_ref().map_or(cli.modems.unwrap_or(1), |f| f.modem.len() as u32);
+        return run_fleet(&cli, &factory, net, trace, n, file).await;
     }
     let net = Arc::new(net);
     if cli.tls_insecure {

@@ -247,3 +247,119 @@ fn two_processes_message_through_a_broker_that_restarts() {
     db.cmd_expect("ATH", &["OK"]);
     assert_eq!(da.wait_for("NO CARRIER"), "NO CARRIER");
 }
+
+#[test]
+fn a_fleet_file_sets_each_modem() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let file = d.join("fleet.toml");
+    let efs1 = d.join("efs-of-one");
+    std::fs::write(
+        &file,
+        format!(
+            "[[modem]]\nmsisdn = \"+4915112345678\"\n\n[[modem]]\nprofile = \"sim7600\"\npin = \"1234\"\nimei = \"356938035643809\"\nefs = \"{}\"\nlink = \"{}\"\n",
+            efs1.display(),
+            d.join("tracker").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(bin())
+        .args(["--boot-delay", "0", "--ready-json"])
+        .arg("--fleet")
+        .arg(&file)
+        .arg("--efs")
+        .arg(d.join("efs"))
+        .arg("--state")
+        .arg(d.join("state"))
+        .arg("--link-dir")
+        .arg(d)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let lines: Vec<Value> = (0..2)
+        .map(|_| {
+            let mut l = String::new();
+            out.read_line(&mut l).unwrap();
+            serde_json::from_str(&l).unwrap()
+        })
+        .collect();
+    let f = Fleet { child, modems: lines, _dir: dir };
+    assert_eq!(f.modems[0]["msisdn"], "+4915112345678");
+    assert_eq!(f.modems[1]["imei"], "356938035643809");
+    assert!(f.modems[1]["link"].as_str().unwrap().ends_with("/tracker"));
+    let mut d0 = dte(&f, 0);
+    d0.cmd_expect("AT+CGMM", &["SIMCOM_SIM5360E", "OK"]);
+    let link = f.modems[1]["link"].as_str().unwrap();
+    let mut d1 = testbench::open_tty(Path::new(link)).unwrap();
+    d1.timeout = Duration::from_secs(20);
+    d1.expect_eventually("+CPIN: SIM PIN");
+    d1.cmd_expect("AT+CPIN=\"1234\"", &["AT+CPIN=\"1234\"", "OK"]);
+    d1.expect_eventually("PB DONE");
+    d1.cmd_expect("ATE0", &["ATE0", "OK"]);
+    d1.cmd_expect("AT+CGMM", &["SIMCOM_SIM7600E", "OK"]);
+    d1.cmd_expect("AT+FSMKDIR=C:/mine", &["OK"]);
+    // Its EFS is where the file put it.
+    assert!(walk(&efs1).iter().any(|p| p.ends_with("mine")), "{:?}", walk(&efs1));
+    // A file that is wrong is refused before anything starts.
+    std::fs::write(&file, "[[modem]]\npin = \"12\"\n").unwrap();
+    let out = Command::new(bin()).arg("--fleet").arg(&file).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("modem 0: pin is 4-8 digits"), "{out:?}");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        }
+        out.push(p);
+    }
+    out
+}
+
+#[test]
+fn a_tcp_fleet_has_a_port_per_modem() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut child = Command::new(bin())
+        .args(["--modems", "2", "--tcp", "127.0.0.1:0", "--boot-delay", "0", "--ready-json"])
+        .arg("--efs")
+        .arg(d.join("efs"))
+        .arg("--state")
+        .arg(d.join("state"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let lines: Vec<Value> = (0..2)
+        .map(|_| {
+            let mut l = String::new();
+            out.read_line(&mut l).unwrap();
+            serde_json::from_str(&l).unwrap()
+        })
+        .collect();
+    let _f = Fleet { child, modems: lines.clone(), _dir: dir };
+    let connect = |i: usize| {
+        let s = std::net::TcpStream::connect(lines[i]["tcp"].as_str().unwrap()).unwrap();
+        let mut d = Dte::new(s.try_clone().unwrap(), Box::new(s));
+        d.timeout = Duration::from_secs(20);
+        d.line_end = b"\r\n";
+        d.expect_eventually("PB DONE");
+        d.cmd_expect("ATE0", &["ATE0", "OK"]);
+        d
+    };
+    let mut d0 = connect(0);
+    let mut d1 = connect(1);
+    assert_ne!(d0.cmd("AT+CGSN")[0], d1.cmd("AT+CGSN")[0]);
+    d0.cmd_expect("AT+CMGF=1", &["OK"]);
+    d0.send_line(&format!("AT+CMGS=\"{}\"", lines[1]["msisdn"].as_str().unwrap()));
+    assert_eq!(d0.bytes(4), b"\r\n> ");
+    d0.send(b"over tcp\x1a");
+    d0.wait_for("+CMGS:");
+    assert_eq!(d1.wait_for("+CMTI:"), "+CMTI: \"SM\",1");
+}

@@ -57,6 +57,83 @@ pub fn identity(base: &Identity, index: u32, msisdn_base: u64) -> Identity {
     id
 }
 
+/// One modem of a fleet file (`--fleet FILE`, TOML): what differs from the command line's
+/// settings and the identity the index gives.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberSpec {
+    /// `sim5360`, `sim5320` or `sim7600`.
+    pub profile: Option<String>,
+    pub pin: Option<String>,
+    pub imei: Option<String>,
+    pub imsi: Option<String>,
+    pub iccid: Option<String>,
+    pub msisdn: Option<String>,
+    /// Its EFS and state directories, and its PTY link.
+    pub efs: Option<std::path::PathBuf>,
+    pub state: Option<std::path::PathBuf>,
+    pub link: Option<std::path::PathBuf>,
+}
+
+/// A fleet file: `[[modem]]` tables, one per modem, in order.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetFile {
+    #[serde(default)]
+    pub modem: Vec<MemberSpec>,
+}
+
+impl FleetFile {
+    /// Read and check `path`: a clear error for what is wrong, with the modem's index.
+    pub fn load(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let f: Self = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        if f.modem.is_empty() {
+            return Err(format!("{}: no [[modem]] table", path.display()));
+        }
+        let mut numbers = std::collections::HashSet::new();
+        for (i, m) in f.modem.iter().enumerate() {
+            let bad = |what: &str| format!("{}: modem {i}: {what}", path.display());
+            if let Some(p) = &m.profile
+                && !["sim5360", "sim5320", "sim7600"].contains(&p.as_str())
+            {
+                return Err(bad("profile is sim5360, sim5320 or sim7600"));
+            }
+            if let Some(pin) = &m.pin
+                && (!(4..=8).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(bad("pin is 4-8 digits"));
+            }
+            if let Some(imei) = &m.imei
+                && !crate::profile::imei_is_valid(imei)
+            {
+                return Err(bad("imei is 15 digits with a valid check digit"));
+            }
+            if let Some(imsi) = &m.imsi
+                && (!(6..=15).contains(&imsi.len()) || !imsi.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(bad("imsi is 6-15 digits"));
+            }
+            if let Some(iccid) = &m.iccid {
+                let body = iccid.strip_suffix(['F', 'f']).unwrap_or(iccid);
+                if !(19..=20).contains(&iccid.len()) || !body.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(bad("iccid is 19-20 digits (or 19 and F)"));
+                }
+            }
+            if let Some(n) = &m.msisdn {
+                let d = n.strip_prefix('+').unwrap_or(n);
+                if !(3..=15).contains(&d.len()) || !d.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(bad("msisdn is 3-15 digits, optionally after +"));
+                }
+                if !numbers.insert(d.to_owned()) {
+                    return Err(bad("msisdn is another modem's"));
+                }
+            }
+        }
+        Ok(f)
+    }
+}
+
 /// How many times a message for a member that cannot take it is tried, and how often.
 const RETRIES: u32 = 30;
 const RETRY_EVERY: Duration = Duration::from_secs(2);
@@ -251,6 +328,28 @@ pub fn message(kind: &str, to: &str, extra: Value) -> Value {
 mod tests {
     use super::*;
     use crate::profile::{Model, Profile, imei_is_valid};
+
+    #[test]
+    fn fleet_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("fleet.toml");
+        std::fs::write(&p, "[[modem]]\nprofile = \"sim7600\"\nmsisdn = \"+4911\"\n\n[[modem]]\npin = \"1234\"\n")
+            .unwrap();
+        let f = FleetFile::load(&p).unwrap();
+        assert_eq!(f.modem.len(), 2);
+        assert_eq!(f.modem[0].profile.as_deref(), Some("sim7600"));
+        for bad in [
+            "[[modem]]\nprofile = \"nokia\"\n",
+            "[[modem]]\npin = \"12\"\n",
+            "[[modem]]\nimei = \"123456789012345\"\n",
+            "[[modem]]\nmsisdn = \"+4911\"\n[[modem]]\nmsisdn = \"4911\"\n",
+            "[[modem]]\ncolour = \"red\"\n",
+            "",
+        ] {
+            std::fs::write(&p, bad).unwrap();
+            assert!(FleetFile::load(&p).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn identities_differ_and_are_valid() {
