@@ -246,6 +246,17 @@ fn two_processes_message_through_a_broker_that_restarts() {
     assert_eq!(db.wait_for("VOICE CALL:"), "VOICE CALL: BEGIN");
     db.cmd_expect("ATH", &["OK"]);
     assert_eq!(da.wait_for("NO CARRIER"), "NO CARRIER");
+    // Process B goes away; what A sends it meanwhile waits in the broker (B's persistent
+    // session) and arrives when B is back with the same number.
+    drop(db);
+    drop(b);
+    send_sms(&mut da, "+15552000000", "while you were away");
+    std::thread::sleep(Duration::from_millis(500));
+    let b = on_broker(broker.port, "15552000000");
+    let mut db = dte(&b, 0);
+    assert_eq!(db.wait_for("+CMTI:"), "+CMTI: \"SM\",1");
+    db.cmd_expect("AT+CMGF=1", &["OK"]);
+    assert_eq!(db.cmd("AT+CMGR=1")[1], "while you were away");
 }
 
 #[test]
