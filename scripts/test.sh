@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite from a clean checkout: install what the tests need (idempotent,
-# quick when already done), then format check, lints and every test. Ends with one
-# summary line: "tests: N passed, M failed".
+# quick when already done), then format check, lints, every test and the Python package's
+# check (scripts/python-check.sh). Ends with one summary line: "tests: N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,8 +15,11 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --workspace 2>&1 | tee "$log" || status=$?
-passed=$(grep '^test result:' "$log" | grep -o '[0-9]* passed' | awk '{s+=$1} END {print s+0}')
-failed=$(grep '^test result:' "$log" | grep -o '[0-9]* failed' | awk '{s+=$1} END {print s+0}')
+# The Python package: wheel built from the checkout, a fresh venv, ruff, mypy, its pytest
+# suite twice (the second time under xdist). Its pytest summaries count in the total.
+bash scripts/python-check.sh 2>&1 | tee -a "$log" || status=$?
+passed=$(grep -E '^test result:|^[0-9]+ (passed|failed)' "$log" | grep -o '[0-9]* passed' | awk '{s+=$1} END {print s+0}')
+failed=$(grep -E '^test result:|^[0-9]+ (passed|failed)' "$log" | grep -o '[0-9]* failed' | awk '{s+=$1} END {print s+0}')
 echo
 echo "tests: $passed passed, $failed failed"
 if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then

@@ -503,6 +503,9 @@ async fn run_fleet(
             continue;
         }
         let link = links[i].clone();
+        // The session (its hub attached) before the announcement, so the API answers for
+        // this modem as soon as its ready line is out.
+        let opts = session();
         let (pty, stream) = Pty::open(cli.baud, Some(&link))?;
         line["pty"] = pty.path.display().to_string().into();
         line["link"] = link.display().to_string().into();
@@ -513,7 +516,7 @@ async fn run_fleet(
         }
         tasks.spawn(async move {
             let (rd, wr) = tokio::io::split(stream);
-            let end = runner::run(rd, wr, modem, session(), stop).await;
+            let end = runner::run(rd, wr, modem, opts, stop).await;
             drop(pty);
             (i, end.map(|e| info!(modem = i, "session ended: {e:?}")).map_err(anyhow::Error::from))
         });

@@ -84,6 +84,11 @@ fn api(url: &str, method: &str, path: &str, body: &str) -> (u16, Value) {
 #[test]
 fn three_modems_message_and_call_each_other() {
     let f = fleet(3);
+    // The API answers for every modem as soon as its ready line is out (no 503 race).
+    for (i, m) in f.modems.iter().enumerate() {
+        let (status, state) = api(m["control"].as_str().unwrap(), "GET", &format!("/api/v1/modems/{i}"), "");
+        assert_eq!((status, state["msisdn"].as_str()), (200, m["msisdn"].as_str()), "{state}");
+    }
     let mut d: Vec<Dte> = (0..3).map(|i| dte(&f, i)).collect();
     // Each its own identity.
     let imeis: Vec<String> = (0..3).map(|i| d[i].cmd("AT+CGSN")[0].clone()).collect();
