@@ -58,12 +58,18 @@ fn fleet(n: usize) -> Fleet {
 }
 
 fn dte(f: &Fleet, i: usize) -> Dte {
+    let mut d = dte_booted(f, i);
+    d.cmd_expect("ATE0", &["ATE0", "OK"]);
+    d
+}
+
+/// The DTE once the modem's boot URCs are out, echo still on.
+fn dte_booted(f: &Fleet, i: usize) -> Dte {
     let link = f.modems[i]["link"].as_str().unwrap();
     let mut d = testbench::open_tty(Path::new(link)).unwrap();
     d.timeout = Duration::from_secs(20);
     d.line_end = b"\r\n";
     d.expect_eventually("PB DONE");
-    d.cmd_expect("ATE0", &["ATE0", "OK"]);
     d
 }
 
@@ -258,8 +264,10 @@ fn two_processes_message_through_a_broker_that_restarts() {
     send_sms(&mut da, "+15552000000", "while you were away");
     std::thread::sleep(Duration::from_millis(500));
     let b = on_broker(broker.port, "15552000000");
-    let mut db = dte(&b, 0);
+    // The stored SMS may come right after the boot URCs: wait for it before any command.
+    let mut db = dte_booted(&b, 0);
     assert_eq!(db.wait_for("+CMTI:"), "+CMTI: \"SM\",1");
+    db.cmd_expect("ATE0", &["ATE0", "OK"]);
     db.cmd_expect("AT+CMGF=1", &["OK"]);
     assert_eq!(db.cmd("AT+CMGR=1")[1], "while you were away");
 }
