@@ -3,7 +3,9 @@
 # with the echo module, chrony as the NTP server, and a Python venv with aiosmtpd and
 # pyftpdlib + pyOpenSSL), the real clients (curl, gammu, gpsd with gpspipe, and
 # python-gsmmodem-new in the venv), and an unprivileged user for the servers
-# when running as root. Idempotent: when everything is there it only checks (~0.1 s).
+# when running as root; chromium with chromium-driver, Selenium and Node.js for the
+# dashboard's browser check. `--print-venv` prints the venv's path. Idempotent: when
+# everything is there it only checks (~0.1 s).
 #
 # The venv lives in $SIM5360_TESTBENCH_VENV, else /var/cache/sim5360/testbench-venv for
 # root (the servers' user must reach it), else ${XDG_CACHE_HOME:-~/.cache}/sim5360/testbench-venv;
@@ -13,14 +15,27 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 start=$(date +%s%N)
+if [ -n "${SIM5360_TESTBENCH_VENV:-}" ]; then
+    VENV=$SIM5360_TESTBENCH_VENV
+elif [ "$(id -u)" = 0 ]; then
+    VENV=/var/cache/sim5360/testbench-venv
+else
+    VENV="${XDG_CACHE_HOME:-$HOME/.cache}/sim5360/testbench-venv"
+fi
+if [ "${1:-}" = "--print-venv" ]; then
+    echo "$VENV"
+    exit 0
+fi
 command -v cargo >/dev/null || { echo "install-deps: cargo not found; install Rust first (rustup)" >&2; exit 1; }
 
 APT_PACKAGES=(dovecot-pop3d nginx libnginx-mod-http-echo python3-venv openssl curl ca-certificates util-linux
-    chrony gpsd gpsd-clients gammu socat mosquitto mosquitto-clients)
+    chrony gpsd gpsd-clients gammu socat mosquitto mosquitto-clients chromium chromium-driver)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js for the dashboard's ESLint: any installation will do (nodesource's or Debian's).
+command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "install-deps: missing Debian packages ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}" >&2
@@ -44,13 +59,6 @@ if [ "$(id -u)" = 0 ] && ! id simtest >/dev/null 2>&1; then
     useradd --system --no-create-home --shell /usr/sbin/nologin simtest
 fi
 
-if [ -n "${SIM5360_TESTBENCH_VENV:-}" ]; then
-    VENV=$SIM5360_TESTBENCH_VENV
-elif [ "$(id -u)" = 0 ]; then
-    VENV=/var/cache/sim5360/testbench-venv
-else
-    VENV="${XDG_CACHE_HOME:-$HOME/.cache}/sim5360/testbench-venv"
-fi
 REQ=crates/testbench/py/requirements.txt
 stamp="$VENV/.requirements.sha256"
 want=$(sha256sum "$REQ" | cut -d' ' -f1)

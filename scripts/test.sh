@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite from a clean checkout: install what the tests need (idempotent,
 # quick when already done), then format check, lints, every test and the Python package's
-# check (scripts/python-check.sh). Ends with one summary line: "tests: N passed, M failed".
+# check (scripts/python-check.sh) and the dashboard's browser check
+# (scripts/dashboard-check.sh). Ends with one summary line: "tests: N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,8 @@ cargo test --workspace 2>&1 | tee "$log" || status=$?
 # The Python package: wheel built from the checkout, a fresh venv, ruff, mypy, its pytest
 # suite twice (the second time under xdist). Its pytest summaries count in the total.
 bash scripts/python-check.sh 2>&1 | tee -a "$log" || status=$?
+# The dashboard in headless chromium (screenshots in target/artifacts/dashboard).
+bash scripts/dashboard-check.sh 2>&1 | tee -a "$log" || status=$?
 passed=$(grep -E '^test result:|^[0-9]+ (passed|failed)' "$log" | grep -o '[0-9]* passed' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -E '^test result:|^[0-9]+ (passed|failed)' "$log" | grep -o '[0-9]* failed' | awk '{s+=$1} END {print s+0}')
 echo

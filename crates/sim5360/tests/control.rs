@@ -309,3 +309,95 @@ fn ctl_drives_the_running_modem_and_the_trace_notes_each_action() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no control URL"), "{out:?}");
 }
+
+/// A raw GET whose answer is read for `for_ms` (an event stream never ends): the head and
+/// what the body said meanwhile.
+fn read_for(url: &str, path: &str, headers: &[(&str, &str)], for_ms: u64) -> (String, String) {
+    let addr = url.strip_prefix("http://").unwrap();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let (mut out, mut buf) = (Vec::new(), [0u8; 8192]);
+    let end = std::time::Instant::now() + Duration::from_millis(for_ms);
+    while std::time::Instant::now() < end {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => continue,
+        }
+    }
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (head.to_owned(), body.to_owned())
+}
+
+/// The `data:` of each `event: <kind>` in a stream, with its `id:`.
+fn events_of(body: &str, kind: &str) -> Vec<(Option<u64>, Value)> {
+    body.split("\n\n")
+        .filter(|e| e.lines().any(|l| l == format!("event: {kind}")))
+        .map(|e| {
+            let id = e.lines().find_map(|l| l.strip_prefix("id: ")).and_then(|i| i.parse().ok());
+            let data = e.lines().find_map(|l| l.strip_prefix("data: ")).unwrap_or("null");
+            (id, serde_json::from_str(data).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn the_dashboard_is_served_with_its_event_stream() {
+    let (_m, mut dte, url) = start(&["--control-token", "s3cret"]);
+    let auth = ("Authorization", "Bearer s3cret");
+    // The three embedded files, with a policy that allows nothing from elsewhere.
+    for (path, kind, has) in [
+        ("/", "text/html", "<script src=\"app.js\""),
+        ("/app.js", "text/javascript", "EventSource"),
+        ("/app.css", "text/css", "#trace"),
+    ] {
+        let (head, body) = read_for(&url, path, &[auth, ("Connection", "close")], 1500);
+        assert!(head.starts_with("HTTP/1.1 200"), "{path}: {head}");
+        assert!(head.to_ascii_lowercase().contains(&format!("content-type: {kind}")), "{path}: {head}");
+        assert!(head.contains("default-src 'self'"), "{path}: {head}");
+        assert!(body.contains(has), "{path}");
+    }
+    // The same guards as the API: the token (here in the query, as EventSource must),
+    // the Host.
+    assert!(read_for(&url, "/", &[("Connection", "close")], 500).0.starts_with("HTTP/1.1 401"));
+    assert!(read_for(&url, "/?token=s3cret", &[("Connection", "close")], 500).0.starts_with("HTTP/1.1 200"));
+    let (head, _) = read_for(&url, "/", &[auth, ("Host", "attacker.example"), ("Connection", "close")], 500);
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+    assert_eq!(http(&url, "GET", "/nothing.js", &[auth], None).0, 404);
+    // The stream: the boot URCs replayed as trace events with their seq as id, then the
+    // state; a command from the DTE arrives while it is open.
+    let stream = format!("{M}/events?token=s3cret");
+    let reader = {
+        let (url, stream) = (url.clone(), stream.clone());
+        std::thread::spawn(move || read_for(&url, &stream, &[], 3000))
+    };
+    std::thread::sleep(Duration::from_millis(800));
+    dte.cmd_expect("AT+CGMI", &["SIMCOM INCORPORATED", "OK"]);
+    let (head, body) = reader.join().unwrap();
+    assert!(head.to_ascii_lowercase().contains("content-type: text/event-stream"), "{head}");
+    let trace = events_of(&body, "trace");
+    assert!(trace.iter().any(|(_, l)| l["text"] == "<CR><LF>PB DONE<CR><LF>"), "{body}");
+    let cgmi = trace.iter().find(|(_, l)| l["dir"] == "rx" && l["text"].as_str().unwrap().contains("AT+CGMI"));
+    let (cgmi_id, cgmi) = cgmi.unwrap_or_else(|| panic!("no AT+CGMI in {body}"));
+    assert_eq!(*cgmi_id, cgmi["seq"].as_u64());
+    let ids: Vec<u64> = trace.iter().filter_map(|(i, _)| *i).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids in order: {ids:?}");
+    let states = events_of(&body, "state");
+    assert!(!states.is_empty() && states.iter().all(|(_, s)| s["imei"].is_string()), "{body}");
+    assert!(states[0].1["efs"]["C"]["total"].as_u64().unwrap() > 0, "{}", states[0].1);
+    // A reconnecting EventSource sends Last-Event-ID: only what came after it.
+    let last = cgmi_id.unwrap();
+    let (_, body) = read_for(&url, &stream, &[("Last-Event-ID", &last.to_string())], 800);
+    let again = events_of(&body, "trace");
+    assert!(!again.is_empty() && again.iter().all(|(i, _)| i.unwrap() > last), "{body}");
+}

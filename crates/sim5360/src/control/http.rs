@@ -50,7 +50,13 @@ impl Hub {
         rx
     }
 
-    fn session_id(&self) -> Option<u64> {
+    /// The process's trace, when it keeps one.
+    pub fn trace(&self) -> Option<&Arc<crate::transport::trace::Trace>> {
+        self.trace.as_ref()
+    }
+
+    /// The trace session of the modem session running now.
+    pub fn session_id(&self) -> Option<u64> {
         self.session.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|s| s.1)
     }
 
@@ -115,7 +121,7 @@ fn host_allowed(app: &App, host: &str) -> bool {
 }
 
 /// Why a request is refused before it is read, if it is.
-fn guard(app: &App, method: &Method, headers: &HeaderMap, body: &Bytes) -> Option<Response> {
+fn guard(app: &App, method: &Method, headers: &HeaderMap, query: &str, body: &Bytes) -> Option<Response> {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     if !host_allowed(app, host) {
         return Some(error(403, format!("host {host:?} is not this server")));
@@ -129,7 +135,9 @@ fn guard(app: &App, method: &Method, headers: &HeaderMap, body: &Bytes) -> Optio
     if let Some(t) = &app.token {
         let given =
             headers.get(header::AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Bearer "));
-        if given != Some(t.as_str()) {
+        // A browser's EventSource cannot set a header: the dashboard passes `?token=`.
+        let in_query = query.split('&').find_map(|kv| kv.strip_prefix("token="));
+        if given.or(in_query) != Some(t.as_str()) {
             return Some(error(401, "a valid token is required (Authorization: Bearer <token>)"));
         }
     }
@@ -148,13 +156,20 @@ fn guard(app: &App, method: &Method, headers: &HeaderMap, body: &Bytes) -> Optio
 }
 
 async fn handle(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(refused) = guard(&app, &method, &headers, &body) {
+    let query = uri.query().unwrap_or("");
+    if let Some(refused) = guard(&app, &method, &headers, query, &body) {
         return refused;
     }
     let Ok(body) = std::str::from_utf8(&body) else { return error(400, "the body is not UTF-8") };
     let path = uri.path().trim_end_matches('/');
-    let query = uri.query().unwrap_or("");
-    let Some(rest) = path.strip_prefix("/api/v1") else { return error(404, format!("no such resource {path:?}")) };
+    let Some(rest) = path.strip_prefix("/api/v1") else {
+        if method == Method::GET
+            && let Some(page) = super::dashboard::asset(path)
+        {
+            return page;
+        }
+        return error(404, format!("no such resource {path:?}"));
+    };
     let control = match rest {
         "" if method == Method::GET => {
             return axum::Json(json!({
@@ -194,6 +209,9 @@ async fn handle(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: 
                 };
                 if sub.trim_end_matches('/') == "trace" && method == Method::GET {
                     return trace(&hub, query);
+                }
+                if sub.trim_end_matches('/') == "events" && method == Method::GET {
+                    return super::dashboard::events(hub, &headers);
                 }
                 match super::route(method.as_str(), sub, query, body) {
                     Ok(c) => Ok((c, hub)),

@@ -8,6 +8,7 @@
 
 pub mod chaos;
 pub mod cli;
+pub mod dashboard;
 pub mod fleet;
 pub mod http;
 
@@ -227,7 +228,10 @@ impl Control {
             Self::Messages(b) => format!("list the {b:?}").to_lowercase(),
             Self::Urc(l) => format!("URC {l:?}"),
             Self::Radio(r) => format!("radio {r:?}"),
-            Self::Coverage(c) if c.lost => format!("coverage lost (for {:?} ms)", c.for_ms),
+            Self::Coverage(c) if c.lost => match c.for_ms {
+                Some(ms) => format!("coverage lost (for {ms} ms)"),
+                None => "coverage lost".into(),
+            },
             Self::Coverage(_) | Self::RestoreCoverage => "coverage back".into(),
             Self::Sim { present: true } => "SIM inserted".into(),
             Self::Sim { present: false } => "SIM removed".into(),
@@ -551,6 +555,10 @@ fn state(ctx: &mut Ctx) -> Value {
         "jobs": ctx.jobs.labels(),
         "overrides": ctx.overrides.list(),
     });
+    let store = &ctx.efs.store;
+    for d in crate::efs::Drive::ALL {
+        v["efs"][d.letter().to_string()] = json!({ "used": store.used(d).ok(), "total": store.capacity(d) });
+    }
     let rules = link(ctx);
     v["faults"] = serde_json::to_value(rules.faults()).unwrap_or_default();
     v["network"] = serde_json::to_value(rules.condition()).unwrap_or_default();

@@ -47,9 +47,17 @@ pub struct TraceLine {
     pub text: String,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Ring {
     lines: Mutex<(std::collections::VecDeque<TraceLine>, u64)>,
+    /// The latest line's `seq`, for live readers (the dashboard's event stream).
+    latest: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Ring {
+    fn default() -> Self {
+        Self { lines: Mutex::default(), latest: tokio::sync::watch::Sender::new(0) }
+    }
 }
 
 /// One session's partial lines.
@@ -101,6 +109,11 @@ impl Trace {
         }
     }
 
+    /// Wakes when a line is added to the ring (none without a ring).
+    pub fn subscribe(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.ring.as_ref().map(|r| r.latest.subscribe())
+    }
+
     fn write(&self, s: &TraceSession, dir: &'static str, text: String) {
         let t = self.start.elapsed().as_secs_f64();
         if let Some(f) = &self.file {
@@ -122,6 +135,8 @@ impl Trace {
                 g.0.pop_front();
             }
             g.0.push_back(TraceLine { seq, t, session: s.id, dir, text });
+            drop(g);
+            r.latest.send_replace(seq);
         }
     }
 
