@@ -106,6 +106,7 @@ def main() -> None:
         driver.find_element(By.ID, "coverage-off").click()
         dte.expect(b"+CREG: 0\r\n")
         WebDriverWait(driver, 10).until(lambda d: "lost" in d.find_element(By.ID, "state").text)
+        wait_trace(driver, "+CREG: 0<CR>")
         shot(driver, 3, "coverage-off")
         # Coverage back from the keyboard (focus and Enter, no mouse).
         button = driver.find_element(By.ID, "coverage-on")

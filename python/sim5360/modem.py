@@ -136,7 +136,11 @@ class Modem:
         self.pid: int = int(ready["pid"])
         self.control = ControlClient(str(ready["control"]))
         if network:
-            self.control.set_network(network)
+            try:
+                self.control.set_network(network)
+            except BaseException:
+                self.close()
+                raise
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Until the module is past its first boot line (from the control state)."""

@@ -136,3 +136,14 @@ def test_the_wheel_is_what_runs(sim5360_bin: Path) -> None:
         pytest.skip("only under scripts/python-check.sh, which sets SIM5360_CHECK_VENV")
     assert Path(sim5360.__file__).resolve().is_relative_to(Path(venv).resolve())
     assert sim5360_bin.resolve() == (Path(venv) / "bin" / "sim5360").resolve()
+
+
+def test_a_refused_setting_stops_the_process(tmp_path: Path, sim5360_bin: Path) -> None:
+    with pytest.raises(ControlError) as e:
+        Modem(tmp_path, binary=sim5360_bin, network="no-such-preset")
+    assert e.value.status == 400
+    # The process is gone: its link is removed on exit.
+    deadline = time.monotonic() + 5
+    while (tmp_path / "ttySIM5360").exists():
+        assert time.monotonic() < deadline, "the modem's process outlived the failed Modem()"
+        time.sleep(0.05)

@@ -295,3 +295,35 @@ pub fn sms_pdu(data: &[u8]) {
         }
     }
 }
+
+/// Control-API requests (the REST API's routing table and every action on a modem), with
+/// DTE input and time between them: each request is a line `<m><path>\t<body>` where the
+/// byte `m` picks the method; lines are separated by `\n`.
+pub fn control_request(data: &[u8]) {
+    const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+    let cfg = ModemConfig::in_memory(Model::Sim5360, 4096);
+    let t = chrono::DateTime::UNIX_EPOCH;
+    let mut now = Instant::now();
+    let Ok(mut m) = Modem::new(cfg, Box::new(move || t), now) else { return };
+    m.handle_input(b"AT+CREG=2;+CGREG=2;+CMGF=1;+CNMI=2,1,0,1;+CLIP=1;+AUTOCSQ=1,1\r", now);
+    let mut total = 0usize;
+    for req in data.split(|&b| b == b'\n').take(64) {
+        let Some((&m_byte, rest)) = req.split_first() else { continue };
+        let text = String::from_utf8_lossy(rest);
+        let (target, body) = text.split_once('\t').unwrap_or((&text, ""));
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let method = METHODS[usize::from(m_byte) % METHODS.len()];
+        if let Ok(c) = crate::control::route(method, path, query, body) {
+            let _ = m.handle_control(now, c);
+        }
+        // Time passes (the high bits of the method byte), the DTE reads and asks.
+        now += Duration::from_millis(u64::from(m_byte >> 3) * 250);
+        m.handle_timeout(now);
+        m.handle_input(b"AT+CREG?;+CSQ;+CMGL=\"ALL\";+CLCC\r", now);
+        m.run_offloads_inline();
+        while let Some(out) = m.poll_transmit() {
+            total += out.len();
+            assert!(total < 16 * 1024 * 1024, "runaway output");
+        }
+    }
+}

@@ -51,3 +51,8 @@ fn socket_events_corpus() {
 fn sms_pdu_corpus() {
     replay("sms_pdu", sim5360::fuzzing::sms_pdu);
 }
+
+#[test]
+fn control_request_corpus() {
+    replay("control_request", sim5360::fuzzing::control_request);
+}

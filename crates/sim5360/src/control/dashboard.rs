@@ -62,7 +62,8 @@ struct Stream {
 /// `GET .../events`: the modem's trace and state as they change.
 pub fn events(hub: Arc<Hub>, headers: &HeaderMap) -> Response {
     let Some(changed) = hub.trace().and_then(|t| t.subscribe()) else {
-        return (StatusCode::NOT_FOUND, "this process keeps no trace").into_response();
+        let body = serde_json::json!({ "error": "this process keeps no trace", "status": 404 });
+        return (StatusCode::NOT_FOUND, axum::Json(body)).into_response();
     };
     let since = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
     let start = Stream { hub, since, now: true, pending: VecDeque::new(), changed };
