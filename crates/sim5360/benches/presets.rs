@@ -53,17 +53,7 @@ fn server() -> u16 {
 }
 
 fn api(url: &str, method: &str, path: &str, body: Value) -> Value {
-    let addr = url.strip_prefix("http://").expect("url");
-    let mut s = std::net::TcpStream::connect(addr).expect("control");
-    let body = body.to_string();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).expect("send");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    serde_json::from_str(out.split_once("\r\n\r\n").map_or("", |(_, b)| b)).unwrap_or(Value::Null)
+    testbench::control_http(url, method, path, &[], Some(&body.to_string())).1
 }
 
 /// One download of `n` bytes; its time.

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
-use testbench::{Dte, ModemProcess, Transport};
+use testbench::{Dte, ModemProcess, Transport, control_http as http};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_sim5360"))
@@ -25,31 +25,6 @@ fn start(extra: &[&str]) -> (ModemProcess, Dte, String) {
     dte.expect_eventually("PB DONE");
     dte.cmd_expect("ATE0", &["ATE0", "OK"]);
     (m, dte, url)
-}
-
-/// One raw HTTP/1.1 request (so every header is the test's own); status and JSON body.
-fn http(url: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> (u16, Value) {
-    let addr = url.strip_prefix("http://").unwrap();
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
-    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-        req.push_str(&format!("Host: {addr}\r\n"));
-    }
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    let body = body.unwrap_or("");
-    if !body.is_empty() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
-        req.push_str("Content-Type: application/json\r\n");
-    }
-    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status: u16 = out.split(' ').nth(1).unwrap().parse().unwrap();
-    let text = out.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, serde_json::from_str(text).unwrap_or(Value::Null))
 }
 
 fn call(url: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {

@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, reason = "tests: a failed unwrap is a failed test")]
 
 use serde_json::{Value, json};
-use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use testbench::{
@@ -35,18 +34,8 @@ fn start_with(extra: &[&str]) -> (ModemProcess, Dte, String) {
 }
 
 fn api(url: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let addr = url.strip_prefix("http://").unwrap();
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let req = format!(
-        "{method} /api/v1/modems/0/{path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, serde_json::from_str(out.split_once("\r\n\r\n").map_or("", |(_, b)| b)).unwrap_or(Value::Null))
+    let body = body.map(|b| b.to_string());
+    testbench::control_http(url, method, &format!("/api/v1/modems/0/{path}"), &[], body.as_deref())
 }
 
 fn fault(url: &str, f: Value) {

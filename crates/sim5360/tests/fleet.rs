@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, reason = "tests: a failed unwrap is a failed test")]
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -30,22 +30,16 @@ impl Drop for Fleet {
     }
 }
 
-fn fleet(n: usize) -> Fleet {
+/// The binary with `--boot-delay 0 --ready-json`, EFS and state in a temporary directory,
+/// the options `more` adds (given that directory), and the ready lines of its `n` modems.
+fn start(n: usize, more: impl FnOnce(&mut Command, &Path)) -> Fleet {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let mut child = Command::new(bin())
-        .args(["--modems", &n.to_string(), "--boot-delay", "0", "--control", "127.0.0.1:0", "--ready-json"])
-        .arg("--efs")
-        .arg(d.join("efs"))
-        .arg("--state")
-        .arg(d.join("state"))
-        .arg("--link-dir")
-        .arg(d)
-        .args(["--call-answer-delay", "300ms"])
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(d.join("stderr.log")).unwrap())
-        .spawn()
-        .unwrap();
+    let mut cmd = Command::new(bin());
+    cmd.args(["--boot-delay", "0", "--ready-json"]).arg("--efs").arg(d.join("efs")).arg("--state").arg(d.join("state"));
+    more(&mut cmd, d);
+    let mut child =
+        cmd.stdout(Stdio::piped()).stderr(std::fs::File::create(d.join("stderr.log")).unwrap()).spawn().unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let modems = (0..n)
         .map(|_| {
@@ -55,6 +49,14 @@ fn fleet(n: usize) -> Fleet {
         })
         .collect();
     Fleet { child, modems, _dir: dir }
+}
+
+fn fleet(n: usize) -> Fleet {
+    start(n, |c, d| {
+        c.args(["--modems", &n.to_string(), "--control", "127.0.0.1:0", "--call-answer-delay", "300ms"])
+            .arg("--link-dir")
+            .arg(d);
+    })
 }
 
 fn dte(f: &Fleet, i: usize) -> Dte {
@@ -74,17 +76,7 @@ fn dte_booted(f: &Fleet, i: usize) -> Dte {
 }
 
 fn api(url: &str, method: &str, path: &str, body: &str) -> (u16, Value) {
-    let addr = url.strip_prefix("http://").unwrap();
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, serde_json::from_str(out.split_once("\r\n\r\n").map_or("", |(_, b)| b)).unwrap_or(Value::Null))
+    testbench::control_http(url, method, path, &[], Some(body))
 }
 
 #[test]
@@ -189,27 +181,13 @@ fn a_fleet_member_keeps_its_own_state() {
 
 /// A fleet process on a broker (`--core-network`): its modems' lines and the process.
 fn on_broker(port: u16, base: &str) -> Fleet {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let mut child = Command::new(bin())
-        .args(["--modems", "1", "--boot-delay", "0", "--ready-json", "--msisdn-base", base])
-        .arg("--core-network")
-        .arg(format!("mqtt://127.0.0.1:{port}"))
-        .arg("--efs")
-        .arg(d.join("efs"))
-        .arg("--state")
-        .arg(d.join("state"))
-        .arg("--link-dir")
-        .arg(d)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(d.join("stderr.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut l = String::new();
-    out.read_line(&mut l).unwrap();
-    let modems = vec![serde_json::from_str::<Value>(&l).unwrap_or_else(|e| panic!("{e}: {l:?}"))];
-    Fleet { child, modems, _dir: dir }
+    start(1, |c, d| {
+        c.args(["--modems", "1", "--msisdn-base", base])
+            .arg("--core-network")
+            .arg(format!("mqtt://127.0.0.1:{port}"))
+            .arg("--link-dir")
+            .arg(d);
+    })
 }
 
 fn send_sms(d: &mut Dte, to: &str, text: &str) {
@@ -287,29 +265,9 @@ fn a_fleet_file_sets_each_modem() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(bin())
-        .args(["--boot-delay", "0", "--ready-json"])
-        .arg("--fleet")
-        .arg(&file)
-        .arg("--efs")
-        .arg(d.join("efs"))
-        .arg("--state")
-        .arg(d.join("state"))
-        .arg("--link-dir")
-        .arg(d)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let lines: Vec<Value> = (0..2)
-        .map(|_| {
-            let mut l = String::new();
-            out.read_line(&mut l).unwrap();
-            serde_json::from_str(&l).unwrap()
-        })
-        .collect();
-    let f = Fleet { child, modems: lines, _dir: dir };
+    let f = start(2, |c, fd| {
+        c.arg("--fleet").arg(&file).arg("--link-dir").arg(fd);
+    });
     assert_eq!(f.modems[0]["msisdn"], "+4915112345678");
     assert_eq!(f.modems[1]["imei"], "356938035643809");
     assert!(f.modems[1]["link"].as_str().unwrap().ends_with("/tracker"));
@@ -347,27 +305,10 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn a_tcp_fleet_has_a_port_per_modem() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let mut child = Command::new(bin())
-        .args(["--modems", "2", "--tcp", "127.0.0.1:0", "--boot-delay", "0", "--ready-json"])
-        .arg("--efs")
-        .arg(d.join("efs"))
-        .arg("--state")
-        .arg(d.join("state"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let lines: Vec<Value> = (0..2)
-        .map(|_| {
-            let mut l = String::new();
-            out.read_line(&mut l).unwrap();
-            serde_json::from_str(&l).unwrap()
-        })
-        .collect();
-    let _f = Fleet { child, modems: lines.clone(), _dir: dir };
+    let f = start(2, |c, _| {
+        c.args(["--modems", "2", "--tcp", "127.0.0.1:0"]);
+    });
+    let lines = &f.modems;
     let connect = |i: usize| {
         let s = std::net::TcpStream::connect(lines[i]["tcp"].as_str().unwrap()).unwrap();
         let mut d = Dte::new(s.try_clone().unwrap(), Box::new(s));

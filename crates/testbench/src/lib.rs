@@ -11,6 +11,7 @@
 //!   driver with timeouts that shows the whole exchange when an expectation fails.
 
 mod ca;
+mod control;
 mod dte;
 mod ftp;
 mod gpsd;
@@ -24,6 +25,7 @@ mod smtp;
 mod sockets;
 
 pub use ca::TestCa;
+pub use control::control_http;
 pub use dte::Dte;
 pub use ftp::FtpServer;
 pub use gpsd::Gpsd;
