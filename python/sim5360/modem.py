@@ -12,10 +12,9 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from ._find import find_sim5360_bin
 from .control import ControlClient
@@ -104,7 +103,48 @@ def _common(
     return [*args, *extra]
 
 
-class Modem:
+_R = TypeVar("_R", bound="_Running")
+
+
+class _Running:
+    """A directory (a temporary one unless given) and the binary's process in it: what
+    `Modem` and `Fleet` share."""
+
+    _process: _Process
+
+    def _start(
+        self,
+        directory: str | os.PathLike[str] | None,
+        prefix: str,
+        args: Callable[[Path], list[str]],
+        lines: int,
+        binary: str | os.PathLike[str] | None,
+        timeout: float,
+    ) -> None:
+        self._tmp = None if directory else tempfile.TemporaryDirectory(prefix=prefix)
+        self.directory = Path(directory) if directory else Path(self._tmp.name if self._tmp else ".")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._process = _Process(
+            args(self.directory), self.directory, lines, Path(binary) if binary else None, timeout
+        )
+
+    def stderr(self) -> str:
+        """What the binary logged."""
+        return self._process.stderr()
+
+    def close(self) -> None:
+        self._process.close()
+        if self._tmp:
+            self._tmp.cleanup()
+
+    def __enter__(self: _R) -> _R:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Modem(_Running):
     """One emulated module, its own process. Use it as a context manager:
 
     >>> with Modem() as m:                 # doctest: +SKIP
@@ -124,12 +164,11 @@ class Modem:
         binary: str | os.PathLike[str] | None = None,
         timeout: float = 30.0,
     ) -> None:
-        self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="sim5360-")
-        self.directory = Path(directory) if directory else Path(self._tmp.name if self._tmp else ".")
-        self.directory.mkdir(parents=True, exist_ok=True)
-        args = _common(self.directory, boot_delay, profile, pin, extra_args)
-        args += ["--no-nmea", "--link", str(self.directory / "ttySIM5360")]
-        self._process = _Process(args, self.directory, 1, Path(binary) if binary else None, timeout)
+        def args(d: Path) -> list[str]:
+            own = ["--no-nmea", "--link", str(d / "ttySIM5360")]
+            return [*_common(d, boot_delay, profile, pin, extra_args), *own]
+
+        self._start(directory, "sim5360-", args, 1, binary, timeout)
         ready = self._process.ready[0]
         self.port: str = str(ready["link"])
         self.pty: str = str(ready["pty"])
@@ -158,23 +197,6 @@ class Modem:
 
         return serial.Serial(self.port, baudrate, timeout=timeout)
 
-    def stderr(self) -> str:
-        """What the binary logged."""
-        return self._process.stderr()
-
-    def close(self) -> None:
-        self._process.close()
-        if self._tmp:
-            self._tmp.cleanup()
-
-    def __enter__(self) -> Modem:
-        return self
-
-    def __exit__(
-        self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
-    ) -> None:
-        self.close()
-
 
 class FleetModem:
     """One modem of a fleet: its port, identity and control client."""
@@ -187,7 +209,7 @@ class FleetModem:
         self.control = ControlClient(str(ready["control"]), modem=self.id)
 
 
-class Fleet:
+class Fleet(_Running):
     """`n` modems in one process (`--modems n`) whose numbers reach each other by SMS and
     calls (docs/fleet.md)."""
 
@@ -203,12 +225,11 @@ class Fleet:
         binary: str | os.PathLike[str] | None = None,
         timeout: float = 60.0,
     ) -> None:
-        self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="sim5360-fleet-")
-        self.directory = Path(directory) if directory else Path(self._tmp.name if self._tmp else ".")
-        self.directory.mkdir(parents=True, exist_ok=True)
-        args = _common(self.directory, boot_delay, profile, None, extra_args)
-        args += ["--modems", str(n), "--msisdn-base", str(msisdn_base), "--link-dir", str(self.directory)]
-        self._process = _Process(args, self.directory, n, Path(binary) if binary else None, timeout)
+        def args(d: Path) -> list[str]:
+            own = ["--modems", str(n), "--msisdn-base", str(msisdn_base), "--link-dir", str(d)]
+            return [*_common(d, boot_delay, profile, None, extra_args), *own]
+
+        self._start(directory, "sim5360-fleet-", args, n, binary, timeout)
         self.modems = [FleetModem(r) for r in self._process.ready]
 
     def __getitem__(self, i: int) -> FleetModem:
@@ -216,22 +237,6 @@ class Fleet:
 
     def __len__(self) -> int:
         return len(self.modems)
-
-    def stderr(self) -> str:
-        return self._process.stderr()
-
-    def close(self) -> None:
-        self._process.close()
-        if self._tmp:
-            self._tmp.cleanup()
-
-    def __enter__(self) -> Fleet:
-        return self
-
-    def __exit__(
-        self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
-    ) -> None:
-        self.close()
 
 
 def fleet(n: int, **kwargs: Any) -> Fleet:
