@@ -7,7 +7,6 @@
 //! Run: `cargo bench -p sim5360 --bench fleet` (`FLEET_MODEMS=<n>` to change the 1,000).
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -20,31 +19,8 @@ fn bin() -> &'static Path {
 
 /// A server answering every request with 1 MiB.
 fn server() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = l.local_addr().expect("addr").port();
     let body = Arc::new(testbench::http::pattern(1 << 20, 3));
-    std::thread::spawn(move || {
-        for c in l.incoming() {
-            let Ok(mut c) = c else { continue };
-            let body = body.clone();
-            std::thread::spawn(move || {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match c.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = c.write_all(
-                    format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())
-                        .as_bytes(),
-                );
-                let _ = c.write_all(&body);
-            });
-        }
-    });
-    port
+    testbench::http::body_server(move |_| body.clone())
 }
 
 fn raw(path: &str) -> std::fs::File {

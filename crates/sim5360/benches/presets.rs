@@ -14,8 +14,6 @@
 //! `PRESETS_ALL=1`.
 
 use serde_json::{Value, json};
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use testbench::{Dte, ModemProcess, Transport};
@@ -24,32 +22,10 @@ const REQUEST: &str = "GET /f HTTP/1.1\r\nHost: localhost\r\n\r\n";
 
 /// A server answering every request for `/<n>` with `n` bytes.
 fn server() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = l.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        for c in l.incoming() {
-            let Ok(mut c) = c else { continue };
-            std::thread::spawn(move || {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match c.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let text = String::from_utf8_lossy(&req);
-                let n: usize =
-                    text.split_whitespace().nth(1).and_then(|p| p.trim_start_matches('/').parse().ok()).unwrap_or(0);
-                let body = testbench::http::pattern(n, 9);
-                let _ = c.write_all(
-                    format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\nConnection: close\r\n\r\n").as_bytes(),
-                );
-                let _ = c.write_all(&body);
-            });
-        }
-    });
-    port
+    testbench::http::body_server(|path| {
+        let n: usize = path.trim_start_matches('/').parse().unwrap_or(0);
+        std::sync::Arc::new(testbench::http::pattern(n, 9))
+    })
 }
 
 fn api(url: &str, method: &str, path: &str, body: Value) -> Value {

@@ -149,3 +149,35 @@ http {{
 "#
     )
 }
+
+/// A bare HTTP/1.1 server on a free 127.0.0.1 port for benches (no nginx start-up in the
+/// figures): each connection's request is read to its blank line and answered with
+/// `body_for(path)` and `Connection: close`. Its port.
+pub fn body_server(body_for: impl Fn(&str) -> std::sync::Arc<Vec<u8>> + Send + Sync + 'static) -> u16 {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let body_for = std::sync::Arc::new(body_for);
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            let body_for = body_for.clone();
+            std::thread::spawn(move || {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&req);
+                let body = body_for(text.split_whitespace().nth(1).unwrap_or("/"));
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                let _ = c.write_all(head.as_bytes());
+                let _ = c.write_all(&body);
+            });
+        }
+    });
+    port
+}
