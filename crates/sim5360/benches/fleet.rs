@@ -151,7 +151,8 @@ fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     let bytes = Arc::new(AtomicU64::new(0));
     let mut threads = Vec::new();
-    for line in lines.iter().take(busy) {
+    // Never the probe itself: its PTY has one reader, the round-trip measurement.
+    for (_, line) in lines.iter().enumerate().filter(|(i, _)| *i != probe).take(busy) {
         let link = line["link"].as_str().expect("link").to_owned();
         let (stop, bytes) = (stop.clone(), bytes.clone());
         threads.push(std::thread::spawn(move || {
