@@ -434,18 +434,7 @@ async fn run_fleet(
             CoreNetwork::with_broker(members, host, *port, &id)
         }
     };
-    let control_url = match &cli.control {
-        None => None,
-        Some(a) => {
-            let addr = tcp::parse_addr(a).with_context(|| format!("--control {a}"))?;
-            if !addr.ip().is_loopback() {
-                warn!("--control {addr}: whoever reaches it can drive the modems");
-            }
-            let listener = sim5360::control::http::bind(addr).await.with_context(|| format!("--control {addr}"))?;
-            let bound = sim5360::control::http::serve(listener, hubs.clone(), cli.control_token.clone())?;
-            Some(format!("http://{bound}"))
-        }
-    };
+    let control_url = serve_control(cli, hubs.clone()).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let signals = Signals::install()?;
     tokio::spawn(async move {
@@ -768,18 +757,7 @@ async fn run(cli: Cli) -> Result<()> {
     }
     // The control API: bound now, so a bad address fails before anything is announced.
     let hub = Arc::new(sim5360::control::http::Hub::with_trace(trace.clone()));
-    let control_url = match &cli.control {
-        None => None,
-        Some(a) => {
-            let addr = tcp::parse_addr(a).with_context(|| format!("--control {a}"))?;
-            if !addr.ip().is_loopback() {
-                warn!("--control {addr}: whoever reaches it can drive the modem");
-            }
-            let listener = sim5360::control::http::bind(addr).await.with_context(|| format!("--control {addr}"))?;
-            let bound = sim5360::control::http::serve(listener, vec![hub.clone()], cli.control_token.clone())?;
-            Some(format!("http://{bound}"))
-        }
-    };
+    let control_url = serve_control(&cli, vec![hub.clone()]).await?;
     let mut ready = serde_json::json!({ "pid": std::process::id(), "control": control_url });
     let session_ids = Arc::new(AtomicU64::new(1));
     let make_session = {
@@ -922,4 +900,17 @@ async fn run(cli: Cli) -> Result<()> {
     drop(nmea);
     end?;
     Ok(())
+}
+
+/// `--control ADDR:PORT`: the control API and the dashboard for these modems' hubs; the
+/// URL they are served at, or None without the option.
+async fn serve_control(cli: &Cli, hubs: Vec<Arc<sim5360::control::http::Hub>>) -> Result<Option<String>> {
+    let Some(a) = &cli.control else { return Ok(None) };
+    let addr = tcp::parse_addr(a).with_context(|| format!("--control {a}"))?;
+    if !addr.ip().is_loopback() {
+        warn!("--control {addr}: whoever reaches it can drive the modems (API and dashboard)");
+    }
+    let listener = sim5360::control::http::bind(addr).await.with_context(|| format!("--control {addr}"))?;
+    let bound = sim5360::control::http::serve(listener, hubs, cli.control_token.clone())?;
+    Ok(Some(format!("http://{bound}")))
 }
