@@ -61,21 +61,29 @@ def _keep(request: pytest.FixtureRequest, m: _M) -> _M:
     return m
 
 
-@pytest.fixture
-def sim5360_factory(
-    request: pytest.FixtureRequest, tmp_path: Path, sim5360_bin: Path
-) -> Iterator[Callable[..., Modem]]:
-    made: list[Modem] = []
+def _factory(
+    request: pytest.FixtureRequest, tmp_path: Path, binary: Path, kind: str, start: Callable[..., _M]
+) -> Iterator[Callable[..., _M]]:
+    """A callable that starts `start(*args, directory=<tmp_path>/<kind>-<i>, ...)` (the
+    session's binary unless given) and remembers it for the report; all closed after."""
+    made: list[_M] = []
 
-    def make(**kwargs: Any) -> Modem:
-        kwargs.setdefault("binary", sim5360_bin)
-        m = Modem(tmp_path / f"modem-{len(made)}", **kwargs)
+    def make(*args: Any, **kwargs: Any) -> _M:
+        kwargs.setdefault("binary", binary)
+        m = start(*args, directory=tmp_path / f"{kind}-{len(made)}", **kwargs)
         made.append(m)
         return _keep(request, m)
 
     yield make
     for m in made:
         m.close()
+
+
+@pytest.fixture
+def sim5360_factory(
+    request: pytest.FixtureRequest, tmp_path: Path, sim5360_bin: Path
+) -> Iterator[Callable[..., Modem]]:
+    yield from _factory(request, tmp_path, sim5360_bin, "modem", Modem)
 
 
 @pytest.fixture
@@ -91,17 +99,8 @@ def sim5360(request: pytest.FixtureRequest, sim5360_factory: Callable[..., Modem
 def sim5360_fleet_factory(
     request: pytest.FixtureRequest, tmp_path: Path, sim5360_bin: Path
 ) -> Iterator[Callable[..., Fleet]]:
-    made: list[Fleet] = []
-
-    def make(n: int, **kwargs: Any) -> Fleet:
-        kwargs.setdefault("binary", sim5360_bin)
-        f = Fleet(n, tmp_path / f"fleet-{len(made)}", **kwargs)
-        made.append(f)
-        return _keep(request, f)
-
-    yield make
-    for f in made:
-        f.close()
+    """`make(n, **kwargs) -> Fleet`."""
+    yield from _factory(request, tmp_path, sim5360_bin, "fleet", Fleet)
 
 
 @pytest.fixture
