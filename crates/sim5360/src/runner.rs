@@ -24,8 +24,12 @@ const EVENT_QUEUE: usize = 8;
 const INPUT_QUEUE: usize = 8;
 /// Output an auxiliary port keeps for a reader that is slow.
 const AUX_PENDING_MAX: usize = 16 * 1024;
-/// Output not written after this long means the DTE is not reading.
-const OUTPUT_STUCK_AFTER: std::time::Duration = std::time::Duration::from_millis(20);
+/// Output waiting with no byte of it taken for this long means the DTE is not reading. It
+/// counts from the last write that made progress, not from when the batch was taken: a
+/// busy DTE that reads a large batch slowly (a loaded machine, a reader behind a
+/// transparent-mode echo) is still reading, and treating it as stuck would make the modem
+/// drop its input as an overrun.
+const OUTPUT_STUCK_AFTER: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,7 +268,7 @@ where
     let mut buf = vec![0u8; INPUT_READ_MAX];
     let mut tx = Vec::new();
     let mut sent = 0;
-    let mut taken_at = tokio::time::Instant::now();
+    let mut progress_at = tokio::time::Instant::now();
     let mut unflushed = false;
     let mut tx_pace = Pacer::default();
     let mut rx_pace = Pacer::default();
@@ -288,7 +292,7 @@ where
                 }
             }
             sent = 0;
-            taken_at = tokio::time::Instant::now();
+            progress_at = tokio::time::Instant::now();
             if let Some((t, ts)) = s.trace.as_mut()
                 && !tx.is_empty()
             {
@@ -329,7 +333,8 @@ where
         // events while the DTE has not taken the output already waiting; a job's input
         // waits in the modem while that job's queue is full.
         // Output the DTE has not taken for a while: it is not reading.
-        let output_stuck = sent < tx.len() && taken_at.elapsed() > OUTPUT_STUCK_AFTER;
+        let output_waits = sent < tx.len() || unflushed;
+        let output_stuck = output_waits && progress_at.elapsed() > OUTPUT_STUCK_AFTER;
         let input_blocked = !modem.wants_input(output_stuck);
         let accepting = modem.accepting_events();
         let paused = modem.paused_jobs();
@@ -344,10 +349,14 @@ where
             r = async {
                 if unflushed { wr.flush().await.map(|()| None) } else { wr.write(&tx[sent..sent + piece]).await.map(Some) }
             }, if writing && line_free => match r {
-                Ok(None) => unflushed = false,
+                Ok(None) => {
+                    unflushed = false;
+                    progress_at = tokio::time::Instant::now();
+                }
                 Ok(Some(0)) => break End::HangUp,
                 Ok(Some(n)) => {
                     sent += n;
+                    progress_at = tokio::time::Instant::now();
                     unflushed = true;
                     if s.pace {
                         tx_pace.account(n, baud);
@@ -357,6 +366,8 @@ where
                 Err(e) => return Err(e),
             },
             () = tx_pace.free(), if writing && !line_free => {}
+            // Wake when waiting output would count as stuck, so blocked input is read again.
+            () = tokio::time::sleep_until(progress_at + OUTPUT_STUCK_AFTER), if input_blocked && output_waits && !output_stuck => {}
             r = rd.read(&mut buf[..read_max]), if !input_blocked => match r {
                 Ok(0) => break End::HangUp,
                 Ok(n) => {

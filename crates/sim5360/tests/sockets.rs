@@ -277,7 +277,11 @@ fn mqtt_session_with_mosquitto() {
     // Keep-alive as PubSubClient sends it.
     send(&mut dte, 0, &[0xc0, 0x00]);
     assert!(matches!(mqtt_packet(&mut dte, 0, &mut pending), Packet::PingResp));
+    // DISCONNECT: the broker closes the connection, and the link reports the peer's close.
     send(&mut dte, 0, &[0xe0, 0x00]);
+    saw(&mut dte, "+IPCLOSE: 0,1");
+    // The link is free again.
+    assert_eq!(open(&mut dte, 0, "127.0.0.1", broker.port), "0");
     dte.cmd_expect("AT+CIPCLOSE=0", &["OK"]);
     dte.expect("+CIPCLOSE: 0,0");
 }

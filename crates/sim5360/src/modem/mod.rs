@@ -531,11 +531,13 @@ impl Modem {
     /// bytes). While the receive FIFO has room for that, yes. When it has not (a line
     /// waits for a job, an upload's job cannot take more), the DTE is made to wait, as
     /// with hardware flow control, unless it is not reading its own answers
-    /// (`output_stuck`: the runner could not write what it has, or answers pile up): then
-    /// input goes on being read and what does not fit is dropped, as a UART overrun
-    /// would, so a DTE that does not read never deadlocks the modem.
+    /// (`output_stuck`: the runner has had output waiting with none of it taken for a
+    /// while): then input goes on being read and what does not fit is dropped, as a UART
+    /// overrun would, so a DTE that does not read never deadlocks the modem. A DTE that
+    /// reads, however slowly, is only made to wait: a backlog of output alone (answers or
+    /// transparent-mode data) is no reason to drop what it sends.
     pub fn wants_input(&self, output_stuck: bool) -> bool {
-        self.rx.len() + INPUT_READ_MAX <= RX_MAX || output_stuck || self.out.len() >= ANSWER_BACKLOG_MAX
+        self.rx.len() + INPUT_READ_MAX <= RX_MAX || output_stuck
     }
 
     /// Input bytes dropped because the receive FIFO was full, and echo bytes dropped while

@@ -643,7 +643,7 @@ fn server_start(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
         ServerSink { index, generation, listening: false },
         move |io| job::run_server(addr, io),
     );
-    state(ctx).servers[usize::from(index)] = Some(Server { port, job: id, generation });
+    state(ctx).servers[usize::from(index)] = Some(Server { port, job: id, generation, stopping: false });
     Ok(Reply::ok().then(Then::Wait(id)))
 }
 
@@ -661,20 +661,23 @@ fn server_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     Ok(Reply::lines(lines))
 }
 
-/// `AT+SERVERSTOP=<index>`: `OK`, then `+SERVERSTOP: <index>,0`; clients of it must be
+/// `AT+SERVERSTOP=<index>`: `OK`, then `+SERVERSTOP: <index>,0` once the listener is closed; clients of it must be
 /// closed first (`+SERVERSTOP: <index>,9` and `ERROR`).
 fn server_stop(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let index = args.next_in::<u8>(0..=3)?;
     args.finish()?;
     let i = usize::from(index);
-    if state(ctx).servers[i].is_none() {
+    let Some(job) = state(ctx).servers[i].as_ref().map(|s| s.job) else {
         return Err(CmdError::reported(format!("+SERVERSTOP: {index},4"), "that server is not listening"));
-    }
+    };
     if state(ctx).links.iter().any(|l| l.server == Some(index) && l.phase != Phase::Closed) {
         return Err(CmdError::reported(format!("+SERVERSTOP: {index},9"), "clients of that server are open"));
     }
-    stop_server(ctx, i);
-    ctx.urcs.push(Urc::Line(format!("+SERVERSTOP: {index},0")));
+    if let Some(srv) = state(ctx).servers[i].as_mut().filter(|s| !s.stopping) {
+        srv.stopping = true;
+        // The job drops its listener and ends; its sink then reports `+SERVERSTOP`.
+        ctx.jobs.send(job, JobInput::Close);
+    }
     Ok(Reply::ok())
 }
 

@@ -334,6 +334,9 @@ pub struct Server {
     pub port: u16,
     pub job: JobId,
     pub generation: u64,
+    /// `AT+SERVERSTOP` asked it to stop: `+SERVERSTOP: <index>,0` comes once the job has
+    /// closed its listener, so a client that reads it can rely on the port being closed.
+    pub stopping: bool,
 }
 
 /// `AT+CIPCCFG` fields.

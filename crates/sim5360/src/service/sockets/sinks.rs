@@ -214,11 +214,14 @@ impl JobSink for ServerSink {
         }
     }
 
-    fn done(self, ctx: &mut Ctx, result: Result<(), SockError>, _: &mut Vec<Urc>) -> Resume {
+    fn done(self, ctx: &mut Ctx, result: Result<(), SockError>, urcs: &mut Vec<Urc>) -> Resume {
         if !self.current(ctx) {
             return None;
         }
-        state(ctx).servers[usize::from(self.index)] = None;
+        let server = state(ctx).servers[usize::from(self.index)].take();
+        if server.is_some_and(|s| s.stopping) {
+            urcs.push(Urc::Line(format!("+SERVERSTOP: {},0", self.index)));
+        }
         if self.listening {
             info!("server {} stopped: {result:?}", self.index);
             return None;
