@@ -1,7 +1,9 @@
 //! The ESMTP dialogue (RFC 5321): EHLO (HELO fallback), AUTH PLAIN or LOGIN as offered,
-//! MAIL/RCPT/DATA with dot-stuffing, QUIT. Outcomes: [`super::outcome`].
+//! MAIL/RCPT/DATA with dot-stuffing, QUIT. Outcomes: [`super::outcome`]. The message is
+//! made on a blocking thread a piece at a time (attachments read from the EFS and encoded
+//! as they go) and sent as it comes, so memory stays flat whatever the attachments weigh.
 
-use super::message::{self, Attachment};
+use super::message::{self, DotStuffer, PIECE_RAW};
 use super::{Smtp, SmtpState};
 use crate::efs::store::FileReader;
 use crate::service::ftp::codec::{Reply, ReplyParser};
@@ -9,6 +11,7 @@ use crate::service::net::{MailTls, NetError, Stream};
 use crate::service::outcome::MailError::{self, File, Network as NETWORK, Server as SERVER, Timeout as TIMEOUT};
 use base64::Engine;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
 use tracing::{debug, info};
 
 type JobIo = crate::service::JobIo<Smtp>;
@@ -54,16 +57,27 @@ impl std::fmt::Debug for SmtpJob {
     }
 }
 
+/// Message pieces made ahead of the socket: a few, so a slow server holds little.
+const PIECES_AHEAD: usize = 4;
+
+/// A piece of the dot-stuffed DATA stream; `None` marks its end (the final `.` sent).
+type Piece = Result<Option<Vec<u8>>, MailError>;
+
 pub async fn run(job: SmtpJob, io: JobIo) {
     let SmtpJob { host, port, auth, from, rcpts, mail } = job;
-    // Reading the attachments and encoding them is blocking work.
-    let built = tokio::task::spawn_blocking(move || build(mail)).await;
-    let r = match built {
-        Ok(Ok(message)) => {
-            send(&Envelope { host: &host, port, auth: &auth, from: &from, rcpts: &rcpts }, &message, &io).await
+    let (tx, mut rx) = mpsc::channel(PIECES_AHEAD);
+    // Reading the attachments and encoding them is blocking work. When the job ends early
+    // (a refusal, AT+SMTPSTOP) the receiver goes and the maker stops at its next piece.
+    tokio::task::spawn_blocking(move || make(mail, &tx));
+    // The first piece before connecting: a message that cannot be made (an attachment
+    // that cannot be read) never reaches the server.
+    let r = match rx.recv().await {
+        Some(Ok(first)) => {
+            let env = Envelope { host: &host, port, auth: &auth, from: &from, rcpts: &rcpts };
+            send(&env, first, &mut rx, &io).await
         }
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(File),
+        Some(Err(e)) => Err(e),
+        None => Err(File),
     };
     if let Err(c) = r {
         info!(%host, port, "SMTP send failed ({})", c.text());
@@ -71,22 +85,74 @@ pub async fn run(job: SmtpJob, io: JobIo) {
     io.done(r).await;
 }
 
-/// The message, with its attachments read in.
-fn build(mail: Mail) -> Result<Vec<u8>, MailError> {
-    use std::io::Read as _;
-    let mut files = Vec::with_capacity(mail.files.len());
-    for (name, mut reader) in mail.files {
-        let mut data = Vec::new();
-        if let Err(e) = reader.read_to_end(&mut data) {
-            info!("reading the attachment {name}: {e}");
-            return Err(File);
+/// Make the message into `tx`, piece by piece.
+fn make(mail: Mail, tx: &mpsc::Sender<Piece>) {
+    let emit = |piece: Vec<u8>| tx.blocking_send(Ok(Some(piece))).is_ok();
+    match pieces(mail, emit) {
+        Ok(true) => {
+            let _ = tx.blocking_send(Ok(None));
         }
-        files.push(Attachment { name, data });
+        Ok(false) => {}
+        Err(e) => {
+            let _ = tx.blocking_send(Err(e));
+        }
     }
-    message::build(&mail.settings, mail.date, &mail.message_id, files).map_err(|e| {
+}
+
+/// The dot-stuffed message, through `emit` a piece at a time (about 80 KB each); false
+/// once `emit` says no one takes more.
+fn pieces(mail: Mail, mut emit: impl FnMut(Vec<u8>) -> bool) -> Result<bool, MailError> {
+    let Mail { settings, date, message_id, files } = mail;
+    let built = |e: std::io::Error| {
         info!("building the message: {e}");
         File
-    })
+    };
+    let head = message::head(&settings, date, &message_id, files.len()).map_err(built)?;
+    let mut dots = DotStuffer::default();
+    let mut out = Vec::new();
+    dots.push(&head.bytes, &mut out);
+    drop(head.bytes);
+    if let Some(boundary) = &head.boundary {
+        let mut raw = vec![0u8; PIECE_RAW];
+        let mut lines = Vec::with_capacity(PIECE_RAW / 57 * 78);
+        for (name, mut reader) in files {
+            dots.push(&message::part_header(boundary, &name).map_err(built)?, &mut out);
+            loop {
+                let n = read_full(&mut reader, &mut raw).map_err(|e| {
+                    info!("reading the attachment {name}: {e}");
+                    File
+                })?;
+                lines.clear();
+                message::base64_lines(&raw[..n], &mut lines);
+                dots.push(&lines, &mut out);
+                if !emit(std::mem::take(&mut out)) {
+                    return Ok(false);
+                }
+                if n < raw.len() {
+                    break;
+                }
+            }
+            // The CR LF that belongs to the next delimiter line.
+            dots.push(b"\r\n", &mut out);
+        }
+        dots.push(format!("--{boundary}--\r\n").as_bytes(), &mut out);
+    }
+    dots.finish(&mut out);
+    Ok(emit(out))
+}
+
+/// Fill `buf` from `r` (less only at the end of the file); the bytes read.
+fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 /// Where the message goes.
@@ -96,24 +162,6 @@ struct Envelope<'a> {
     auth: &'a Option<(String, String)>,
     from: &'a str,
     rcpts: &'a [String],
-}
-
-/// Dot-stuffing (RFC 5321 §4.5.2) of a CRLF message, plus the final `.` line.
-pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len() + message.len() / 64 + 5);
-    let mut at_line_start = true;
-    for &b in message {
-        if at_line_start && b == b'.' {
-            out.push(b'.');
-        }
-        out.push(b);
-        at_line_start = b == b'\n';
-    }
-    if !out.ends_with(b"\r\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b".\r\n");
-    out
 }
 
 struct SmtpConn<'a> {
@@ -185,7 +233,13 @@ impl SmtpConn<'_> {
     }
 }
 
-async fn send(job: &Envelope<'_>, message: &[u8], io: &JobIo) -> Result<(), MailError> {
+/// The dialogue; `first` is the message's first piece (or its end), the rest come by `rest`.
+async fn send(
+    job: &Envelope<'_>,
+    first: Option<Vec<u8>>,
+    rest: &mut mpsc::Receiver<Piece>,
+    io: &JobIo,
+) -> Result<(), MailError> {
     let tcp = io.net.connect("smtp", job.host, job.port).await.map_err(|e| {
         info!("SMTP connect to {}:{}: {e}", job.host, job.port);
         if matches!(e, NetError::Timeout) { TIMEOUT } else { NETWORK }
@@ -240,7 +294,14 @@ async fn send(job: &Envelope<'_>, message: &[u8], io: &JobIo) -> Result<(), Mail
         s.expect(&line, &line, 2).await?;
     }
     s.expect("DATA", "DATA", 3).await?;
-    s.write(&dot_stuff(message)).await?;
+    let mut piece = first;
+    while let Some(bytes) = piece {
+        s.write(&bytes).await?;
+        drop(bytes);
+        // The maker gone without its end mark (it panicked): the message is not whole, so
+        // the final `.` is never sent and the server drops what it got.
+        piece = rest.recv().await.unwrap_or(Err(File))?;
+    }
     let r = s.reply().await?;
     if r.class() != 2 {
         info!("SMTP message refused: {} {}", r.code, r.text());
@@ -257,11 +318,71 @@ fn tls_code(e: &NetError) -> MailError {
 
 #[cfg(test)]
 mod tests {
-    use super::dot_stuff;
+    use super::*;
+    use crate::efs::store::FileReader;
+    use mail_parser::MimeHeaders;
 
+    /// The pieces of a mail with two attachments, one of them over a piece long: put
+    /// together they are the MIME message a parser reads back, byte for byte.
     #[test]
-    fn stuffing() {
-        assert_eq!(dot_stuff(b".a\r\nb\r\n..c\r\n"), b"..a\r\nb\r\n...c\r\n.\r\n");
-        assert_eq!(dot_stuff(b"x"), b"x\r\n.\r\n");
+    fn pieces_make_the_whole_message() {
+        let big: Vec<u8> = (0..PIECE_RAW * 2 + 1000).map(|i| (i * 7 % 251) as u8).collect();
+        let small = b".starts with a dot\r\n".to_vec();
+        let settings = SmtpState {
+            from_addr: "sim@example.test".into(),
+            subject: b"two files".to_vec(),
+            body: b"line one\r\n.line two\r\n".to_vec(),
+            ..SmtpState::default()
+        };
+        let files: Vec<(String, Box<dyn FileReader>)> = vec![
+            ("big.bin".into(), Box::new(std::io::Cursor::new(big.clone()))),
+            ("a.txt".into(), Box::new(std::io::Cursor::new(small.clone()))),
+        ];
+        let date = chrono::DateTime::parse_from_rfc3339("2026-12-02T10:00:00+01:00").unwrap();
+        let mail = Mail { settings, date, message_id: "1@sim5360".into(), files };
+        let mut got = Vec::new();
+        let mut n = 0;
+        assert!(
+            pieces(mail, |p| {
+                n += 1;
+                got.extend(p);
+                true
+            })
+            .unwrap()
+        );
+        assert!(n >= 3, "{n} pieces");
+        assert!(got.ends_with(b"\r\n.\r\n"));
+        // Undo the dot-stuffing as a server does.
+        let body = &got[..got.len() - 3];
+        let text = body.split(|&b| b == b'\n').map(|l| l.strip_prefix(b".").unwrap_or(l)).collect::<Vec<_>>();
+        let unstuffed = text.join(&b'\n');
+        let msg = mail_parser::MessageParser::default().parse(&unstuffed).unwrap();
+        assert_eq!(msg.subject(), Some("two files"));
+        assert_eq!(msg.body_text(0).unwrap().as_ref(), "line one\r\n.line two\r\n");
+        let atts: Vec<_> = msg.attachments().collect();
+        assert_eq!(atts.len(), 2);
+        assert_eq!(atts[0].attachment_name(), Some("big.bin"));
+        assert_eq!(atts[0].contents(), &big[..]);
+        assert_eq!(atts[1].attachment_name(), Some("a.txt"));
+        assert_eq!(atts[1].contents(), &small[..]);
+    }
+
+    /// No one takes more: the maker stops at once.
+    #[test]
+    fn pieces_stop_when_refused() {
+        let files: Vec<(String, Box<dyn FileReader>)> =
+            vec![("big.bin".into(), Box::new(std::io::Cursor::new(vec![0u8; PIECE_RAW * 4])))];
+        let settings = SmtpState { from_addr: "sim@example.test".into(), ..SmtpState::default() };
+        let date = chrono::DateTime::parse_from_rfc3339("2026-12-02T10:00:00+01:00").unwrap();
+        let mail = Mail { settings, date, message_id: "1@sim5360".into(), files };
+        let mut n = 0;
+        assert!(
+            !pieces(mail, |_| {
+                n += 1;
+                false
+            })
+            .unwrap()
+        );
+        assert_eq!(n, 1);
     }
 }
