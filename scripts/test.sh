@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite from a clean checkout: install what the tests need (idempotent,
-# quick when already done), then format check, lints, every test and the Python package's
+# quick when already done), then format check, lints, the fault matrix document's
+# freshness (scripts/fault-matrix.py --check), every test and the Python package's
 # check (scripts/python-check.sh) and the dashboard's browser check
 # (scripts/dashboard-check.sh). Ends with one summary line: "tests: N passed, M failed".
 set -euo pipefail
@@ -11,6 +12,8 @@ bash scripts/install-deps.sh
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# docs/faults.md is generated from the fault-matrix tests; a stale copy fails the run.
+python3 scripts/fault-matrix.py --check
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

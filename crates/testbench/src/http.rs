@@ -32,6 +32,10 @@ pub fn static_files() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+/// The one user `/private.txt` lets in (HTTP Basic).
+pub const HTTP_USER: &str = "simuser";
+pub const HTTP_PASSWORD: &str = "simpass";
+
 /// A running nginx; stopped on drop.
 #[derive(Debug)]
 pub struct HttpServer {
@@ -60,6 +64,9 @@ impl HttpServer {
         for (name, bytes) in static_files() {
             std::fs::write(www.join(name), bytes)?;
         }
+        std::fs::write(www.join("private.txt"), b"for members\n")?;
+        // `/private.txt` needs HTTP Basic authentication as `HTTP_USER`/`HTTP_PASSWORD`.
+        std::fs::write(w.join("htpasswd"), format!("{HTTP_USER}:{{PLAIN}}{HTTP_PASSWORD}\n"))?;
         let (proc, port, tls_port) = start_with_ports(2, |p| {
             let protocols = if tls12_only { "TLSv1.2" } else { "TLSv1.2 TLSv1.3" };
             std::fs::write(w.join("nginx.conf"), config(w, p[0], p[1], &chain, &key, protocols))?;
@@ -141,6 +148,10 @@ http {{
       dav_methods PUT DELETE;
       create_full_put_path on;
       dav_access user:rw group:r all:r;
+    }}
+    location = /private.txt {{
+      auth_basic "sim5360";
+      auth_basic_user_file {w}/htpasswd;
     }}
     location = /redirect {{ return 302 /hello.txt; }}
     location = /status/404 {{ return 404 "not here\n"; }}

@@ -1,6 +1,7 @@
 //! Why an e-mail operation failed, and the result URC texts (`+SMTP: ...`, `+POP3: ...`):
 //! the spec evidences SUCCESS, SERVER ERROR and NETWORK ERROR; TIMEOUT completes the set,
-//! FILE ERROR is SMTP's for an attachment it cannot read (see docs/commands.md).
+//! FILE ERROR is SMTP's for an attachment it cannot read and POP3's for a mail the EFS
+//! cannot store (see docs/commands.md).
 
 /// A failed e-mail operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,7 +12,7 @@ pub enum MailError {
     Network,
     /// The server did not answer in time.
     Timeout,
-    /// An attachment could not be read.
+    /// An attachment could not be read, or a mail could not be stored in the EFS.
     File,
 }
 

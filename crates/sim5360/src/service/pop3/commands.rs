@@ -203,7 +203,7 @@ impl Pop3Sink {
         let path = email_dir(ctx).and_then(|d| d.child(&name)).map_err(|_| MailError::Server)?;
         let file = ctx.efs.store.create(&path, None).map_err(|e| {
             tracing::info!("POP3GET: cannot store {path}: {e}");
-            MailError::Server
+            MailError::File
         })?;
         state(ctx).current = Some(ResultFor::GetRetr { n, dele, path, file: Some(file) });
         ctx.jobs.send_op::<Pop3>(id, Pop3Op::Retr(n));
@@ -226,7 +226,7 @@ impl JobSink for Pop3Sink {
         {
             tracing::info!("POP3GET: writing the mail: {e}");
             state(ctx).current = None;
-            return Err(MailError::Server);
+            return Err(MailError::File);
         }
         Ok(())
     }
@@ -289,7 +289,7 @@ impl JobSink for Pop3Sink {
                             (Ok(()), _) => Self::stored(urcs, &path),
                             (Err(e), _) => {
                                 tracing::info!("POP3GET: storing {path}: {e}");
-                                urcs.push(Urc::Line(result_urc(Err(MailError::Server))));
+                                urcs.push(Urc::Line(result_urc(Err(MailError::File))));
                             }
                         }
                         None

@@ -69,9 +69,14 @@ impl Conn<'_> {
                 info!("POP3 server closed the connection");
                 Err(NETWORK)
             }
-            Ok(Ok(_)) if !line.ends_with(b"\n") => {
+            Ok(Ok(n)) if !line.ends_with(b"\n") && n as u64 >= MAX_LINE as u64 => {
                 info!("POP3 line over {MAX_LINE} bytes");
                 Err(SERVER)
+            }
+            // The connection closed inside a line: the answer was cut by the network.
+            Ok(Ok(_)) if !line.ends_with(b"\n") => {
+                info!("POP3 server closed the connection inside a line");
+                Err(NETWORK)
             }
             Ok(Ok(_)) => Ok(line),
         }
