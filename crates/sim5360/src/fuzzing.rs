@@ -45,6 +45,39 @@ pub fn ftp_reply(data: &[u8]) {
     }
 }
 
+/// POP3 server bytes, fed in pieces whose sizes the first byte picks: the lines taken and
+/// the bytes held are exactly what came (none lost, none made up), each line ends with its
+/// LF within the limit, and every line goes through the status, body and number readers.
+pub fn pop3_reply(data: &[u8]) {
+    use crate::service::pop3::reply::{self, BodyLine, LineReader, MAX_LINE};
+    let Some((&first, input)) = data.split_first() else { return };
+    let step = usize::from(first).max(1);
+    let mut r = LineReader::default();
+    let mut taken = 0;
+    for piece in input.chunks(step) {
+        r.push(piece);
+        loop {
+            match r.next_line() {
+                Ok(Some(line)) => {
+                    assert!(line.ends_with(b"\n") && line.len() <= MAX_LINE, "a bad line");
+                    assert_eq!(&input[taken..taken + line.len()], &line[..], "a line not as it came");
+                    taken += line.len();
+                    let _ = reply::status(&line);
+                    match reply::body_line(&line) {
+                        BodyLine::End => assert!(line.len() <= 3),
+                        BodyLine::Line(text) => assert!(text.len() + 1 >= line.len()),
+                    }
+                    let text = String::from_utf8_lossy(&line);
+                    let _ = (reply::numbers(&text), reply::uidl(&text));
+                }
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+    }
+    assert_eq!(taken + r.pending(), input.len(), "bytes lost or made up");
+}
+
 /// The HTTP response framer on arbitrary server bytes, fed in two pieces.
 pub fn http_framer(data: &[u8]) {
     let method = if data.first().is_some_and(|b| b & 1 == 1) { "HEAD" } else { "GET" };

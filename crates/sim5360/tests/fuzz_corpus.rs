@@ -56,3 +56,8 @@ fn sms_pdu_corpus() {
 fn control_request_corpus() {
     replay("control_request", sim5360::fuzzing::control_request);
 }
+
+#[test]
+fn pop3_reply_corpus() {
+    replay("pop3_reply", sim5360::fuzzing::pop3_reply);
+}

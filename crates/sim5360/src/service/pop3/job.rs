@@ -1,15 +1,15 @@
 //! The POP3 dialogue (RFC 1939): USER/PASS, then STAT, LIST, TOP, UIDL, RETR, DELE on
 //! request until QUIT. Multi-line answers are dot-unstuffed; RETR streams the message.
+//! What the server sends is read by the sans-IO [`super::reply`].
 
+use super::reply::{self, BodyLine, LineReader, MAX_LINE, Status, TooLong, lines_of, numbers};
 use super::{Pop3, Pop3Op, Pop3Step};
 use crate::service::Input;
 use crate::service::net::{MailTls, NetError, Stream};
 use crate::service::outcome::MailError::{self, Network as NETWORK, Server as SERVER, Timeout as TIMEOUT};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::{debug, info};
 
-/// Longest line accepted from the server.
-const MAX_LINE: usize = 64 * 1024;
 /// RETR data handed to the core in pieces of about this size.
 const CHUNK: usize = 32 * 1024;
 
@@ -51,45 +51,47 @@ pub async fn run(job: Pop3Job, mut io: JobIo) {
 
 struct Conn<'a> {
     io: &'a mut JobIo,
-    stream: BufReader<Stream>,
+    stream: Stream,
+    lines: LineReader,
 }
 
 impl Conn<'_> {
     async fn line(&mut self) -> Result<Vec<u8>, MailError> {
-        let mut line = Vec::new();
-        let mut limited = (&mut self.stream).take(MAX_LINE as u64);
-        let read = limited.read_until(b'\n', &mut line);
-        match tokio::time::timeout(self.io.net.io_timeout, read).await {
-            Err(_) => Err(TIMEOUT),
-            Ok(Err(e)) => {
-                info!("POP3 connection: {e}");
-                Err(NETWORK)
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match self.lines.next_line() {
+                Ok(Some(line)) => return Ok(line),
+                Err(TooLong) => {
+                    info!("POP3 line over {MAX_LINE} bytes");
+                    return Err(SERVER);
+                }
+                Ok(None) => {}
             }
-            Ok(Ok(0)) => {
-                info!("POP3 server closed the connection");
-                Err(NETWORK)
+            match tokio::time::timeout(self.io.net.io_timeout, self.stream.read(&mut buf)).await {
+                Err(_) => return Err(TIMEOUT),
+                Ok(Err(e)) => {
+                    info!("POP3 connection: {e}");
+                    return Err(NETWORK);
+                }
+                Ok(Ok(0)) => {
+                    // Inside a line or between lines: the answer was cut by the network.
+                    info!("POP3 server closed the connection ({} bytes of a line held)", self.lines.pending());
+                    return Err(NETWORK);
+                }
+                Ok(Ok(n)) => self.lines.push(&buf[..n]),
             }
-            Ok(Ok(n)) if !line.ends_with(b"\n") && n as u64 >= MAX_LINE as u64 => {
-                info!("POP3 line over {MAX_LINE} bytes");
-                Err(SERVER)
-            }
-            // The connection closed inside a line: the answer was cut by the network.
-            Ok(Ok(_)) if !line.ends_with(b"\n") => {
-                info!("POP3 server closed the connection inside a line");
-                Err(NETWORK)
-            }
-            Ok(Ok(_)) => Ok(line),
         }
     }
 
     /// A `+OK` / `-ERR` status line; the text after `+OK`.
     async fn status(&mut self) -> Result<String, MailError> {
         let l = self.line().await?;
-        let text = String::from_utf8_lossy(&l).trim_end().to_owned();
-        debug!("POP3 < {text}");
-        match text.strip_prefix("+OK") {
-            Some(rest) => Ok(rest.trim().to_owned()),
-            None => {
+        match reply::status(&l) {
+            Status::Ok(text) => {
+                debug!("POP3 < +OK {text}");
+                Ok(text)
+            }
+            Status::Err(text) => {
                 info!("POP3 server: {text}");
                 Err(SERVER)
             }
@@ -99,7 +101,7 @@ impl Conn<'_> {
     async fn cmd(&mut self, line: &str, shown: &str) -> Result<String, MailError> {
         debug!("POP3 > {shown}");
         let data = format!("{line}\r\n");
-        let w = self.stream.get_mut().write_all(data.as_bytes());
+        let w = self.stream.write_all(data.as_bytes());
         match tokio::time::timeout(self.io.net.io_timeout, w).await {
             Err(_) => return Err(TIMEOUT),
             Ok(Err(e)) => {
@@ -116,16 +118,12 @@ impl Conn<'_> {
     async fn multiline(&mut self, mut sink: impl FnMut(&[u8])) -> Result<(), MailError> {
         loop {
             let l = self.line().await?;
-            if l == b".\r\n" || l == b".\n" {
-                return Ok(());
+            match reply::body_line(&l) {
+                BodyLine::End => return Ok(()),
+                BodyLine::Line(text) => sink(text),
             }
-            sink(if l.starts_with(b"..") { &l[1..] } else { &l });
         }
     }
-}
-
-fn lines_of(buf: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(buf).lines().map(str::to_owned).collect()
 }
 
 async fn session(job: &Pop3Job, io: &mut JobIo) -> Result<(), MailError> {
@@ -139,14 +137,15 @@ async fn session(job: &Pop3Job, io: &mut JobIo) -> Result<(), MailError> {
         MailTls::Implicit => io.net.tls(tcp, &job.host).await.map_err(tls_code)?,
         _ => Stream::Plain(tcp),
     };
-    let mut c = Conn { io, stream: BufReader::new(stream) };
+    let mut c = Conn { io, stream, lines: LineReader::default() };
     c.status().await?;
     if mode == MailTls::Starttls {
         c.cmd("STLS", "STLS").await?;
-        let Conn { io, stream } = c;
-        let Stream::Plain(tcp) = stream.into_inner() else { return Err(SERVER) };
+        // What came in the clear after the `+OK` is dropped with the plain reader.
+        let Conn { io, stream, .. } = c;
+        let Stream::Plain(tcp) = stream else { return Err(SERVER) };
         let stream = io.net.tls(tcp, &job.host).await.map_err(tls_code)?;
-        c = Conn { io, stream: BufReader::new(stream) };
+        c = Conn { io, stream, lines: LineReader::default() };
     }
     c.cmd(&format!("USER {}", job.user), "USER ...").await?;
     c.cmd(&format!("PASS {}", job.password), "PASS ***").await?;
@@ -155,17 +154,22 @@ async fn session(job: &Pop3Job, io: &mut JobIo) -> Result<(), MailError> {
     }
     loop {
         // Idle: wait for an operation, noticing a server that drops the session.
+        if c.lines.pending() > 0 {
+            info!("POP3 server spoke out of turn");
+            return Err(SERVER);
+        }
         let op = {
-            let Conn { io, stream } = &mut c;
+            let Conn { io, stream, .. } = &mut c;
+            let mut probe = [0u8; 1];
             tokio::select! {
                 input = io.recv() => match input {
                     Some(Input::Op(op)) => op,
                     Some(Input::Close) | None => return Ok(()),
                     Some(_) => continue,
                 },
-                r = stream.fill_buf() => {
+                r = stream.read(&mut probe) => {
                     return match r {
-                        Ok([]) => {
+                        Ok(0) => {
                             info!("POP3 server dropped the session");
                             Err(NETWORK)
                         }
@@ -189,12 +193,6 @@ async fn session(job: &Pop3Job, io: &mut JobIo) -> Result<(), MailError> {
             return Ok(());
         }
     }
-}
-
-/// The numbers of a STAT or LIST line (`<n> <size> ...`).
-fn numbers(line: &str) -> (u64, u64) {
-    let mut it = line.split_whitespace().map(|w| w.parse().unwrap_or(0));
-    (it.next().unwrap_or(0), it.next().unwrap_or(0))
 }
 
 async fn run_op(c: &mut Conn<'_>, op: Pop3Op) -> Result<Pop3Step, MailError> {
@@ -223,17 +221,17 @@ async fn run_op(c: &mut Conn<'_>, op: Pop3Op) -> Result<Pop3Step, MailError> {
         }
         Pop3Op::Uidl(n) => {
             let r = c.cmd(&format!("UIDL {n}"), "UIDL n").await?;
-            Ok(Pop3Step::Uidl(r.split_whitespace().nth(1).unwrap_or("").to_owned()))
+            Ok(Pop3Step::Uidl(reply::uidl(&r)))
         }
         Pop3Op::Retr(n) => {
             c.cmd(&format!("RETR {n}"), "RETR n").await?;
             let mut chunk = Vec::with_capacity(CHUNK + 1024);
             loop {
                 let l = c.line().await?;
-                if l == b".\r\n" || l == b".\n" {
-                    break;
+                match reply::body_line(&l) {
+                    BodyLine::End => break,
+                    BodyLine::Line(text) => chunk.extend_from_slice(text),
                 }
-                chunk.extend_from_slice(if l.starts_with(b"..") { &l[1..] } else { &l });
                 if chunk.len() >= CHUNK && !c.io.data(std::mem::take(&mut chunk)).await {
                     return Err(NETWORK);
                 }

@@ -11,6 +11,7 @@
 
 mod commands;
 pub mod job;
+pub mod reply;
 
 pub use commands::COMMANDS;
 
