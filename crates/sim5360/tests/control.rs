@@ -39,6 +39,9 @@ fn every_endpoint_and_its_effect_on_the_dte() {
     let (_m, mut dte, url) = start(&[]);
     let (st, v) = call(&url, "GET", "/api/v1", None);
     assert_eq!((st, v["modems"].clone()), (200, json!([0])), "{v}");
+    // The runtime's figures: the modem's session task at least, on some workers.
+    assert!(v["runtime"]["tasks"].as_u64().is_some_and(|n| n >= 1), "{v}");
+    assert!(v["runtime"]["workers"].as_u64().is_some_and(|n| n >= 1), "{v}");
     let (st, v) = call(&url, "GET", "/api/v1/modems", None);
     assert_eq!(st, 200);
     assert_eq!(v[0]["msisdn"], "+15555550100", "{v}");

@@ -155,6 +155,13 @@ fn guard(app: &App, method: &Method, headers: &HeaderMap, query: &str, body: &By
     None
 }
 
+/// The process's async runtime: tasks alive (every modem's session, jobs and relays, the
+/// control server's connections) and worker threads. Soak runs watch these stay flat.
+fn runtime() -> serde_json::Value {
+    let m = tokio::runtime::Handle::current().metrics();
+    json!({ "tasks": m.num_alive_tasks(), "workers": m.num_workers() })
+}
+
 async fn handle(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let query = uri.query().unwrap_or("");
     if let Some(refused) = guard(&app, &method, &headers, query, &body) {
@@ -176,6 +183,7 @@ async fn handle(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: 
                 "version": env!("CARGO_PKG_VERSION"),
                 "modems": (0..app.hubs.len()).collect::<Vec<_>>(),
                 "features": ["state", "sms", "urc", "radio", "coverage", "sim", "gnss", "call", "overrides", "faults", "network", "presets", "reboot", "reset"],
+                "runtime": runtime(),
             }))
             .into_response();
         }
