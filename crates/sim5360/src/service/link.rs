@@ -38,6 +38,13 @@ pub enum Kind {
     TlsFail,
 }
 
+impl Kind {
+    /// Acts before a connection exists (the others act on its bytes).
+    fn before_connect(self) -> bool {
+        matches!(self, Self::Refuse | Self::DnsFail)
+    }
+}
+
 /// Which direction a toxic acts on (Toxiproxy: upstream is client to server).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -425,6 +432,8 @@ impl LinkRules {
         let mut r = self.lock();
         let before = r.faults.len();
         r.faults.retain(|f| f.name != name);
+        r.used.remove(name);
+        r.rngs.remove(name);
         r.faults.len() != before
     }
 
@@ -469,12 +478,14 @@ impl LinkRules {
     }
 
     /// The faults of `service` that apply to connection `conn` (decided once per
-    /// connection and fault: toxicity by the fault's seed, `times` counted).
-    fn plan(&self, service: &str, conn: u64) -> Plan {
+    /// connection and fault: toxicity by the fault's seed, `times` counted). `connecting`:
+    /// the faults that act before a connection exists (`refuse`, `dns_fail`); otherwise
+    /// those that act on its bytes, so neither kind spends a count where it cannot act.
+    fn plan(&self, service: &str, conn: u64, connecting: bool) -> Plan {
         let mut r = self.lock();
         let Rules { faults, rngs, used, decided, condition, .. } = &mut *r;
         let mut out = Vec::new();
-        for f in faults.iter().filter(|f| f.matches(service)) {
+        for f in faults.iter().filter(|f| f.matches(service) && f.kind.before_connect() == connecting) {
             let key = (conn, f.name.clone());
             let applies = *decided.entry(key).or_insert_with(|| {
                 let n = used.entry(f.name.clone()).or_insert(0);
@@ -495,8 +506,21 @@ impl LinkRules {
         Plan { faults: out, condition: condition.clone() }
     }
 
+    /// Connection `conn` is over. A fault whose `times` are used up goes once no open
+    /// connection it chose is left, so one-shot faults do not pile up over a long run.
     fn forget(&self, conn: u64) {
-        self.lock().decided.retain(|(c, _), _| *c != conn);
+        let mut r = self.lock();
+        let Rules { faults, rngs, used, decided, .. } = &mut *r;
+        decided.retain(|(c, _), _| *c != conn);
+        faults.retain(|f| {
+            let spent = f.times.is_some_and(|t| used.get(&f.name).is_some_and(|n| *n >= t));
+            let keep = !spent || decided.iter().any(|((_, name), hit)| *hit && *name == f.name);
+            if !keep {
+                used.remove(&f.name);
+                rngs.remove(&f.name);
+            }
+            keep
+        });
     }
 
     /// A stall of one RTO for this KiB, by the condition's loss.
@@ -533,7 +557,7 @@ impl LinkRules {
     /// delay the conditions add (DNS, one RTT for the handshake).
     pub fn before_connect(&self, service: &str) -> Before {
         let probe = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        let plan = self.plan(service, probe | (1 << 63));
+        let plan = self.plan(service, probe | (1 << 63), true);
         self.forget(probe | (1 << 63));
         if plan.faults.iter().any(|f| f.kind == Kind::DnsFail) {
             return Before::DnsFail;
@@ -549,8 +573,7 @@ impl LinkRules {
     /// condition; the relay also picks up faults added later).
     pub fn needs_relay(&self, service: &str) -> bool {
         let r = self.lock();
-        r.condition.shapes()
-            || r.faults.iter().any(|f| f.matches(service) && !matches!(f.kind, Kind::Refuse | Kind::DnsFail))
+        r.condition.shapes() || r.faults.iter().any(|f| f.matches(service) && !f.kind.before_connect())
     }
 }
 
@@ -721,7 +744,7 @@ async fn read_side(
     // When the link is free to send the next byte (the rate's token bucket).
     let mut free_at = tokio::time::Instant::now();
     loop {
-        let plan = rules.plan(service, conn);
+        let plan = rules.plan(service, conn, false);
         let mine = |k: Kind| {
             plan.faults
                 .iter()
@@ -860,6 +883,28 @@ mod tests {
         rules.add(fault(r#"{"service": "*", "type": "refuse", "times": 2}"#)).unwrap();
         let r: Vec<bool> = (0..4).map(|_| matches!(rules.before_connect("smtp"), Before::Refuse)).collect();
         assert_eq!(r, [true, true, false, false]);
+        assert!(rules.faults().is_empty(), "a spent fault is gone");
+    }
+
+    /// A one-shot stream fault is not spent by the connect check, and a one-shot refusal
+    /// is not spent by a connection already open; each goes once used.
+    #[test]
+    fn one_shot_faults_act_where_they_can() {
+        let rules = LinkRules::default();
+        rules
+            .add(fault(r#"{"service": "http", "type": "latency", "times": 1, "attributes": {"latency": 5}}"#))
+            .unwrap();
+        assert!(matches!(rules.before_connect("http"), Before::Go { .. }));
+        let plan = rules.plan("http", 1, false);
+        assert_eq!(plan.faults.len(), 1, "the latency applies to the connection");
+        rules.add(fault(r#"{"service": "http", "type": "refuse", "times": 1}"#)).unwrap();
+        assert_eq!(rules.plan("http", 1, false).faults.len(), 1, "an open connection keeps its latency only");
+        assert_eq!(rules.faults().len(), 2);
+        rules.forget(1);
+        assert_eq!(rules.faults().len(), 1, "the spent latency is gone with its connection");
+        assert!(matches!(rules.before_connect("http"), Before::Refuse), "the refusal was not spent");
+        assert!(rules.faults().is_empty());
+        assert!(matches!(rules.before_connect("http"), Before::Go { .. }));
     }
 
     #[test]
