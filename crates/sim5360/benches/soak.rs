@@ -2,8 +2,8 @@
 //! (`SOAK_MODEMS`) in one process, against real servers (nginx for HTTP and HTTPS,
 //! pyftpdlib, aiosmtpd, dovecot, socat's echo): AT commands, HTTP and HTTPS requests, FTP
 //! downloads, SMTP sends, POP3 sessions, TCP socket sessions and SMS sends, while a
-//! controller thread injects one-shot faults (refused connections, latency, slicing)
-//! through the control API. Every 1,000 operations it prints the process's RSS, open file
+//! controller thread injects one-shot faults (refused connections, latency, slicing,
+//! resets) through the control API. Every 1,000 operations it prints the process's RSS, open file
 //! descriptors, threads and alive async tasks (`GET /api/v1` `runtime.tasks`).
 //!
 //! Checked, and the verdict printed (exit status 1 when it fails):
@@ -115,7 +115,8 @@ fn op(kind: usize, m: usize, n: usize, dte: &mut Dte, s: &Servers, mrs: &mut Has
                     assert!(body.ends_with(&testbench::http::pattern(1024, 1)), "HTTP body damaged");
                     true
                 }
-                "227" => false,
+                // Refused (227), or reset once connected (224).
+                "227" | "224" => false,
                 e => panic!("HTTP: +CHTTPACT: {e}"),
             }
         }
@@ -298,12 +299,22 @@ fn main() {
                 json!({"type": "latency", "attributes": {"latency": 150}}),
                 json!({"type": "slicer", "attributes": {"average_size": 64, "delay": 200}}),
             ];
+            // A reset, on the services whose every connection is one operation's (a reset
+            // can also bite a connection already open, such as an HTTPS or POP3 session).
+            let reset = json!({"type": "reset_peer", "attributes": {"timeout": 0}});
+            let resettable = ["http", "ftp", "smtp"];
             let mut k = 0;
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(100));
                 let m = rng.below(modems);
-                let mut f = kinds[rng.below(kinds.len())].clone();
-                f["service"] = services[rng.below(services.len())].into();
+                let pick = rng.below(kinds.len() + 1);
+                let mut f = kinds.get(pick).unwrap_or(&reset).clone();
+                f["service"] = if pick == kinds.len() {
+                    resettable[rng.below(resettable.len())]
+                } else {
+                    services[rng.below(services.len())]
+                }
+                .into();
                 f["times"] = 1.into();
                 f["name"] = format!("soak{k}").into();
                 k += 1;
