@@ -78,6 +78,21 @@ pub fn pop3_reply(data: &[u8]) {
     assert_eq!(taken + r.pending(), input.len(), "bytes lost or made up");
 }
 
+/// A track file (GPX or NMEA) and an HTTP time answer from arbitrary bytes: a track that
+/// loads gives, at any time, a place on Earth with finite motion, which the NMEA port can
+/// write; the `Date` reader never panics.
+pub fn gnss_track(data: &[u8]) {
+    use crate::service::gnss::{nmea, track::Track};
+    let _ = crate::service::time::job::date_header(data);
+    let Ok(track) = Track::parse(data) else { return };
+    for secs in [0.0, 0.5, 1.0, 59.9, 3600.0, 86_400.5, 1e9, -5.0] {
+        let f = track.at(secs);
+        assert!((-90.0..=90.0).contains(&f.lat) && (-180.0..=180.0).contains(&f.lon), "{f:?} at {secs}");
+        assert!(f.alt.is_finite() && f.speed_kn.is_finite() && f.course.is_finite(), "{f:?} at {secs}");
+        let _ = (nmea::coord(f.lat, 2, 6, 'N', 'S'), nmea::coord(f.lon, 3, 6, 'E', 'W'));
+    }
+}
+
 /// The HTTP response framer on arbitrary server bytes, fed in two pieces.
 pub fn http_framer(data: &[u8]) {
     let method = if data.first().is_some_and(|b| b & 1 == 1) { "HEAD" } else { "GET" };

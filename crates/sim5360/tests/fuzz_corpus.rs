@@ -61,3 +61,8 @@ fn control_request_corpus() {
 fn pop3_reply_corpus() {
     replay("pop3_reply", sim5360::fuzzing::pop3_reply);
 }
+
+#[test]
+fn gnss_track_corpus() {
+    replay("gnss_track", sim5360::fuzzing::gnss_track);
+}

@@ -17,20 +17,30 @@ pub fn parse(line: &str) -> Option<&str> {
     (body.bytes().fold(0u8, |a, b| a ^ b) == want).then_some(body)
 }
 
-/// `hhmmss[.ss]` as seconds of the day.
+/// `hhmmss[.ss]` as seconds of the day (digits only).
 pub fn parse_time(f: &str) -> Option<f64> {
+    if f.len() < 6 || !f.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
     let h: f64 = f.get(0..2)?.parse().ok()?;
     let m: f64 = f.get(2..4)?.parse().ok()?;
     let s: f64 = f.get(4..)?.parse().ok()?;
     Some(h * 3600.0 + m * 60.0 + s)
 }
 
-/// `ddmm.mmmm`/`dddmm.mmmm` and a hemisphere as signed degrees.
+/// `ddmm.mmmm`/`dddmm.mmmm` and a hemisphere as signed degrees (digits only, minutes
+/// below 60).
 pub fn parse_coord(f: &str, hemi: &str) -> Option<f64> {
+    if f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
     let dot = f.find('.').unwrap_or(f.len());
     let deg_len = dot.checked_sub(2)?;
     let deg: f64 = f.get(..deg_len)?.parse().ok()?;
     let min: f64 = f.get(deg_len..)?.parse().ok()?;
+    if min >= 60.0 {
+        return None;
+    }
     let v = deg + min / 60.0;
     match hemi {
         "N" | "E" => Some(v),

@@ -65,6 +65,16 @@ impl Track {
         if points.is_empty() {
             return Err("the track has no points".into());
         }
+        // What the module reports must be a place on Earth at a time: a file that says
+        // otherwise is refused with the point it got wrong.
+        for (i, &(t, lat, lon, alt)) in points.iter().enumerate() {
+            if !t.is_finite() || !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+                return Err(format!("point {}: time {t}, latitude {lat}, longitude {lon} out of range", i + 1));
+            }
+            if !(-1000.0..=20000.0).contains(&alt) {
+                return Err(format!("point {}: altitude {alt} m out of -1000..20000", i + 1));
+            }
+        }
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
         let t0 = points[0].0;
         for p in &mut points {
@@ -76,11 +86,16 @@ impl Track {
     /// Read a GPX file, or NMEA sentences (one per line).
     pub fn load(path: &Path) -> Result<Self, String> {
         let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let text = String::from_utf8_lossy(&data);
+        Self::parse(&data).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// A GPX document, or NMEA sentences (one per line).
+    pub fn parse(data: &[u8]) -> Result<Self, String> {
+        let text = String::from_utf8_lossy(data);
         if text.trim_start().starts_with('$') {
-            return Self::from_nmea(&text).map_err(|e| format!("{}: {e}", path.display()));
+            return Self::from_nmea(&text);
         }
-        Self::from_gpx(&data).map_err(|e| format!("{}: {e}", path.display()))
+        Self::from_gpx(data)
     }
 
     fn from_gpx(data: &[u8]) -> Result<Self, String> {
@@ -118,7 +133,7 @@ impl Track {
             let f: Vec<&str> = s.split(',').collect();
             match f.first().map(|k| &k[k.len().saturating_sub(3)..]) {
                 Some("GGA") if f.len() > 9 => {
-                    alt = f[9].parse().unwrap_or(alt);
+                    alt = f[9].parse().ok().filter(|a| (-1000.0..=20000.0).contains(a)).unwrap_or(alt);
                 }
                 Some("RMC") if f.len() > 6 && f[2] == "A" => {
                     let (Some(t), Some(lat), Some(lon)) = (
@@ -128,6 +143,10 @@ impl Track {
                     ) else {
                         continue;
                     };
+                    // A sentence that names no place on Earth is skipped like a broken one.
+                    if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+                        continue;
+                    }
                     // Times wrap at midnight: keep them increasing.
                     if last_t.is_some_and(|l| t + day < l) {
                         day += 86400.0;
@@ -215,5 +234,27 @@ mod tests {
         let t = Track::from_gpx(gpx).unwrap();
         assert_eq!(t.points.len(), 2);
         assert!((t.at(2.0).lon - 2.0005).abs() < 1e-9);
+    }
+
+    /// What names no place on Earth: an NMEA sentence is skipped, a GPX point refused.
+    #[test]
+    fn impossible_places_are_not_replayed() {
+        use super::super::nmea::sentence;
+        let nmea = [
+            // 99° 59' north, minutes of 75, and a time that is no number.
+            sentence("GPRMC,120000.00,A,9959.000,N,01322.000,E,0.0,0.0,021226,,,A"),
+            sentence("GPRMC,120001.00,A,5275.000,N,01322.000,E,0.0,0.0,021226,,,A"),
+            sentence("GPRMC,1200inf,A,5231.000,N,01322.000,E,0.0,0.0,021226,,,A"),
+            sentence("GPGGA,120000.00,5231.000,N,01322.000,E,1,08,0.9,inf,M,46.9,M,,"),
+            sentence("GPRMC,120002.00,A,5231.000,N,01322.000,E,0.0,0.0,021226,,,A"),
+        ]
+        .concat();
+        let t = Track::parse(nmea.as_bytes()).unwrap();
+        assert_eq!(t.points.len(), 1);
+        assert!((t.at(0.0).lat - 52.516_666).abs() < 1e-5 && t.at(0.0).alt == 0.0, "{:?}", t.at(0.0));
+        let gpx = br#"<?xml version="1.0"?><gpx version="1.1" creator="t" xmlns="http://www.topografix.com/GPX/1/1">
+            <wpt lat="1.0" lon="2.0"><ele>1e300</ele></wpt></gpx>"#;
+        let e = Track::parse(gpx).unwrap_err();
+        assert!(e.contains("point 1: altitude"), "{e}");
     }
 }
