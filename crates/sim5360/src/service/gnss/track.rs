@@ -131,7 +131,9 @@ impl Track {
         for line in text.lines() {
             let Some(s) = super::nmea::parse(line.trim()) else { continue };
             let f: Vec<&str> = s.split(',').collect();
-            match f.first().map(|k| &k[k.len().saturating_sub(3)..]) {
+            // The sentence type's last three letters (`GPRMC`, `GNRMC`, ...); a talker
+            // field with other than ASCII in it matches nothing (slicing it by bytes did panic).
+            match f.first().map(|k| k.get(k.len().saturating_sub(3)..).unwrap_or("")) {
                 Some("GGA") if f.len() > 9 => {
                     alt = f[9].parse().ok().filter(|a| (-1000.0..=20000.0).contains(a)).unwrap_or(alt);
                 }
@@ -251,6 +253,8 @@ mod tests {
         .concat();
         let t = Track::parse(nmea.as_bytes()).unwrap();
         assert_eq!(t.points.len(), 1);
+        // A sentence type ending inside a multi-byte character (found by gnss_track).
+        assert!(Track::parse(sentence("GP\u{e9}CC,1").as_bytes()).is_err());
         assert!((t.at(0.0).lat - 52.516_666).abs() < 1e-5 && t.at(0.0).alt == 0.0, "{:?}", t.at(0.0));
         let gpx = br#"<?xml version="1.0"?><gpx version="1.1" creator="t" xmlns="http://www.topografix.com/GPX/1/1">
             <wpt lat="1.0" lon="2.0"><ele>1e300</ele></wpt></gpx>"#;
