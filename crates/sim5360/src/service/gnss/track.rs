@@ -41,6 +41,14 @@ impl PositionSource {
     }
 }
 
+/// Altitudes the module reports, in metres.
+const ALTITUDE: std::ops::RangeInclusive<f64> = -1000.0..=20000.0;
+
+/// A latitude and longitude (degrees) that name a place on Earth.
+fn on_earth(lat: f64, lon: f64) -> bool {
+    (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon)
+}
+
 /// `LAT,LON[,ALT]` in degrees (and metres).
 pub fn parse_position(s: &str) -> Result<Fix, String> {
     let parts: Vec<&str> = s.split(',').map(str::trim).collect();
@@ -53,7 +61,7 @@ pub fn parse_position(s: &str) -> Result<Fix, String> {
     let lat = num(parts[0], "latitude")?;
     let lon = num(parts[1], "longitude")?;
     let alt = parts.get(2).map_or(Ok(0.0), |a| num(a, "altitude"))?;
-    if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) || !(-1000.0..=20000.0).contains(&alt) {
+    if !on_earth(lat, lon) || !ALTITUDE.contains(&alt) {
         return Err(format!("{s:?}: latitude -90..90, longitude -180..180, altitude -1000..20000 m"));
     }
     Ok(Fix { lat, lon, alt, speed_kn: 0.0, course: 0.0 })
@@ -68,10 +76,10 @@ impl Track {
         // What the module reports must be a place on Earth at a time: a file that says
         // otherwise is refused with the point it got wrong.
         for (i, &(t, lat, lon, alt)) in points.iter().enumerate() {
-            if !t.is_finite() || !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+            if !t.is_finite() || !on_earth(lat, lon) {
                 return Err(format!("point {}: time {t}, latitude {lat}, longitude {lon} out of range", i + 1));
             }
-            if !(-1000.0..=20000.0).contains(&alt) {
+            if !ALTITUDE.contains(&alt) {
                 return Err(format!("point {}: altitude {alt} m out of -1000..20000", i + 1));
             }
         }
@@ -135,7 +143,7 @@ impl Track {
             // field with other than ASCII in it matches nothing (slicing it by bytes did panic).
             match f.first().map(|k| k.get(k.len().saturating_sub(3)..).unwrap_or("")) {
                 Some("GGA") if f.len() > 9 => {
-                    alt = f[9].parse().ok().filter(|a| (-1000.0..=20000.0).contains(a)).unwrap_or(alt);
+                    alt = f[9].parse().ok().filter(|a| ALTITUDE.contains(a)).unwrap_or(alt);
                 }
                 Some("RMC") if f.len() > 6 && f[2] == "A" => {
                     let (Some(t), Some(lat), Some(lon)) = (
@@ -146,7 +154,7 @@ impl Track {
                         continue;
                     };
                     // A sentence that names no place on Earth is skipped like a broken one.
-                    if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+                    if !on_earth(lat, lon) {
                         continue;
                     }
                     // Times wrap at midnight: keep them increasing.
