@@ -102,6 +102,7 @@ fn make(mail: Mail, tx: &mpsc::Sender<Piece>) {
 /// The dot-stuffed message, through `emit` a piece at a time (about 80 KB each); false
 /// once `emit` says no one takes more.
 fn pieces(mail: Mail, mut emit: impl FnMut(Vec<u8>) -> bool) -> Result<bool, MailError> {
+    use std::io::Read as _;
     let Mail { settings, date, message_id, files } = mail;
     let built = |e: std::io::Error| {
         info!("building the message: {e}");
@@ -113,22 +114,24 @@ fn pieces(mail: Mail, mut emit: impl FnMut(Vec<u8>) -> bool) -> Result<bool, Mai
     dots.push(&head.bytes, &mut out);
     drop(head.bytes);
     if let Some(boundary) = &head.boundary {
-        let mut raw = vec![0u8; PIECE_RAW];
-        let mut lines = Vec::with_capacity(PIECE_RAW / 57 * 78);
+        let mut raw = Vec::with_capacity(PIECE_RAW);
+        let mut lines = Vec::new();
         for (name, mut reader) in files {
             dots.push(&message::part_header(boundary, &name).map_err(built)?, &mut out);
             loop {
-                let n = read_full(&mut reader, &mut raw).map_err(|e| {
+                // A whole piece (less only at the end of the file).
+                raw.clear();
+                (&mut reader).take(PIECE_RAW as u64).read_to_end(&mut raw).map_err(|e| {
                     info!("reading the attachment {name}: {e}");
                     File
                 })?;
                 lines.clear();
-                message::base64_lines(&raw[..n], &mut lines);
+                message::base64_lines(&raw, &mut lines);
                 dots.push(&lines, &mut out);
                 if !emit(std::mem::take(&mut out)) {
                     return Ok(false);
                 }
-                if n < raw.len() {
+                if raw.len() < PIECE_RAW {
                     break;
                 }
             }
@@ -139,20 +142,6 @@ fn pieces(mail: Mail, mut emit: impl FnMut(Vec<u8>) -> bool) -> Result<bool, Mai
     }
     dots.finish(&mut out);
     Ok(emit(out))
-}
-
-/// Fill `buf` from `r` (less only at the end of the file); the bytes read.
-fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// Where the message goes.
