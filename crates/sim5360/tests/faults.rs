@@ -54,11 +54,17 @@ fn responsive(dte: &mut Dte) {
     assert!(t.elapsed() < Duration::from_secs(2), "AT took {:?}", t.elapsed());
 }
 
-fn http_get(dte: &mut Dte, port: u16, path: &str) -> (Vec<u8>, String) {
-    dte.send_line(&format!("AT+CHTTPACT=\"127.0.0.1\",{port}"));
+/// `AT+CHTTPACT` with a GET of `path` (and `headers`, each line ending CR LF), up to its
+/// `OK`: the response follows as blocks.
+fn http_request(dte: &mut Dte, host: &str, port: u16, path: &str, headers: &str) {
+    dte.send_line(&format!("AT+CHTTPACT=\"{host}\",{port}"));
     dte.expect("+CHTTPACT: REQUEST");
-    dte.send(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n\x1a").as_bytes());
+    dte.send(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}\r\n\x1a").as_bytes());
     dte.expect("OK");
+}
+
+fn http_get(dte: &mut Dte, port: u16, path: &str) -> (Vec<u8>, String) {
+    http_request(dte, "127.0.0.1", port, path, "");
     dte.blocks("+CHTTPACT")
 }
 
@@ -433,10 +439,7 @@ fn http_case(f: Option<Value>, host: &str, path: &str, auth: &str) -> String {
     if let Some(f) = f {
         fault(&url, f);
     }
-    dte.send_line(&format!("AT+CHTTPACT=\"{host}\",{}", web.port));
-    dte.expect("+CHTTPACT: REQUEST");
-    dte.send(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}\r\n\x1a").as_bytes());
-    dte.expect("OK");
+    http_request(&mut dte, host, web.port, path, auth);
     let (body, end) = dte.blocks("+CHTTPACT");
     responsive(&mut dte);
     let status = String::from_utf8_lossy(&body).lines().next().unwrap_or("").to_owned();
@@ -475,10 +478,7 @@ cell!(http_coverage_loss, "HTTP", "coverage loss", "+CHTTPACT: 227", {
     let web = HttpServer::start(&ca).unwrap();
     let (_m, mut dte, url) = rig(&[]);
     fault(&url, slow("http"));
-    dte.send_line(&format!("AT+CHTTPACT=\"127.0.0.1\",{}", web.port));
-    dte.expect("+CHTTPACT: REQUEST");
-    dte.send(b"GET /hello.txt HTTP/1.1\r\nHost: localhost\r\n\r\n\x1a");
-    dte.expect("OK");
+    http_request(&mut dte, "127.0.0.1", web.port, "/hello.txt", "");
     coverage_lost(&url);
     let end = dte.wait_for("+CHTTPACT: ");
     responsive(&mut dte);
