@@ -436,13 +436,27 @@ fn server_mode_accepts_a_host_client() {
     assert!(std::net::TcpStream::connect(("127.0.0.1", host_port)).is_err(), "still listening");
 }
 
+/// What `cmd args` printed (for a failure message).
+fn command_output(cmd: &str, args: &[&str]) -> String {
+    match std::process::Command::new(cmd).args(args).output() {
+        Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Err(e) => format!("{cmd}: {e}"),
+    }
+}
+
+/// The last `n` lines of `log`.
+fn log_tail(log: &str, n: usize) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 /// Transparent mode: 10 MiB each way through the echo server, with `+++`, a command and
 /// `ATO` in the middle.
 #[test]
 fn transparent_mode_moves_10_mib_each_way() {
     const HALF: usize = 5 << 20;
     let echo = EchoServer::tcp().unwrap();
-    let (m, mut dte) = testbench::ready_modem(bin(), &[]).unwrap();
+    let (m, mut dte) = testbench::ready_modem(bin(), &["--control", "127.0.0.1:0", "--ready-json"]).unwrap();
     dte.line_end = b"\r\n";
     dte.cmd_expect("AT+CIPMODE=1", &["OK"]);
     dte.cmd_expect("AT+NETOPEN", &["OK"]);
@@ -466,7 +480,17 @@ fn transparent_mode_moves_10_mib_each_way() {
             use std::os::fd::AsFd;
             let mut fds = [nix::poll::PollFd::new(reader.as_fd(), nix::poll::PollFlags::POLLIN)];
             let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(30_000u16)).unwrap();
-            assert!(ready > 0, "nothing echoed for 30 s after {} of {want} bytes", back.len());
+            assert!(
+                ready > 0,
+                "nothing echoed for 30 s after {} of {want} bytes; the modem's log ends:\n{}\nsockets:\n{}\nmodem: {}",
+                back.len(),
+                log_tail(&m.stderr_log(), 60),
+                command_output("ss", &["-tnp", &format!("( sport = :{p} or dport = :{p} )", p = echo.port)]),
+                command_output(
+                    "curl",
+                    &["-s", &format!("{}/api/v1/modems/0", m.control.as_deref().unwrap_or_default())]
+                ),
+            );
             let n = reader.read(&mut buf).unwrap();
             back.extend_from_slice(&buf[..n]);
         }

@@ -23,7 +23,18 @@ impl EchoServer {
     pub fn tcp() -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let (proc, port) = start_with_ports(1, |p| {
-            let args = vec![format!("TCP-LISTEN:{},bind=127.0.0.1,reuseaddr,fork", p[0]), "PIPE".to_owned()];
+            // `-b 4096`: socat writes what it read into its own PIPE and reads it back
+            // from there, with a blocking write of the whole piece. With its default 8 KiB
+            // pieces and the pipe nearly full (a flood both ways), that write waited for
+            // room only socat itself could make: the echo stalled for good, with the
+            // modem's data unread in socat's socket. A piece of one page always fits in a
+            // pipe that select calls writable.
+            let args = vec![
+                "-b".to_owned(),
+                "4096".to_owned(),
+                format!("TCP-LISTEN:{},bind=127.0.0.1,reuseaddr,fork", p[0]),
+                "PIPE".to_owned(),
+            ];
             let proc = ServerProcess::start("socat-tcp-echo", Path::new("/usr/bin/socat"), &args, dir.path(), &p[..1])
                 .map_err(|e| in_use(e, &dir.path().join("socat-tcp-echo.log")))?;
             Ok((proc, p[0]))
