@@ -28,8 +28,9 @@ const AUX_PENDING_MAX: usize = 16 * 1024;
 /// counts from the last write that made progress, not from when the batch was taken: a
 /// busy DTE that reads a large batch slowly (a loaded machine, a reader behind a
 /// transparent-mode echo) is still reading, and treating it as stuck would make the modem
-/// drop its input as an overrun.
-const OUTPUT_STUCK_AFTER: std::time::Duration = std::time::Duration::from_millis(250);
+/// drop its input as an overrun. A second is long against any scheduling delay on a loaded
+/// machine, and short against a DTE's own write timeout.
+const OUTPUT_STUCK_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,6 +250,92 @@ impl Drop for RunningJobs {
     }
 }
 
+/// Output taken from the modem and not yet all written and flushed to the DTE.
+struct Outgoing {
+    tx: Vec<u8>,
+    sent: usize,
+    unflushed: bool,
+    /// When the DTE last took some of it (or when it was taken from the modem).
+    progress_at: tokio::time::Instant,
+}
+
+impl Default for Outgoing {
+    fn default() -> Self {
+        Self { tx: Vec::new(), sent: 0, unflushed: false, progress_at: tokio::time::Instant::now() }
+    }
+}
+
+impl Outgoing {
+    /// Everything was written and flushed.
+    fn idle(&self) -> bool {
+        self.sent == self.tx.len() && !self.unflushed
+    }
+
+    /// Output waits for the DTE.
+    fn waits(&self) -> bool {
+        !self.idle()
+    }
+
+    fn left(&self) -> usize {
+        self.tx.len() - self.sent
+    }
+
+    /// The modem's next output, up to [`WRITE_BATCH`] gathered into one write.
+    fn take(&mut self, modem: &mut Modem) {
+        self.tx = modem.poll_transmit().unwrap_or_default();
+        while self.tx.len() < WRITE_BATCH {
+            match modem.poll_transmit() {
+                Some(more) => self.tx.extend_from_slice(&more),
+                None => break,
+            }
+        }
+        self.sent = 0;
+        self.progress_at = tokio::time::Instant::now();
+    }
+
+    /// One output step: flush what was written (`None`), or write the next `piece` bytes.
+    async fn step<W: AsyncWrite + Unpin>(&self, wr: &mut W, piece: usize) -> io::Result<Option<usize>> {
+        if self.unflushed {
+            wr.flush().await.map(|()| None)
+        } else {
+            wr.write(&self.tx[self.sent..self.sent + piece]).await.map(Some)
+        }
+    }
+
+    /// Accounts for a finished step (`pace`: the line pacer and rate with --pace); the end
+    /// of the session when the DTE has hung up.
+    fn wrote(&mut self, r: io::Result<Option<usize>>, pace: Option<(&mut Pacer, u32)>) -> io::Result<Option<End>> {
+        match r {
+            Ok(None) => self.unflushed = false,
+            Ok(Some(0)) => return Ok(Some(End::HangUp)),
+            Ok(Some(n)) => {
+                self.sent += n;
+                self.unflushed = true;
+                if let Some((pacer, baud)) = pace {
+                    pacer.account(n, baud);
+                }
+            }
+            Err(e) if is_hangup(&e) => return Ok(Some(End::HangUp)),
+            Err(e) => return Err(e),
+        }
+        self.progress_at = tokio::time::Instant::now();
+        Ok(None)
+    }
+}
+
+/// `fut`'s output if it is ready at its first poll; otherwise it is dropped (a write or
+/// flush future then has done nothing, as tokio documents them cancel-safe).
+async fn ready_now<F: Future>(fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        Poll::Ready(match fut.as_mut().poll(cx) {
+            Poll::Ready(v) => Some(v),
+            Poll::Pending => None,
+        })
+    })
+    .await
+}
+
 /// Run `modem` over `rd`/`wr` until hang-up or `stop` turns true.
 ///
 /// Reading and writing go on side by side: a DTE that stops reading never stops the modem
@@ -266,17 +353,14 @@ where
     W: AsyncWrite + Unpin,
 {
     let mut buf = vec![0u8; INPUT_READ_MAX];
-    let mut tx = Vec::new();
-    let mut sent = 0;
-    let mut progress_at = tokio::time::Instant::now();
-    let mut unflushed = false;
+    let mut out = Outgoing::default();
     let mut tx_pace = Pacer::default();
     let mut rx_pace = Pacer::default();
     let mut baud = modem.baud();
     let mut jobs = RunningJobs::new();
     let mut offloads = Offloads::default();
     let result = loop {
-        if sent == tx.len() && !unflushed {
+        if out.idle() {
             // What was written before an `AT+IPR` answer went out at the old rate.
             if modem.baud() != baud {
                 baud = modem.baud();
@@ -284,19 +368,11 @@ where
                     f(baud);
                 }
             }
-            tx = modem.poll_transmit().unwrap_or_default();
-            while tx.len() < WRITE_BATCH {
-                match modem.poll_transmit() {
-                    Some(more) => tx.extend_from_slice(&more),
-                    None => break,
-                }
-            }
-            sent = 0;
-            progress_at = tokio::time::Instant::now();
+            out.take(&mut modem);
             if let Some((t, ts)) = s.trace.as_mut()
-                && !tx.is_empty()
+                && !out.tx.is_empty()
             {
-                t.record(ts, Dir::Out, &tx);
+                t.record(ts, Dir::Out, &out.tx);
             }
         }
         while let Some(msg) = modem.poll_uplink() {
@@ -332,42 +408,38 @@ where
         // Back-pressure: no DTE input while an upload's job cannot take more, no job
         // events while the DTE has not taken the output already waiting; a job's input
         // waits in the modem while that job's queue is full.
-        // Output the DTE has not taken for a while: it is not reading.
-        let output_waits = sent < tx.len() || unflushed;
-        let output_stuck = output_waits && progress_at.elapsed() > OUTPUT_STUCK_AFTER;
+        // One output step: flush what was written, or write the next piece (with --pace,
+        // at most ~10 ms of line time, once the line is free).
+        let writing = out.waits();
+        let piece = if s.pace { out.left().min(Pacer::chunk(baud)) } else { out.left() };
+        let line_free = !s.pace || out.unflushed || tx_pace.is_free();
+        // Output the DTE has not taken for a while: it is not reading. Before input is
+        // read (and maybe dropped) on that ground, the write gets one more try: the modem
+        // itself may have been held off the CPU past the deadline while the DTE read.
+        let mut output_stuck = writing && out.progress_at.elapsed() > OUTPUT_STUCK_AFTER;
+        if output_stuck
+            && line_free
+            && let Some(r) = ready_now(out.step(&mut wr, piece)).await
+        {
+            if let Some(end) = out.wrote(r, s.pace.then_some((&mut tx_pace, baud)))? {
+                break end;
+            }
+            output_stuck = false;
+        }
         let input_blocked = !modem.wants_input(output_stuck);
         let accepting = modem.accepting_events();
         let paused = modem.paused_jobs();
         let room = jobs.room.clone();
-        // One output step: flush what was written, or write the next piece (with --pace,
-        // at most ~10 ms of line time, once the line is free).
-        let writing = sent < tx.len() || unflushed;
-        let piece = if s.pace { (tx.len() - sent).min(Pacer::chunk(baud)) } else { tx.len() - sent };
-        let line_free = !s.pace || unflushed || tx_pace.is_free();
         let read_max = if s.pace { Pacer::chunk(baud).min(buf.len()) } else { buf.len() };
         tokio::select! {
-            r = async {
-                if unflushed { wr.flush().await.map(|()| None) } else { wr.write(&tx[sent..sent + piece]).await.map(Some) }
-            }, if writing && line_free => match r {
-                Ok(None) => {
-                    unflushed = false;
-                    progress_at = tokio::time::Instant::now();
+            r = out.step(&mut wr, piece), if writing && line_free => {
+                if let Some(end) = out.wrote(r, s.pace.then_some((&mut tx_pace, baud)))? {
+                    break end;
                 }
-                Ok(Some(0)) => break End::HangUp,
-                Ok(Some(n)) => {
-                    sent += n;
-                    progress_at = tokio::time::Instant::now();
-                    unflushed = true;
-                    if s.pace {
-                        tx_pace.account(n, baud);
-                    }
-                }
-                Err(e) if is_hangup(&e) => break End::HangUp,
-                Err(e) => return Err(e),
-            },
+            }
             () = tx_pace.free(), if writing && !line_free => {}
             // Wake when waiting output would count as stuck, so blocked input is read again.
-            () = tokio::time::sleep_until(progress_at + OUTPUT_STUCK_AFTER), if input_blocked && output_waits && !output_stuck => {}
+            () = tokio::time::sleep_until(out.progress_at + OUTPUT_STUCK_AFTER), if input_blocked && writing && !output_stuck => {}
             r = rd.read(&mut buf[..read_max]), if !input_blocked => match r {
                 Ok(0) => break End::HangUp,
                 Ok(n) => {
