@@ -444,12 +444,6 @@ fn command_output(cmd: &str, args: &[&str]) -> String {
     }
 }
 
-/// The last `n` lines of `log`.
-fn log_tail(log: &str, n: usize) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 /// Transparent mode: 10 MiB each way through the echo server, with `+++`, a command and
 /// `ATO` in the middle.
 #[test]
@@ -484,7 +478,7 @@ fn transparent_mode_moves_10_mib_each_way() {
                 ready > 0,
                 "nothing echoed for 30 s after {} of {want} bytes; the modem's log ends:\n{}\nsockets:\n{}\nmodem: {}",
                 back.len(),
-                log_tail(&m.stderr_log(), 60),
+                testbench::process::tail_lines(&m.stderr_log(), 60),
                 command_output("ss", &["-tnp", &format!("( sport = :{p} or dport = :{p} )", p = echo.port)]),
                 command_output(
                     "curl",

@@ -111,9 +111,7 @@ impl ServerProcess {
 
     /// The end of the server's log, for failure messages.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
+        tail_lines(&std::fs::read_to_string(&self.log).unwrap_or_default(), 30)
     }
 
     pub fn pid(&self) -> u32 {
@@ -161,4 +159,10 @@ pub(crate) fn start_with_ports<T>(count: usize, mut f: impl FnMut(&[u16]) -> Res
         }
     }
     Err(last.unwrap_or_else(|| anyhow::anyhow!("no ports")))
+}
+
+/// The last `n` lines of `text` (a log, for failure messages).
+pub fn tail_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
