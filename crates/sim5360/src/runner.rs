@@ -271,11 +271,6 @@ impl Outgoing {
         self.sent == self.tx.len() && !self.unflushed
     }
 
-    /// Output waits for the DTE.
-    fn waits(&self) -> bool {
-        !self.idle()
-    }
-
     fn left(&self) -> usize {
         self.tx.len() - self.sent
     }
@@ -405,12 +400,9 @@ where
             }
         };
         let deadline = modem.poll_timeout().map(tokio::time::Instant::from_std);
-        // Back-pressure: no DTE input while an upload's job cannot take more, no job
-        // events while the DTE has not taken the output already waiting; a job's input
-        // waits in the modem while that job's queue is full.
         // One output step: flush what was written, or write the next piece (with --pace,
         // at most ~10 ms of line time, once the line is free).
-        let writing = out.waits();
+        let writing = !out.idle();
         let piece = if s.pace { out.left().min(Pacer::chunk(baud)) } else { out.left() };
         let line_free = !s.pace || out.unflushed || tx_pace.is_free();
         // Output the DTE has not taken for a while: it is not reading. Before input is
@@ -426,6 +418,9 @@ where
             }
             output_stuck = false;
         }
+        // Back-pressure: no DTE input while an upload's job cannot take more, no job
+        // events while the DTE has not taken the output already waiting; a job's input
+        // waits in the modem while that job's queue is full.
         let input_blocked = !modem.wants_input(output_stuck);
         let accepting = modem.accepting_events();
         let paused = modem.paused_jobs();
