@@ -7,16 +7,10 @@ use std::task::{Context, Poll, ready};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// While a write waits for room, the descriptor is tried again this often even without a
-/// readiness event.
-const WRITE_RECHECK: std::time::Duration = std::time::Duration::from_millis(50);
-
 /// See the module documentation.
 #[derive(Debug)]
 pub struct FdStream {
     fd: AsyncFd<OwnedFd>,
-    /// When a waiting write tries the descriptor again (see [`WRITE_RECHECK`]).
-    recheck: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl FdStream {
@@ -29,7 +23,7 @@ impl FdStream {
         // and never closes or swaps before it is dropped; `as_raw_fd` always returns it.
         #[allow(unsafe_code, reason = "tokio's registration API is unsafe; contract upheld above")]
         let fd = unsafe { AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)?;
-        Ok(Self { fd, recheck: None })
+        Ok(Self { fd })
     }
 
     pub fn get_ref(&self) -> &OwnedFd {
@@ -56,26 +50,8 @@ impl AsyncRead for FdStream {
 
 impl AsyncWrite for FdStream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
         loop {
-            let mut guard = match this.fd.poll_write_ready(cx) {
-                Poll::Ready(guard) => guard?,
-                Poll::Pending => {
-                    // A safety net: should a readiness wake-up for room on the device
-                    // ever be missed (after a short write, readiness is cleared and only
-                    // an event sets it again), the waiting write still goes on. It costs
-                    // one write attempt per WRITE_RECHECK while the DTE is not reading.
-                    let sleep = this.recheck.get_or_insert_with(|| Box::pin(tokio::time::sleep(WRITE_RECHECK)));
-                    ready!(sleep.as_mut().poll(cx));
-                    this.recheck = None;
-                    match nix::unistd::write(this.fd.get_ref(), data) {
-                        Ok(n) => return Poll::Ready(Ok(n)),
-                        Err(nix::errno::Errno::EAGAIN) => continue,
-                        Err(e) => return Poll::Ready(Err(e.into())),
-                    }
-                }
-            };
-            this.recheck = None;
+            let mut guard = ready!(self.fd.poll_write_ready(cx))?;
             match guard.try_io(|inner| nix::unistd::write(inner.get_ref(), data).map_err(io::Error::from)) {
                 Ok(Ok(n)) => {
                     // A short write means the device's buffer is full: wait for room instead
