@@ -2,7 +2,8 @@
 //! own PTY; modem 0 sends an SMS to modem 2's number and modem 2 gets `+CMTI` and reads
 //! it; modem 1 calls modem 0, which answers, and a hang-up ends both; the control API
 //! lists every modem and drives each; a modem's SIM taken out holds its SMS until it is
-//! back (store and forward). DTEs end lines with CR LF.
+//! back (store and forward); a modem in trouble (full EFS, stuck job, held line, a fault)
+//! leaves the others alone. DTEs end lines with CR LF.
 #![allow(clippy::unwrap_used, reason = "tests: a failed unwrap is a failed test")]
 
 use serde_json::Value;
@@ -10,7 +11,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use testbench::Dte;
+use testbench::{Dte, FtpServer, TestCa, Unanswered};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_sim5360"))
@@ -177,6 +178,60 @@ fn a_fleet_member_keeps_its_own_state() {
     d1.cmd("AT+CMEE=1");
     let csca = d1.cmd("AT+CSCA?");
     assert!(!csca[0].contains("+4911"), "{csca:?}");
+}
+
+/// One modem in trouble (a full EFS, a socket job stuck connecting, its line held by a
+/// `hang` override, a fault on its FTP) leaves the other alone: that one answers at once,
+/// downloads into its own EFS, and the control API accounts each modem's jobs apart.
+#[test]
+fn a_modem_in_trouble_leaves_the_others_alone() {
+    let ca = TestCa::new().unwrap();
+    let ftp = FtpServer::start(&ca).unwrap();
+    ftp.put("small.bin", &testbench::http::pattern(4096, 3)).unwrap();
+    ftp.put("big.bin", &testbench::http::pattern(1 << 20, 4)).unwrap();
+    let unanswered = Unanswered::start().unwrap();
+    let f = start(2, |c, d| {
+        c.args(["--modems", "2", "--control", "127.0.0.1:0", "--efs-size", "65536"]).arg("--link-dir").arg(d);
+    });
+    let url = f.modems[0]["control"].as_str().unwrap();
+    let mut d: Vec<Dte> = (0..2).map(|i| dte(&f, i)).collect();
+    for dte in &mut d {
+        ftp.configure(dte);
+    }
+    // Modem 0: its EFS fills up, a link hangs in its connect, its FTP is refused.
+    d[0].cmd_expect("AT+CFTPGETFILE=\"/big.bin\",0", &["OK"]);
+    assert_eq!(d[0].wait_for("+CFTPGETFILE: "), "+CFTPGETFILE: 206");
+    d[0].cmd_expect("AT+NETOPEN", &["OK"]);
+    assert_eq!(d[0].wait_for("+NETOPEN:"), "+NETOPEN: 0");
+    d[0].cmd_expect(&format!("AT+CIPOPEN=0,\"TCP\",\"127.0.0.1\",{}", unanswered.port), &["OK"]);
+    let fault = r#"{"service": "ftp", "type": "refuse"}"#;
+    assert_eq!(api(url, "POST", "/api/v1/modems/0/faults", fault).0, 201);
+    let hang = r#"{"command": "+CSQ", "then": "hang", "times": null}"#;
+    let (status, added) = api(url, "POST", "/api/v1/modems/0/overrides", hang);
+    assert_eq!(status, 201, "{added}");
+    d[0].send_line("AT+CSQ");
+
+    // Modem 1 meanwhile: its own line, its own EFS, its own link rules.
+    d[1].cmd_expect("AT", &["OK"]);
+    let csq = d[1].cmd("AT+CSQ");
+    assert!(csq[0].starts_with("+CSQ: "), "{csq:?}");
+    d[1].cmd_expect("AT+CFTPGETFILE=\"/small.bin\",0", &["OK"]);
+    assert_eq!(d[1].wait_for("+CFTPGETFILE: "), "+CFTPGETFILE: 0");
+    let state = |i: usize| api(url, "GET", &format!("/api/v1/modems/{i}"), "").1;
+    let (s0, s1) = (state(0), state(1));
+    let jobs = |s: &Value| s["jobs"].as_array().unwrap().len();
+    assert_eq!((jobs(&s0), jobs(&s1)), (1, 0), "{s0}\n{s1}");
+    assert!(s0["jobs"][0].as_str().unwrap().contains("socket 0 tcp"), "{s0}");
+    assert_eq!(s0["faults"].as_array().map(Vec::len), Some(1), "{s0}");
+    assert_eq!(s1["faults"].as_array().map(Vec::len), Some(0), "{s1}");
+    let used = |s: &Value| s["efs"]["C"]["used"].as_u64().unwrap();
+    assert!(used(&s1) >= 4096, "{s1}");
+    // Modem 0's line was held all along; once the override goes, its AT+CSQ runs.
+    assert_eq!(d[0].try_line(Duration::from_millis(200)), None);
+    let id = added["id"].as_u64().unwrap();
+    assert_eq!(api(url, "DELETE", &format!("/api/v1/modems/0/overrides/{id}"), "").0, 204);
+    assert!(d[0].wait_for("+CSQ: ").starts_with("+CSQ: "));
+    d[0].expect("OK");
 }
 
 /// A fleet process on a broker (`--core-network`): its modems' lines and the process.
