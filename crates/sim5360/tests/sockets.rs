@@ -434,6 +434,12 @@ fn server_mode_accepts_a_host_client() {
     dte.cmd_expect("AT+SERVERSTOP=0", &["OK"]);
     dte.expect("+SERVERSTOP: 0,0");
     assert!(std::net::TcpStream::connect(("127.0.0.1", host_port)).is_err(), "still listening");
+    // AT+NETCLOSE with a server listening: once +NETCLOSE: 0 is out, so is the listener.
+    dte.cmd_expect("AT+SERVERSTART=5000,2", &["OK"]);
+    dte.cmd_expect("AT+SERVERSTART?", &["+SERVERSTART: 2,5000", "OK"]);
+    dte.cmd_expect("AT+NETCLOSE", &["OK"]);
+    saw(&mut dte, "+NETCLOSE: 0");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", host_port)).is_err(), "listening after +NETCLOSE: 0");
 }
 
 /// What `cmd args` printed (for a failure message).

@@ -138,14 +138,9 @@ fn close_link(ctx: &mut Ctx, l: usize) -> Vec<String> {
     lines
 }
 
-fn stop_server(ctx: &mut Ctx, i: usize) {
-    if let Some(srv) = state(ctx).servers[i].take() {
-        ctx.jobs.abort(srv.job);
-    }
-}
-
-/// `AT+NETCLOSE`: open links are closed (`+CIPCLOSE: <l>,0` each), then `+NETCLOSE: 0`;
-/// when not open, `+NETCLOSE: 2` and `ERROR` at once.
+/// `AT+NETCLOSE`: open links are closed (`+CIPCLOSE: <l>,0` each), then `+NETCLOSE: 0`,
+/// once every server's listener is closed (their jobs are told to close and the last one
+/// to end reports it); when not open, `+NETCLOSE: 2` and `ERROR` at once.
 fn netclose(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     if !state(ctx).opened {
         return Err(CmdError::reported("+NETCLOSE: 2", "the socket service is not open"));
@@ -157,13 +152,25 @@ fn netclose(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
             }
         }
     }
+    let mut listening = false;
     for i in 0..SERVERS {
-        stop_server(ctx, i);
+        if let Some(srv) = state(ctx).servers[i].as_ref() {
+            listening = true;
+            // One that AT+SERVERSTOP already told to close is on its way.
+            if !srv.stopping {
+                let job = srv.job;
+                ctx.jobs.send(job, JobInput::Close);
+            }
+        }
     }
-    state(ctx).opened = false;
+    let s = state(ctx);
+    s.opened = false;
+    s.netclose_pending = listening;
     let cid = socket_cid(ctx);
     ctx.net.set_pdp_active(cid, false);
-    ctx.urcs.push(Urc::Line("+NETCLOSE: 0".into()));
+    if !listening {
+        ctx.urcs.push(Urc::Line("+NETCLOSE: 0".into()));
+    }
     Ok(Reply::ok())
 }
 

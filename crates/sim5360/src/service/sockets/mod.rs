@@ -385,6 +385,10 @@ pub struct SocketState {
     pub buffered: bool,
     pub links: [Link; LINKS],
     pub servers: [Option<Server>; SERVERS],
+    /// `AT+NETCLOSE` ran while servers were listening: `+NETCLOSE: 0` comes once the last
+    /// of their jobs has closed its listener, so a DTE that reads it can rely on every
+    /// server port being closed (as `+SERVERSTOP` does for one).
+    pub netclose_pending: bool,
     generation: u64,
 }
 
@@ -418,6 +422,7 @@ impl Default for SocketState {
             buffered: false,
             links: Default::default(),
             servers: Default::default(),
+            netclose_pending: false,
             generation: 0,
         }
     }
@@ -467,22 +472,29 @@ pub fn ip_error_line(ctx: &mut Ctx, e: IpError) -> String {
 }
 
 /// Packet service went: every link and server is gone, with `+CIPEVENT: NETWORK CLOSED
-/// UNEXPECTEDLY` if the service was open.
+/// UNEXPECTEDLY` if the service was open (and the `+NETCLOSE: 0` of an `AT+NETCLOSE` still
+/// waiting for its servers).
 pub fn network_changed(ctx: &mut Ctx, up: bool) {
-    if up || !state(ctx).opened {
+    let s = state(ctx);
+    if up || !(s.opened || s.netclose_pending) {
         return;
     }
     tracing::info!("packet service lost: the socket service closes");
-    let s = state(ctx);
     let mut jobs: Vec<JobId> = s.links.iter().filter_map(|l| l.job).collect();
     jobs.extend(s.servers.iter().flatten().map(|srv| srv.job));
     for l in &mut s.links {
         *l = Link::default();
     }
     s.servers = Default::default();
-    s.opened = false;
+    let was_open = std::mem::take(&mut s.opened);
+    let netclose = std::mem::take(&mut s.netclose_pending);
     for id in jobs {
         ctx.jobs.abort(id);
     }
-    ctx.urcs.push(Urc::Line("+CIPEVENT: NETWORK CLOSED UNEXPECTEDLY".into()));
+    if netclose {
+        ctx.urcs.push(Urc::Line("+NETCLOSE: 0".into()));
+    }
+    if was_open {
+        ctx.urcs.push(Urc::Line("+CIPEVENT: NETWORK CLOSED UNEXPECTEDLY".into()));
+    }
 }

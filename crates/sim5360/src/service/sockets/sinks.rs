@@ -218,9 +218,14 @@ impl JobSink for ServerSink {
         if !self.current(ctx) {
             return None;
         }
-        let server = state(ctx).servers[usize::from(self.index)].take();
+        let s = state(ctx);
+        let server = s.servers[usize::from(self.index)].take();
         if server.is_some_and(|s| s.stopping) {
             urcs.push(Urc::Line(format!("+SERVERSTOP: {},0", self.index)));
+        }
+        if s.netclose_pending && s.servers.iter().all(Option::is_none) {
+            s.netclose_pending = false;
+            urcs.push(Urc::Line("+NETCLOSE: 0".into()));
         }
         if self.listening {
             info!("server {} stopped: {result:?}", self.index);
