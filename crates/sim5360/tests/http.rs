@@ -541,6 +541,40 @@ fn ftp_download_matches(dte: &mut Dte, ftp: &testbench::FtpServer, file: &[u8]) 
     assert_eq!((code.as_str(), sha(&got)), ("0", sha(file)));
 }
 
+/// A server that sends while it does not read: the session's writes wait (the DTE's
+/// `AT+CHTTPSSEND` is refused once its queue is full), and what the server sends is still
+/// read, announced and readable meanwhile.
+#[test]
+fn a_session_reads_while_its_writes_wait() {
+    let reply = testbench::http::pattern(16 * 1024, 5);
+    let peer = testbench::Peer::sends_without_reading(reply.clone(), Duration::from_secs(1)).unwrap();
+    let (_m, mut dte) = modem(&[]);
+    dte.timeout = Duration::from_secs(5);
+    dte.cmd_expect("AT+CHTTPSSTART", &["OK"]);
+    dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"127.0.0.1\",{},1", peer.port), &["OK"]);
+    let chunk = testbench::http::pattern(4096, 3);
+    let mut sent = 0usize;
+    loop {
+        dte.send_line("AT+CHTTPSSEND=4096");
+        match dte.line().as_str() {
+            ">" => {
+                dte.send(&chunk);
+                dte.expect("OK");
+                sent += chunk.len();
+            }
+            "ERROR" => break,
+            l => dte.fail(&format!("AT+CHTTPSSEND=4096: {l:?}")),
+        }
+        assert!(sent < 4 << 20, "all of {sent} bytes taken although the server reads nothing");
+    }
+    // The session's write to the server is stuck now; the server's bytes still come in.
+    dte.expect("+CHTTPS: RECV EVENT");
+    assert_eq!(recv_all(&mut dte, reply.len(), 4096), reply);
+    dte.cmd_expect("AT+CHTTPSCLSE", &["OK"]);
+    dte.cmd_expect("AT+CHTTPSSTOP", &["OK"]);
+    dte.cmd_expect("AT", &["OK"]);
+}
+
 /// Per-job flow control: an `AT+CHTTPSSEND` stream of 1 MiB to a server that accepts and
 /// never reads fills only that session's input. The module refuses further sends once it
 /// holds what it may (the DTE is never stopped), `AT+CHTTPSSEND?` tells how much waits,

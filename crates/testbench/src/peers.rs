@@ -102,6 +102,24 @@ impl Peer {
         )
     }
 
+    /// Never reads (a small receive buffer, so a client's writes soon block), and after
+    /// `delay` sends `payload` and keeps the connection open: a server that talks while
+    /// it does not listen.
+    pub fn sends_without_reading(payload: Vec<u8>, delay: Duration) -> Result<Self> {
+        Self::spawn_with(
+            |l| {
+                nix::sys::socket::setsockopt(l, nix::sys::socket::sockopt::RcvBuf, &4096)
+                    .context("SO_RCVBUF on the listener")
+            },
+            Arc::new(move |mut s, stop| {
+                if pause(delay, stop) && s.write_all(&payload).is_ok() {
+                    while pause(Duration::from_millis(200), stop) {}
+                }
+                drop(s);
+            }),
+        )
+    }
+
     /// Sends the first `n` bytes of `payload` (e.g. half a reply), then closes.
     pub fn close_after(payload: Vec<u8>, n: usize) -> Result<Self> {
         Self::spawn(Arc::new(move |mut s, _| {

@@ -6,7 +6,7 @@
 use super::codec::{ResponseFramer, request_method};
 use super::{Http, HttpError, HttpJob, HttpSession, SessionError};
 use crate::service::net::{NetConfig, NetError, Stream};
-use crate::service::{Input, JobIo};
+use crate::service::{Input, JobIo, JobRx, JobTx};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::info;
 
@@ -23,10 +23,13 @@ pub async fn run_once(job: HttpJob, request: Vec<u8>, io: JobIo<Http>) {
     io.done(result).await;
 }
 
-/// An HTTPS session: a byte pipe until `Close` or the server closes.
-pub async fn run_session(job: HttpJob, mut io: JobIo<HttpSession>) {
-    let result = session(&job, &mut io).await;
-    io.done(result).await;
+/// An HTTPS session: a byte pipe until `Close` or the server closes. Reading the server
+/// and writing to it go on at the same time, so a server that stops reading while it
+/// sends (or sends while the DTE's data waits to go) never stalls the session's reads.
+pub async fn run_session(job: HttpJob, io: JobIo<HttpSession>) {
+    let (tx, rx) = io.split();
+    let result = session(&job, &tx, rx).await;
+    tx.done(result).await;
 }
 
 async fn connect(job: &HttpJob, net: &NetConfig) -> Result<Stream, NetError> {
@@ -87,9 +90,9 @@ async fn once(job: &HttpJob, request: &[u8], io: &JobIo<Http>) -> Result<(), Htt
     }
 }
 
-async fn session(job: &HttpJob, io: &mut JobIo<HttpSession>) -> Result<(), SessionError> {
+async fn session(job: &HttpJob, tx: &JobTx<HttpSession>, mut rx: JobRx<HttpSession>) -> Result<(), SessionError> {
     use SessionError::*;
-    let s = connect(job, &io.net).await.map_err(|e| {
+    let s = connect(job, &tx.net).await.map_err(|e| {
         info!("HTTPS session to {}:{}: {e}", job.host, job.port);
         match e {
             NetError::Dns(_) => Dns,
@@ -98,15 +101,32 @@ async fn session(job: &HttpJob, io: &mut JobIo<HttpSession>) -> Result<(), Sessi
             _ => Connect,
         }
     })?;
-    if !io.step(Ok(())).await {
+    if !tx.step(Ok(())).await {
         return Ok(());
     }
     let (mut rd, mut wr) = tokio::io::split(s);
-    let mut buf = vec![0u8; SESSION_CHUNK];
-    let t = io.net.io_timeout;
-    loop {
-        tokio::select! {
-            input = io.recv() => match input {
+    let t = tx.net.io_timeout;
+    let reader = async {
+        let mut buf = vec![0u8; SESSION_CHUNK];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) => return Err(PeerClosed),
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(PeerClosed),
+                Err(e) => {
+                    info!("HTTPS receive: {e}");
+                    return Err(Network);
+                }
+                Ok(n) => {
+                    if !tx.data(buf[..n].to_vec()).await {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    };
+    let writer = async {
+        loop {
+            match rx.recv().await {
                 Some(Input::Data(d)) => match tokio::time::timeout(t, wr.write_all(&d)).await {
                     Err(_) => return Err(Timeout),
                     Ok(Err(e)) => {
@@ -120,20 +140,11 @@ async fn session(job: &HttpJob, io: &mut JobIo<HttpSession>) -> Result<(), Sessi
                     let _ = tokio::time::timeout(t, wr.shutdown()).await;
                     return Ok(());
                 }
-            },
-            r = rd.read(&mut buf) => match r {
-                Ok(0) => return Err(PeerClosed),
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(PeerClosed),
-                Err(e) => {
-                    info!("HTTPS receive: {e}");
-                    return Err(Network);
-                }
-                Ok(n) => {
-                    if !io.data(buf[..n].to_vec()).await {
-                        return Ok(());
-                    }
-                }
-            },
+            }
         }
+    };
+    tokio::select! {
+        r = reader => r,
+        w = writer => w,
     }
 }
