@@ -164,6 +164,22 @@ fn tinygsm_flow_against_a_tcp_echo_server() {
     dte.cmd_expect("AT+NETOPEN?", &["+NETOPEN: 0", "OK"]);
 }
 
+/// Push mode on a TCP link opened by name: `RECV FROM:` shows the address the name led
+/// to, as the module does, while `AT+CIPOPEN?` keeps the name as given.
+#[test]
+fn push_mode_shows_the_address_a_name_led_to() {
+    let echo = EchoServer::tcp().unwrap();
+    let (_m, mut dte) = modem(&[]);
+    dte.cmd_expect("AT+CIPRXGET=0", &["OK"]);
+    assert_eq!(open(&mut dte, 0, "localhost", echo.port), "0");
+    let listed = dte.cmd("AT+CIPOPEN?");
+    assert_eq!(listed[0], format!("+CIPOPEN: 0,\"TCP\",\"localhost\",{},-1", echo.port));
+    send(&mut dte, 0, b"ping");
+    dte.expect(&format!("RECV FROM:127.0.0.1:{}", echo.port));
+    dte.expect("+RECEIVE,0,4");
+    assert_eq!(dte.bytes(4), b"ping");
+}
+
 /// UDP to socat's echo: push mode shows the sender and the length; buffer mode too.
 #[test]
 fn udp_datagrams_to_an_echo_server() {

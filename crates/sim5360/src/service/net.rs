@@ -156,6 +156,17 @@ impl NetConfig {
     /// trying each resolved address in turn; through the link's relay when faults or
     /// conditions apply (see [`super::link`]).
     pub async fn connect(&self, service: &'static str, host: &str, port: u16) -> Result<TcpStream, NetError> {
+        Ok(self.connect_peer(service, host, port).await?.0)
+    }
+
+    /// As [`Self::connect`], with the address reached (the server's, also when the link's
+    /// rules put a relay in between).
+    pub async fn connect_peer(
+        &self,
+        service: &'static str,
+        host: &str,
+        port: u16,
+    ) -> Result<(TcpStream, std::net::SocketAddr), NetError> {
         self.before(service, host).await?;
         let addrs: Vec<_> = match tokio::time::timeout(self.dns_timeout, tokio::net::lookup_host((host, port))).await {
             Err(_) => return Err(NetError::Dns(host.to_owned())),
@@ -166,7 +177,8 @@ impl NetConfig {
             Ok(Ok(a)) => a.collect(),
         };
         let s = self.connect_any(addrs, NetError::Dns(host.to_owned())).await?;
-        self.through_link(service, s).await
+        let peer = s.peer_addr().map_err(NetError::Connect)?;
+        Ok((self.through_link(service, s).await?, peer))
     }
 
     /// Connect `service` to an address (an FTP data connection), under the same rules.

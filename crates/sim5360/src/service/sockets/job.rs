@@ -67,7 +67,8 @@ fn open_error(e: &NetError) -> SockError {
 /// A TCP link we connect.
 pub async fn run_tcp(job: TcpJob, io: JobIo<Sock>) {
     let (tx, rx) = io.split();
-    let stream = match tokio::time::timeout(job.open_timeout, tx.net.connect("sockets", &job.host, job.port)).await {
+    let stream = match tokio::time::timeout(job.open_timeout, tx.net.connect_peer("sockets", &job.host, job.port)).await
+    {
         Err(_) => Err(SockError::Timeout),
         Ok(Err(e)) => {
             info!(link = job.link, "connecting to {}:{}: {e}", job.host, job.port);
@@ -75,11 +76,11 @@ pub async fn run_tcp(job: TcpJob, io: JobIo<Sock>) {
         }
         Ok(Ok(s)) => Ok(s),
     };
-    let stream = match stream {
+    let (stream, peer) = match stream {
         Ok(s) => s,
         Err(e) => return tx.done(Err(e)).await,
     };
-    if !tx.step(Ok(SockStep::Connected)).await {
+    if !tx.step(Ok(SockStep::Connected(Some(peer)))).await {
         return;
     }
     let result = pipe(stream, &tx, rx, job.send_timeout, job.acks, job.chunk).await;
@@ -211,7 +212,7 @@ async fn udp(job: &UdpJob, tx: &JobTx<Sock>, mut rx: JobRx<Sock>) -> Result<(), 
         Some((h, p)) => Some(resolve(&tx.net, h, *p).await?),
         None => None,
     };
-    if !tx.step(Ok(SockStep::Connected)).await {
+    if !tx.step(Ok(SockStep::Connected(None))).await {
         return Ok(());
     }
     let reader = async {
@@ -264,7 +265,7 @@ pub async fn run_server(addr: SocketAddr, io: JobIo<Sock>) {
         }
     };
     info!("TCP server listening on {addr}");
-    if !tx.step(Ok(SockStep::Connected)).await {
+    if !tx.step(Ok(SockStep::Connected(None))).await {
         return;
     }
     loop {

@@ -169,8 +169,9 @@ impl IpError {
 /// What one socket operation reports.
 #[derive(Debug)]
 pub enum SockStep {
-    /// A TCP connection is up, or a UDP socket is bound.
-    Connected,
+    /// A TCP connection is up (with the peer's address it reached), or a UDP socket is
+    /// bound or a server listens (no peer).
+    Connected(Option<SocketAddr>),
     /// CIPSENDMODE=1: this many bytes are acknowledged by the peer.
     Acked(usize),
     /// A UDP datagram (or a TCP read, when the peer's address matters).
@@ -222,13 +223,14 @@ impl Protocol for Sock {
     type Error = SockError;
     type Op = SockOp;
 
-    /// `connected`, `acked N`, `datagram IP:PORT TEXT`, `accepted IP:PORT`,
+    /// `connected [IP:PORT]`, `acked N`, `datagram IP:PORT TEXT`, `accepted IP:PORT`,
     /// `resolved IP...`, `probe MS`, `probe lost`.
     fn parse_step(text: &str) -> Result<SockStep, String> {
         let (verb, rest) = text.split_once(' ').unwrap_or((text, ""));
         let addr = |s: &str| s.parse::<SocketAddr>().map_err(|e| format!("address {s:?}: {e}"));
         Ok(match verb {
-            "connected" => SockStep::Connected,
+            "connected" if rest.is_empty() => SockStep::Connected(None),
+            "connected" => SockStep::Connected(Some(addr(rest)?)),
             "acked" => SockStep::Acked(rest.parse().map_err(|_| format!("acked {rest:?}"))?),
             "datagram" => {
                 let (from, data) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -256,7 +258,7 @@ impl Protocol for Sock {
     fn fuzz_step(data: &[u8]) -> SockStep {
         let from = SocketAddr::from(([127, 0, 0, 1], u16::from(data.get(1).copied().unwrap_or(0)) + 1));
         match data.first().copied().unwrap_or(0) % 6 {
-            0 => SockStep::Connected,
+            0 => SockStep::Connected(data.get(2).map(|_| from)),
             1 => SockStep::Acked(data.len()),
             2 => SockStep::Datagram { from, data: data.to_vec() },
             3 => SockStep::Accepted(Accepted { peer: from, stream: None }),
@@ -306,6 +308,9 @@ pub struct Link {
     pub kind: Kind,
     /// The peer as given (`AT+CIPOPEN`) or accepted.
     pub remote: Option<(String, u16)>,
+    /// The address a TCP link we opened reached (the name given resolved): what
+    /// `RECV FROM:` shows, as the module shows an IP address there.
+    pub peer: Option<SocketAddr>,
     /// Server index for an accepted client, else none (`-1` in `AT+CIPOPEN?`).
     pub server: Option<u8>,
     pub job: Option<JobId>,

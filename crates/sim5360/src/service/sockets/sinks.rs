@@ -43,7 +43,7 @@ fn deliver(ctx: &mut Ctx, l: usize, from: Option<SocketAddr>, data: Vec<u8>, urc
         }
         return;
     }
-    let from = from.map(|a| (a.ip().to_string(), a.port())).or_else(|| link.remote.clone());
+    let from = from.or(link.peer).map(|a| (a.ip().to_string(), a.port())).or_else(|| link.remote.clone());
     for piece in data.chunks(SEND_MAX as usize) {
         if srip && let Some((ip, port)) = &from {
             urcs.push(Urc::Line(format!("RECV FROM:{ip}:{port}")));
@@ -74,8 +74,9 @@ impl JobSink for LinkSink {
         let l = self.link;
         let link = self.current(ctx)?;
         match result {
-            Ok(SockStep::Connected) if link.phase == Phase::Opening => {
+            Ok(SockStep::Connected(peer)) if link.phase == Phase::Opening => {
                 link.phase = Phase::Open;
+                link.peer = peer;
                 match (link.kind, link.transparent, link.job) {
                     (Kind::Tcp, true, Some(job)) => {
                         Some(Ok(Reply::ok().then(Then::Online { job, banner: CONNECT_BAUD.into() })))
@@ -176,7 +177,7 @@ impl JobSink for ServerSink {
             return None;
         }
         match result {
-            Ok(SockStep::Connected) if !self.listening => {
+            Ok(SockStep::Connected(_)) if !self.listening => {
                 self.listening = true;
                 Some(Ok(Reply::ok()))
             }
