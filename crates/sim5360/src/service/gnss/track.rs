@@ -187,7 +187,11 @@ impl Track {
         let (dist_m, course) = distance_and_course(a.1, a.2, b.1, b.2);
         let dt = b.0 - a.0;
         let speed_kn = if dt > 0.0 { dist_m / dt / 0.514_444 } else { 0.0 };
-        Fix { lat: lerp(a.1, b.1), lon: lerp(a.2, b.2), alt: lerp(a.3, b.3), speed_kn, course }
+        // Longitude the short way round: a step across the antimeridian (179.9 to -179.9)
+        // goes 0.2 degrees east, not 359.8 west.
+        let dlon = (b.2 - a.2 + 180.0).rem_euclid(360.0) - 180.0;
+        let lon = (a.2 + dlon * frac + 180.0).rem_euclid(360.0) - 180.0;
+        Fix { lat: lerp(a.1, b.1), lon, alt: lerp(a.3, b.3), speed_kn, course }
     }
 }
 
@@ -221,6 +225,14 @@ mod tests {
         assert!((mid.course - 90.0).abs() < 0.01);
         // It loops.
         assert!((t.at(16.0).lon - t.at(5.0).lon).abs() < 1e-9);
+        // Across the antimeridian the short way: 0.2 degrees east, through 180.
+        let t = Track::new(vec![(0.0, 0.0, 179.9, 0.0), (10.0, 0.0, -179.9, 0.0)]).unwrap();
+        assert!((t.at(2.5).lon - 179.95).abs() < 1e-9, "{}", t.at(2.5).lon);
+        assert!((t.at(7.5).lon + 179.95).abs() < 1e-9, "{}", t.at(7.5).lon);
+        assert!((t.at(5.0).lon.abs() - 180.0).abs() < 1e-9, "{}", t.at(5.0).lon);
+        assert!((t.at(5.0).course - 90.0).abs() < 0.01);
+        // 0.2 degrees of the equator (22.2 km) in 10 s.
+        assert!((t.at(5.0).speed_kn - 4323.0).abs() < 2.0, "{}", t.at(5.0).speed_kn);
     }
 
     #[test]
