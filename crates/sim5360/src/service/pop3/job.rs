@@ -113,16 +113,17 @@ impl Conn<'_> {
         self.status().await
     }
 
-    /// The lines of a multi-line answer, dot-unstuffed, without the final `.`; each line
-    /// goes to `sink` (with its CR LF).
-    async fn multiline(&mut self, mut sink: impl FnMut(&[u8])) -> Result<(), MailError> {
-        loop {
+    /// Lines of a multi-line answer, dot-unstuffed (each with its CR LF), appended to
+    /// `buf` until it holds `until` bytes or the final `.` came; true at the final `.`.
+    async fn body_into(&mut self, buf: &mut Vec<u8>, until: usize) -> Result<bool, MailError> {
+        while buf.len() < until {
             let l = self.line().await?;
             match reply::body_line(&l) {
-                BodyLine::End => return Ok(()),
-                BodyLine::Line(text) => sink(text),
+                BodyLine::End => return Ok(true),
+                BodyLine::Line(text) => buf.extend_from_slice(text),
             }
         }
+        Ok(false)
     }
 }
 
@@ -205,14 +206,14 @@ async fn run_op(c: &mut Conn<'_>, op: Pop3Op) -> Result<Pop3Step, MailError> {
         Pop3Op::List(None) => {
             c.cmd("LIST", "LIST").await?;
             let mut buf = Vec::new();
-            c.multiline(|l| buf.extend_from_slice(l)).await?;
+            c.body_into(&mut buf, usize::MAX).await?;
             let lines = lines_of(&buf);
             Ok(Pop3Step::List(lines.iter().filter(|l| l.split_whitespace().count() >= 2).map(|l| numbers(l)).collect()))
         }
         Pop3Op::Top(n) => {
             c.cmd(&format!("TOP {n} 0"), "TOP n 0").await?;
             let mut buf = Vec::new();
-            c.multiline(|l| buf.extend_from_slice(l)).await?;
+            c.body_into(&mut buf, usize::MAX).await?;
             let mut lines = lines_of(&buf);
             while lines.last().is_some_and(String::is_empty) {
                 lines.pop();
@@ -227,17 +228,13 @@ async fn run_op(c: &mut Conn<'_>, op: Pop3Op) -> Result<Pop3Step, MailError> {
             c.cmd(&format!("RETR {n}"), "RETR n").await?;
             let mut chunk = Vec::with_capacity(CHUNK + 1024);
             loop {
-                let l = c.line().await?;
-                match reply::body_line(&l) {
-                    BodyLine::End => break,
-                    BodyLine::Line(text) => chunk.extend_from_slice(text),
-                }
-                if chunk.len() >= CHUNK && !c.io.data(std::mem::take(&mut chunk)).await {
+                let end = c.body_into(&mut chunk, CHUNK).await?;
+                if !chunk.is_empty() && !c.io.data(std::mem::take(&mut chunk)).await {
                     return Err(NETWORK);
                 }
-            }
-            if !chunk.is_empty() && !c.io.data(chunk).await {
-                return Err(NETWORK);
+                if end {
+                    break;
+                }
             }
             Ok(Pop3Step::Ok)
         }
