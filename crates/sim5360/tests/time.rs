@@ -70,6 +70,44 @@ fn cntp_without_a_server_reports_the_failure_and_keeps_the_clock() {
     dte.cmd_expect("AT", &["OK"]);
 }
 
+/// The control API's link rules reach AT+CNTP as far as a datagram exchange can have
+/// them: a `refuse` or `dns_fail` fault on `time` fails the sync at once (`+CNTP: 3`,
+/// chrony running all along, the clock kept), a preset's round trip delays it, and with
+/// the faults gone it works.
+#[test]
+fn cntp_meets_the_faults_and_conditions_of_the_time_service() {
+    let ntp = NtpServer::start().unwrap();
+    let args = ["--no-nmea", "--control", "127.0.0.1:0", "--ready-json"];
+    let m = ModemProcess::start(bin(), testbench::Transport::Pty, &args).unwrap();
+    let url = m.control.clone().unwrap();
+    let mut dte = m.open_pty().unwrap();
+    dte.timeout = Duration::from_secs(15);
+    dte.line_end = b"\r\n";
+    dte.expect_eventually("PB DONE");
+    dte.cmd_expect("ATE0", &["ATE0", "OK"]);
+    dte.cmd_expect("AT+CCLK=\"01/01/01,00:00:00+00\"", &["OK"]);
+    dte.cmd_expect(&format!("AT+CNTP=\"127.0.0.1:{}\"", ntp.port), &["OK"]);
+    let api = |method: &str, path: &str, body: &str| {
+        testbench::control_http(&url, method, &format!("/api/v1/modems/0/{path}"), &[], Some(body)).0
+    };
+    for fault in [r#"{"service": "time", "type": "refuse"}"#, r#"{"service": "dns", "type": "dns_fail"}"#] {
+        assert_eq!(api("POST", "faults", fault), 201, "{fault}");
+        let t = std::time::Instant::now();
+        dte.cmd_expect("AT+CNTP", &["OK"]);
+        assert_eq!(dte.wait_for("+CNTP:"), "+CNTP: 3", "{fault}");
+        assert!(t.elapsed() < Duration::from_secs(3), "{fault}: {:?}", t.elapsed());
+        assert_eq!(cclk(&mut dte).0.format("%y/%m/%d").to_string(), "01/01/01", "{fault}");
+        assert_eq!(api("DELETE", "faults", ""), 204);
+    }
+    // gprs: 600 ms ± 200 of round trip before the exchange.
+    assert_eq!(api("PUT", "network", r#"{"preset": "gprs"}"#), 200);
+    let t = std::time::Instant::now();
+    dte.cmd_expect("AT+CNTP", &["OK"]);
+    assert_eq!(dte.wait_for("+CNTP:"), "+CNTP: 0", "chronyd log:\n{}", ntp.log_tail());
+    assert!(t.elapsed() >= Duration::from_millis(400), "{:?}", t.elapsed());
+    assert_now(&mut dte, 0);
+}
+
 #[test]
 fn chtpupdate_sets_the_clock_from_an_http_date() {
     let ca = TestCa::new().unwrap();

@@ -189,8 +189,9 @@ impl NetConfig {
     }
 
     /// What the link's rules do before a connection: refuse it, fail its name, or delay
-    /// it (DNS time and one round trip).
-    async fn before(&self, service: &'static str, host: &str) -> Result<(), NetError> {
+    /// it (DNS time and one round trip). Also what an exchange that is no connection
+    /// (SNTP's datagrams) gets of them.
+    pub async fn before(&self, service: &'static str, host: &str) -> Result<(), NetError> {
         match self.rules.before_connect(service) {
             super::link::Before::Refuse => Err(NetError::Connect(io::Error::from(io::ErrorKind::ConnectionRefused))),
             super::link::Before::DnsFail => Err(NetError::Dns(host.to_owned())),

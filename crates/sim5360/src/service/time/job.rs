@@ -11,6 +11,12 @@ const HEAD_MAX: usize = 16 * 1024;
 
 /// Ask `server` (`<host>[:<port>]`) for the time.
 pub async fn ntp(server: String, io: JobIo<TimeQuery>) {
+    // rsntp has its own UDP socket, so of the link's rules only what acts before a
+    // connection applies: refuse, dns_fail and the conditions' DNS time and round trip.
+    if let Err(e) = io.net.before("time", &server).await {
+        info!("NTP {server}: {e}");
+        return io.done(Err(TimeError::Network)).await;
+    }
     let config = rsntp::Config::default().timeout(io.net.io_timeout.min(std::time::Duration::from_secs(10)));
     let client = rsntp::AsyncSntpClient::with_config(config);
     let result = match client.synchronize(server.as_str()).await {
