@@ -165,9 +165,10 @@ fn tinygsm_flow_against_a_tcp_echo_server() {
 }
 
 /// Push mode on a TCP link opened by name: `RECV FROM:` shows the address the name led
-/// to, as the module does, while `AT+CIPOPEN?` keeps the name as given.
+/// to, as the module does, while `AT+CIPOPEN?` keeps the name as given. Then the Ctrl-Z
+/// send form with its 0x03 escapes: a Ctrl-Z and a 0x03 reach the peer as data.
 #[test]
-fn push_mode_shows_the_address_a_name_led_to() {
+fn push_mode_by_name_and_the_escaped_ctrl_z_form() {
     let echo = EchoServer::tcp().unwrap();
     let (_m, mut dte) = modem(&[]);
     dte.cmd_expect("AT+CIPRXGET=0", &["OK"]);
@@ -178,6 +179,14 @@ fn push_mode_shows_the_address_a_name_led_to() {
     dte.expect(&format!("RECV FROM:127.0.0.1:{}", echo.port));
     dte.expect("+RECEIVE,0,4");
     assert_eq!(dte.bytes(4), b"ping");
+    dte.send_line("AT+CIPSEND=0");
+    dte.wait_for(">");
+    dte.send(b"\x03\x1a\x03\x03z\x1a");
+    dte.expect("OK");
+    dte.expect("+CIPSEND: 0,3,3");
+    dte.expect(&format!("RECV FROM:127.0.0.1:{}", echo.port));
+    dte.expect("+RECEIVE,0,3");
+    assert_eq!(dte.bytes(3), b"\x1a\x03z");
 }
 
 /// UDP to socat's echo: push mode shows the sender and the length; buffer mode too.

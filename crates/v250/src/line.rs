@@ -13,6 +13,8 @@
 pub const SUB: u8 = 0x1A;
 /// ESC, which cancels free-text entry.
 pub const ESC: u8 = 0x1B;
+/// 0x03 (ETX), the escape of an escaped stream ([`LineDiscipline::expect_stream_escaped`]).
+const ETX: u8 = 0x03;
 /// Line feed: when it comes right after the S3 that ended a command line, it is part of
 /// that line's terminator (see [`LineDiscipline::feed`]).
 pub const LF: u8 = 0x0A;
@@ -76,8 +78,9 @@ enum Mode {
     /// (`after_cr`), as the LF after a command line's CR is.
     Text { max: usize, lines: bool, after_cr: bool },
     /// Unbounded data passed through up to Ctrl-Z (streamed uploads); ESC cancels when
-    /// `esc` is set, else it is data.
-    Stream { esc: bool },
+    /// `esc` is set, else it is data. With `dle`, 0x03 makes the next Ctrl-Z, ESC or 0x03
+    /// data (`held`: a 0x03 was the last byte so far).
+    Stream { esc: bool, dle: bool, held: bool },
 }
 
 /// Bytes in, [`Event`]s out. See the module documentation.
@@ -129,7 +132,15 @@ impl LineDiscipline {
     /// With `esc_cancels`, ESC ends it with [`Event::TextCancelled`] instead.
     pub fn expect_stream(&mut self, esc_cancels: bool) {
         self.buf.clear();
-        self.mode = Mode::Stream { esc: esc_cancels };
+        self.mode = Mode::Stream { esc: esc_cancels, dle: false, held: false };
+    }
+
+    /// As [`Self::expect_stream`], with the escape SIMCom's `AT+CIPSEND=<link>` Ctrl-Z form
+    /// documents: 0x03 before a Ctrl-Z, an ESC or a 0x03 makes that byte data (the 0x03
+    /// itself is dropped); a 0x03 before any other byte is data, as is that byte.
+    pub fn expect_stream_escaped(&mut self, esc_cancels: bool) {
+        self.buf.clear();
+        self.mode = Mode::Stream { esc: esc_cancels, dle: true, held: false };
     }
 
     /// True while a `>`/`>>` data entry or a stream is in progress.
@@ -195,8 +206,8 @@ impl LineDiscipline {
         if let Mode::Data { remaining } = self.mode {
             return self.feed_data(input, remaining);
         }
-        if let Mode::Stream { esc } = self.mode {
-            return self.feed_stream(input, esc);
+        if let Mode::Stream { esc, dle, held } = self.mode {
+            return if dle { self.feed_stream_escaped(input, esc, held) } else { self.feed_stream(input, esc) };
         }
         for (i, &b) in input.iter().enumerate() {
             if let Some(ev) = self.step(b, cfg) {
@@ -245,6 +256,37 @@ impl LineDiscipline {
                 (n, Some(Event::Data(input[..n].to_vec())))
             }
         }
+    }
+
+    fn feed_stream_escaped(&mut self, input: &[u8], esc: bool, mut held: bool) -> (usize, Option<Event>) {
+        let mut data = Vec::new();
+        let mut used = 0;
+        for &b in input {
+            if data.len() >= self.data_chunk {
+                break;
+            }
+            if held {
+                held = false;
+                if !matches!(b, SUB | ESC | ETX) {
+                    data.push(ETX);
+                }
+                data.push(b);
+            } else if b == ETX {
+                held = true;
+            } else if b == SUB || (esc && b == ESC) {
+                if !data.is_empty() {
+                    // The data first; the end on the next call.
+                    break;
+                }
+                self.mode = Mode::Idle;
+                return (used + 1, Some(if b == SUB { Event::DataEnd } else { Event::TextCancelled }));
+            } else {
+                data.push(b);
+            }
+            used += 1;
+        }
+        self.mode = Mode::Stream { esc, dle: true, held };
+        (used, (!data.is_empty()).then_some(Event::Data(data)))
     }
 
     fn step(&mut self, b: u8, cfg: &LineConfig) -> Option<Event> {
@@ -454,6 +496,30 @@ mod tests {
             run(&mut ld, b"ab\x1bAT\r", &cfg),
             vec![Event::Data(b"ab".to_vec()), Event::TextCancelled, Event::Line(vec![])]
         );
+    }
+
+    #[test]
+    fn escaped_stream_takes_ctrl_z_esc_and_etx_after_etx() {
+        let cfg = LineConfig::default();
+        let mut ld = LineDiscipline::new();
+        ld.expect_stream_escaped(true);
+        // 0x03 0x1A, 0x03 0x1B, 0x03 0x03: those bytes as data; 0x03 before anything else:
+        // both bytes; then the Ctrl-Z that ends it.
+        assert_eq!(
+            run(&mut ld, b"a\x03\x1ab\x03\x1bc\x03\x03d\x03e\x1aAT\r", &cfg),
+            vec![Event::Data(b"a\x1ab\x1bc\x03d\x03e".to_vec()), Event::DataEnd, Event::Line(vec![])]
+        );
+        // The escape split across two feeds.
+        ld.expect_stream_escaped(true);
+        assert_eq!(run(&mut ld, b"x\x03", &cfg), vec![Event::Data(b"x".to_vec())]);
+        assert_eq!(run(&mut ld, b"\x1a", &cfg), vec![Event::Data(b"\x1a".to_vec())]);
+        assert!(ld.in_data_mode());
+        // A plain ESC still cancels.
+        assert_eq!(run(&mut ld, b"y\x1b", &cfg), vec![Event::Data(b"y".to_vec()), Event::TextCancelled]);
+        assert!(!ld.in_data_mode());
+        // A plain stream keeps 0x03 as data and ends at the first Ctrl-Z.
+        ld.expect_stream(true);
+        assert_eq!(run(&mut ld, b"\x03\x1a", &cfg), vec![Event::Data(b"\x03".to_vec()), Event::DataEnd]);
     }
 
     #[test]

@@ -885,6 +885,7 @@ impl Modem {
                         return self.apply(name, res);
                     }
                     Some(n) => self.ld.expect_data(n),
+                    None if sink.escaped() => self.ld.expect_stream_escaped(true),
                     None => self.ld.expect_stream(true),
                 }
                 self.active = Active::Data { sink, err: None };

@@ -20,6 +20,11 @@ pub trait DataSink: Send + std::fmt::Debug {
     fn job(&self) -> Option<super::JobId> {
         None
     }
+    /// In an entry up to Ctrl-Z, 0x03 before a Ctrl-Z, an ESC or a 0x03 makes that byte
+    /// data (`AT+CIPSEND`'s Ctrl-Z form); the default: no escape, 0x03 is data.
+    fn escaped(&self) -> bool {
+        false
+    }
 }
 
 /// Receives a free-text entry ended by Ctrl-Z.

@@ -530,6 +530,11 @@ impl DataSink for SendEntry {
     fn job(&self) -> Option<JobId> {
         Some(self.job)
     }
+
+    /// The Ctrl-Z form sends a Ctrl-Z, an ESC or a 0x03 as 0x03 and that byte (A76).
+    fn escaped(&self) -> bool {
+        true
+    }
 }
 
 /// `AT+CIPSEND=<l>,<len>` (`>`, exactly `<len>` bytes, 1-1500), `AT+CIPSEND=<l>[,]`
