@@ -6,13 +6,14 @@ use v250::{Event, LineConfig, LineDiscipline};
 
 fn byte() -> impl Strategy<Value = u8> {
     prop_oneof![
-        4 => prop::sample::select(b"ATat/+CSQ;=?\",01\r\n\x08\x1a\x1b ".to_vec()),
+        4 => prop::sample::select(b"ATat/+CSQ;=?\",01\r\n\x08\x1a\x1b\x03 ".to_vec()),
         1 => any::<u8>(),
     ]
 }
 
-/// Feed `chunks` in order; a `Line` of `+D<n>` opens an n-byte data entry and a line of
-/// `+T` a text entry, as a modem would after such commands.
+/// Feed `chunks` in order; a `Line` of `+D<n>` opens an n-byte data entry, a line of
+/// `+T` a text entry, `+S` a stream and `+E` an escaped stream, as a modem would after
+/// such commands.
 fn run(chunks: &[&[u8]]) -> (Vec<Event>, Vec<u8>) {
     let cfg = LineConfig { max_line: 32, ..LineConfig::default() };
     let mut ld = LineDiscipline::new();
@@ -30,6 +31,10 @@ fn run(chunks: &[&[u8]]) -> (Vec<Event>, Vec<u8>) {
                         ld.expect_data(n);
                     } else if l == b"+T" {
                         ld.expect_text(16);
+                    } else if l == b"+S" {
+                        ld.expect_stream(true);
+                    } else if l == b"+E" {
+                        ld.expect_stream_escaped(true);
                     }
                     events.push(Event::Line(l));
                 }
@@ -60,6 +65,9 @@ proptest! {
             b"AT+T\rx\x1bAT\r",
             b"AT+D3\r\n\nabAT\r\n",
             b"AT+T\r\nab\x1aAT\r\n",
+            b"AT+S\r\na\x03\x1aAT\r",
+            b"AT+E\r\na\x03\x1ab\x03\x03\x03c\x1bAT\r",
+            b"AT+E\ra\x03\x1b\x03z\x1aAT\r",
         ]),
     ) {
         input.extend_from_slice(extra);
