@@ -887,7 +887,14 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             }
         });
-        session.port = Some(runner::AuxPort::new(sim5360::service::gnss::NMEA_PORT, Box::new(nmea_out)));
+        let port = runner::AuxPort::new(sim5360::service::gnss::NMEA_PORT, Box::new(nmea_out));
+        session.port = Some(match nmea_pty.reader_side() {
+            Ok(fd) => port.on_pty(fd),
+            Err(e) => {
+                warn!("NMEA port: {e}; a late reader gets what the kernel kept");
+                port
+            }
+        });
         Some(nmea_pty)
     };
     if cli.ready_json {

@@ -24,6 +24,9 @@ const EVENT_QUEUE: usize = 8;
 const INPUT_QUEUE: usize = 8;
 /// Output an auxiliary port keeps for a reader that is slow.
 const AUX_PENDING_MAX: usize = 16 * 1024;
+/// Output a PTY port's reader may leave unread before it is dropped: about two seconds
+/// of NMEA sentences.
+const AUX_UNREAD_MAX: usize = 1024;
 /// Output waiting with no byte of it taken for this long means the DTE is not reading. It
 /// counts from the last write that made progress, not from when the batch was taken: a
 /// busy DTE that reads a large batch slowly (a loaded machine, a reader behind a
@@ -63,6 +66,11 @@ pub struct AuxPort {
     name: &'static str,
     out: Box<dyn AsyncWrite + Unpin + Send>,
     pending: Vec<u8>,
+    /// The reader's side of a PTY port: output its reader has left unread past
+    /// `AUX_UNREAD_MAX` is dropped before new output goes out, so a reader that comes
+    /// late (or reads seldom) gets the latest sentences, as from a UART, not a backlog
+    /// the kernel kept for it.
+    reader_side: Option<std::os::fd::OwnedFd>,
 }
 
 impl std::fmt::Debug for AuxPort {
@@ -73,7 +81,30 @@ impl std::fmt::Debug for AuxPort {
 
 impl AuxPort {
     pub fn new(name: &'static str, out: Box<dyn AsyncWrite + Unpin + Send>) -> Self {
-        Self { name, out, pending: Vec::new() }
+        Self { name, out, pending: Vec::new(), reader_side: None }
+    }
+
+    /// A PTY port, whose reader's side (`Pty::reader_side`) shows what is left unread.
+    pub fn on_pty(mut self, reader_side: std::os::fd::OwnedFd) -> Self {
+        self.reader_side = Some(reader_side);
+        self
+    }
+
+    /// New output: first, what the reader has left unread beyond the bound goes.
+    fn take(&mut self, data: &[u8]) {
+        if let Some(fd) = &self.reader_side
+            && crate::transport::pty::unread(fd).is_some_and(|n| n > AUX_UNREAD_MAX)
+        {
+            tracing::debug!("auxiliary port {}: unread output dropped", self.name);
+            if let Err(e) = crate::transport::pty::drop_unread(fd) {
+                tracing::debug!("auxiliary port {}: {e}", self.name);
+            }
+            self.pending.clear();
+        }
+        if self.pending.len() < AUX_PENDING_MAX {
+            // A reader that does not keep up loses sentences, as on a real UART.
+            self.pending.extend_from_slice(data);
+        }
     }
 }
 
@@ -384,10 +415,8 @@ where
         offloads.start(&mut modem);
         if let Some(p) = s.port.as_mut()
             && let Some(data) = modem.poll_port(p.name)
-            && p.pending.len() < AUX_PENDING_MAX
         {
-            // A reader that does not keep up loses sentences, as on a real UART.
-            p.pending.extend_from_slice(&data);
+            p.take(&data);
         }
         let aux = s.port.as_mut().filter(|p| !p.pending.is_empty());
         let aux_write = async {

@@ -34,6 +34,29 @@ fn cgpsinfo(line: &str) -> Vec<String> {
     rest.split(',').map(str::to_owned).collect()
 }
 
+/// A reader that opens the NMEA port late gets the latest sentences, as from a UART, not
+/// a backlog the kernel kept while nobody read: after 12 s unread, the first GGA it sees
+/// is at most a few seconds old.
+#[test]
+fn a_late_nmea_reader_gets_fresh_sentences() {
+    use chrono::Timelike;
+    let (m, mut dte) = modem(&["--gnss-ttff", "1s"]);
+    dte.cmd_expect("AT+CGPS=1,1", &["OK"]);
+    std::thread::sleep(Duration::from_secs(12));
+    let mut nmea = testbench::open_tty(m.nmea.as_ref().unwrap()).unwrap();
+    let gga = loop {
+        let line = nmea.try_line(Duration::from_secs(5)).expect("NMEA sentences");
+        if let Some(rest) = line.strip_prefix("$GPGGA,") {
+            break rest.to_owned();
+        }
+    };
+    let hhmmss: u32 = gga[..6].parse().unwrap();
+    let at = hhmmss / 10000 * 3600 + hhmmss / 100 % 100 * 60 + hhmmss % 100;
+    let now = chrono::Utc::now().num_seconds_from_midnight();
+    let age = (now + 86_400 - at) % 86_400;
+    assert!(age <= 5, "the first GGA a late reader got is {age} s old: $GPGGA,{gga}");
+}
+
 #[test]
 fn gpsd_reads_the_nmea_port_and_reports_the_configured_position() {
     let (m, mut dte) = modem(&["--gnss", "48.858370,2.294481,35.5", "--gnss-ttff", "1s"]);
