@@ -541,20 +541,23 @@ fn ftp_download_matches(dte: &mut Dte, ftp: &testbench::FtpServer, file: &[u8]) 
     assert_eq!((code.as_str(), sha(&got)), ("0", sha(file)));
 }
 
-/// A server that sends while it does not read: the session's writes wait (the DTE's
-/// `AT+CHTTPSSEND` is refused once its queue is full), and what the server sends is still
-/// read, announced and readable meanwhile.
-#[test]
-fn a_session_reads_while_its_writes_wait() {
-    let reply = testbench::http::pattern(16 * 1024, 5);
-    let peer = testbench::Peer::sends_without_reading(reply.clone(), Duration::from_secs(1)).unwrap();
-    let (_m, mut dte) = modem(&[]);
+/// A modem with a plain (server type 1) `AT+CHTTPSOPSE` session to `port`, the DTE waiting
+/// at most 5 s for each answer.
+fn plain_session(port: u16) -> (ModemProcess, Dte) {
+    let (m, mut dte) = modem(&[]);
     dte.timeout = Duration::from_secs(5);
     dte.cmd_expect("AT+CHTTPSSTART", &["OK"]);
-    dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"127.0.0.1\",{},1", peer.port), &["OK"]);
+    dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"127.0.0.1\",{port},1"), &["OK"]);
+    (m, dte)
+}
+
+/// `AT+CHTTPSSEND=4096` with 4 KiB each, to a server that reads nothing, until the module
+/// refuses one (`ERROR`) or `limit` bytes are taken: the bytes taken, and whether it
+/// refused.
+fn send_until_refused(dte: &mut Dte, limit: usize) -> (usize, bool) {
     let chunk = testbench::http::pattern(4096, 3);
     let mut sent = 0usize;
-    loop {
+    while sent < limit {
         dte.send_line("AT+CHTTPSSEND=4096");
         match dte.line().as_str() {
             ">" => {
@@ -562,11 +565,23 @@ fn a_session_reads_while_its_writes_wait() {
                 dte.expect("OK");
                 sent += chunk.len();
             }
-            "ERROR" => break,
+            "ERROR" => return (sent, true),
             l => dte.fail(&format!("AT+CHTTPSSEND=4096: {l:?}")),
         }
-        assert!(sent < 4 << 20, "all of {sent} bytes taken although the server reads nothing");
     }
+    (sent, false)
+}
+
+/// A server that sends while it does not read: the session's writes wait (the DTE's
+/// `AT+CHTTPSSEND` is refused once its queue is full), and what the server sends is still
+/// read, announced and readable meanwhile.
+#[test]
+fn a_session_reads_while_its_writes_wait() {
+    let reply = testbench::http::pattern(16 * 1024, 5);
+    let peer = testbench::Peer::sends_without_reading(reply.clone(), Duration::from_secs(1)).unwrap();
+    let (_m, mut dte) = plain_session(peer.port);
+    let (sent, refused) = send_until_refused(&mut dte, 4 << 20);
+    assert!(refused, "all of {sent} bytes taken although the server reads nothing");
     // The session's write to the server is stuck now; the server's bytes still come in.
     dte.expect("+CHTTPS: RECV EVENT");
     assert_eq!(recv_all(&mut dte, reply.len(), 4096), reply);
@@ -588,28 +603,8 @@ fn a_server_that_stops_reading_holds_back_only_its_own_session() {
     let file = testbench::http::pattern(300 * 1024, 9);
     ftp.put("f.bin", &file).unwrap();
     let deaf = testbench::Peer::not_reading().unwrap();
-    let (_m, mut dte) = modem(&[]);
-    dte.timeout = Duration::from_secs(5);
-    dte.cmd_expect("AT+CHTTPSSTART", &["OK"]);
-    dte.cmd_expect(&format!("AT+CHTTPSOPSE=\"127.0.0.1\",{},1", deaf.port), &["OK"]);
-    let chunk = testbench::http::pattern(4096, 3);
-    let mut sent = 0usize;
-    let mut refused = false;
-    while sent < 1 << 20 {
-        dte.send_line("AT+CHTTPSSEND=4096");
-        match dte.line().as_str() {
-            ">" => {
-                dte.send(&chunk);
-                dte.expect("OK");
-                sent += chunk.len();
-            }
-            "ERROR" => {
-                refused = true;
-                break;
-            }
-            l => dte.fail(&format!("AT+CHTTPSSEND=4096: {l:?}")),
-        }
-    }
+    let (_m, mut dte) = plain_session(deaf.port);
+    let (sent, refused) = send_until_refused(&mut dte, 1 << 20);
     assert!(refused, "all of 1 MiB was taken although the server reads nothing");
     assert!(sent >= 256 * 1024, "refused after only {sent} bytes");
     dte.send_line("AT+CHTTPSSEND?");

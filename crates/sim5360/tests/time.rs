@@ -78,13 +78,10 @@ fn cntp_without_a_server_reports_the_failure_and_keeps_the_clock() {
 fn cntp_meets_the_faults_and_conditions_of_the_time_service() {
     let ntp = NtpServer::start().unwrap();
     let args = ["--no-nmea", "--control", "127.0.0.1:0", "--ready-json"];
-    let m = ModemProcess::start(bin(), testbench::Transport::Pty, &args).unwrap();
+    let (m, mut dte) = testbench::ready_modem(bin(), &args).unwrap();
     let url = m.control.clone().unwrap();
-    let mut dte = m.open_pty().unwrap();
     dte.timeout = Duration::from_secs(15);
     dte.line_end = b"\r\n";
-    dte.expect_eventually("PB DONE");
-    dte.cmd_expect("ATE0", &["ATE0", "OK"]);
     dte.cmd_expect("AT+CCLK=\"01/01/01,00:00:00+00\"", &["OK"]);
     dte.cmd_expect(&format!("AT+CNTP=\"127.0.0.1:{}\"", ntp.port), &["OK"]);
     let api = |method: &str, path: &str, body: &str| {
