@@ -68,6 +68,18 @@ pub fn serial_rate_ok(baud: u32) -> bool {
     baud == 0 || baud_rate(baud).is_some()
 }
 
+/// A byte count the kernel keeps for `fd`, read with `request` (TIOCINQ: unread input of
+/// a terminal; TIOCOUTQ, which is SIOCOUTQ: a TCP socket's bytes not yet acknowledged), or
+/// None when the kernel does not say.
+pub fn queued(fd: impl AsFd, request: libc::Ioctl) -> Option<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: both requests write one int for a descriptor of their kind, which `fd` keeps
+    // open for the call. nix has no safe wrapper for either.
+    #[allow(unsafe_code, reason = "TIOCINQ/TIOCOUTQ have no safe wrapper; contract upheld above")]
+    let r = unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd()), request, &mut n) };
+    (r == 0).then(|| usize::try_from(n).unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub struct Pty {
     pub path: PathBuf,
-    _slave: OwnedFd,
+    slave: OwnedFd,
     link: Option<PathBuf>,
 }
 
@@ -32,7 +32,7 @@ impl Pty {
             None => None,
         };
         let stream = FdStream::new(pair.master)?;
-        Ok((Self { path, _slave: pair.slave, link }, stream))
+        Ok((Self { path, slave: pair.slave, link }, stream))
     }
 
     pub fn link(&self) -> Option<&Path> {
@@ -42,19 +42,14 @@ impl Pty {
     /// A second descriptor of the reader's side, to see how much waits unread there and
     /// to drop it ([`unread`], [`drop_unread`]).
     pub fn reader_side(&self) -> io::Result<OwnedFd> {
-        self._slave.try_clone()
+        self.slave.try_clone()
     }
 }
 
-/// Bytes written to the PTY that its reader has not read yet (TIOCINQ on the reader's
-/// side), or None when the kernel does not say.
+/// Bytes written to the PTY that its reader has not read yet, or None when the kernel does
+/// not say.
 pub fn unread(reader_side: &OwnedFd) -> Option<usize> {
-    let mut n: libc::c_int = 0;
-    // SAFETY: TIOCINQ writes one int for a terminal descriptor, which `reader_side` keeps
-    // open for the call. nix has no safe wrapper for it.
-    #[allow(unsafe_code, reason = "TIOCINQ has no safe wrapper; contract upheld above")]
-    let r = unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(reader_side), libc::TIOCINQ, &mut n) };
-    (r == 0).then(|| usize::try_from(n).unwrap_or(0))
+    super::queued(reader_side, libc::TIOCINQ)
 }
 
 /// Drop what waits unread on the PTY (TCIFLUSH on the reader's side).

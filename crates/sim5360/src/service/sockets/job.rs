@@ -7,7 +7,6 @@ use super::{Accepted, READ_CHUNK, Sock, SockError, SockOp, SockStep};
 use crate::service::net::NetError;
 use crate::service::{Input, JobIo, JobRx, JobTx};
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -98,16 +97,6 @@ pub async fn run_accepted(accepted: Accepted, send_timeout: Duration, acks: bool
     tx.done(result).await;
 }
 
-/// Bytes not yet acknowledged by the peer (SIOCOUTQ).
-fn unacked(stream: &TcpStream) -> Option<i32> {
-    let mut n: libc::c_int = 0;
-    // SAFETY: SIOCOUTQ writes one int for a TCP socket's descriptor, which is open for
-    // as long as `stream` is borrowed. No crate exposes the send queue length safely.
-    #[allow(unsafe_code, reason = "SIOCOUTQ has no safe wrapper; contract upheld above")]
-    let r = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
-    (r == 0).then_some(n)
-}
-
 async fn pipe(
     stream: TcpStream,
     tx: &JobTx<Sock>,
@@ -148,7 +137,8 @@ async fn pipe(
                     }
                     if acks {
                         let until = Instant::now() + send_timeout;
-                        while unacked(wr.as_ref()).is_some_and(|n| n > 0) {
+                        // Until the peer has acknowledged every byte (SIOCOUTQ is empty).
+                        while crate::transport::queued(wr.as_ref(), libc::TIOCOUTQ).is_some_and(|n| n > 0) {
                             if Instant::now() >= until {
                                 return Err(SockError::SendTimeout);
                             }
