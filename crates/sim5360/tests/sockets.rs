@@ -166,7 +166,8 @@ fn tinygsm_flow_against_a_tcp_echo_server() {
 
 /// Push mode on a TCP link opened by name: `RECV FROM:` shows the address the name led
 /// to, as the module does, while `AT+CIPOPEN?` keeps the name as given. Then the Ctrl-Z
-/// send form with its 0x03 escapes: a Ctrl-Z and a 0x03 reach the peer as data.
+/// send form with its 0x03 escapes: a Ctrl-Z and a 0x03 reach the peer as data; and an
+/// acknowledged send (`AT+CIPSENDMODE=1` set while the link is open).
 #[test]
 fn push_mode_by_name_and_the_escaped_ctrl_z_form() {
     let echo = EchoServer::tcp().unwrap();
@@ -187,6 +188,25 @@ fn push_mode_by_name_and_the_escaped_ctrl_z_form() {
     dte.expect(&format!("RECV FROM:127.0.0.1:{}", echo.port));
     dte.expect("+RECEIVE,0,3");
     assert_eq!(dte.bytes(3), b"\x1a\x03z");
+    // AT+CIPSENDMODE=1, set on the open link: +CIPSEND once the peer has acknowledged
+    // every byte, before or after the echo (the ACK may ride on it).
+    dte.cmd_expect("AT+CIPSENDMODE=1", &["OK"]);
+    dte.send_line("AT+CIPSEND=0,5");
+    dte.wait_for(">");
+    dte.send(b"acked");
+    dte.expect("OK");
+    let (mut acked, mut echoed) = (false, false);
+    while !(acked && echoed) {
+        match dte.line() {
+            l if l == "+CIPSEND: 0,5,5" && !acked => acked = true,
+            l if l == format!("RECV FROM:127.0.0.1:{}", echo.port) && !echoed => {
+                dte.expect("+RECEIVE,0,5");
+                assert_eq!(dte.bytes(5), b"acked");
+                echoed = true;
+            }
+            l => dte.fail(&format!("after an acknowledged send: {l:?}")),
+        }
+    }
 }
 
 /// UDP to socat's echo: push mode shows the sender and the length; buffer mode too.
@@ -209,6 +229,9 @@ fn udp_datagrams_to_an_echo_server() {
     dte.expect("+CIPSEND: 1,3,3");
     dte.wait_for("+CIPRXGET: 1,1");
     assert_eq!(read_exactly(&mut dte, 1, 3), b"two");
+    // With AT+CIPSENDMODE=1 a datagram is still reported at once: it has no ACK to wait for.
+    dte.cmd_expect("AT+CIPSENDMODE=1", &["OK"]);
+    send(&mut dte, 1, b"three");
     dte.cmd_expect("AT+CIPCLOSE=1", &["+CIPCLOSE: 1,0", "OK"]);
 }
 

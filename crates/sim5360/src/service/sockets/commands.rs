@@ -425,7 +425,6 @@ fn open(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
         return Err(link_error(ctx, "+CIPOPEN", l, SockError::NotSupported, "transparent mode has TCP link 0 only"));
     }
     let [_, open_ms, send_ms] = s.timeouts;
-    let acks = s.sendmode == 1;
     let generation = s.next_generation();
     let sink = LinkSink { link: l, generation };
     let send_timeout = Duration::from_millis(u64::from(send_ms));
@@ -438,7 +437,6 @@ fn open(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
                 port,
                 open_timeout: Duration::from_millis(u64::from(open_ms)),
                 send_timeout,
-                acks,
                 chunk: if transparent { 16 * 1024 } else { super::READ_CHUNK },
             };
             (ctx.jobs.start(job.label(), sink, move |io| job::run_tcp(job, io)), Some((host, port)))
@@ -511,13 +509,17 @@ impl DataSink for SendEntry {
             return Err(cip_error(ctx, SockError::NotSupported, "the link closed during the send"));
         }
         let n = self.data.len();
-        match self.to {
-            Some(to) => ctx.jobs.send_op::<Sock>(self.job, SockOp::SendTo { to, data: self.data }),
-            None => ctx.jobs.send(self.job, JobInput::Data(self.data)),
-        }
         let s = state(ctx);
         s.links[self.link].sent += n as u64;
-        if s.sendmode == 0 {
+        // CIPSENDMODE=1 as it is now: a TCP send is reported once the peer acknowledged
+        // it; a datagram has nothing to wait for.
+        let acked = s.sendmode == 1 && s.links[self.link].kind == Kind::Tcp;
+        match self.to {
+            Some(to) => ctx.jobs.send_op::<Sock>(self.job, SockOp::SendTo { to, data: self.data }),
+            None if acked => ctx.jobs.send_op::<Sock>(self.job, SockOp::SendAcked(self.data)),
+            None => ctx.jobs.send(self.job, JobInput::Data(self.data)),
+        }
+        if !acked {
             ctx.urcs.push(Urc::Line(format!("+CIPSEND: {},{n},{n}", self.link)));
         }
         Ok(Reply::ok())

@@ -22,8 +22,6 @@ pub struct TcpJob {
     pub open_timeout: Duration,
     /// `<cipsend_timeout>`: longest wait for the peer to take data.
     pub send_timeout: Duration,
-    /// CIPSENDMODE=1: report each send once the peer acknowledged it.
-    pub acks: bool,
     /// Largest read: [`READ_CHUNK`] for a link read through its buffer, more for a
     /// transparent one (its data goes straight to the DTE).
     pub chunk: usize,
@@ -82,18 +80,18 @@ pub async fn run_tcp(job: TcpJob, io: JobIo<Sock>) {
     if !tx.step(Ok(SockStep::Connected(Some(peer)))).await {
         return;
     }
-    let result = pipe(stream, &tx, rx, job.send_timeout, job.acks, job.chunk).await;
+    let result = pipe(stream, &tx, rx, job.send_timeout, job.chunk).await;
     tx.done(result).await;
 }
 
 /// A TCP link a server accepted (already connected: no step).
-pub async fn run_accepted(accepted: Accepted, send_timeout: Duration, acks: bool, io: JobIo<Sock>) {
+pub async fn run_accepted(accepted: Accepted, send_timeout: Duration, io: JobIo<Sock>) {
     let (tx, rx) = io.split();
     let Some(stream) = accepted.stream else {
         return tx.done(Err(SockError::Network)).await;
     };
     let _ = stream.set_nodelay(true);
-    let result = pipe(stream, &tx, rx, send_timeout, acks, READ_CHUNK).await;
+    let result = pipe(stream, &tx, rx, send_timeout, READ_CHUNK).await;
     tx.done(result).await;
 }
 
@@ -102,7 +100,6 @@ async fn pipe(
     tx: &JobTx<Sock>,
     mut rx: JobRx<Sock>,
     send_timeout: Duration,
-    acks: bool,
     chunk: usize,
 ) -> Result<(), SockError> {
     let (mut rd, mut wr) = stream.into_split();
@@ -125,34 +122,37 @@ async fn pipe(
     };
     let writer = async {
         loop {
-            match rx.recv().await {
-                Some(Input::Data(d)) => {
-                    match tokio::time::timeout(send_timeout, wr.write_all(&d)).await {
-                        Err(_) => return Err(SockError::SendTimeout),
-                        Ok(Err(e)) => {
-                            info!("socket send: {e}");
-                            return Err(SockError::PeerClosed);
-                        }
-                        Ok(Ok(())) => {}
-                    }
-                    if acks {
-                        let until = Instant::now() + send_timeout;
-                        // Until the peer has acknowledged every byte (SIOCOUTQ is empty).
-                        while crate::transport::queued(wr.as_ref(), libc::TIOCOUTQ).is_some_and(|n| n > 0) {
-                            if Instant::now() >= until {
-                                return Err(SockError::SendTimeout);
-                            }
-                            tokio::time::sleep(Duration::from_millis(5)).await;
-                        }
-                        if !tx.step(Ok(SockStep::Acked(d.len()))).await {
-                            return Ok(());
-                        }
-                    }
+            let (d, acked) = match rx.recv().await {
+                Some(Input::Data(d)) => (d, false),
+                Some(Input::Op(SockOp::SendAcked(d))) => (d, true),
+                Some(Input::Op(op)) => {
+                    debug!("TCP link: {op} ignored");
+                    continue;
                 }
-                Some(Input::Op(op)) => debug!("TCP link: {op} ignored"),
-                Some(Input::End) => {}
+                Some(Input::End) => continue,
                 Some(Input::Close) | None => {
                     let _ = tokio::time::timeout(send_timeout, wr.shutdown()).await;
+                    return Ok(());
+                }
+            };
+            match tokio::time::timeout(send_timeout, wr.write_all(&d)).await {
+                Err(_) => return Err(SockError::SendTimeout),
+                Ok(Err(e)) => {
+                    info!("socket send: {e}");
+                    return Err(SockError::PeerClosed);
+                }
+                Ok(Ok(())) => {}
+            }
+            if acked {
+                let until = Instant::now() + send_timeout;
+                // Until the peer has acknowledged every byte (SIOCOUTQ is empty).
+                while crate::transport::queued(wr.as_ref(), libc::TIOCOUTQ).is_some_and(|n| n > 0) {
+                    if Instant::now() >= until {
+                        return Err(SockError::SendTimeout);
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                if !tx.step(Ok(SockStep::Acked(d.len()))).await {
                     return Ok(());
                 }
             }
@@ -222,7 +222,7 @@ async fn udp(job: &UdpJob, tx: &JobTx<Sock>, mut rx: JobRx<Sock>) -> Result<(), 
     let writer = async {
         loop {
             let (to, data) = match rx.recv().await {
-                Some(Input::Data(d)) => (default, d),
+                Some(Input::Data(d) | Input::Op(SockOp::SendAcked(d))) => (default, d),
                 Some(Input::Op(SockOp::SendTo { to, data })) => (resolve(&tx.net, &to.0, to.1).await.ok(), data),
                 Some(Input::End) => continue,
                 Some(Input::Close) | None => return Ok(()),

@@ -202,6 +202,9 @@ impl fmt::Debug for Accepted {
 pub enum SockOp {
     /// A UDP datagram to this destination (TCP data comes as plain input data).
     SendTo { to: (String, u16), data: Vec<u8> },
+    /// TCP data whose acknowledgement by the peer the job reports (`SockStep::Acked`):
+    /// a send while `AT+CIPSENDMODE=1`.
+    SendAcked(Vec<u8>),
 }
 
 impl fmt::Display for SockOp {
@@ -210,6 +213,7 @@ impl fmt::Display for SockOp {
             SockOp::SendTo { to, data } => {
                 write!(f, "send-to {}:{} {}", to.0, to.1, crate::transport::trace::escape(data))
             }
+            SockOp::SendAcked(data) => write!(f, "send-acked {}", crate::transport::trace::escape(data)),
         }
     }
 }

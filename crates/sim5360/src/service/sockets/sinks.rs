@@ -190,11 +190,10 @@ impl JobSink for ServerSink {
                 };
                 let generation = s.next_generation();
                 let send_timeout = Duration::from_millis(u64::from(s.timeouts[2]));
-                let acks = s.sendmode == 1;
                 let id = ctx.jobs.start(
                     format!("socket {l} tcp accepted {peer} server {}", self.index),
                     LinkSink { link: l, generation },
-                    move |io| job::run_accepted(accepted, send_timeout, acks, io),
+                    move |io| job::run_accepted(accepted, send_timeout, io),
                 );
                 state(ctx).links[l] = Link {
                     phase: Phase::Open,
