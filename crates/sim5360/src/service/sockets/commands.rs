@@ -4,8 +4,8 @@
 use super::job::{self, PingJob, TcpJob, UdpJob};
 use super::sinks::{LinkSink, LookupSink, PingSink, ServerSink};
 use super::{
-    CONNECT_BAUD, IpError, Kind, LINKS, Link, Phase, READ_MAX, SEND_MAX, SERVERS, Server, Sock, SockError, SockOp,
-    SocketConfig, ip_error_line, state,
+    CONNECT_BAUD, IpError, Kind, LINKS, Link, Phase, READ_MAX, SEND_MAX, Server, Sock, SockError, SockOp, SocketConfig,
+    ip_error_line, state,
 };
 use crate::modem::table::CommandSpec;
 use crate::modem::{CmdError, Ctx, DataSink, JobId, JobInput, OutputStream, Reply, Then, Urc};
@@ -152,16 +152,12 @@ fn netclose(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
             }
         }
     }
-    let mut listening = false;
-    for i in 0..SERVERS {
-        if let Some(srv) = state(ctx).servers[i].as_ref() {
-            listening = true;
-            // One that AT+SERVERSTOP already told to close is on its way.
-            if !srv.stopping {
-                let job = srv.job;
-                ctx.jobs.send(job, JobInput::Close);
-            }
-        }
+    let s = state(ctx);
+    let listening = s.servers.iter().any(Option::is_some);
+    // One that AT+SERVERSTOP already told to close is on its way.
+    let closing: Vec<JobId> = s.servers.iter().flatten().filter(|srv| !srv.stopping).map(|srv| srv.job).collect();
+    for job in closing {
+        ctx.jobs.send(job, JobInput::Close);
     }
     let s = state(ctx);
     s.opened = false;
