@@ -111,7 +111,7 @@ pub fn modem_input(data: &[u8]) {
     let Some((&first, input)) = data.split_first() else { return };
     let cfg = ModemConfig {
         pin: (first & 0x80 != 0).then(|| "1234".to_owned()),
-        ..ModemConfig::in_memory(Model::Sim5360, 4096)
+        ..ModemConfig::in_memory(&crate::registry::CATALOG, Model::Sim5360, 4096)
     };
     let t = chrono::DateTime::UNIX_EPOCH;
     let now = Instant::now();
@@ -237,7 +237,7 @@ pub fn socket_events(data: &[u8]) {
 /// events, job I/O and time.
 fn drive_jobs(data: &[u8], setup: &[u8], lines: &[&[u8]]) {
     let model = if data.first().is_some_and(|b| b & 1 == 1) { Model::Sim7600 } else { Model::Sim5360 };
-    let cfg = ModemConfig::in_memory(model, 1 << 16);
+    let cfg = ModemConfig::in_memory(&crate::registry::CATALOG, model, 1 << 16);
     let t = chrono::DateTime::UNIX_EPOCH;
     let mut now = Instant::now();
     let Ok(mut m) = Modem::new(cfg, Box::new(move || t), now) else { return };
@@ -314,7 +314,7 @@ pub fn sms_pdu(data: &[u8]) {
     }
     let _ = store::Stores::load(data, 5, 5, 5);
 
-    let cfg = ModemConfig::in_memory(Model::Sim5360, 4096);
+    let cfg = ModemConfig::in_memory(&crate::registry::CATALOG, Model::Sim5360, 4096);
     let t = chrono::DateTime::UNIX_EPOCH;
     let mut now = Instant::now();
     let Ok(mut m) = Modem::new(cfg, Box::new(move || t), now) else { return };
@@ -349,7 +349,7 @@ pub fn sms_pdu(data: &[u8]) {
 /// byte `m` picks the method; lines are separated by `\n`.
 pub fn control_request(data: &[u8]) {
     const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
-    let cfg = ModemConfig::in_memory(Model::Sim5360, 4096);
+    let cfg = ModemConfig::in_memory(&crate::registry::CATALOG, Model::Sim5360, 4096);
     let t = chrono::DateTime::UNIX_EPOCH;
     let mut now = Instant::now();
     let Ok(mut m) = Modem::new(cfg, Box::new(move || t), now) else { return };
@@ -362,7 +362,7 @@ pub fn control_request(data: &[u8]) {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let method = METHODS[usize::from(m_byte) % METHODS.len()];
         if let Ok(c) = crate::control::route(method, path, query, body) {
-            let _ = m.handle_control(now, c);
+            let _ = crate::control::handle(&mut m, now, c);
         }
         // Time passes (the high bits of the method byte), the DTE reads and asks.
         now += Duration::from_millis(u64::from(m_byte >> 3) * 250);

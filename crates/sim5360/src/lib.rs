@@ -9,7 +9,9 @@ pub mod efs;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod general;
+pub mod job;
 pub mod modem;
+pub mod net;
 pub mod network;
 pub mod profile;
 pub mod registry;

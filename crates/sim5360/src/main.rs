@@ -5,10 +5,10 @@ use clap::Parser;
 use sim5360::efs::HostStore;
 use sim5360::modem::settings::DirNv;
 use sim5360::modem::{Modem, ModemConfig};
+use sim5360::net::{MailTls, NetConfig};
 use sim5360::profile::{Model, Profile, imei_is_valid};
 use sim5360::runner::{self, End, SessionOptions};
 use sim5360::service::gnss::{GnssConfig, PositionSource, Track};
-use sim5360::service::net::{MailTls, NetConfig};
 use sim5360::transport::signals::Signals;
 use sim5360::transport::trace::Trace;
 use sim5360::transport::{pty::Pty, serial, set_speed, stdio, tcp};
@@ -300,7 +300,7 @@ struct Factory {
     sms: sim5360::service::sms::SmsConfig,
     calls: sim5360::service::voice::CallConfig,
     /// The link's faults and conditions, shared by the control channel and the jobs.
-    rules: Arc<sim5360::service::link::LinkRules>,
+    rules: Arc<sim5360::net::link::LinkRules>,
     chaos: Option<sim5360::control::chaos::ChaosConfig>,
     /// A fleet's numbers (each modem of `--modems` knows which numbers the fleet reaches).
     directory: Option<sim5360::control::fleet::Directory>,
@@ -325,6 +325,7 @@ impl Factory {
         let store = HostStore::open(&self.efs, self.efs_size, self.sd_size)
             .with_context(|| format!("EFS directory {}", self.efs.display()))?;
         let cfg = ModemConfig {
+            catalog: &sim5360::registry::CATALOG,
             profile: self.profile.clone(),
             boot_delay: self.boot_delay,
             pin: self.pin.clone(),

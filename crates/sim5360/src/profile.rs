@@ -173,24 +173,6 @@ impl Profile {
     }
 }
 
-/// The SIM7600 FTPS error table (spec §8.17) for an FTP failure.
-pub fn ftps_lte_code(c: crate::service::ftp::FtpError) -> u16 {
-    use crate::service::ftp::FtpError as F;
-    match c {
-        F::Unknown => 2,
-        F::Busy => 3,
-        F::Resolve => 12,
-        F::Timeout => 5,
-        F::ReadFile | F::WriteFile => 17,
-        F::NotAllowed => 11,
-        F::Login | F::Rejected => 9,
-        F::Logout | F::Network => 10,
-        F::Transfer => 6,
-        F::Memory => 7,
-        F::InvalidParam => 8,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 //! a folder under `service/` and one line in [`SERVICES`]; the core (`modem/`) reads this
 //! list and names none of them.
 
-use crate::modem::registry::ServiceDef;
+use crate::modem::registry::{Catalog, ServiceDef};
 use crate::modem::table::CommandSpec;
 use crate::service::{ftp, gnss, http, https, pop3, sms, smtp, sockets, time, voice};
 
@@ -39,27 +39,54 @@ pub static SERVICES: &[ServiceDef] = &[
         .on_state(crate::control::chaos::report),
 ];
 
-/// Packet service came (`up`) or went: every family with a hook is told, in order.
-pub fn network_changed(ctx: &mut crate::modem::Ctx, up: bool) {
-    if !up {
-        // Every running job whose protocol says how ends with its service's network error.
-        ctx.jobs.network_lost();
-    }
-    for hook in SERVICES.iter().filter_map(|s| s.on_network) {
-        hook(ctx, up);
-    }
-}
+/// The device's command areas, in table order.
+pub static AREAS: &[&[CommandSpec]] = &[
+    crate::general::COMMANDS,
+    crate::general::device::COMMANDS,
+    crate::network::COMMANDS,
+    crate::network::radio::COMMANDS,
+    crate::network::pdp::COMMANDS,
+    crate::efs::COMMANDS,
+];
 
-/// The device's command areas, then each service's rows.
-pub fn command_areas() -> impl Iterator<Item = &'static [CommandSpec]> {
-    [
-        crate::general::COMMANDS,
-        crate::general::device::COMMANDS,
-        crate::network::COMMANDS,
-        crate::network::radio::COMMANDS,
-        crate::network::pdp::COMMANDS,
-        crate::efs::COMMANDS,
-    ]
-    .into_iter()
-    .chain(SERVICES.iter().map(|s| s.commands))
+/// The module: what every `ModemConfig` of this crate is built with.
+pub static CATALOG: Catalog = Catalog::new(AREAS, SERVICES);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use v250::Form;
+
+    #[test]
+    fn names_are_unique_and_upper_case() {
+        let mut seen = std::collections::HashSet::new();
+        for c in CATALOG.commands() {
+            assert!(seen.insert(c.name), "duplicate row {}", c.name);
+            assert_eq!(c.name, c.name.to_ascii_uppercase());
+            assert!(
+                [Form::Exec, Form::Read, Form::Write, Form::Test].iter().any(|f| c.has(*f)),
+                "{} has no form",
+                c.name
+            );
+            assert!(c.test.is_none() || c.test_text.is_none(), "{} has two test forms", c.name);
+        }
+    }
+
+    fn r(s: &str) -> String {
+        String::from_utf8(CATALOG.redact(s.as_bytes()).into_owned()).unwrap_or_default()
+    }
+
+    #[test]
+    fn secrets_are_masked_in_commands_and_answers() {
+        assert_eq!(r("AT+CSOCKAUTH=1,1,\"secret\",\"user\"\r"), "AT+CSOCKAUTH=1,1,\"***\",\"user\"\r");
+        assert_eq!(r("at+csockauth=1,1,pw,\"u\";+CSQ"), "at+csockauth=1,1,***,\"u\";+CSQ");
+        assert_eq!(r("+CSOCKAUTH: 1,1,\"a,b\",\"user\""), "+CSOCKAUTH: 1,1,\"***\",\"user\"");
+        assert_eq!(r("AT+CPIN=\"1234\""), "AT+CPIN=\"***\"");
+        assert_eq!(r("AT+CPIN=\"12345678\",\"4321\""), "AT+CPIN=\"***\",\"***\"");
+        assert_eq!(r("AT+CPIN?"), "AT+CPIN?");
+        assert_eq!(r("AT+CPIN=?"), "AT+CPIN=?");
+        assert_eq!(r("+CPIN: READY"), "+CPIN: READY");
+        assert_eq!(r("AT+CFTPPW=\"hunter2\""), "AT+CFTPPW=\"***\"");
+        assert_eq!(r("AT+CFTPSLOGIN=\"h\",21,\"u\",\"pw\",2"), "AT+CFTPSLOGIN=\"h\",21,\"u\",\"***\",2");
+    }
 }

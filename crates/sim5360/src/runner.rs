@@ -3,8 +3,10 @@
 //! for (feeding their events back and their inputs forward, each with back-pressure),
 //! paces the line when asked, and records the trace.
 
-use crate::modem::{INPUT_READ_MAX, JobEvent, JobId, JobInput, Modem, Offload, WorkId};
-use crate::service::{JobLink, net::NetConfig};
+use crate::job::JobLink;
+use crate::job::{JobEvent, JobId, JobInput};
+use crate::modem::{INPUT_READ_MAX, Modem, Offload, WorkId};
+use crate::net::NetConfig;
 use crate::transport::pace::Pacer;
 use crate::transport::trace::{Dir, Trace, TraceSession};
 use std::any::Any;
@@ -511,7 +513,7 @@ where
                 {
                     t.note(ts, &format!("control: {}", c.describe()));
                 }
-                let _ = reply.send(modem.handle_control(std::time::Instant::now(), c));
+                let _ = reply.send(crate::control::handle(&mut modem, std::time::Instant::now(), c));
             }
             () = stopped(&mut stop) => break End::Shutdown,
         }

@@ -8,7 +8,7 @@ use sim5360::profile::Model;
 use std::time::Instant;
 
 fn modem() -> Modem {
-    let cfg = ModemConfig::in_memory(Model::Sim5360, 1 << 20);
+    let cfg = ModemConfig::in_memory(&sim5360::registry::CATALOG, Model::Sim5360, 1 << 20);
     let t = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
     let mut m = Modem::new(cfg, Box::new(move || t), Instant::now()).unwrap();
     m.drain_output();

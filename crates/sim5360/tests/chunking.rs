@@ -11,7 +11,7 @@ const SCRIPT: &[u8] = b"AT\rATE0\rAT+CSQ;+CMEE=2\rAT+CFTRANRX=\"C:/f.bin\",6\rAT
 AT+FSLS\rAT+NOPE\r\x00\xffATV0\rAT+CPIN=\"1\"\rATV1\rA/AT+FSCD=Email\rAT+FSCD=..\rATS3=33\rATS3=13!AT\r";
 
 fn modem() -> Modem {
-    let cfg = ModemConfig::in_memory(Model::Sim5360, 1 << 20);
+    let cfg = ModemConfig::in_memory(&sim5360::registry::CATALOG, Model::Sim5360, 1 << 20);
     let t = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
     Modem::new(cfg, Box::new(move || t), Instant::now()).unwrap()
 }

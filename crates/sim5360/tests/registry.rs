@@ -10,7 +10,7 @@ use sim5360::registry::SERVICES;
 use std::time::Instant;
 
 fn modem() -> Modem {
-    let cfg = ModemConfig::in_memory(Model::Sim5360, 1 << 20);
+    let cfg = ModemConfig::in_memory(&sim5360::registry::CATALOG, Model::Sim5360, 1 << 20);
     let t = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
     let mut m = Modem::new(cfg, Box::new(move || t), Instant::now()).unwrap();
     m.drain_output();
@@ -72,6 +72,38 @@ fn the_core_names_no_service() {
         let text = std::fs::read_to_string(&path).unwrap();
         for n in names.iter().chain(&capitalised) {
             assert!(!text.contains(n.as_str()), "{} names the service {n:?}", path.display());
+        }
+        checked += 1;
+    }
+    assert!(checked >= 8, "only {checked} files under {}", dir.display());
+}
+
+/// The core (`src/modem/`) stands on the ground floor: every `crate::` path it names is
+/// the core itself, the job vocabulary (`job`), the file system's store (`efs`), the model
+/// (`profile`) or a plain state type (`network::state`, `general::device_state`). Whatever
+/// has handlers (the device's areas, the services, the control channel) plugs in from above
+/// through the catalog in `ModemConfig`, so the core compiles and reads without them.
+#[test]
+fn the_core_imports_only_the_ground_floor() {
+    const ALLOWED: [&str; 6] = ["modem", "job", "efs", "profile", "network::state", "general::device_state"];
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/modem");
+    let re = regex::Regex::new(r"crate::([a-z_]+(?:::[a-z_]+)?)").unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            for m in re.captures_iter(line) {
+                let p = &m[1];
+                assert!(
+                    ALLOWED.iter().any(|a| p == *a || p.starts_with(&format!("{a}::"))),
+                    "{}:{}: the core imports crate::{p} ({line})",
+                    path.display(),
+                    n + 1
+                );
+            }
+            // `super::super` would climb out of the core just the same.
+            assert!(!line.contains("super::super"), "{}:{}: climbs out of the core", path.display(), n + 1);
         }
         checked += 1;
     }

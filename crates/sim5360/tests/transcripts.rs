@@ -41,8 +41,9 @@
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
 use libtest_mimic::{Arguments, Failed, Trial};
 use sim5360::efs::MemStore;
+use sim5360::job::JobEvent;
 use sim5360::modem::settings::MemNv;
-use sim5360::modem::{JobEvent, Modem, ModemConfig};
+use sim5360::modem::{Modem, ModemConfig};
 use sim5360::profile::{Model, Profile};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -151,6 +152,7 @@ impl Harness {
     fn power_on(opts: &Opts, store: MemStore, nv: MemNv, wall: Arc<Mutex<DateTime<Utc>>>, now: Instant) -> Modem {
         let w = wall.clone();
         let cfg = ModemConfig {
+            catalog: &sim5360::registry::CATALOG,
             profile: Profile::new(opts.model),
             boot_delay: opts.boot_delay,
             pin: opts.pin.clone(),
@@ -435,7 +437,7 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
                         let (path, query) = target.split_once('?').unwrap_or((target, ""));
                         let body = parts.next().unwrap_or("");
                         let res = sim5360::control::route(method, path, query, body)
-                            .and_then(|c| hh.modem.handle_control(hh.now, c));
+                            .and_then(|c| sim5360::control::handle(&mut hh.modem, hh.now, c));
                         // As the runner does next: whatever became due now runs.
                         hh.modem.handle_timeout(hh.now);
                         match (res, want) {

@@ -133,6 +133,24 @@ impl Framing {
     }
 }
 
+/// Bytes as one line of text in the trace's notation: printable ASCII as is (but `<`),
+/// `<CR>`, `<LF>`, and `<xHH>` for everything else. Used by traces, logs and job labels.
+pub fn escape(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len());
+    for &b in bytes {
+        match b {
+            b'\r' => s.push_str("<CR>"),
+            b'\n' => s.push_str("<LF>"),
+            0x20..=0x7e if b != b'<' => s.push(b as char),
+            _ => {
+                let _ = write!(s, "<x{b:02X}>");
+            }
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

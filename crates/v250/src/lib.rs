@@ -13,6 +13,6 @@ pub mod line;
 pub mod syntax;
 
 pub use args::{ArgError, ArgErrorKind, Args, FromParam};
-pub use format::{CmeMode, Framing, ResultCode};
+pub use format::{CmeMode, Framing, ResultCode, escape};
 pub use line::{Event, LineConfig, LineDiscipline};
 pub use syntax::{Form, Invocation, SyntaxError, parse_line};

@@ -8,8 +8,8 @@
 //! so transcripts replay them in virtual time.
 
 use crate::modem::{Ctx, Service};
+use crate::net::link::{Direction, Fault, Kind};
 use crate::network;
-use crate::service::link::{Direction, Fault, Kind};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::time::Duration;
 

@@ -12,13 +12,13 @@ pub mod dashboard;
 pub mod fleet;
 pub mod http;
 
-use crate::modem::Ctx;
 use crate::modem::overrides::OverrideSpec;
+use crate::modem::{Ctx, Modem};
 use crate::network::{self, RegStat, Sim};
 use crate::service::{gnss, sms, voice};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The control channel's family in the registry (no commands): its power-on hook.
 #[derive(Debug, Default)]
@@ -198,7 +198,7 @@ pub enum Control {
     RemoveOverride(u64),
     ClearOverrides,
     Overrides,
-    AddFault(crate::service::link::Fault),
+    AddFault(crate::net::link::Fault),
     Faults,
     UpdateFault {
         name: String,
@@ -259,8 +259,18 @@ impl Control {
     }
 }
 
-/// Apply `c` to the module (the core calls this; `Reboot` and the line effects of
-/// overrides are the core's own).
+/// Handle `c` on `modem` at `now` (the runner and the transcripts call this): noted in the
+/// log, then applied as the network, the SIM slot or the sky would change the module,
+/// through [`Modem::act`], which releases the URCs it raises, restarts the module for a
+/// reboot and lets a line held by a removed `hang` override go on.
+pub fn handle(modem: &mut Modem, now: Instant, c: Control) -> Result<Value, ControlError> {
+    if !c.is_query() {
+        tracing::info!("control: {}", c.describe());
+    }
+    modem.act(now, |ctx| apply(ctx, c))
+}
+
+/// Apply `c` to the module's state (a reboot is asked for with `ctx.reboot`).
 pub fn apply(ctx: &mut Ctx, c: Control) -> Result<Value, ControlError> {
     match c {
         Control::State => Ok(state(ctx)),
@@ -271,11 +281,14 @@ pub fn apply(ctx: &mut Ctx, c: Control) -> Result<Value, ControlError> {
             ctx.injected.clear();
             network::set_sim_present(ctx, true);
             network::set_coverage(ctx, false, Duration::ZERO);
-            let d = network::radio::Radio::default();
+            let d = network::Radio::default();
             network::radio::set_signal(ctx, d.rssi, d.ber);
             Ok(Value::Null)
         }
-        Control::Reboot => Ok(Value::Null),
+        Control::Reboot => {
+            ctx.reboot = true;
+            Ok(Value::Null)
+        }
         Control::DeliverSms(s) => deliver_sms(ctx, s),
         Control::Messages(b) => Ok(sms::messages(ctx, b == SmsBox::Outbox)),
         Control::Urc(line) => {
@@ -361,8 +374,8 @@ pub fn apply(ctx: &mut Ctx, c: Control) -> Result<Value, ControlError> {
 
 /// The link's rules: the ones every job's connections use (given by the command line's
 /// configuration), or, in a modem without a runner (transcripts), its own.
-pub(crate) fn link(ctx: &mut Ctx) -> std::sync::Arc<crate::service::link::LinkRules> {
-    type Rules = std::sync::Arc<crate::service::link::LinkRules>;
+pub(crate) fn link(ctx: &mut Ctx) -> std::sync::Arc<crate::net::link::LinkRules> {
+    type Rules = std::sync::Arc<crate::net::link::LinkRules>;
     if let Some(r) = ctx.configs.get::<Rules>() {
         return r.clone();
     }
@@ -375,7 +388,7 @@ pub(crate) fn link(ctx: &mut Ctx) -> std::sync::Arc<crate::service::link::LinkRu
 /// `PUT`/`PATCH /network`: `{"preset": "umts"}` (also `umts+noisy`, `full`) or custom
 /// figures; a preset also sets what the DTE sees (the AcT of `+COPS?`, the `+CSQ` rssi).
 fn set_network(ctx: &mut Ctx, merge: bool, body: Value) -> Result<Value, ControlError> {
-    use crate::service::link::Condition;
+    use crate::net::link::Condition;
     let rules = link(ctx);
     let preset = body.get("preset").and_then(Value::as_str).map(str::to_owned);
     let condition = match preset {
@@ -385,7 +398,7 @@ fn set_network(ctx: &mut Ctx, merge: bool, body: Value) -> Result<Value, Control
             }
             let (c, p) = Condition::preset(&name).map_err(ControlError::bad)?;
             let default = crate::profile::Profile::new(ctx.profile.model);
-            let (act, rssi) = p.map_or((default.act, network::radio::Radio::default().rssi), |p| (p.act, p.rssi));
+            let (act, rssi) = p.map_or((default.act, network::Radio::default().rssi), |p| (p.act, p.rssi));
             ctx.profile.act = act;
             network::radio::set_signal(ctx, rssi, 99);
             c
@@ -407,7 +420,7 @@ fn set_network(ctx: &mut Ctx, merge: bool, body: Value) -> Result<Value, Control
 
 /// The presets with their figures (`GET /api/v1/presets`).
 pub fn presets() -> Value {
-    use crate::service::link::{FLAKY, PRESETS};
+    use crate::net::link::{FLAKY, PRESETS};
     let list: Vec<Value> = PRESETS
         .iter()
         .map(|p| {

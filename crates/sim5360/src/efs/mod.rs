@@ -13,7 +13,6 @@ pub use commands::COMMANDS;
 pub use path::{Drive, EfsPath};
 pub use store::{HostStore, MemStore, Meta, StagedFile, Store};
 
-use crate::modem::CmeError;
 use std::io;
 use thiserror::Error;
 
@@ -43,16 +42,6 @@ impl From<io::Error> for EfsError {
         match e.kind() {
             io::ErrorKind::StorageFull => EfsError::NoSpace,
             _ => EfsError::Io(e),
-        }
-    }
-}
-
-impl EfsError {
-    /// `+CME ERROR` for this failure; `None` means plain `ERROR` (see docs/commands.md).
-    pub fn cme(&self) -> Option<CmeError> {
-        match self {
-            EfsError::NoSpace => Some(CmeError::MemoryFull),
-            _ => None,
         }
     }
 }

@@ -6,7 +6,9 @@
 //! battery (92 %, 4.125 V), 33 °C, ADC 1200 mV. Per model: the SIM7600 reports the battery
 //! in volts only.
 
-use crate::modem::{CmdError, Ctx, Reply, StoredValues, table::CommandSpec};
+use crate::modem::{CmdError, Ctx, Reply, table::CommandSpec};
+
+pub use super::device_state::Device;
 use v250::Args;
 
 pub const COMMANDS: &[CommandSpec] = &[
@@ -29,34 +31,6 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("+RPMPARAM").read(switch_read).write(switch_write).test_text("+RPMPARAM: (0-1)"),
     CommandSpec::new("+CPOF").exec(cpof).test_ok(),
 ];
-
-/// The power side of the device model, and the switches set by the commands above.
-#[derive(Debug, Clone)]
-pub struct Device {
-    /// Battery charge state (`<bcs>`: 0 not charging), level in percent, millivolts.
-    pub battery: (u8, u8, u16),
-    pub temperature_c: i16,
-    pub adc_mv: u16,
-    /// `AT+CMTE` (over-temperature reporting switch).
-    pub cmte: u8,
-    /// Switches (`AT+CSCLK`, `AT+CVHU`, ...), by command name, and their values.
-    switches: StoredValues<u8>,
-    /// `AT+CVAUXV` level.
-    pub vaux: u8,
-}
-
-impl Default for Device {
-    fn default() -> Self {
-        Self {
-            battery: (0, 92, 4125),
-            temperature_c: 33,
-            adc_mv: 1200,
-            cmte: 0,
-            switches: StoredValues::default(),
-            vaux: 0,
-        }
-    }
-}
 
 /// Power-on value and range of each switch.
 fn switch_spec(name: &str) -> (u8, u8) {

@@ -2,11 +2,12 @@
 //! the command list (spec §9, §10). Every answer is documented in docs/commands.md.
 
 pub mod device;
+pub mod device_state;
 
 use crate::modem::settings::{BAUD_RATES, SREGS, Settings};
-use crate::modem::table::{self, CommandSpec};
+use crate::modem::table::CommandSpec;
 use crate::modem::{CmdError, Ctx, ModuleClock, Reply};
-use v250::{Args, CmeMode, Form};
+use v250::{Args, CmeMode};
 
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("E").basic(echo),
@@ -273,7 +274,7 @@ fn cclk_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
 /// `AT+CLAC`: every command of the table this model has, with its `AT` prefix.
 fn clac(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     let mut lines: Vec<String> =
-        table::all().filter(|c| c.exists_on(&ctx.profile)).map(|c| format!("AT{}", c.name)).collect();
+        ctx.catalog.commands().filter(|c| c.exists_on(&ctx.profile)).map(|c| format!("AT{}", c.name)).collect();
     lines.extend(SREGS.iter().map(|(n, _, _)| format!("ATS{n}")));
     Ok(Reply::lines(lines))
 }
@@ -282,24 +283,4 @@ fn clac(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 fn reset(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     ctx.reboot = true;
     Ok(Reply::ok())
-}
-
-/// `ATS<n>?`, `ATS<n>=?`, `ATS<n>=<v>`, `ATS<n>` (default value).
-pub fn s_register(ctx: &mut Ctx, n: usize, form: Form, mut args: Args<'_>) -> Result<Reply, CmdError> {
-    let &(_, default, max) =
-        SREGS.iter().find(|(r, _, _)| usize::from(*r) == n).ok_or(CmdError::Refused("no such S-register"))?;
-    match form {
-        Form::Read => Ok(Reply::line(format!("{:03}", ctx.settings.sreg[n]))),
-        Form::Test => Ok(Reply::line(format!("S{n}: (0-{max})"))),
-        Form::Exec => {
-            ctx.settings.sreg[n] = default;
-            Ok(Reply::ok())
-        }
-        Form::Write => {
-            let v = args.next_int_in(0..=i64::from(max))?;
-            args.finish()?;
-            ctx.settings.sreg[n] = u8::try_from(v).unwrap_or(default);
-            Ok(Reply::ok())
-        }
-    }
 }

@@ -125,8 +125,16 @@ impl CmdError {
     pub fn cme_code(&self) -> Option<CmeError> {
         match self {
             Self::Cme { code, .. } => Some(*code),
-            Self::Efs(e) => e.cme(),
+            Self::Efs(e) => efs_cme(e),
             _ => None,
         }
+    }
+}
+
+/// `+CME ERROR` for an EFS failure; `None` means plain `ERROR` (see docs/commands.md).
+pub fn efs_cme(e: &EfsError) -> Option<CmeError> {
+    match e {
+        EfsError::NoSpace => Some(CmeError::MemoryFull),
+        _ => None,
     }
 }

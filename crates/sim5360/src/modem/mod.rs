@@ -14,7 +14,7 @@
 //! while a line runs or a prompt is open and are released at the next quiet point.
 //!
 //! The core names no service: their states live in [`registry::Services`], built from
-//! `crate::registry::SERVICES`; their jobs' events reach their own typed [`JobSink`]s.
+//! the [`Catalog`] in [`ModemConfig`]; their jobs' events reach their own typed [`JobSink`]s.
 
 pub mod clock;
 pub mod configs;
@@ -34,19 +34,17 @@ pub mod timers;
 pub use clock::{ModuleClock, WallClock};
 pub use configs::Configs;
 pub use error::{CmdError, CmeError};
-pub use jobs::{
-    ErrorOf, InputSource, JobEvent, JobId, JobInput, JobSink, JobSpec, JobTable, NoOp, Offload, Protocol, Resume,
-    StepOf, WorkId,
-};
+pub use jobs::{ErrorOf, InputSource, JobSink, JobTable, Offload, Resume, StepOf, WorkId};
 pub use ports::Ports;
-pub use registry::{Service, ServiceDef, Services};
+pub use registry::{Catalog, Service, ServiceDef, Services};
 pub use reply::{DataSink, OutputStream, Reply, TextSink, Then, Urc};
 pub use settings::{Nv, NvStore, Settings};
 pub use stored::StoredValues;
 pub use timers::{Timer, TimerId, Timers};
 
 use crate::efs::{Efs, EfsError, Store};
-use crate::network::NetState;
+use crate::job::{JobEvent, JobId, JobInput, JobSpec};
+use crate::network::state::NetState;
 use crate::profile::Profile;
 use std::any::Any;
 use std::collections::VecDeque;
@@ -106,13 +104,15 @@ pub struct Ctx {
     /// Auxiliary output ports (besides the AT port).
     pub ports: Ports,
     /// The device model: battery, temperature, switches.
-    pub device: crate::general::device::Device,
+    pub device: crate::general::device_state::Device,
     /// Set by a handler to power the module off once the line's answer is out.
     pub power_off: bool,
     /// Commands are accepted once the first boot URC is out.
     pub awake: bool,
     /// The boot URCs of this power-on, in order.
     boot_urcs: Vec<&'static str>,
+    /// What the module is made of: the command areas and the service families.
+    pub catalog: &'static Catalog,
     /// Which `AT+IPR` rates the line can take (all, unless the transport limits them).
     pub rate_ok: fn(u32) -> bool,
     /// The job the line is in the online data state with, if any (set by the core; its
@@ -198,6 +198,8 @@ fn boot_urc(ctx: &mut Ctx, tag: u64) {
 /// What a [`Modem`] is built from.
 #[derive(Debug)]
 pub struct ModemConfig {
+    /// What the module is made of (the crate's is `registry::CATALOG`).
+    pub catalog: &'static Catalog,
     pub profile: Profile,
     /// Time from power-on to the last boot URC (`PB DONE`).
     pub boot_delay: Duration,
@@ -215,8 +217,9 @@ pub struct ModemConfig {
 impl ModemConfig {
     /// A `model` module at 115200 bit/s with an in-memory EFS of `efs_bytes` per drive
     /// and an in-memory NV, no boot delay, no PIN: for tests, fuzzing and benches.
-    pub fn in_memory(model: crate::profile::Model, efs_bytes: u64) -> Self {
+    pub fn in_memory(catalog: &'static Catalog, model: crate::profile::Model, efs_bytes: u64) -> Self {
         Self {
+            catalog,
             profile: Profile::new(model),
             boot_delay: Duration::ZERO,
             pin: None,
@@ -313,7 +316,8 @@ impl Modem {
             urcs: Vec::new(),
             jobs: JobTable::default(),
             timers: Timers::default(),
-            services: Services::new(crate::registry::SERVICES),
+            services: Services::new(cfg.catalog.services),
+            catalog: cfg.catalog,
             configs: cfg.configs,
             ports: Ports::default(),
             device: Default::default(),
@@ -358,7 +362,7 @@ impl Modem {
             let frac = 0.3 + 0.7 * (i as f64 / n as f64);
             ctx.after(self.boot_delay.mul_f64(frac), "boot", boot_urc, i as u64);
         }
-        for hook in crate::registry::SERVICES.iter().filter_map(|s| s.on_power_on) {
+        for hook in ctx.catalog.services.iter().filter_map(|s| s.on_power_on) {
             hook(ctx);
         }
     }
@@ -380,38 +384,22 @@ impl Modem {
         &self.ctx
     }
 
-    /// A control action (the control channel, CONTROL-DESIGN.md §6), at `now`: applied to
-    /// the module as the network, the SIM slot or the sky would change it; the URCs it
-    /// raises go out as any others. A reboot is a restart; a removed `hang` override
-    /// lets its line go on.
-    pub fn handle_control(
-        &mut self,
-        now: Instant,
-        c: crate::control::Control,
-    ) -> Result<serde_json::Value, crate::control::ControlError> {
-        self.ctx.now = now;
-        if !c.is_query() {
-            info!("control: {}", c.describe());
-        }
-        let reboot = matches!(c, crate::control::Control::Reboot);
-        let r = crate::control::apply(&mut self.ctx, c);
-        self.take_ctx_urcs();
-        if reboot {
-            self.restart();
-        }
-        self.release_hung();
-        self.process_rx();
-        r
-    }
-
     /// Run an action from outside the AT port (the network delivering an SMS, a call
     /// coming in: what the control channel and tests do) on the module's state at `now`,
     /// as a timer would run; the URCs it raises go out as any others. Returns what the
     /// action returns.
+    /// A restart or power-off it asks for (`ctx.reboot`, `ctx.power_off`) happens then; a
+    /// line held by a `hang` override whose override it removed goes on.
     pub fn act<R>(&mut self, now: Instant, action: impl FnOnce(&mut Ctx) -> R) -> R {
         self.ctx.now = now;
         let r = action(&mut self.ctx);
         self.take_ctx_urcs();
+        if std::mem::take(&mut self.ctx.power_off) {
+            self.power_down();
+        } else if std::mem::take(&mut self.ctx.reboot) {
+            self.restart();
+        }
+        self.release_hung();
         self.process_rx();
         r
     }
@@ -777,7 +765,7 @@ impl Modem {
     }
 
     fn run_line(&mut self, line: &[u8]) {
-        debug!(line = %String::from_utf8_lossy(&redact::redact(line)), "command line");
+        debug!(line = %String::from_utf8_lossy(&self.ctx.catalog.redact(line)), "command line");
         match parse_line(line) {
             Ok(invs) => {
                 self.queue = invs
@@ -1307,9 +1295,11 @@ fn sreg_number(name: &str) -> Option<usize> {
 fn dispatch(ctx: &mut Ctx, p: &QueuedInvocation) -> Result<Reply, CmdError> {
     let args = Args::parse(&p.args)?;
     if let Some(n) = sreg_number(&p.name) {
-        return crate::general::s_register(ctx, n, p.form, args);
+        return settings::s_register(ctx, n, p.form, args);
     }
-    let spec = table::lookup(&p.name)
+    let spec = ctx
+        .catalog
+        .lookup(&p.name)
         .filter(|s| s.exists_on(&ctx.profile))
         .ok_or_else(|| CmdError::Unknown(p.name.clone()))?;
     let unknown = || CmdError::Unknown(format!("{} ({:?} form)", p.name, p.form));

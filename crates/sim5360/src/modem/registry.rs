@@ -1,11 +1,51 @@
-//! The service registry: each service family is one [`ServiceDef`] in
-//! `crate::registry::SERVICES`. The core keeps one state value per
-//! service in [`Services`] and knows none of them: handlers and sinks reach their own
-//! state with [`Services::get_mut`]; a restart rebuilds every state from its definition.
+//! What a module is made of, handed to the core from above: a [`Catalog`] of the device's
+//! command areas and the service families ([`ServiceDef`]). The crate's one catalog is
+//! built in `registry.rs`; `ModemConfig::catalog` carries it, so the core names none of
+//! them. The core keeps one state value per service in [`Services`]: handlers and sinks
+//! reach their own state with [`Services::get_mut`]; a restart rebuilds every state from
+//! its definition.
 
 use super::table::CommandSpec;
 use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::fmt::Debug;
+use std::sync::OnceLock;
+
+/// The device's command areas and the service families: everything that has handlers.
+#[derive(Debug)]
+pub struct Catalog {
+    /// Command rows of the device itself (V.25ter, identification, network, file system).
+    pub areas: &'static [&'static [CommandSpec]],
+    pub services: &'static [ServiceDef],
+    index: OnceLock<HashMap<&'static str, &'static CommandSpec>>,
+}
+
+impl Catalog {
+    pub const fn new(areas: &'static [&'static [CommandSpec]], services: &'static [ServiceDef]) -> Self {
+        Self { areas, services, index: OnceLock::new() }
+    }
+
+    /// Every command, in table order (the device's areas, then each family's rows).
+    pub fn commands(&'static self) -> impl Iterator<Item = &'static CommandSpec> {
+        self.areas.iter().copied().chain(self.services.iter().map(|s| s.commands)).flatten()
+    }
+
+    /// The command called `name` (upper case), if any.
+    pub fn lookup(&'static self, name: &str) -> Option<&'static CommandSpec> {
+        self.index.get_or_init(|| self.commands().map(|c| (c.name, c)).collect()).get(name).copied()
+    }
+
+    /// Packet service came (`up`) or went: every running job whose protocol says how ends
+    /// with its service's network error, then every family with a hook is told, in order.
+    pub fn network_changed(&'static self, ctx: &mut super::Ctx, up: bool) {
+        if !up {
+            ctx.jobs.network_lost();
+        }
+        for hook in self.services.iter().filter_map(|s| s.on_network) {
+            hook(ctx, up);
+        }
+    }
+}
 
 /// A service's state, as the registry keeps it. Its `Default` is the power-on state.
 pub trait Service: Any + Send + Debug {}

@@ -271,3 +271,28 @@ impl NvStore {
         move || backend.persist(&key)
     }
 }
+
+/// `ATS<n>?`, `ATS<n>=?`, `ATS<n>=<v>`, `ATS<n>` (default value).
+pub fn s_register(
+    ctx: &mut super::Ctx,
+    n: usize,
+    form: v250::Form,
+    mut args: v250::Args<'_>,
+) -> Result<super::Reply, super::CmdError> {
+    let &(_, default, max) =
+        SREGS.iter().find(|(r, _, _)| usize::from(*r) == n).ok_or(super::CmdError::Refused("no such S-register"))?;
+    match form {
+        v250::Form::Read => Ok(super::Reply::line(format!("{:03}", ctx.settings.sreg[n]))),
+        v250::Form::Test => Ok(super::Reply::line(format!("S{n}: (0-{max})"))),
+        v250::Form::Exec => {
+            ctx.settings.sreg[n] = default;
+            Ok(super::Reply::ok())
+        }
+        v250::Form::Write => {
+            let v = args.next_int_in(0..=i64::from(max))?;
+            args.finish()?;
+            ctx.settings.sreg[n] = u8::try_from(v).unwrap_or(default);
+            Ok(super::Reply::ok())
+        }
+    }
+}

@@ -1,8 +1,6 @@
 //! The command table: one row per command, one slot per form. Dispatch is a lookup.
 
 use super::{Ctx, Reply, error::CmdError};
-use std::collections::HashMap;
-use std::sync::OnceLock;
 use v250::{Args, Form};
 
 /// Every handler has this signature; `args` is empty except for the write form.
@@ -106,37 +104,6 @@ impl CommandSpec {
             Form::Read => self.read,
             Form::Write => self.write,
             Form::Test => self.test,
-        }
-    }
-}
-
-/// Every command, in table order (the device's areas, then each registered service's).
-pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
-    crate::registry::command_areas().flatten()
-}
-
-/// Find a command by its upper-case name.
-pub fn lookup(name: &str) -> Option<&'static CommandSpec> {
-    static INDEX: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
-    INDEX.get_or_init(|| all().map(|c| (c.name, c)).collect()).get(name).copied()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_unique_and_upper_case() {
-        let mut seen = std::collections::HashSet::new();
-        for c in all() {
-            assert!(seen.insert(c.name), "duplicate row {}", c.name);
-            assert_eq!(c.name, c.name.to_ascii_uppercase());
-            assert!(
-                [Form::Exec, Form::Read, Form::Write, Form::Test].iter().any(|f| c.has(*f)),
-                "{} has no form",
-                c.name
-            );
-            assert!(c.test.is_none() || c.test_text.is_none(), "{} has two test forms", c.name);
         }
     }
 }

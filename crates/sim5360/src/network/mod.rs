@@ -9,11 +9,14 @@
 
 pub mod pdp;
 pub mod radio;
+pub mod state;
 
-pub use radio::Radio;
+use state::PIN_TRIES;
+pub use state::{DEFAULT_PUK, NetState, Pdp, RegStat, Sim, SockAuth, SocketPdp, default_pdp};
+
+pub use state::Radio;
 
 use crate::modem::{CmdError, CmeError, Ctx, Reply, Urc, table::CommandSpec};
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use v250::Args;
 
@@ -34,183 +37,10 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("+CGATT").read(cgatt_read).write(cgatt_write).test_text("+CGATT: (0,1)").sim(),
 ];
 
-/// Default SIM PUK when the SIM is PIN-locked (`--pin`).
-pub const DEFAULT_PUK: &str = "12345678";
-const PIN_TRIES: u8 = 3;
 /// How long `AT+CFUN=1` searches before the module is registered again.
 pub const REREGISTER_AFTER: Duration = Duration::from_millis(1500);
 /// How long `AT+COPS=?` scans before it answers.
 pub const COPS_SCAN: Duration = Duration::from_secs(4);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sim {
-    Ready,
-    PinRequired,
-    PukRequired,
-    /// Taken out (the control channel): no PIN state until it is inserted again.
-    Absent,
-}
-
-/// A registration state, as `<stat>` of `+CREG`/`+CGREG`/`+CEREG` (27.007).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RegStat {
-    NotSearching = 0,
-    Home = 1,
-    Searching = 2,
-    Denied = 3,
-    Unknown = 4,
-    Roaming = 5,
-}
-
-impl RegStat {
-    pub fn registered(self) -> bool {
-        matches!(self, Self::Home | Self::Roaming)
-    }
-}
-
-/// One PDP context definition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Pdp {
-    pub pdp_type: String,
-    pub apn: String,
-    pub addr: String,
-    pub d_comp: u8,
-    pub h_comp: u8,
-}
-
-/// Socket PDP authentication (`AT+CSOCKAUTH`), also `AT+CGAUTH`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SockAuth {
-    pub auth_type: u8,
-    pub password: String,
-    pub user: String,
-}
-
-/// What `AT+CGSOCKCONT`, `AT+CSOCKAUTH` and `AT+CSOCKSETPN` define; kept in NV.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SocketPdp {
-    pub contexts: Vec<(u8, Pdp)>,
-    pub auth: Vec<(u8, SockAuth)>,
-    pub active: Option<u8>,
-}
-
-/// Network-side state of the module (its `Debug` masks the PIN, PUK and passwords).
-pub struct NetState {
-    pin: Option<String>,
-    puk: String,
-    pub sim: Sim,
-    pin_tries: u8,
-    pub cfun: u8,
-    /// Circuit-switched (`+CREG`) and packet (`+CGREG`/`+CEREG`) registration.
-    pub cs: RegStat,
-    pub ps: RegStat,
-    /// `AT+CREG=<n>`, `AT+CGREG=<n>`, `AT+CEREG=<n>`: URC presentation 0-2.
-    pub creg_n: u8,
-    pub cgreg_n: u8,
-    pub cereg_n: u8,
-    pub cops_format: u8,
-    /// The radio model (signal, cell, band, mode preferences, its URC switches).
-    pub radio: Radio,
-    pub cgdcont: Vec<(u8, Pdp)>,
-    pub cgauth: Vec<(u8, SockAuth)>,
-    pdp_active: std::collections::BTreeSet<u8>,
-    pub socket: SocketPdp,
-    socket_loaded: bool,
-    /// The network can be reached (the control channel takes coverage away).
-    pub coverage: bool,
-    /// The SIM's state before it was taken out (a PUK-blocked SIM stays blocked).
-    removed: Option<Sim>,
-}
-
-impl std::fmt::Debug for NetState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NetState")
-            .field("sim", &self.sim)
-            .field("cfun", &self.cfun)
-            .field("cs", &self.cs)
-            .field("ps", &self.ps)
-            .field("radio", &self.radio)
-            .finish_non_exhaustive()
-    }
-}
-
-impl NetState {
-    pub fn new(pin: Option<String>) -> Self {
-        let sim = if pin.is_some() { Sim::PinRequired } else { Sim::Ready };
-        let reg = if sim == Sim::Ready { RegStat::Home } else { RegStat::NotSearching };
-        Self {
-            pin,
-            puk: DEFAULT_PUK.into(),
-            sim,
-            pin_tries: PIN_TRIES,
-            cfun: 1,
-            cs: reg,
-            ps: reg,
-            creg_n: 0,
-            cgreg_n: 0,
-            cereg_n: 0,
-            cops_format: 0,
-            radio: Radio::default(),
-            cgdcont: vec![(1, pdp::default_pdp(""))],
-            cgauth: Vec::new(),
-            pdp_active: Default::default(),
-            socket: SocketPdp::default(),
-            socket_loaded: false,
-            coverage: true,
-            removed: None,
-        }
-    }
-
-    /// Power cycle: volatile state back to power-on values.
-    pub fn restart(&mut self) {
-        let mut fresh = Self::new(self.pin.clone());
-        fresh.socket = std::mem::take(&mut self.socket);
-        fresh.socket_loaded = self.socket_loaded;
-        // What is physical survives a restart: a blocked or missing SIM, the coverage.
-        if matches!(self.sim, Sim::PukRequired | Sim::Absent) {
-            fresh.sim = self.sim;
-            fresh.cs = RegStat::NotSearching;
-            fresh.ps = RegStat::NotSearching;
-        }
-        fresh.removed = self.removed;
-        fresh.coverage = self.coverage;
-        if !self.coverage {
-            fresh.cs = RegStat::Searching;
-            fresh.ps = RegStat::Searching;
-        }
-        fresh.puk.clone_from(&self.puk);
-        *self = fresh;
-    }
-
-    /// The PDP contexts active now (`AT+CGACT?` 1).
-    pub fn active_contexts(&self) -> Vec<u8> {
-        self.pdp_active.iter().copied().collect()
-    }
-
-    pub fn sim_locked(&self) -> bool {
-        self.sim != Sim::Ready
-    }
-
-    /// `Err` with the right `+CME ERROR` unless the SIM is ready.
-    pub fn require_sim(&self) -> Result<(), CmdError> {
-        match self.sim {
-            Sim::Ready => Ok(()),
-            Sim::PinRequired => Err(CmdError::cme(CmeError::SimPinRequired, "SIM is PIN-locked")),
-            Sim::PukRequired => Err(CmdError::cme(CmeError::SimPukRequired, "SIM is PUK-locked")),
-            Sim::Absent => Err(CmdError::cme(CmeError::SimNotInserted, "no SIM")),
-        }
-    }
-
-    /// Registered (home or roaming): calls, SMS and services can use the network.
-    pub fn registered(&self) -> bool {
-        self.cs.registered()
-    }
-
-    /// Attached to the packet domain: PDP contexts and data services can work.
-    pub fn packet_attached(&self) -> bool {
-        self.ps.registered()
-    }
-}
 
 fn cpin_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     let s = match ctx.net.sim {
@@ -368,7 +198,8 @@ pub fn set_registration(ctx: &mut Ctx, cs: RegStat, ps: RegStat) {
     }
     if ctx.net.registered() != was_registered {
         radio::registration_changed(ctx);
-        crate::registry::network_changed(ctx, ctx.net.registered());
+        let catalog = ctx.catalog;
+        catalog.network_changed(ctx, ctx.net.registered());
     }
 }
 

@@ -32,10 +32,6 @@ pub const COMMANDS: &[CommandSpec] = &[
 pub const MAX_CID: u8 = 16;
 const NV_SOCKET_PDP: &str = "socket-pdp.json";
 
-pub(super) fn default_pdp(apn: &str) -> Pdp {
-    Pdp { pdp_type: "IP".into(), apn: apn.into(), addr: "0.0.0.0".into(), d_comp: 0, h_comp: 0 }
-}
-
 /// The address the network gives context `cid` once it is active.
 pub fn address(cid: u8) -> String {
     format!("10.64.0.{}", u16::from(cid) + 1)

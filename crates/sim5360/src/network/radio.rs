@@ -7,7 +7,7 @@
 //! answer is derived from these values, so a later control API that changes them changes
 //! every answer consistently. Values are in docs/commands.md.
 
-use crate::modem::{CmdError, Ctx, Reply, TimerId, Urc, table::CommandSpec};
+use crate::modem::{CmdError, Ctx, Reply, Urc, table::CommandSpec};
 use std::time::Duration;
 use v250::Args;
 
@@ -23,62 +23,6 @@ pub const COMMANDS: &[CommandSpec] = &[
 
 /// `AT+AUTOCSQ=1,0` reports the signal this often.
 const AUTOCSQ_PERIOD: Duration = Duration::from_secs(5);
-
-/// The radio side of the device model.
-#[derive(Debug, Clone)]
-pub struct Radio {
-    /// `+CSQ` while registered: rssi 0-31 (99 unknown), ber 0-7 (99 unknown).
-    pub rssi: u8,
-    pub ber: u8,
-    /// Location area and cell id of the serving cell.
-    pub lac: u16,
-    pub ci: u32,
-    /// WCDMA: band text, primary scrambling code, downlink UARFCN, Ec/Io in tenths of a
-    /// dB (shown positive), RSCP (-dBm, shown positive).
-    pub band: &'static str,
-    pub psc: u16,
-    pub uarfcn: u16,
-    pub ecio_tenths: u16,
-    pub rscp: u8,
-    /// `AT+CNMP` (2 automatic, 13 GSM only, 14 WCDMA only, 38 LTE only, ...).
-    pub mode_pref: u8,
-    /// `AT+CNAOP` acquisition order.
-    pub acq_order: u8,
-    /// `AT+CNBP` band mask.
-    pub bands: u64,
-    /// `AT+CNSMOD=1`: report network mode changes.
-    pub cnsmod_urc: bool,
-    /// `AT+AUTOCSQ=<auto>,<mode>`.
-    pub autocsq: (u8, u8),
-    autocsq_timer: Option<TimerId>,
-    /// `AT+CPSI=<secs>`: report every so many seconds (0 off).
-    pub cpsi_period: u8,
-    cpsi_timer: Option<TimerId>,
-}
-
-impl Default for Radio {
-    fn default() -> Self {
-        Self {
-            rssi: 21,
-            ber: 99,
-            lac: 0x00C3,
-            ci: 0x0A1B2C3,
-            band: "WCDMA 2100",
-            psc: 214,
-            uarfcn: 10713,
-            ecio_tenths: 45,
-            rscp: 76,
-            mode_pref: 2,
-            acq_order: 2,
-            bands: 0x0000_0000_04C0_0380,
-            cnsmod_urc: false,
-            autocsq: (0, 0),
-            autocsq_timer: None,
-            cpsi_period: 0,
-            cpsi_timer: None,
-        }
-    }
-}
 
 /// `+CSQ: <rssi>,<ber>` now (99,99 while not registered).
 pub fn csq_line(ctx: &Ctx) -> String {

@@ -4,8 +4,6 @@
 //! ends a framed line, or every 4 KiB) so a secret is
 //! always seen whole by [`crate::modem::redact::redact`] before it is written.
 
-use crate::modem::redact::redact;
-use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -67,21 +65,7 @@ pub struct TraceSession {
     pending: [Vec<u8>; 2],
 }
 
-/// Printable ASCII as is, everything else as `<CR>`, `<LF>`, `<xHH>`.
-pub fn escape(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len());
-    for &b in bytes {
-        match b {
-            b'\r' => s.push_str("<CR>"),
-            b'\n' => s.push_str("<LF>"),
-            0x20..=0x7e if b != b'<' => s.push(b as char),
-            _ => {
-                let _ = write!(s, "<x{b:02X}>");
-            }
-        }
-    }
-    s
-}
+pub use v250::escape;
 
 impl Trace {
     /// A trace to `path` (if given), and in memory for the control API (`ring`).
@@ -149,7 +133,7 @@ impl Trace {
             Dir::In => "rx",
             Dir::Out => "tx",
         };
-        self.write(s, dir, escape(&redact(line)));
+        self.write(s, dir, escape(&crate::registry::CATALOG.redact(line)));
     }
 
     /// Record bytes in one direction.
@@ -175,7 +159,7 @@ impl Trace {
     /// done to the module and when.
     pub fn note(&self, s: &mut TraceSession, text: &str) {
         self.flush(s);
-        self.write(s, "note", escape(&redact(text.as_bytes())));
+        self.write(s, "note", escape(&crate::registry::CATALOG.redact(text.as_bytes())));
     }
 
     /// Write out partial lines (end of session).

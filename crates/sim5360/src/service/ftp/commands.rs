@@ -4,8 +4,9 @@
 use super::sinks::{Dest, FtpSink, FtpsSink, Style, cme, state};
 use super::{Ftp, FtpError, FtpJob, FtpOp, FtpStep, Security};
 use crate::efs::{Drive, EfsPath};
+use crate::job::{JobId, JobInput};
 use crate::modem::table::CommandSpec;
-use crate::modem::{CmdError, Ctx, DataSink, JobId, JobInput, Reply, Then, Urc};
+use crate::modem::{CmdError, Ctx, DataSink, Reply, Then, Urc};
 use std::io::{Seek, SeekFrom};
 use v250::Args;
 

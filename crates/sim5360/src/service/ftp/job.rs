@@ -3,8 +3,8 @@
 
 use super::codec::{self, Reply, ReplyParser};
 use super::{Ftp, FtpError, FtpJob, FtpOp, FtpStep, Security};
-use crate::service::Input;
-use crate::service::net::{NetConfig, NetError, Stream};
+use crate::job::Input;
+use crate::net::{NetConfig, NetError, Stream};
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -25,7 +25,7 @@ fn net_code(e: &NetError) -> FtpError {
 }
 
 /// Run a job and report its end.
-type JobIo = crate::service::JobIo<Ftp>;
+type JobIo = crate::job::JobIo<Ftp>;
 
 pub async fn run(job: FtpJob, mut io: JobIo) {
     let net = io.net.clone();

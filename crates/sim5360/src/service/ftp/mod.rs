@@ -25,7 +25,8 @@ mod sinks;
 
 pub use commands::COMMANDS;
 
-use crate::modem::{JobId, Protocol, Service};
+use crate::job::{JobId, Protocol};
+use crate::modem::Service;
 use std::fmt;
 
 /// Why an FTP operation failed: the result codes of spec §5.15, also the `+CME ERROR`
@@ -49,6 +50,24 @@ pub enum FtpError {
 }
 
 impl FtpError {
+    /// The SIM7600 FTPS error table for this failure.
+    pub fn ftps_lte_code(self) -> u16 {
+        use FtpError as F;
+        match self {
+            F::Unknown => 2,
+            F::Busy => 3,
+            F::Resolve => 12,
+            F::Timeout => 5,
+            F::ReadFile | F::WriteFile => 17,
+            F::NotAllowed => 11,
+            F::Login | F::Rejected => 9,
+            F::Logout | F::Network => 10,
+            F::Transfer => 6,
+            F::Memory => 7,
+            F::InvalidParam => 8,
+        }
+    }
+
     pub fn code(self) -> u16 {
         match self {
             Self::Unknown => 201,

@@ -4,7 +4,8 @@
 use super::{Ftp, FtpError, FtpState, FtpStep};
 use crate::efs::StagedFile;
 use crate::efs::store::FileReader;
-use crate::modem::{CmdError, Ctx, InputSource, JobInput, JobSink, Reply, Resume, Urc};
+use crate::job::JobInput;
+use crate::modem::{CmdError, Ctx, InputSource, JobSink, Reply, Resume, Urc};
 use std::io::{Read, Write};
 use tracing::info;
 
@@ -25,7 +26,7 @@ impl Style {
     pub fn code(self, c: FtpError) -> u16 {
         match self {
             Style::Ftp => c.code(),
-            Style::FtpsLte => crate::profile::ftps_lte_code(c),
+            Style::FtpsLte => c.ftps_lte_code(),
         }
     }
 }

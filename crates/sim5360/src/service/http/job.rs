@@ -5,8 +5,8 @@
 
 use super::codec::{ResponseFramer, request_method};
 use super::{Http, HttpError, HttpJob, HttpSession, SessionError};
-use crate::service::net::{NetConfig, NetError, Stream};
-use crate::service::{Input, JobIo, JobRx, JobTx};
+use crate::job::{Input, JobIo, JobRx, JobTx};
+use crate::net::{NetConfig, NetError, Stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::info;
 

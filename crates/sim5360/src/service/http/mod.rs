@@ -14,7 +14,8 @@ pub mod job;
 
 pub use commands::COMMANDS;
 
-use crate::modem::{JobId, NoOp, Protocol, Service};
+use crate::job::{JobId, NoOp, Protocol};
+use crate::modem::Service;
 
 /// Why an `AT+CHTTPACT` exchange failed: the result codes of spec §6.2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,8 +2,9 @@
 //! docs/commands.md.
 
 use super::{Awaiting, HttpsState};
+use crate::job::{JobId, JobInput};
 use crate::modem::table::CommandSpec;
-use crate::modem::{CmdError, Ctx, DataSink, JobId, JobInput, JobSink, Reply, Resume, Then, Urc};
+use crate::modem::{CmdError, Ctx, DataSink, JobSink, Reply, Resume, Then, Urc};
 use crate::service::http::{HttpJob, HttpSession, SessionError};
 use v250::Args;
 

@@ -16,7 +16,8 @@ mod commands;
 
 pub use commands::COMMANDS;
 
-use crate::modem::{JobId, Service};
+use crate::job::JobId;
+use crate::modem::Service;
 
 pub use crate::service::cache::{CACHE_MAX, Cache};
 

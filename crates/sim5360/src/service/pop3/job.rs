@@ -4,8 +4,8 @@
 
 use super::reply::{self, BodyLine, LineReader, MAX_LINE, Status, TooLong, lines_of, numbers};
 use super::{Pop3, Pop3Op, Pop3Step};
-use crate::service::Input;
-use crate::service::net::{MailTls, NetError, Stream};
+use crate::job::Input;
+use crate::net::{MailTls, NetError, Stream};
 use crate::service::outcome::MailError::{self, Network as NETWORK, Server as SERVER, Timeout as TIMEOUT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::{debug, info};
@@ -32,7 +32,7 @@ impl std::fmt::Debug for Pop3Job {
     }
 }
 
-type JobIo = crate::service::JobIo<Pop3>;
+type JobIo = crate::job::JobIo<Pop3>;
 
 impl Pop3Job {
     /// `pop3 <host>:<port> user=<user> session` (the job's label; no password).

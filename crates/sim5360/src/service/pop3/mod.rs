@@ -16,7 +16,8 @@ pub mod reply;
 pub use commands::COMMANDS;
 
 use crate::efs::{EfsPath, StagedFile};
-use crate::modem::{JobId, Protocol, Service};
+use crate::job::{JobId, Protocol};
+use crate::modem::Service;
 use crate::service::outcome::MailError;
 use std::fmt;
 

@@ -6,15 +6,15 @@
 use super::message::{self, DotStuffer, PIECE_RAW};
 use super::{Smtp, SmtpState};
 use crate::efs::store::FileReader;
+use crate::net::{MailTls, NetError, Stream};
 use crate::service::ftp::codec::{Reply, ReplyParser};
-use crate::service::net::{MailTls, NetError, Stream};
 use crate::service::outcome::MailError::{self, File, Network as NETWORK, Server as SERVER, Timeout as TIMEOUT};
 use base64::Engine;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::{debug, info};
 
-type JobIo = crate::service::JobIo<Smtp>;
+type JobIo = crate::job::JobIo<Smtp>;
 
 /// What the message is made of: the settings at `AT+SMTPSEND`, the module time in its zone,
 /// and the attachments opened by the core (read here, off the core's thread).

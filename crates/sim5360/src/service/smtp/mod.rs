@@ -15,7 +15,8 @@ mod message;
 
 pub use commands::COMMANDS;
 
-use crate::modem::{JobId, NoOp, Protocol, Service};
+use crate::job::{JobId, NoOp, Protocol};
+use crate::modem::Service;
 use crate::service::outcome::MailError;
 
 /// The `+SMTP: ...` result URC.

@@ -7,8 +7,9 @@ use super::{
     CONNECT_BAUD, IpError, Kind, LINKS, Link, Phase, READ_MAX, SEND_MAX, Server, Sock, SockError, SockOp, SocketConfig,
     ip_error_line, state,
 };
+use crate::job::{JobId, JobInput};
 use crate::modem::table::CommandSpec;
-use crate::modem::{CmdError, Ctx, DataSink, JobId, JobInput, OutputStream, Reply, Then, Urc};
+use crate::modem::{CmdError, Ctx, DataSink, OutputStream, Reply, Then, Urc};
 use std::fmt::Write as _;
 use std::time::Duration;
 use v250::{Args, Framing};

@@ -4,8 +4,8 @@
 //! while the core does not take its data (a full receive buffer: TCP back-pressure).
 
 use super::{Accepted, READ_CHUNK, Sock, SockError, SockOp, SockStep};
-use crate::service::net::NetError;
-use crate::service::{Input, JobIo, JobRx, JobTx};
+use crate::job::{Input, JobIo, JobRx, JobTx};
+use crate::net::NetError;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -165,7 +165,7 @@ async fn pipe(
 }
 
 /// Every address of `host` (IPv4 first, no repeats), within the DNS timeout.
-async fn lookup(net: &crate::service::net::NetConfig, host: &str, port: u16) -> Result<Vec<SocketAddr>, SockError> {
+async fn lookup(net: &crate::net::NetConfig, host: &str, port: u16) -> Result<Vec<SocketAddr>, SockError> {
     match tokio::time::timeout(net.dns_timeout, tokio::net::lookup_host((host, port))).await {
         Ok(Ok(addrs)) => {
             let mut all: Vec<SocketAddr> = Vec::new();
@@ -182,7 +182,7 @@ async fn lookup(net: &crate::service::net::NetConfig, host: &str, port: u16) -> 
 }
 
 /// The address to use for `host` (the first IPv4 one, if any).
-async fn resolve(net: &crate::service::net::NetConfig, host: &str, port: u16) -> Result<SocketAddr, SockError> {
+async fn resolve(net: &crate::net::NetConfig, host: &str, port: u16) -> Result<SocketAddr, SockError> {
     Ok(lookup(net, host, port).await?[0])
 }
 

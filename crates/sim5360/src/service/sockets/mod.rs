@@ -15,7 +15,8 @@ mod sinks;
 
 pub use commands::COMMANDS;
 
-use crate::modem::{Ctx, JobId, Protocol, Service, Urc};
+use crate::job::{JobId, Protocol};
+use crate::modem::{Ctx, Service, Urc};
 use crate::service::cache::Cache;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};

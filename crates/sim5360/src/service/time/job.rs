@@ -1,7 +1,7 @@
 //! The time queries: SNTP (RFC 4330, by rsntp) and the `Date` header of an HTTP `HEAD /`.
 
 use super::{HtpServer, TimeError, TimeQuery};
-use crate::service::JobIo;
+use crate::job::JobIo;
 use chrono::{DateTime, Utc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::info;

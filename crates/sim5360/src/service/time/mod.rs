@@ -14,7 +14,8 @@ pub mod job;
 
 pub use commands::COMMANDS;
 
-use crate::modem::{Ctx, JobId, NoOp, Protocol, Service, Urc};
+use crate::job::{JobId, NoOp, Protocol};
+use crate::modem::{Ctx, Service, Urc};
 use chrono::{DateTime, Utc};
 
 /// Why a time query failed (`+CNTP: <err>`, `+CHTPUPDATE: <err>`).

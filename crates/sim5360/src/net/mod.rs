@@ -2,6 +2,8 @@
 //! timeout, and TLS (rustls) verified against the system roots plus `--ca` files, or not
 //! at all with `--tls-insecure` (as the real module, which does not check certificates).
 
+pub mod link;
+
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use std::io;
@@ -43,7 +45,7 @@ pub struct NetConfig {
     /// Longest wait for any single read or write of a dialogue.
     pub io_timeout: Duration,
     /// Faults and network conditions the control channel set (shared with the core).
-    pub rules: Arc<super::link::LinkRules>,
+    pub rules: Arc<link::LinkRules>,
 }
 
 /// Why a connection could not be made or broke.
@@ -154,7 +156,7 @@ impl NetConfig {
 
     /// Connect `service` (`ftp`, `http`, ...: what faults select) by name or address,
     /// trying each resolved address in turn; through the link's relay when faults or
-    /// conditions apply (see [`super::link`]).
+    /// conditions apply (see [`link`]).
     pub async fn connect(&self, service: &'static str, host: &str, port: u16) -> Result<TcpStream, NetError> {
         Ok(self.connect_peer(service, host, port).await?.0)
     }
@@ -193,9 +195,9 @@ impl NetConfig {
     /// (SNTP's datagrams) gets of them.
     pub async fn before(&self, service: &'static str, host: &str) -> Result<(), NetError> {
         match self.rules.before_connect(service) {
-            super::link::Before::Refuse => Err(NetError::Connect(io::Error::from(io::ErrorKind::ConnectionRefused))),
-            super::link::Before::DnsFail => Err(NetError::Dns(host.to_owned())),
-            super::link::Before::Go { extra_delay } => {
+            link::Before::Refuse => Err(NetError::Connect(io::Error::from(io::ErrorKind::ConnectionRefused))),
+            link::Before::DnsFail => Err(NetError::Dns(host.to_owned())),
+            link::Before::Go { extra_delay } => {
                 if !extra_delay.is_zero() {
                     tokio::time::sleep(extra_delay).await;
                 }
@@ -205,11 +207,7 @@ impl NetConfig {
     }
 
     async fn through_link(&self, service: &'static str, s: TcpStream) -> Result<TcpStream, NetError> {
-        if self.rules.needs_relay(service) {
-            Ok(super::link::relay(self.rules.clone(), service, s).await?)
-        } else {
-            Ok(s)
-        }
+        if self.rules.needs_relay(service) { Ok(link::relay(self.rules.clone(), service, s).await?) } else { Ok(s) }
     }
 
     async fn connect_any(&self, addrs: Vec<std::net::SocketAddr>, mut last: NetError) -> Result<TcpStream, NetError> {
