@@ -326,6 +326,7 @@ impl Factory {
             .with_context(|| format!("EFS directory {}", self.efs.display()))?;
         let cfg = ModemConfig {
             catalog: &sim5360::registry::CATALOG,
+            ports: vec![sim5360::modem::PortRole::Uart],
             profile: self.profile.clone(),
             boot_delay: self.boot_delay,
             pin: self.pin.clone(),

@@ -416,7 +416,7 @@ where
         jobs.sync(&mut modem, &s.net);
         offloads.start(&mut modem);
         if let Some(p) = s.port.as_mut()
-            && let Some(data) = modem.poll_port(p.name)
+            && let Some(data) = modem.poll_aux(p.name)
         {
             p.take(&data);
         }

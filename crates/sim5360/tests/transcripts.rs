@@ -153,6 +153,7 @@ impl Harness {
         let w = wall.clone();
         let cfg = ModemConfig {
             catalog: &sim5360::registry::CATALOG,
+            ports: vec![sim5360::modem::PortRole::Uart],
             profile: Profile::new(opts.model),
             boot_delay: opts.boot_delay,
             pin: opts.pin.clone(),

@@ -17,6 +17,7 @@
 //! [`JobTable::offload`]ed: run on a blocking thread by the runner, one at a time in order,
 //! its result handed to a continuation in the core.
 
+use super::port::PortId;
 use super::{CmdError, Ctx, Reply, Urc};
 use crate::job::{JobBody, JobEvent, JobId, JobInput, JobIo, JobSpec, Protocol, network_lost_event};
 use std::any::Any;
@@ -216,7 +217,13 @@ pub struct JobTable {
     pub(crate) to_abort: Vec<JobId>,
     next_work: WorkId,
     pub(crate) to_offload: VecDeque<(WorkId, Offload)>,
-    continuations: HashMap<WorkId, Continuation>,
+    /// Each offload's continuation, with the port that asked for the work.
+    continuations: HashMap<WorkId, (Continuation, PortId)>,
+    /// The port on whose behalf code runs now (set by the core): jobs and offloads started
+    /// now belong to it.
+    pub(crate) origin: PortId,
+    /// The port each live job belongs to (its URCs go there).
+    owners: HashMap<JobId, PortId>,
 }
 
 impl Debug for JobTable {
@@ -260,6 +267,7 @@ impl JobTable {
         let id = self.next;
         debug!(id, "job started: {label}");
         self.labels.insert(id, label.clone());
+        self.owners.insert(id, self.origin);
         self.on_loss.insert(id, network_lost_event::<S::Proto>);
         let body: JobBody = Box::new(move |link| Box::pin(body(JobIo::new(link))));
         self.to_start.push_back((id, JobSpec { label, body }));
@@ -324,6 +332,7 @@ impl JobTable {
     pub(crate) fn ended(&mut self, id: JobId) {
         self.live.remove(&id);
         self.labels.remove(&id);
+        self.owners.remove(&id);
         self.on_loss.remove(&id);
         self.forget_inputs(id);
     }
@@ -347,6 +356,7 @@ impl JobTable {
         }
         self.live.clear();
         self.labels.clear();
+        self.owners.clear();
         self.on_loss.clear();
         self.lost.clear();
         self.to_start.clear();
@@ -368,18 +378,26 @@ impl JobTable {
         self.to_offload.push_back((id, Offload { label: label.into(), work }));
         self.continuations.insert(
             id,
-            Box::new(move |ctx, r, urcs| match r.downcast::<R>() {
-                Ok(r) => then(ctx, *r, urcs),
-                Err(_) => {
-                    wrong_type("offload result");
-                    Some(Err(CmdError::Refused("internal error")))
-                }
-            }),
+            (
+                Box::new(move |ctx, r, urcs| match r.downcast::<R>() {
+                    Ok(r) => then(ctx, *r, urcs),
+                    Err(_) => {
+                        wrong_type("offload result");
+                        Some(Err(CmdError::Refused("internal error")))
+                    }
+                }),
+                self.origin,
+            ),
         );
         id
     }
 
-    pub(crate) fn take_continuation(&mut self, id: WorkId) -> Option<Continuation> {
+    /// The port job `id` belongs to, while it runs.
+    pub fn owner(&self, id: JobId) -> Option<PortId> {
+        self.owners.get(&id).copied()
+    }
+
+    pub(crate) fn take_continuation(&mut self, id: WorkId) -> Option<(Continuation, PortId)> {
         self.continuations.remove(&id)
     }
 }

@@ -17,7 +17,7 @@ pub trait DataSink: Send + std::fmt::Debug {
     }
     /// The job the data goes to, if any: while that job cannot take more, the DTE is held
     /// back (see `Modem::wants_input`).
-    fn job(&self) -> Option<super::JobId> {
+    fn job(&self) -> Option<crate::job::JobId> {
         None
     }
     /// In an entry up to Ctrl-Z, 0x03 before a Ctrl-Z, an ESC or a 0x03 makes that byte
@@ -57,7 +57,7 @@ pub enum Then {
     /// Emit a long response from `stream`, then continue the line.
     Stream(Box<dyn OutputStream>),
     /// Wait for job `id`: its sink's result (from `step` or `done`) resumes the line.
-    Wait(super::JobId),
+    Wait(crate::job::JobId),
     /// Resume the line after `delay` with the answer `resume` gives then (input meanwhile
     /// waits, as while a job runs).
     After { delay: std::time::Duration, resume: fn(&mut Ctx) -> Result<Reply, CmdError> },
@@ -65,8 +65,8 @@ pub enum Then {
     Offloaded(super::WorkId),
     /// End the line with `banner` as its final result (`CONNECT 115200`) and enter the
     /// online data state with job `job` (see [`super::online`]): DTE bytes go to the job
-    /// as [`super::JobInput::Data`], its [`Urc::Raw`] output goes to the DTE.
-    Online { job: super::JobId, banner: String },
+    /// as [`crate::job::JobInput::Data`], its [`Urc::Raw`] output goes to the DTE.
+    Online { job: crate::job::JobId, banner: String },
     /// End the line with this final result text instead of `OK` (`CONNECT FAIL`); the
     /// rest of the line is not run.
     Final(String),

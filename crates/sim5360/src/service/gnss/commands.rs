@@ -205,7 +205,7 @@ fn nmea_tick(ctx: &mut Ctx, _: u64) {
     }
     let fix = fix_now(ctx);
     let text = nmea::second(ctx.clock.wall_now(), fix.as_ref());
-    ctx.ports.write(NMEA_PORT, text.as_bytes());
+    ctx.aux.write(NMEA_PORT, text.as_bytes());
     let t = ctx.after(Duration::from_secs(1), "nmea", nmea_tick, 0);
     state(ctx).nmea_timer = Some(t);
 }

@@ -26,12 +26,13 @@ impl LinkSink {
 
 /// Data the link received, to wherever its mode sends it.
 fn deliver(ctx: &mut Ctx, l: usize, from: Option<SocketAddr>, data: Vec<u8>, urcs: &mut Vec<Urc>) {
-    let online = ctx.online;
+    let job = state(ctx).links[l].job;
+    let online = job.is_some_and(|j| ctx.is_online(j));
     let s = state(ctx);
     let (buffered, srip, head, receive_header) = (s.buffered, s.srip, s.head, s.ccfg.header_receive);
     let link = &mut s.links[l];
     link.received += data.len() as u64;
-    if link.job.is_some() && online == link.job {
+    if online {
         urcs.push(Urc::Raw(data));
         return;
     }
@@ -106,7 +107,8 @@ impl JobSink for LinkSink {
 
     fn done(self, ctx: &mut Ctx, result: Result<(), SockError>, urcs: &mut Vec<Urc>) -> Resume {
         let l = self.link;
-        let online = ctx.online;
+        let job = self.current(ctx)?.job;
+        let online = job.is_some_and(|j| ctx.is_online(j));
         let unknown = ctx.profile.socket_unknown_error();
         let link = self.current(ctx)?;
         let err = result.err().unwrap_or(SockError::PeerClosed);
@@ -126,7 +128,7 @@ impl JobSink for LinkSink {
         }
         info!(link = l, "the link closed: {err:?}");
         if link.transparent {
-            let was_online = link.job.is_some() && online == link.job;
+            let was_online = online;
             *link = Link::default();
             urcs.push(Urc::Line("CLOSED".into()));
             if was_online {

@@ -10,12 +10,12 @@ pub const PORT_MAX: usize = 64 * 1024;
 
 /// Pending output per port name (part of `Ctx`).
 #[derive(Debug, Default)]
-pub struct Ports {
+pub struct AuxPorts {
     pending: BTreeMap<&'static str, Vec<u8>>,
     dropped: u64,
 }
 
-impl Ports {
+impl AuxPorts {
     /// Queue `data` for port `name`; dropped when the port already holds [`PORT_MAX`].
     pub fn write(&mut self, name: &'static str, data: &[u8]) {
         let buf = self.pending.entry(name).or_default();
