@@ -5,16 +5,17 @@
 
 use crate::job::JobLink;
 use crate::job::{JobEvent, JobId, JobInput};
-use crate::modem::{INPUT_READ_MAX, Modem, Offload, WorkId};
+use crate::modem::{INPUT_READ_MAX, Modem, Offload, PortId, PortRole, WorkId};
 use crate::net::NetConfig;
 use crate::transport::pace::Pacer;
 use crate::transport::trace::{Dir, Trace, TraceSession};
 use std::any::Any;
 use std::collections::HashMap;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -308,11 +309,12 @@ impl Outgoing {
         self.tx.len() - self.sent
     }
 
-    /// The modem's next output, up to [`WRITE_BATCH`] gathered into one write.
-    fn take(&mut self, modem: &mut Modem) {
-        self.tx = modem.poll_transmit().unwrap_or_default();
+    /// Port `p`'s next output from the modem, up to [`WRITE_BATCH`] gathered into one
+    /// write.
+    fn take(&mut self, modem: &mut Modem, p: PortId) {
+        self.tx = modem.poll_transmit_on(p).unwrap_or_default();
         while self.tx.len() < WRITE_BATCH {
-            match modem.poll_transmit() {
+            match modem.poll_transmit_on(p) {
                 Some(more) => self.tx.extend_from_slice(&more),
                 None => break,
             }
@@ -322,11 +324,16 @@ impl Outgoing {
     }
 
     /// One output step: flush what was written (`None`), or write the next `piece` bytes.
-    async fn step<W: AsyncWrite + Unpin>(&self, wr: &mut W, piece: usize) -> io::Result<Option<usize>> {
+    fn poll_step<W: AsyncWrite + Unpin + ?Sized>(
+        &self,
+        wr: &mut W,
+        cx: &mut Context<'_>,
+        piece: usize,
+    ) -> Poll<io::Result<Option<usize>>> {
         if self.unflushed {
-            wr.flush().await.map(|()| None)
+            Pin::new(wr).poll_flush(cx).map_ok(|()| None)
         } else {
-            wr.write(&self.tx[self.sent..self.sent + piece]).await.map(Some)
+            Pin::new(wr).poll_write(cx, &self.tx[self.sent..self.sent + piece]).map_ok(Some)
         }
     }
 
@@ -351,12 +358,101 @@ impl Outgoing {
     }
 }
 
-/// `fut`'s output if it is ready at its first poll; otherwise it is dropped (a write or
-/// flush future then has done nothing, as tokio documents them cancel-safe).
-async fn ready_now<F: Future>(fut: F) -> Option<F::Output> {
-    let mut fut = std::pin::pin!(fut);
+/// One AT port's transport: where its DTE's bytes come from and its answers go.
+pub struct PortIo {
+    role: PortRole,
+    rd: Box<dyn AsyncRead + Unpin + Send>,
+    wr: Box<dyn AsyncWrite + Unpin + Send>,
+    /// Called after the answer to `AT+IPR=<rate>` has been written, with the new rate.
+    on_baud: Option<Box<dyn FnMut(u32) + Send>>,
+}
+
+impl std::fmt::Debug for PortIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortIo").field("role", &self.role).finish_non_exhaustive()
+    }
+}
+
+impl PortIo {
+    pub fn new<R, W>(role: PortRole, rd: R, wr: W) -> Self
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        Self { role, rd: Box::new(rd), wr: Box::new(wr), on_baud: None }
+    }
+
+    /// With a hook told each new `AT+IPR` rate once its answer is out (a serial device).
+    pub fn on_baud(mut self, f: Box<dyn FnMut(u32) + Send>) -> Self {
+        self.on_baud = Some(f);
+        self
+    }
+}
+
+/// A port as the pump drives it.
+struct Line {
+    io: PortIo,
+    out: Outgoing,
+    buf: Vec<u8>,
+    tx_pace: Pacer,
+    rx_pace: Pacer,
+    baud: u32,
+    trace: Option<TraceSession>,
+    /// Its DTE hung up (a port of several): no more reads or writes.
+    gone: bool,
+    // This turn's view (see `Line::plan`).
+    writing: bool,
+    piece: usize,
+    line_free: bool,
+    input_blocked: bool,
+    output_stuck: bool,
+}
+
+impl Line {
+    /// This turn's view of the port: what it may write, whether it reads.
+    fn plan(&mut self, modem: &Modem, p: PortId, pace: bool) {
+        self.writing = !self.gone && !self.out.idle();
+        self.piece = if pace { self.out.left().min(Pacer::chunk(self.baud)) } else { self.out.left() };
+        self.line_free = !pace || self.out.unflushed || self.tx_pace.is_free();
+        // Output the DTE has not taken for a while: it is not reading.
+        self.output_stuck = self.writing && self.out.progress_at.elapsed() > OUTPUT_STUCK_AFTER;
+        self.input_blocked = self.gone || !modem.wants_input_on(p, self.output_stuck);
+    }
+}
+
+/// What happened on one of the ports.
+enum PortEvent {
+    Wrote(PortId, io::Result<Option<usize>>),
+    Read(PortId, io::Result<usize>),
+}
+
+/// The next thing a port has for the pump, taking the ports in turn from `start`.
+fn poll_ports(lines: &mut [Line], start: usize, read_max: &[usize], cx: &mut Context<'_>) -> Poll<PortEvent> {
+    let n = lines.len();
+    for k in 0..n {
+        let p = (start + k) % n;
+        let line = &mut lines[p];
+        if line.writing
+            && line.line_free
+            && let Poll::Ready(r) = line.out.poll_step(&mut *line.io.wr, cx, line.piece)
+        {
+            return Poll::Ready(PortEvent::Wrote(p, r));
+        }
+        if !line.input_blocked {
+            let mut rb = ReadBuf::new(&mut line.buf[..read_max[p]]);
+            if let Poll::Ready(r) = Pin::new(&mut *line.io.rd).poll_read(cx, &mut rb) {
+                return Poll::Ready(PortEvent::Read(p, r.map(|()| rb.filled().len())));
+            }
+        }
+    }
+    Poll::Pending
+}
+
+/// `poll`'s result if it is ready at its first call (the runner tries a stuck write once
+/// more before it drops input on that ground).
+async fn ready_now<T>(mut poll: impl FnMut(&mut Context<'_>) -> Poll<T>) -> Option<T> {
     std::future::poll_fn(|cx| {
-        Poll::Ready(match fut.as_mut().poll(cx) {
+        Poll::Ready(match poll(cx) {
             Poll::Ready(v) => Some(v),
             Poll::Pending => None,
         })
@@ -364,43 +460,79 @@ async fn ready_now<F: Future>(fut: F) -> Option<F::Output> {
     .await
 }
 
-/// Run `modem` over `rd`/`wr` until hang-up or `stop` turns true.
-///
-/// Reading and writing go on side by side: a DTE that stops reading never stops the modem
-/// from reading it (the modem bounds what it keeps, see [`Modem::handle_input`]), and a DTE
-/// that stops writing never stops its answers.
+/// Run `modem` over `rd`/`wr` (its one port) until hang-up or `stop` turns true.
 pub async fn run<R, W>(
-    mut rd: R,
-    mut wr: W,
+    rd: R,
+    wr: W,
+    modem: Modem,
+    mut s: SessionOptions,
+    stop: watch::Receiver<bool>,
+) -> io::Result<End>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let role = modem.port_roles().first().copied().unwrap_or(PortRole::Uart);
+    let mut port = PortIo::new(role, rd, wr);
+    port.on_baud = s.on_baud.take();
+    run_ports(vec![port], modem, s, stop).await
+}
+
+/// Run `modem` over its ports (one [`PortIo`] per AT port, in the modem's order) until
+/// `stop` turns true, or until the DTE of a one-port modem hangs up (of several ports, one
+/// that hangs up is only closed).
+///
+/// Reading and writing go on side by side, on every port: a DTE that stops reading never
+/// stops the modem from reading it (the modem bounds what it keeps, see
+/// [`Modem::handle_input_on`]), a DTE that stops writing never stops its answers, and a
+/// port nobody reads never holds up another.
+pub async fn run_ports(
+    ports: Vec<PortIo>,
     mut modem: Modem,
     mut s: SessionOptions,
     mut stop: watch::Receiver<bool>,
-) -> io::Result<End>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    let mut buf = vec![0u8; INPUT_READ_MAX];
-    let mut out = Outgoing::default();
-    let mut tx_pace = Pacer::default();
-    let mut rx_pace = Pacer::default();
-    let mut baud = modem.baud();
+) -> io::Result<End> {
+    let several = ports.len() > 1;
+    let mut lines: Vec<Line> = ports
+        .into_iter()
+        .enumerate()
+        .map(|(p, io)| {
+            // With several ports each has its own trace lines, named by its role.
+            let trace = s.trace.as_ref().filter(|_| several).map(|(t, ts)| t.port_session(ts, &io.role.name()));
+            Line {
+                io,
+                out: Outgoing::default(),
+                buf: vec![0u8; INPUT_READ_MAX],
+                tx_pace: Pacer::default(),
+                rx_pace: Pacer::default(),
+                baud: modem.baud_on(p),
+                trace,
+                gone: false,
+                writing: false,
+                piece: 0,
+                line_free: true,
+                input_blocked: false,
+                output_stuck: false,
+            }
+        })
+        .collect();
     let mut jobs = RunningJobs::new();
     let mut offloads = Offloads::default();
+    let mut turn = 0usize;
     let result = loop {
-        if out.idle() {
-            // What was written before an `AT+IPR` answer went out at the old rate.
-            if modem.baud() != baud {
-                baud = modem.baud();
-                if let Some(f) = s.on_baud.as_mut() {
-                    f(baud);
+        for (p, line) in lines.iter_mut().enumerate() {
+            if line.out.idle() && !line.gone {
+                // What was written before an `AT+IPR` answer went out at the old rate.
+                if modem.baud_on(p) != line.baud {
+                    line.baud = modem.baud_on(p);
+                    if let Some(f) = line.io.on_baud.as_mut() {
+                        f(line.baud);
+                    }
                 }
-            }
-            out.take(&mut modem);
-            if let Some((t, ts)) = s.trace.as_mut()
-                && !out.tx.is_empty()
-            {
-                t.record(ts, Dir::Out, &out.tx);
+                line.out.take(&mut modem, p);
+                if !line.out.tx.is_empty() {
+                    record(&mut s.trace, &mut line.trace, Dir::Out, &line.out.tx);
+                }
             }
         }
         while let Some(msg) = modem.poll_uplink() {
@@ -409,9 +541,7 @@ where
             }
         }
         while let Some(note) = modem.poll_note() {
-            if let Some((t, ts)) = s.trace.as_mut() {
-                t.note(ts, &note);
-            }
+            note_trace(&mut s.trace, &mut lines, &note);
         }
         jobs.sync(&mut modem, &s.net);
         offloads.start(&mut modem);
@@ -431,55 +561,80 @@ where
             }
         };
         let deadline = modem.poll_timeout().map(tokio::time::Instant::from_std);
-        // One output step: flush what was written, or write the next piece (with --pace,
-        // at most ~10 ms of line time, once the line is free).
-        let writing = !out.idle();
-        let piece = if s.pace { out.left().min(Pacer::chunk(baud)) } else { out.left() };
-        let line_free = !s.pace || out.unflushed || tx_pace.is_free();
-        // Output the DTE has not taken for a while: it is not reading. Before input is
-        // read (and maybe dropped) on that ground, the write gets one more try: the modem
-        // itself may have been held off the CPU past the deadline while the DTE read.
-        let mut output_stuck = writing && out.progress_at.elapsed() > OUTPUT_STUCK_AFTER;
-        if output_stuck
-            && line_free
-            && let Some(r) = ready_now(out.step(&mut wr, piece)).await
-        {
-            if let Some(end) = out.wrote(r, s.pace.then_some((&mut tx_pace, baud)))? {
+        let mut ended = None;
+        for (p, line) in lines.iter_mut().enumerate() {
+            line.plan(&modem, p, s.pace);
+            // Before input is read (and maybe dropped) because the DTE seems not to read,
+            // the write gets one more try: the modem itself may have been held off the CPU
+            // past the deadline while the DTE read.
+            if line.output_stuck && line.line_free {
+                let piece = line.piece;
+                let (out, wr) = (&line.out, &mut line.io.wr);
+                if let Some(r) = ready_now(|cx| out.poll_step(&mut **wr, cx, piece)).await {
+                    if let Some(end) = line.out.wrote(r, s.pace.then_some((&mut line.tx_pace, line.baud)))? {
+                        ended = Some((p, end));
+                        break;
+                    }
+                    line.plan(&modem, p, s.pace);
+                    line.output_stuck = false;
+                    line.input_blocked = line.gone || !modem.wants_input_on(p, false);
+                }
+            }
+        }
+        if let Some((p, end)) = ended {
+            if !several {
                 break end;
             }
-            output_stuck = false;
+            port_gone(&mut lines[p]);
+            continue;
         }
         // Back-pressure: no DTE input while an upload's job cannot take more, no job
         // events while the DTE has not taken the output already waiting; a job's input
         // waits in the modem while that job's queue is full.
-        let input_blocked = !modem.wants_input(output_stuck);
         let accepting = modem.accepting_events();
         let paused = modem.paused_jobs();
         let room = jobs.room.clone();
-        let read_max = if s.pace { Pacer::chunk(baud).min(buf.len()) } else { buf.len() };
+        let read_max: Vec<usize> =
+            lines.iter().map(|l| if s.pace { Pacer::chunk(l.baud).min(l.buf.len()) } else { l.buf.len() }).collect();
+        // Wake when waiting output would count as stuck, so blocked input is read again.
+        let stuck_at = lines
+            .iter()
+            .filter(|l| l.input_blocked && l.writing && !l.output_stuck && !l.gone)
+            .map(|l| l.out.progress_at + OUTPUT_STUCK_AFTER)
+            .min();
+        // With --pace: when the first line that holds output back is free again.
+        let pace_free_at = lines.iter().filter(|l| l.writing && !l.line_free).map(|l| l.tx_pace.free_at()).min();
+        turn = turn.wrapping_add(1);
+        let start = turn % lines.len();
         tokio::select! {
-            r = out.step(&mut wr, piece), if writing && line_free => {
-                if let Some(end) = out.wrote(r, s.pace.then_some((&mut tx_pace, baud)))? {
-                    break end;
-                }
-            }
-            () = tx_pace.free(), if writing && !line_free => {}
-            // Wake when waiting output would count as stuck, so blocked input is read again.
-            () = tokio::time::sleep_until(out.progress_at + OUTPUT_STUCK_AFTER), if input_blocked && writing && !output_stuck => {}
-            r = rd.read(&mut buf[..read_max]), if !input_blocked => match r {
-                Ok(0) => break End::HangUp,
-                Ok(n) => {
-                    if s.pace {
-                        rx_pace.wait(n, baud).await;
+            ev = std::future::poll_fn(|cx| poll_ports(&mut lines, start, &read_max, cx)) => match ev {
+                PortEvent::Wrote(p, r) => {
+                    let line = &mut lines[p];
+                    match line.out.wrote(r, s.pace.then_some((&mut line.tx_pace, line.baud))) {
+                        Ok(None) => {}
+                        Ok(Some(end)) if !several => break end,
+                        Ok(Some(_)) => port_gone(line),
+                        Err(e) => return Err(e),
                     }
-                    if let Some((t, ts)) = s.trace.as_mut() {
-                        t.record(ts, Dir::In, &buf[..n]);
-                    }
-                    modem.handle_input(&buf[..n], std::time::Instant::now());
                 }
-                Err(e) if is_hangup(&e) => break End::HangUp,
-                Err(e) => return Err(e),
+                PortEvent::Read(p, r) => match r {
+                    Ok(0) if !several => break End::HangUp,
+                    Ok(0) => port_gone(&mut lines[p]),
+                    Ok(n) => {
+                        let line = &mut lines[p];
+                        if s.pace {
+                            line.rx_pace.wait(n, line.baud).await;
+                        }
+                        record(&mut s.trace, &mut line.trace, Dir::In, &line.buf[..n]);
+                        modem.handle_input_on(p, &line.buf[..n], std::time::Instant::now());
+                    }
+                    Err(e) if is_hangup(&e) && !several => break End::HangUp,
+                    Err(e) if is_hangup(&e) => port_gone(&mut lines[p]),
+                    Err(e) => return Err(e),
+                },
             },
+            () = async { match pace_free_at { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {}
+            () = async { match stuck_at { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {}
             (id, ev) = std::future::poll_fn(|cx| jobs.poll_event(cx, &paused)), if accepting => {
                 if matches!(ev, JobEvent::Done(_)) {
                     jobs.forget(id);
@@ -508,10 +663,8 @@ where
                     None => std::future::pending().await,
                 }
             } => {
-                if let Some((t, ts)) = s.trace.as_mut()
-                    && !c.is_query()
-                {
-                    t.note(ts, &format!("control: {}", c.describe()));
+                if !c.is_query() {
+                    note_trace(&mut s.trace, &mut lines, &format!("control: {}", c.describe()));
                 }
                 let _ = reply.send(crate::control::handle(&mut modem, std::time::Instant::now(), c));
             }
@@ -519,8 +672,39 @@ where
         }
     };
     offloads.flush(&mut modem).await;
+    if let Some((t, _)) = s.trace.as_ref() {
+        for line in &mut lines {
+            if let Some(ts) = line.trace.as_mut() {
+                t.flush(ts);
+            }
+        }
+    }
     if let Some((t, ts)) = s.trace.as_mut() {
         t.flush(ts);
     }
     Ok(result)
+}
+
+/// Record `bytes` of one port in the trace (its own session with several ports).
+fn record(trace: &mut Option<(Arc<Trace>, TraceSession)>, port: &mut Option<TraceSession>, dir: Dir, bytes: &[u8]) {
+    if let Some((t, ts)) = trace.as_mut() {
+        t.record(port.as_mut().unwrap_or(ts), dir, bytes);
+    }
+}
+
+/// A note in the trace, after every port's partial lines.
+fn note_trace(trace: &mut Option<(Arc<Trace>, TraceSession)>, lines: &mut [Line], note: &str) {
+    if let Some((t, ts)) = trace.as_mut() {
+        for ps in lines.iter_mut().filter_map(|l| l.trace.as_mut()) {
+            t.flush(ps);
+        }
+        t.note(ts, note);
+    }
+}
+
+/// One port of several hung up: it takes no more reads or writes; the others go on.
+fn port_gone(line: &mut Line) {
+    tracing::info!(port = %line.io.role, "the port's DTE hung up; the port is closed");
+    line.gone = true;
+    line.out = Outgoing::default();
 }

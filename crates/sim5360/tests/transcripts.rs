@@ -7,6 +7,10 @@
 //!   unless `keep-boot` is given); `! endings E...` runs the whole transcript once per
 //!   line ending `E` of `>`: `cr` (the default), `crlf` (CR LF in one write) and
 //!   `crlf-split` (the LF written on its own after the modem answered the CR).
+//! - `! ports ROLE...` gives the module these AT ports (`uart`, `at`, `modem`, `mux1`..;
+//!   default one `uart`); a directive of the exchange may start with a port number
+//!   (`1> AT`, `1< OK`, `1<<`, `1<*`): without one it is port 0's. Before a send or an `@`,
+//!   the output of every port must have been matched.
 //! - `> TEXT` sends `TEXT` and the line ending; `>> TEXT` sends raw bytes with escapes `<CR> <LF> <SUB>
 //!   <ESC> <BS> <NUL> <xHH>`; `>>> N BYTE` sends N copies of BYTE (escaped).
 //! - `< TEXT` expects the next output line (output is split at CR/LF, empty lines dropped);
@@ -43,7 +47,7 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use sim5360::efs::MemStore;
 use sim5360::job::JobEvent;
 use sim5360::modem::settings::MemNv;
-use sim5360::modem::{Modem, ModemConfig};
+use sim5360::modem::{Modem, ModemConfig, PortRole};
 use sim5360::profile::{Model, Profile};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -112,8 +116,9 @@ struct Harness {
     wall: Arc<Mutex<DateTime<Utc>>>,
     now: Instant,
     opts: Opts,
-    raw: Vec<u8>,
-    lines: Vec<String>,
+    /// Per port: the raw output since its last send, and the lines not yet matched.
+    raw: Vec<Vec<u8>>,
+    lines: Vec<Vec<String>>,
     log: Vec<String>,
 }
 
@@ -126,6 +131,7 @@ struct Opts {
     ending: Ending,
     sim_sms_capacity: usize,
     chaos: Option<sim5360::control::chaos::ChaosConfig>,
+    ports: Vec<PortRole>,
 }
 
 /// How `>` ends a command line.
@@ -153,7 +159,7 @@ impl Harness {
         let w = wall.clone();
         let cfg = ModemConfig {
             catalog: &sim5360::registry::CATALOG,
-            ports: vec![sim5360::modem::PortRole::Uart],
+            ports: opts.ports.clone(),
             profile: Profile::new(opts.model),
             boot_delay: opts.boot_delay,
             pin: opts.pin.clone(),
@@ -181,31 +187,67 @@ impl Harness {
         let now = Instant::now();
         store.set_time((*wall.lock().unwrap()).into());
         let modem = Self::power_on(&opts, store.clone(), nv.clone(), wall.clone(), now);
-        Self { modem, store, nv, wall, now, opts, raw: Vec::new(), lines: Vec::new(), log: Vec::new() }
+        let n = opts.ports.len();
+        Self {
+            modem,
+            store,
+            nv,
+            wall,
+            now,
+            opts,
+            raw: vec![Vec::new(); n],
+            lines: vec![Vec::new(); n],
+            log: Vec::new(),
+        }
     }
 
     fn collect(&mut self) {
         self.modem.run_offloads_inline();
-        let out = self.modem.drain_output();
-        if !out.is_empty() {
-            self.log.push(format!("  output: {}", escape(&out)));
-        }
-        for part in out.split(|b| *b == b'\r' || *b == b'\n') {
-            if !part.is_empty() {
-                self.lines.push(String::from_utf8_lossy(part).into_owned());
+        for p in 0..self.lines.len() {
+            let out = self.modem.drain_output_on(p);
+            if !out.is_empty() {
+                let tag = if self.lines.len() > 1 { format!("[{p}]") } else { String::new() };
+                self.log.push(format!("  output{tag}: {}", escape(&out)));
             }
+            for part in out.split(|b| *b == b'\r' || *b == b'\n') {
+                if !part.is_empty() {
+                    self.lines[p].push(String::from_utf8_lossy(part).into_owned());
+                }
+            }
+            self.raw[p].extend_from_slice(&out);
         }
-        self.raw.extend_from_slice(&out);
     }
 
-    fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+    /// Lines of any port not yet matched, if any.
+    fn unmatched(&self) -> Option<String> {
+        let left: Vec<String> = self
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| !l.is_empty())
+            .map(|(p, l)| if self.lines.len() > 1 { format!("port {p}: {l:?}") } else { format!("{l:?}") })
+            .collect();
+        (!left.is_empty()).then(|| left.join(", "))
+    }
+
+    fn send(&mut self, port: usize, bytes: &[u8]) -> Result<(), String> {
         self.collect();
-        if !self.lines.is_empty() {
-            return Err(format!("unexpected output before send: {:?}", self.lines));
+        if let Some(left) = self.unmatched() {
+            return Err(format!("unexpected output before send: {left}"));
         }
-        self.raw.clear();
-        self.modem.handle_input(bytes, self.now);
+        if port >= self.lines.len() {
+            return Err(format!("no port {port}"));
+        }
+        self.raw[port].clear();
+        self.modem.handle_input_on(port, bytes, self.now);
         Ok(())
+    }
+
+    /// Every port's output so far, dropped (the boot).
+    fn drain_all(&mut self) {
+        for p in 0..self.lines.len() {
+            self.modem.drain_output_on(p);
+        }
     }
 
     /// Move the clock by `ms`, stopping at every deadline on the way, as a runner wakes
@@ -253,6 +295,7 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
         ending,
         sim_sms_capacity: 50,
         chaos: None,
+        ports: vec![PortRole::Uart],
     };
     let mut keep_boot = false;
     let mut h: Option<Harness> = None;
@@ -285,6 +328,21 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
                     }
                 }
                 "keep-boot" => keep_boot = true,
+                "ports" => {
+                    opts.ports = v
+                        .split_whitespace()
+                        .map(|r| match r {
+                            "uart" => Ok(PortRole::Uart),
+                            "at" => Ok(PortRole::UsbAt),
+                            "modem" => Ok(PortRole::UsbModem),
+                            m => m
+                                .strip_prefix("mux")
+                                .and_then(|n| n.parse().ok())
+                                .map(PortRole::Mux)
+                                .ok_or_else(|| fail(&h, format!("unknown port role {m}"))),
+                        })
+                        .collect::<Result<_, _>>()?;
+                }
                 "endings" => {}
                 _ => return Err(fail(&h, format!("unknown option {k}"))),
             }
@@ -293,12 +351,19 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
         let hh = h.get_or_insert_with(|| {
             let mut hh = Harness::new(opts.clone());
             if !keep_boot {
-                hh.modem.drain_output();
+                hh.drain_all();
             }
             hh
         });
         hh.log.push(format!("{lineno:4}| {line}"));
         let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
+        // A leading port number: `1> AT`.
+        let digits = verb.bytes().take_while(u8::is_ascii_digit).count();
+        let port: usize = if digits > 0 { verb[..digits].parse().map_err(|_| "bad port")? } else { 0 };
+        let verb = &verb[digits..];
+        if port >= hh.lines.len() {
+            return Err(fail(&h, format!("no port {port} (see `! ports`)")));
+        }
         match verb {
             ">" => {
                 let mut b = unescape(rest)?;
@@ -307,43 +372,43 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
                 if ending == Ending::CrLf {
                     b.push(b'\n');
                 }
-                hh.send(&b).map_err(|e| fail(&h, e))?;
+                hh.send(port, &b).map_err(|e| fail(&h, e))?;
                 if ending == Ending::CrLfSplit
                     && let Some(hh) = h.as_mut()
                 {
                     hh.collect();
-                    hh.modem.handle_input(b"\n", hh.now);
+                    hh.modem.handle_input_on(port, b"\n", hh.now);
                 }
             }
             ">>" => {
                 let b = unescape(rest)?;
-                hh.send(&b).map_err(|e| fail(&h, e))?;
+                hh.send(port, &b).map_err(|e| fail(&h, e))?;
             }
             ">>>" => {
                 let (count, byte) = rest.split_once(' ').ok_or("`>>> N BYTE`")?;
                 let count: usize = count.parse().map_err(|_| "bad count")?;
                 let byte = unescape(byte)?;
                 let b: Vec<u8> = byte.iter().copied().cycle().take(count * byte.len()).collect();
-                hh.send(&b).map_err(|e| fail(&h, e))?;
+                hh.send(port, &b).map_err(|e| fail(&h, e))?;
             }
             "<" => {
                 hh.collect();
-                if hh.lines.is_empty() {
+                if hh.lines[port].is_empty() {
                     return Err(fail(&h, format!("expected {rest:?}, got no more output")));
                 }
-                let got = hh.lines.remove(0);
+                let got = hh.lines[port].remove(0);
                 if got != rest {
                     return Err(fail(&h, format!("expected {rest:?}\n       got {got:?}")));
                 }
             }
             "<~" => {
                 hh.collect();
-                match hh.lines.iter().position(|l| l == rest) {
+                match hh.lines[port].iter().position(|l| l == rest) {
                     Some(i) => {
-                        hh.lines.drain(..=i);
+                        hh.lines[port].drain(..=i);
                     }
                     None => {
-                        let msg = format!("no output line {rest:?} in {:?}", hh.lines);
+                        let msg = format!("no output line {rest:?} in {:?}", hh.lines[port]);
                         return Err(fail(&h, msg));
                     }
                 }
@@ -386,26 +451,26 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
             "<<" => {
                 hh.collect();
                 let want = unescape(rest)?;
-                if hh.raw != want {
-                    let msg = format!("expected raw {}\n           got {}", escape(&want), escape(&hh.raw));
+                if hh.raw[port] != want {
+                    let msg = format!("expected raw {}\n           got {}", escape(&want), escape(&hh.raw[port]));
                     return Err(fail(&h, msg));
                 }
-                hh.lines.clear();
+                hh.lines[port].clear();
             }
             "<*" => {
                 hh.collect();
-                hh.lines.clear();
+                hh.lines[port].clear();
             }
             "@" => {
                 let (cmd, arg) = rest.split_once(' ').unwrap_or((rest, ""));
                 // Like a send: everything before it must have been matched.
                 hh.collect();
-                if !hh.lines.is_empty() {
-                    let msg = format!("unexpected output: {:?}", hh.lines);
+                if let Some(left) = hh.unmatched() {
+                    let msg = format!("unexpected output: {left}");
                     return Err(fail(&h, msg));
                 }
                 let hh = h.as_mut().ok_or("no modem")?;
-                hh.raw.clear();
+                hh.raw.iter_mut().for_each(Vec::clear);
                 match cmd {
                     "advance" => {
                         hh.advance(arg.parse().map_err(|_| "bad ms")?);
@@ -471,7 +536,7 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
                         let m = Harness::power_on(&hh.opts, hh.store.clone(), hh.nv.clone(), hh.wall.clone(), hh.now);
                         hh.modem = m;
                         if !keep_boot {
-                            hh.modem.drain_output();
+                            hh.drain_all();
                         }
                     }
                     _ => return Err(fail(&h, format!("unknown @ verb {cmd}"))),
@@ -482,8 +547,8 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
     }
     if let Some(hh) = h.as_mut() {
         hh.collect();
-        if !hh.lines.is_empty() {
-            let msg = format!("{}: unexpected output at end: {:?}\n{}", path.display(), hh.lines, hh.log.join("\n"));
+        if let Some(left) = hh.unmatched() {
+            let msg = format!("{}: unexpected output at end: {left}\n{}", path.display(), hh.log.join("\n"));
             return Err(msg.into());
         }
     }

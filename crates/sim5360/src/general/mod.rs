@@ -6,7 +6,7 @@ pub mod device_state;
 
 use crate::modem::settings::{BAUD_RATES, SREGS, Settings};
 use crate::modem::table::CommandSpec;
-use crate::modem::{CmdError, Ctx, ModuleClock, Reply};
+use crate::modem::{CmdError, Ctx, ModuleClock, PortRole, Reply, UrcRoute};
 use v250::{Args, CmeMode};
 
 pub const COMMANDS: &[CommandSpec] = &[
@@ -37,6 +37,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("+IPR").exec(ipr_default).read(ipr_read).write(ipr_write).test(ipr_test),
     CommandSpec::new("+CCLK").read(cclk_read).write(cclk_write).test_ok(),
     CommandSpec::new("+CLAC").exec(clac).test_ok(),
+    CommandSpec::new("+CATR").read(catr_read).write(catr_write).test_text("+CATR: (0-7)"),
     CommandSpec::new("+CRESET").exec(reset).test_ok(),
     CommandSpec::new("+REBOOT").exec(reset).test_ok(),
 ];
@@ -116,6 +117,7 @@ fn factory(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
     basic_value(args, 0)?;
     let ipr = ctx.settings.ipr;
     ctx.settings = Settings::factory(ipr);
+    ctx.urc_route = UrcRoute::All;
     Ok(Reply::ok())
 }
 
@@ -277,6 +279,25 @@ fn clac(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
         ctx.catalog.commands().filter(|c| c.exists_on(&ctx.profile)).map(|c| format!("AT{}", c.name)).collect();
     lines.extend(SREGS.iter().map(|(n, _, _)| format!("ATS{n}")));
     Ok(Reply::lines(lines))
+}
+
+/// `AT+CATR=<port>`: which AT port gets the module's unsolicited result codes (the
+/// network's; a command's own go to its port): 0 every port (the default), 1 the UART, 2
+/// the USB modem port, 3 the USB AT port, 4-7 the multiplexer's ports 1-4. A port the
+/// module does not have means every port. Not saved; `AT&F` and a restart give 0.
+fn catr_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let n = args.next_in::<u8>(0..=7)?;
+    args.finish()?;
+    ctx.urc_route = PortRole::from_catr(n).map_or(UrcRoute::All, UrcRoute::Only);
+    Ok(Reply::ok())
+}
+
+fn catr_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    let n = match ctx.urc_route {
+        UrcRoute::All => 0,
+        UrcRoute::Only(role) => role.catr(),
+    };
+    Ok(Reply::line(format!("+CATR: {n}")))
 }
 
 /// `AT+CRESET` / `AT+REBOOT`: `OK`, then the module restarts (boot URCs again).

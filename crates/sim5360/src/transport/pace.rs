@@ -43,6 +43,11 @@ impl Pacer {
         self.free_at <= Instant::now()
     }
 
+    /// When the line is next free.
+    pub fn free_at(&self) -> Instant {
+        self.free_at
+    }
+
     /// Resolves once the line is free.
     pub async fn free(&self) {
         tokio::time::sleep_until(self.free_at).await;

@@ -39,6 +39,9 @@ pub struct TraceLine {
     /// Seconds since the process started.
     pub t: f64,
     pub session: u64,
+    /// The AT port (`at`, `modem`, ...) of a module with several; absent with one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
     /// `rx` (DTE to module), `tx` (module to DTE), `note`.
     pub dir: &'static str,
     /// Escaped (`<CR>`, `<xHH>`) and masked.
@@ -62,6 +65,8 @@ impl Default for Ring {
 #[derive(Debug, Default)]
 pub struct TraceSession {
     id: u64,
+    /// The port's name, for a module with several AT ports.
+    port: Option<String>,
     pending: [Vec<u8>; 2],
 }
 
@@ -107,7 +112,8 @@ impl Trace {
                 _ => "NOTE",
             };
             let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(e) = writeln!(f, "[{t:12.6}] #{} {tag} {text}", s.id) {
+            let port = s.port.as_deref().map(|p| format!("/{p}")).unwrap_or_default();
+            if let Err(e) = writeln!(f, "[{t:12.6}] #{}{port} {tag} {text}", s.id) {
                 tracing::warn!("trace write failed: {e}");
             }
         }
@@ -118,14 +124,19 @@ impl Trace {
             if g.0.len() >= RING_LINES {
                 g.0.pop_front();
             }
-            g.0.push_back(TraceLine { seq, t, session: s.id, dir, text });
+            g.0.push_back(TraceLine { seq, t, session: s.id, port: s.port.clone(), dir, text });
             drop(g);
             r.latest.send_replace(seq);
         }
     }
 
     pub fn session(&self, id: u64) -> TraceSession {
-        TraceSession { id, pending: Default::default() }
+        TraceSession { id, port: None, pending: Default::default() }
+    }
+
+    /// The lines of one AT port (`port`, its role's name) of session `of`.
+    pub fn port_session(&self, of: &TraceSession, port: &str) -> TraceSession {
+        TraceSession { id: of.id, port: Some(port.to_owned()), pending: Default::default() }
     }
 
     fn emit(&self, s: &TraceSession, dir: Dir, line: &[u8]) {
