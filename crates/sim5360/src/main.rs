@@ -11,7 +11,7 @@ use sim5360::runner::{self, End, SessionOptions};
 use sim5360::service::gnss::{GnssConfig, PositionSource, Track};
 use sim5360::transport::signals::Signals;
 use sim5360::transport::trace::Trace;
-use sim5360::transport::{pty::Pty, serial, set_speed, stdio, tcp};
+use sim5360::transport::{pty::Pty, serial, set_speed, stdio, tcp, usb};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -148,6 +148,15 @@ struct Cli {
     /// No NMEA port.
     #[arg(long)]
     no_nmea: bool,
+
+    /// The module as a host sees it on USB: its interface set as PTYs, announced in the
+    /// order Linux's option driver numbers them (ttyUSB0-3), each with a link named after
+    /// its role: `<link>-diag` (drained, answers nothing), `<link>-nmea` (GNSS
+    /// sentences), `<link>-at` (AT commands) and `<link>-modem` (AT commands and data
+    /// calls). The two AT ports share one module. Without it: the UART view, one AT port
+    /// (the link itself) and the NMEA port.
+    #[arg(long, conflicts_with_all = ["serial", "tcp", "stdio", "nmea_link"])]
+    usb: bool,
 
     /// Host address the module's TCP servers (AT+SERVERSTART) listen on. Default
     /// 127.0.0.1; anything else is a warning: whoever reaches it reaches the firmware.
@@ -306,6 +315,8 @@ struct Factory {
     directory: Option<sim5360::control::fleet::Directory>,
     efs_size: u64,
     sd_size: u64,
+    /// The AT ports of each modem (the UART view's one, or the USB view's two).
+    ports: Vec<sim5360::modem::PortRole>,
 }
 
 impl Factory {
@@ -326,7 +337,7 @@ impl Factory {
             .with_context(|| format!("EFS directory {}", self.efs.display()))?;
         let cfg = ModemConfig {
             catalog: &sim5360::registry::CATALOG,
-            ports: vec![sim5360::modem::PortRole::Uart],
+            ports: self.ports.clone(),
             profile: self.profile.clone(),
             boot_delay: self.boot_delay,
             pin: self.pin.clone(),
@@ -354,10 +365,14 @@ async fn run_fleet(
     use sim5360::control::http::Hub;
     raise_fd_limit();
     let free_ptys = if cli.tcp.is_none() { pty_room() } else { None };
+    // The USB view has a PTY per interface (diag, NMEA, AT, modem).
+    let per_modem: u64 = if cli.usb { 3 + u64::from(!cli.no_nmea) } else { 1 };
     if let Some(room) = free_ptys
-        && u64::from(n) > room
+        && u64::from(n) * per_modem > room
     {
-        bail!("--modems {n}: the kernel has room for {room} more pseudo-terminals (kernel.pty.max); use fewer");
+        bail!(
+            "--modems {n}: the kernel has room for {room} more pseudo-terminals (kernel.pty.max), {per_modem} a modem; use fewer"
+        );
     }
     let state_root = match &cli.state {
         Some(p) => p.clone(),
@@ -496,7 +511,45 @@ async fn run_fleet(
         let link = links[i].clone();
         // The session (its hub attached) before the announcement, so the API answers for
         // this modem as soon as its ready line is out.
-        let opts = session();
+        let mut opts = session();
+        if cli.usb {
+            // The USB view: `<link>-diag`, `-nmea`, `-at`, `-modem`.
+            let (mut ports, mut keep, mut listed, mut text) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for p in usb::open(Some(&link), cli.baud, !cli.no_nmea)? {
+                let usb::UsbPort { interface, pty, stream } = p;
+                let (path, l) = (pty.path.display().to_string(), pty.link().map(|l| l.display().to_string()));
+                listed.push(serde_json::json!({
+                    "role": interface.name(), "usb_interface": interface.number(), "pty": path, "link": l,
+                }));
+                text.push(format!("{}: {}", interface.name(), l.as_deref().unwrap_or(&path)));
+                match interface {
+                    usb::UsbIf::Diag => drain(stream),
+                    usb::UsbIf::Nmea => opts.port = Some(nmea_port(&pty, stream)),
+                    usb::UsbIf::At | usb::UsbIf::Modem => {
+                        if interface == usb::UsbIf::At {
+                            line["pty"] = path.clone().into();
+                            line["link"] = l.clone().into();
+                        }
+                        let (rd, wr) = tokio::io::split(stream);
+                        let role = interface.role().unwrap_or(sim5360::modem::PortRole::UsbAt);
+                        ports.push(runner::PortIo::new(role, rd, wr));
+                    }
+                }
+                keep.push(pty);
+            }
+            line["ports"] = listed.into();
+            if cli.ready_json {
+                println!("{line}");
+            } else {
+                println!("modem {i}: {} msisdn: {}", text.join(" "), id.msisdn);
+            }
+            tasks.spawn(async move {
+                let end = runner::run_ports(ports, modem, opts, stop).await;
+                drop(keep);
+                (i, end.map(|e| info!(modem = i, "session ended: {e:?}")).map_err(anyhow::Error::from))
+            });
+            continue;
+        }
         let (pty, stream) = Pty::open(cli.baud, Some(&link))?;
         line["pty"] = pty.path.display().to_string().into();
         line["link"] = link.display().to_string().into();
@@ -727,6 +780,7 @@ async fn run(cli: Cli) -> Result<()> {
         },
         efs_size: cli.efs_size,
         sd_size: cli.sd_size,
+        ports: if cli.usb { usb::AT_PORTS.to_vec() } else { vec![sim5360::modem::PortRole::Uart] },
     });
     // The trace: to --trace's file, and in memory for the control API's /trace.
     let trace = if cli.trace.is_some() || cli.control.is_some() {
@@ -840,75 +894,148 @@ async fn run(cli: Cli) -> Result<()> {
         return tcp::serve(listener, first, power_on, move || make_session(&session_ids), stop_rx).await;
     }
     let link = if cli.no_link { None } else { Some(cli.link.clone().unwrap_or_else(default_link)) };
-    let (pty, stream) = Pty::open(cli.baud, link.as_deref())?;
-    // `key: value` lines, or one JSON line with all of them once ready.
-    let mut announce = |key: &str, value: String| {
-        if cli.ready_json {
-            ready[key.replace('-', "_")] = value.into();
-        } else {
-            println!("{key}: {value}");
+    let mut announce = Announce::new(cli.ready_json, ready);
+    let mut session = make_session(&session_ids);
+    if cli.usb {
+        let opened = usb::open(link.as_deref(), cli.baud, !cli.no_nmea)?;
+        // `sim5360 ctl` finds the control API from a file beside the base link.
+        let _control_file = match (&control_url, &link) {
+            (Some(url), Some(l)) => Some(ControlFile::write(l, url)?),
+            _ => None,
+        };
+        let mut ports = Vec::new();
+        let mut keep = Vec::new();
+        for p in opened {
+            announce.port(p.interface.name(), Some(p.interface.number()), &p.pty);
+            let usb::UsbPort { interface, pty, stream } = p;
+            match interface {
+                usb::UsbIf::Diag => drain(stream),
+                usb::UsbIf::Nmea => session.port = Some(nmea_port(&pty, stream)),
+                usb::UsbIf::At | usb::UsbIf::Modem => {
+                    let (rd, wr) = tokio::io::split(stream);
+                    let role = interface.role().unwrap_or(sim5360::modem::PortRole::UsbAt);
+                    ports.push(runner::PortIo::new(role, rd, wr));
+                }
+            }
+            keep.push(pty);
         }
-    };
-    announce("pty", pty.path.display().to_string());
-    if let Some(l) = pty.link() {
-        announce("link", l.display().to_string());
+        announce.finish()?;
+        runner::run_ports(ports, first, session, stop_rx).await?;
+        drop(keep);
+        return Ok(());
     }
+    let (pty, stream) = Pty::open(cli.baud, link.as_deref())?;
+    announce.port("uart", None, &pty);
     // `sim5360 ctl` finds the control API of "the" running modem from a file beside its
     // link (removed on exit).
     let _control_file = match (&control_url, pty.link()) {
         (Some(url), Some(l)) => Some(ControlFile::write(l, url)?),
         _ => None,
     };
-    use std::io::Write;
-    let mut session = make_session(&session_ids);
     // The NMEA port: a second PTY, announced after the first.
     let nmea = if cli.no_nmea {
         None
     } else {
-        let nmea_link = cli.nmea_link.clone().or_else(|| {
-            link.as_ref().map(|l| {
-                let mut s = l.clone().into_os_string();
-                s.push("-nmea");
-                PathBuf::from(s)
-            })
-        });
+        let nmea_link = cli.nmea_link.clone().or_else(|| link.as_ref().map(|l| usb::link_for(l, "nmea")));
         let (nmea_pty, nmea_stream) = Pty::open(cli.baud, nmea_link.as_deref())?;
-        announce("nmea", nmea_pty.path.display().to_string());
-        if let Some(l) = nmea_pty.link() {
-            announce("nmea-link", l.display().to_string());
-        }
-        // The module's NMEA port takes no commands: what a reader writes to it (gpsd
-        // probes) is read and dropped, so it never fills the PTY.
-        let (mut nmea_in, nmea_out) = tokio::io::split(nmea_stream);
-        tokio::spawn(async move {
-            let mut buf = [0u8; 512];
-            loop {
-                match tokio::io::AsyncReadExt::read(&mut nmea_in, &mut buf).await {
-                    Ok(n) if n > 0 => {}
-                    _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-                }
-            }
-        });
-        let port = runner::AuxPort::new(sim5360::service::gnss::NMEA_PORT, Box::new(nmea_out));
-        session.port = Some(match nmea_pty.reader_side() {
-            Ok(fd) => port.on_pty(fd),
-            Err(e) => {
-                warn!("NMEA port: {e}; a late reader gets what the kernel kept");
-                port
-            }
-        });
+        announce.port("nmea", None, &nmea_pty);
+        session.port = Some(nmea_port(&nmea_pty, nmea_stream));
         Some(nmea_pty)
     };
-    if cli.ready_json {
-        println!("{ready}");
-    }
-    std::io::stdout().flush()?;
+    announce.finish()?;
     let (rd, wr) = tokio::io::split(stream);
     let end = runner::run(rd, wr, first, session, stop_rx).await;
     drop(pty);
     drop(nmea);
     end?;
     Ok(())
+}
+
+/// What the modem announces once ready: `key: value` lines as each port opens, or one JSON
+/// line with all of them (and a `ports` list) at the end.
+struct Announce {
+    json: bool,
+    ready: serde_json::Value,
+    ports: Vec<serde_json::Value>,
+}
+
+impl Announce {
+    fn new(json: bool, ready: serde_json::Value) -> Self {
+        Self { json, ready, ports: Vec::new() }
+    }
+
+    fn line(&mut self, key: &str, value: String) {
+        if self.json {
+            self.ready[key.replace('-', "_")] = value.into();
+        } else {
+            println!("{key}: {value}");
+        }
+    }
+
+    /// A port: `uart` is announced as `pty`/`link` (the UART view's lines); every other
+    /// role under its own name; the USB view's AT port is also the `pty`/`link` of the
+    /// JSON line.
+    fn port(&mut self, role: &str, interface: Option<u8>, pty: &Pty) {
+        let key = if role == "uart" { "pty" } else { role };
+        let path = pty.path.display().to_string();
+        let link = pty.link().map(|l| l.display().to_string());
+        self.line(key, path.clone());
+        if let Some(l) = &link {
+            let k = if role == "uart" { "link".to_owned() } else { format!("{role}-link") };
+            self.line(&k, l.clone());
+        }
+        if self.json && role == "at" {
+            self.ready["pty"] = path.clone().into();
+            if let Some(l) = &link {
+                self.ready["link"] = l.clone().into();
+            }
+        }
+        let mut entry = serde_json::json!({ "role": role, "pty": path });
+        if let Some(l) = link {
+            entry["link"] = l.into();
+        }
+        if let Some(n) = interface {
+            entry["usb_interface"] = n.into();
+        }
+        self.ports.push(entry);
+    }
+
+    /// Print the JSON line (once every port is open) and flush.
+    fn finish(mut self) -> std::io::Result<()> {
+        if self.json {
+            self.ready["ports"] = std::mem::take(&mut self.ports).into();
+            println!("{}", self.ready);
+        }
+        std::io::Write::flush(&mut std::io::stdout())
+    }
+}
+
+/// What a DTE writes to a port that takes no commands (the NMEA port: gpsd probes; the
+/// diagnostics port: QCDM requests) is read and dropped, so it never fills the PTY.
+fn drain<R: tokio::io::AsyncRead + Unpin + Send + 'static>(mut rd: R) {
+    tokio::spawn(async move {
+        let mut buf = [0u8; 512];
+        loop {
+            match tokio::io::AsyncReadExt::read(&mut rd, &mut buf).await {
+                Ok(n) if n > 0 => {}
+                _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            }
+        }
+    });
+}
+
+/// The NMEA port on `pty`: the modem's NMEA output to it, what its reader writes drained.
+fn nmea_port(pty: &Pty, stream: sim5360::transport::fd::FdStream) -> runner::AuxPort {
+    let (nmea_in, nmea_out) = tokio::io::split(stream);
+    drain(nmea_in);
+    let port = runner::AuxPort::new(sim5360::service::gnss::NMEA_PORT, Box::new(nmea_out));
+    match pty.reader_side() {
+        Ok(fd) => port.on_pty(fd),
+        Err(e) => {
+            warn!("NMEA port: {e}; a late reader gets what the kernel kept");
+            port
+        }
+    }
 }
 
 /// `--control ADDR:PORT`: the control API and the dashboard for these modems' hubs; the

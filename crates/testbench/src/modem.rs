@@ -31,6 +31,11 @@ pub struct ModemProcess {
     pub tcp: Option<String>,
     /// The control API's URL (`--control`), from the `--ready-json` line.
     pub control: Option<String>,
+    /// Every port of the ready line by role (`uart`, `nmea`; with `--usb`: `diag`, `nmea`,
+    /// `at`, `modem`): its link, or its PTY without one, in the order announced.
+    pub ports: Vec<(String, PathBuf)>,
+    /// The whole `--ready-json` line.
+    pub ready: Option<serde_json::Value>,
     stdout: Option<BufReader<ChildStdout>>,
 }
 
@@ -73,6 +78,8 @@ impl ModemProcess {
             nmea: None,
             tcp: None,
             control: None,
+            ports: Vec::new(),
+            ready: None,
             stdout: Some(BufReader::new(stdout)),
         };
         if extra.contains(&"--ready-json") && transport != Transport::Stdio {
@@ -84,9 +91,27 @@ impl ModemProcess {
             me.nmea = text("nmea").map(PathBuf::from);
             me.tcp = text("tcp");
             me.control = text("control");
+            for p in v["ports"].as_array().into_iter().flatten() {
+                let path = p["link"].as_str().or(p["pty"].as_str()).context("a port without a path")?;
+                me.ports.push((p["role"].as_str().unwrap_or_default().to_owned(), PathBuf::from(path)));
+            }
+            me.ready = Some(v);
             return Ok(me);
         }
         match transport {
+            Transport::Pty if extra.contains(&"--usb") => {
+                for role in ["diag", "nmea", "at", "modem"] {
+                    if role == "nmea" && extra.contains(&"--no-nmea") {
+                        continue;
+                    }
+                    me.announced(&format!("{role}: "))?;
+                    let link = PathBuf::from(me.announced(&format!("{role}-link: "))?);
+                    me.ports.push((role.to_owned(), link));
+                }
+                me.tty = me.port("at");
+                me.link = me.port("at");
+                me.nmea = me.port("nmea");
+            }
             Transport::Pty => {
                 me.tty = Some(PathBuf::from(me.announced("pty: ")?));
                 me.link = Some(PathBuf::from(me.announced("link: ")?));
@@ -114,6 +139,16 @@ impl ModemProcess {
                 return Ok(rest.to_owned());
             }
         }
+    }
+
+    /// The port with role `role` (see [`ModemProcess::ports`]).
+    pub fn port(&self, role: &str) -> Option<PathBuf> {
+        self.ports.iter().find(|(r, _)| r == role).map(|(_, p)| p.clone())
+    }
+
+    /// A DTE on the port with role `role`.
+    pub fn open_port(&self, role: &str) -> Result<Dte> {
+        open_tty(&self.port(role).with_context(|| format!("no {role} port"))?)
     }
 
     /// What the modem logged so far (its stderr).

@@ -9,6 +9,7 @@ pub mod signals;
 pub mod stdio;
 pub mod tcp;
 pub mod trace;
+pub mod usb;
 
 use nix::sys::termios::{self, BaudRate, SetArg};
 use std::os::fd::AsFd;
