@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs: the real servers of the test bench (dovecot, nginx
 # with the echo module, chrony as the NTP server, and a Python venv with aiosmtpd and
-# pyftpdlib + pyOpenSSL), the real clients (curl, gammu, gpsd with gpspipe, and
-# python-gsmmodem-new in the venv), and an unprivileged user for the servers
+# pyftpdlib + pyOpenSSL), the real clients (curl, gammu, gpsd with gpspipe, ModemManager
+# with dbus and gdbus, and python-gsmmodem-new in the venv), and an unprivileged user for the servers
 # when running as root; chromium with chromium-driver, Selenium and Node.js for the
 # dashboard's browser check. `--print-venv` prints the venv's path. Idempotent: when
 # everything is there it only checks (~0.1 s).
@@ -29,7 +29,8 @@ fi
 command -v cargo >/dev/null || { echo "install-deps: cargo not found; install Rust first (rustup)" >&2; exit 1; }
 
 APT_PACKAGES=(dovecot-pop3d nginx libnginx-mod-http-echo python3-venv openssl curl ca-certificates util-linux
-    chrony gpsd gpsd-clients gammu socat mosquitto mosquitto-clients chromium chromium-driver)
+    chrony gpsd gpsd-clients gammu socat mosquitto mosquitto-clients chromium chromium-driver
+    modemmanager dbus libglib2.0-bin)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -49,7 +50,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     # On a systemd host the packages start their services on the standard ports; the
     # tests never use those, but do not leave daemons running on the developer's machine.
     if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-        systemctl disable --now dovecot nginx chrony gpsd gpsd.socket mosquitto >/dev/null 2>&1 || true
+        systemctl disable --now dovecot nginx chrony gpsd gpsd.socket mosquitto ModemManager >/dev/null 2>&1 || true
     fi
 fi
 
