@@ -277,7 +277,7 @@ fn ctl_drives_the_running_modem_and_the_trace_notes_each_action() {
         "NOTE control: SMS from +15550002",
         "NOTE control: override +CGMI",
         "NOTE control: coverage lost",
-        "NOTE control: fault ResetPeer on http (http_reset_peer)",
+        "NOTE control: fault reset_peer on http (http_reset_peer)",
         "NOTE control: faults cleared",
     ] {
         assert!(t.contains(note), "{note} not in the trace:\n{t}");

@@ -22,6 +22,16 @@ pub enum Profile {
     Harsh,
 }
 
+impl Profile {
+    /// Its name on the command line and in the API (`mild`, `harsh`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mild => "mild",
+            Self::Harsh => "harsh",
+        }
+    }
+}
+
 /// `--chaos SEED[:PROFILE]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChaosConfig {
@@ -63,7 +73,7 @@ pub fn report(ctx: &mut Ctx) -> serde_json::Value {
     match cfg {
         None => serde_json::Value::Null,
         Some(c) => {
-            serde_json::json!({ "seed": c.seed, "profile": format!("{:?}", c.profile).to_lowercase(), "events": events })
+            serde_json::json!({ "seed": c.seed, "profile": c.profile.as_str(), "events": events })
         }
     }
 }

@@ -108,6 +108,38 @@ pub struct RadioPatch {
     pub ci: Option<u32>,
 }
 
+impl RadioPatch {
+    /// ` field=value` for each field it sets (the trace's words).
+    fn describe(&self) -> String {
+        let mut out = String::new();
+        let reg = |r: RegName| match r {
+            RegName::Home => "home",
+            RegName::Roaming => "roaming",
+            RegName::Searching => "searching",
+            RegName::Denied => "denied",
+            RegName::Unregistered => "unregistered",
+        };
+        if let Some(r) = self.cs {
+            out += &format!(" cs={}", reg(r));
+        }
+        if let Some(r) = self.ps {
+            out += &format!(" ps={}", reg(r));
+        }
+        for (name, v) in [("rssi", self.rssi), ("ber", self.ber)] {
+            if let Some(v) = v {
+                out += &format!(" {name}={v}");
+            }
+        }
+        if let Some(v) = self.lac {
+            out += &format!(" lac={v:04X}");
+        }
+        if let Some(v) = self.ci {
+            out += &format!(" ci={v:07X}");
+        }
+        out
+    }
+}
+
 /// `POST /coverage`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -225,9 +257,10 @@ impl Control {
             Self::Reset => "reset".into(),
             Self::Reboot => "reboot".into(),
             Self::DeliverSms(s) => format!("SMS from {}", s.from),
-            Self::Messages(b) => format!("list the {b:?}").to_lowercase(),
+            Self::Messages(SmsBox::Inbox) => "list the inbox".into(),
+            Self::Messages(SmsBox::Outbox) => "list the outbox".into(),
             Self::Urc(l) => format!("URC {l:?}"),
-            Self::Radio(r) => format!("radio {r:?}"),
+            Self::Radio(r) => format!("radio{}", r.describe()),
             Self::Coverage(c) if c.lost => match c.for_ms {
                 Some(ms) => format!("coverage lost (for {ms} ms)"),
                 None => "coverage lost".into(),
@@ -235,15 +268,20 @@ impl Control {
             Self::Coverage(_) | Self::RestoreCoverage => "coverage back".into(),
             Self::Sim { present: true } => "SIM inserted".into(),
             Self::Sim { present: false } => "SIM removed".into(),
-            Self::Gnss(g) => format!("GNSS fix={} lat={:?} lon={:?}", g.fix, g.lat, g.lon),
+            Self::Gnss(g) => match (g.fix, g.lat, g.lon, &g.track) {
+                (false, ..) => "GNSS no fix".into(),
+                (true, _, _, Some(t)) => format!("GNSS track of {} points", t.len()),
+                (true, Some(lat), Some(lon), None) => format!("GNSS fix at {lat},{lon}"),
+                (true, ..) => "GNSS fix".into(),
+            },
             Self::Ring(n) => format!("call from {n}"),
             Self::Hangup => "remote hang-up".into(),
             Self::Peer { from, event } => format!("call peer {from}: {event}"),
-            Self::AddOverride(o) => format!("override {} ({:?})", o.command, o.action),
+            Self::AddOverride(o) => format!("override {} ({})", o.command, o.action.as_str()),
             Self::RemoveOverride(id) => format!("override {id} removed"),
             Self::ClearOverrides => "overrides cleared".into(),
             Self::Overrides => "list overrides".into(),
-            Self::AddFault(f) => format!("fault {:?} on {} ({})", f.kind, f.service, f.label()),
+            Self::AddFault(f) => format!("fault {} on {} ({})", f.kind, f.service, f.label()),
             Self::Faults => "list faults".into(),
             Self::UpdateFault { name, .. } => format!("fault {name} changed"),
             Self::RemoveFault(n) => format!("fault {n} removed"),

@@ -22,13 +22,7 @@ impl Modem {
 
     /// Jobs that may have input for [`Modem::poll_job_input`].
     pub fn jobs_with_input(&self) -> Vec<JobId> {
-        let mut ids = self.ctx.jobs.with_input();
-        for id in &self.ctx.jobs.pulling {
-            if !ids.contains(id) {
-                ids.push(*id);
-            }
-        }
-        ids
+        self.ctx.jobs.with_input()
     }
 
     /// The next input for job `id` (upload data, session operations), if any: from its
@@ -39,19 +33,19 @@ impl Modem {
             self.process_rx();
             return Some(input);
         }
-        if !self.ctx.jobs.pulling.contains(&id) {
+        if !self.ctx.jobs.pulling(id) {
             return None;
         }
-        let mut sink = self.ctx.jobs.sinks.remove(&id)?;
+        let mut sink = self.ctx.jobs.take_sink(id)?;
         match sink.pull(&mut self.ctx) {
             None => {
-                self.ctx.jobs.sinks.insert(id, sink);
+                self.ctx.jobs.put_sink(id, sink);
                 None
             }
             Some(Ok(input)) => {
-                self.ctx.jobs.sinks.insert(id, sink);
+                self.ctx.jobs.put_sink(id, sink);
                 if matches!(input, JobInput::End) {
-                    self.ctx.jobs.pulling.retain(|j| *j != id);
+                    self.ctx.jobs.set_pulling(id, false);
                 }
                 Some(input)
             }
@@ -100,7 +94,7 @@ impl Modem {
     /// Jobs whose events must wait (their sink says so: a receive cache full until the
     /// DTE reads it). Only those are held back, so the others go on meanwhile.
     pub fn paused_jobs(&self) -> Vec<JobId> {
-        self.ctx.jobs.sinks.iter().filter(|(_, s)| s.paused(&self.ctx)).map(|(id, _)| *id).collect()
+        self.ctx.jobs.sinks().filter(|(_, s)| s.paused(&self.ctx)).map(|(id, _)| id).collect()
     }
 
     /// An event from job `id`.
@@ -111,7 +105,7 @@ impl Modem {
             // What its sink starts (a server's accepted link) belongs to the same port.
             self.focus(p);
         }
-        let Some(mut sink) = self.ctx.jobs.sinks.remove(&id) else {
+        let Some(mut sink) = self.ctx.jobs.take_sink(id) else {
             debug!(id, "event for a finished job ignored");
             return;
         };
@@ -127,7 +121,7 @@ impl Modem {
                 }
             }
             JobEvent::ReadyForInput => match sink.ready(&mut self.ctx) {
-                jobs::InputSource::Sink => self.ctx.jobs.pulling.push(id),
+                jobs::InputSource::Sink => self.ctx.jobs.set_pulling(id, true),
                 jobs::InputSource::Dte { prompt } => {
                     if let Some(p) = self.ports.iter().position(|p| matches!(p.active, Active::Wait(w) if w == id)) {
                         let framing = self.framing(p);
@@ -149,7 +143,7 @@ impl Modem {
                 return self.finish_event(id, to, urcs, resume);
             }
         }
-        self.ctx.jobs.sinks.insert(id, sink);
+        self.ctx.jobs.put_sink(id, sink);
         self.finish_event(id, to, urcs, resume);
     }
 
@@ -206,21 +200,19 @@ impl Modem {
     /// [TEXT]`, `step <error>`, `done ok`, `done <error>`.
     #[doc(hidden)]
     pub fn script_job_event(&self, id: JobId, verb: &str, text: &str) -> Result<JobEvent, String> {
-        let sink = self.ctx.jobs.sinks.get(&id).ok_or(format!("job {id} is not running"))?;
+        let sink = self.ctx.jobs.sink(id).ok_or(format!("job {id} is not running"))?;
         sink.script(verb, text)
     }
 
     /// An event for job `id` made from fuzz input, typed by its sink.
     #[doc(hidden)]
     pub fn fuzz_job_event(&self, id: JobId, kind: u8, data: &[u8]) -> Option<JobEvent> {
-        Some(self.ctx.jobs.sinks.get(&id)?.fuzz(kind, data))
+        Some(self.ctx.jobs.sink(id)?.fuzz(kind, data))
     }
 
     /// Jobs whose sinks are alive (fuzzing).
     #[doc(hidden)]
     pub fn running_jobs(&self) -> Vec<JobId> {
-        let mut ids: Vec<JobId> = self.ctx.jobs.sinks.keys().copied().collect();
-        ids.sort_unstable();
-        ids
+        self.ctx.jobs.sinks().map(|(id, _)| id).collect()
     }
 }

@@ -21,7 +21,7 @@ use super::port::PortId;
 use super::{CmdError, Ctx, Reply, Urc};
 use crate::job::{JobBody, JobEvent, JobId, JobInput, JobIo, JobSpec, Protocol, network_lost_event};
 use std::any::Any;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Debug;
 use std::future::Future;
 use tracing::{debug, error};
@@ -198,22 +198,28 @@ struct InputQueue {
     bytes: usize,
 }
 
+/// One live job: its sink, its label, how it ends when packet service goes, the port it
+/// belongs to, and the input waiting for it.
+struct Job {
+    /// Out of the record while it handles an event.
+    sink: Option<Box<dyn AnySink>>,
+    label: String,
+    on_loss: fn() -> Option<JobEvent>,
+    owner: PortId,
+    inputs: InputQueue,
+    /// Its sink supplies its upload data ([`InputSource::Sink`]).
+    pulling: bool,
+}
+
 /// Jobs started, running, their pending inputs, and offloaded work (part of [`Ctx`]).
 #[derive(Default)]
 pub struct JobTable {
     next: JobId,
     pub(crate) to_start: VecDeque<(JobId, JobSpec)>,
-    pub(crate) sinks: HashMap<JobId, Box<dyn AnySink>>,
-    /// Jobs started and not ended (a sink is out of `sinks` while it handles an event).
-    live: std::collections::HashSet<JobId>,
-    /// The label of each live job (the control channel's state report).
-    labels: std::collections::BTreeMap<JobId, String>,
-    /// How each live job ends when packet service goes.
-    on_loss: HashMap<JobId, fn() -> Option<JobEvent>>,
+    /// Every job started and not ended, by id (in the order they started).
+    jobs: BTreeMap<JobId, Job>,
     /// Jobs failed by a loss of packet service, with the event the core gives their sinks.
     pub(crate) lost: Vec<(JobId, JobEvent)>,
-    inputs: HashMap<JobId, InputQueue>,
-    pub(crate) pulling: Vec<JobId>,
     pub(crate) to_abort: Vec<JobId>,
     next_work: WorkId,
     pub(crate) to_offload: VecDeque<(WorkId, Offload)>,
@@ -222,14 +228,12 @@ pub struct JobTable {
     /// The port on whose behalf code runs now (set by the core): jobs and offloads started
     /// now belong to it.
     pub(crate) origin: PortId,
-    /// The port each live job belongs to (its URCs go there).
-    owners: HashMap<JobId, PortId>,
 }
 
 impl Debug for JobTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JobTable")
-            .field("running", &self.sinks.keys().collect::<Vec<_>>())
+            .field("running", &self.jobs.keys().collect::<Vec<_>>())
             .field("to_start", &self.to_start.len())
             .field("offloads", &self.continuations.len())
             .finish_non_exhaustive()
@@ -240,19 +244,17 @@ impl JobTable {
     /// Packet service is gone: every live job whose protocol says how ends with its
     /// network error (the core delivers the events and the runner stops the jobs).
     pub fn network_lost(&mut self) {
-        let mut ids: Vec<JobId> = self.live.iter().copied().collect();
-        ids.sort_unstable();
-        for id in ids {
-            if let Some(ev) = self.on_loss.get(&id).and_then(|f| f()) {
+        for (id, job) in &self.jobs {
+            if let Some(ev) = (job.on_loss)() {
                 debug!(id, "job ends: packet service lost");
-                self.lost.push((id, ev));
+                self.lost.push((*id, ev));
             }
         }
     }
 
     /// `<id> <label>` of every live job, in the order they started.
     pub fn labels(&self) -> Vec<String> {
-        self.labels.iter().map(|(id, l)| format!("{id} {l}")).collect()
+        self.jobs.iter().map(|(id, j)| format!("{id} {}", j.label)).collect()
     }
 
     /// Ask the runner to run `body`; its events go to `sink`. `label` describes the job in
@@ -266,25 +268,30 @@ impl JobTable {
         self.next += 1;
         let id = self.next;
         debug!(id, "job started: {label}");
-        self.labels.insert(id, label.clone());
-        self.owners.insert(id, self.origin);
-        self.on_loss.insert(id, network_lost_event::<S::Proto>);
         let body: JobBody = Box::new(move |link| Box::pin(body(JobIo::new(link))));
-        self.to_start.push_back((id, JobSpec { label, body }));
-        self.sinks.insert(id, Box::new(Erased(sink)));
-        self.live.insert(id);
+        self.to_start.push_back((id, JobSpec { label: label.clone(), body }));
+        self.jobs.insert(
+            id,
+            Job {
+                sink: Some(Box::new(Erased(sink))),
+                label,
+                on_loss: network_lost_event::<S::Proto>,
+                owner: self.origin,
+                inputs: InputQueue::default(),
+                pulling: false,
+            },
+        );
         id
     }
 
     /// Queue an input for a running job (one that has ended takes none).
     pub fn send(&mut self, id: JobId, input: JobInput) {
-        if !self.live.contains(&id) {
+        let Some(job) = self.jobs.get_mut(&id) else {
             debug!(id, "input for a job that has ended dropped");
             return;
-        }
-        let q = self.inputs.entry(id).or_default();
-        q.bytes += input.size();
-        q.items.push_back(input);
+        };
+        job.inputs.bytes += input.size();
+        job.inputs.items.push_back(input);
     }
 
     /// Queue an operation for a session job speaking `P`.
@@ -295,7 +302,7 @@ impl JobTable {
 
     /// Bytes queued in the module for job `id`, not yet taken by it.
     pub fn queued(&self, id: JobId) -> usize {
-        self.inputs.get(&id).map_or(0, |q| q.bytes)
+        self.jobs.get(&id).map_or(0, |j| j.inputs.bytes)
     }
 
     /// Job `id` has as much input waiting as it may.
@@ -304,60 +311,85 @@ impl JobTable {
     }
 
     pub(crate) fn pop_input(&mut self, id: JobId) -> Option<JobInput> {
-        let q = self.inputs.get_mut(&id)?;
+        let q = &mut self.jobs.get_mut(&id)?.inputs;
         let input = q.items.pop_front()?;
         q.bytes = q.bytes.saturating_sub(input.size());
-        if q.items.is_empty() {
-            self.inputs.remove(&id);
-        }
         Some(input)
     }
 
-    /// Jobs with input waiting in their queue.
+    /// Jobs with input waiting in their queue, or whose sink supplies it.
     pub(crate) fn with_input(&self) -> Vec<JobId> {
-        let mut ids: Vec<JobId> = self.inputs.keys().copied().collect();
-        ids.sort_unstable();
-        ids
+        self.jobs.iter().filter(|(_, j)| !j.inputs.items.is_empty() || j.pulling).map(|(id, _)| *id).collect()
+    }
+
+    /// Whether job `id`'s sink supplies its upload data now.
+    pub(crate) fn pulling(&self, id: JobId) -> bool {
+        self.jobs.get(&id).is_some_and(|j| j.pulling)
+    }
+
+    /// Job `id`'s sink supplies its upload data from now (`true`) or no more.
+    pub(crate) fn set_pulling(&mut self, id: JobId, on: bool) {
+        if let Some(j) = self.jobs.get_mut(&id) {
+            j.pulling = on;
+        }
+    }
+
+    /// Job `id`'s sink, taken out while it handles an event (see [`JobTable::put_sink`]).
+    pub(crate) fn take_sink(&mut self, id: JobId) -> Option<Box<dyn AnySink>> {
+        self.jobs.get_mut(&id)?.sink.take()
+    }
+
+    /// Job `id`'s sink back, unless the job ended meanwhile (then it is dropped).
+    pub(crate) fn put_sink(&mut self, id: JobId, sink: Box<dyn AnySink>) {
+        if let Some(j) = self.jobs.get_mut(&id) {
+            j.sink = Some(sink);
+        }
+    }
+
+    /// Job `id`'s sink (in its record).
+    pub(crate) fn sink(&self, id: JobId) -> Option<&dyn AnySink> {
+        self.jobs.get(&id)?.sink.as_deref()
+    }
+
+    /// The jobs whose sinks are in their records, with them.
+    pub(crate) fn sinks(&self) -> impl Iterator<Item = (JobId, &dyn AnySink)> {
+        self.jobs.iter().filter_map(|(id, j)| Some((*id, j.sink.as_deref()?)))
     }
 
     /// Stop a job; its sink is dropped without a `done`.
     pub fn abort(&mut self, id: JobId) {
-        if self.sinks.remove(&id).is_some() {
+        if self.jobs.remove(&id).is_some() {
             self.to_abort.push(id);
         }
-        self.ended(id);
     }
 
-    /// Job `id` is over: its pending inputs go, and it takes no more.
+    /// Job `id` is over: its record and pending inputs go, and it takes no more.
     pub(crate) fn ended(&mut self, id: JobId) {
-        self.live.remove(&id);
-        self.labels.remove(&id);
-        self.owners.remove(&id);
-        self.on_loss.remove(&id);
-        self.forget_inputs(id);
+        self.jobs.remove(&id);
     }
 
     /// Drop the inputs waiting for job `id` (it stays alive).
     pub fn forget_inputs(&mut self, id: JobId) {
-        self.pulling.retain(|j| *j != id);
-        self.inputs.remove(&id);
+        if let Some(j) = self.jobs.get_mut(&id) {
+            j.pulling = false;
+            j.inputs = InputQueue::default();
+        }
     }
 
     pub fn is_running(&self, id: JobId) -> bool {
-        self.live.contains(&id)
+        self.jobs.contains_key(&id)
+    }
+
+    /// The port job `id` belongs to, while it runs.
+    pub fn owner(&self, id: JobId) -> Option<PortId> {
+        self.jobs.get(&id).map(|j| j.owner)
     }
 
     /// Stop every job (power cycle). Offloaded work still runs to its end (a file being
     /// committed is committed), but its continuation is dropped.
     pub(crate) fn abort_all(&mut self) {
-        let running: Vec<JobId> = self.sinks.keys().copied().collect();
-        for id in running {
-            self.abort(id);
-        }
-        self.live.clear();
-        self.labels.clear();
-        self.owners.clear();
-        self.on_loss.clear();
+        let running = std::mem::take(&mut self.jobs);
+        self.to_abort.extend(running.into_keys());
         self.lost.clear();
         self.to_start.clear();
         self.continuations.clear();
@@ -390,11 +422,6 @@ impl JobTable {
             ),
         );
         id
-    }
-
-    /// The port job `id` belongs to, while it runs.
-    pub fn owner(&self, id: JobId) -> Option<PortId> {
-        self.owners.get(&id).copied()
     }
 
     pub(crate) fn take_continuation(&mut self, id: WorkId) -> Option<(Continuation, PortId)> {

@@ -52,6 +52,17 @@ pub enum Action {
     Hang,
 }
 
+impl Action {
+    /// Its wire name (`respond`, `drop`, `hang`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Respond => "respond",
+            Self::Drop => "drop",
+            Self::Hang => "hang",
+        }
+    }
+}
+
 fn one() -> Option<u32> {
     Some(1)
 }

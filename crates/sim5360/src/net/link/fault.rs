@@ -25,9 +25,31 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Its wire name, as the API takes it (`reset_peer`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Latency => "latency",
+            Self::Bandwidth => "bandwidth",
+            Self::SlowClose => "slow_close",
+            Self::Timeout => "timeout",
+            Self::ResetPeer => "reset_peer",
+            Self::Slicer => "slicer",
+            Self::LimitData => "limit_data",
+            Self::Refuse => "refuse",
+            Self::DnsFail => "dns_fail",
+            Self::TlsFail => "tls_fail",
+        }
+    }
+
     /// Acts before a connection exists (the others act on its bytes).
     pub(super) fn before_connect(self) -> bool {
         matches!(self, Self::Refuse | Self::DnsFail)
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -133,7 +155,30 @@ impl Fault {
         if !self.name.is_empty() {
             return self.name.clone();
         }
-        let kind = serde_json::to_value(self.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        format!("{}_{kind}", self.service.replace('*', "all"))
+        format!("{}_{}", self.service.replace('*', "all"), self.kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Kind;
+
+    /// The wire names of `as_str` are serde's, one for one.
+    #[test]
+    fn wire_names_are_serdes() {
+        for k in [
+            Kind::Latency,
+            Kind::Bandwidth,
+            Kind::SlowClose,
+            Kind::Timeout,
+            Kind::ResetPeer,
+            Kind::Slicer,
+            Kind::LimitData,
+            Kind::Refuse,
+            Kind::DnsFail,
+            Kind::TlsFail,
+        ] {
+            assert_eq!(serde_json::to_value(k).unwrap_or_default(), k.as_str());
+        }
     }
 }

@@ -412,7 +412,7 @@ pub fn report(ctx: &mut Ctx) -> serde_json::Value {
         .filter(|(_, l)| l.is_open())
         .map(|(i, l)| {
             let peer = l.remote.as_ref().map(|(h, p)| format!("{h}:{p}"));
-            serde_json::json!({ "link": i, "kind": format!("{:?}", l.kind), "peer": peer, "received": l.received, "sent": l.sent })
+            serde_json::json!({ "link": i, "kind": l.kind.name().to_ascii_lowercase(), "peer": peer, "received": l.received, "sent": l.sent })
         })
         .collect();
     let servers = st.servers.iter().flatten().count();
