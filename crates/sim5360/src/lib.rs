@@ -7,6 +7,7 @@
 pub mod control;
 pub mod efs;
 #[doc(hidden)]
+#[cfg(any(test, feature = "scripted"))]
 pub mod fuzzing;
 pub mod general;
 pub mod job;

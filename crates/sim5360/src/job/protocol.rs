@@ -19,12 +19,16 @@ pub trait Protocol: Send + 'static {
     type Op: Send + Debug + Display + 'static;
 
     /// A scripted step from text (transcripts): the service's own syntax.
+    #[cfg(any(test, feature = "scripted"))]
     fn parse_step(text: &str) -> Result<Self::Step, String>;
     /// A scripted error from text (transcripts): the module's code for it.
+    #[cfg(any(test, feature = "scripted"))]
     fn parse_error(text: &str) -> Result<Self::Error, String>;
     /// A step made from fuzz input.
+    #[cfg(any(test, feature = "scripted"))]
     fn fuzz_step(data: &[u8]) -> Self::Step;
     /// An error made from fuzz input.
+    #[cfg(any(test, feature = "scripted"))]
     fn fuzz_error(byte: u8) -> Self::Error;
     /// How a running job of this protocol ends when packet service goes (coverage lost,
     /// `AT+CFUN=0`): the service's network error. `None` (the default): the service's own

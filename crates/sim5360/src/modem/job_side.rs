@@ -199,6 +199,7 @@ impl Modem {
     /// A scripted event for job `id`, in its protocol's words (transcripts): `step ok
     /// [TEXT]`, `step <error>`, `done ok`, `done <error>`.
     #[doc(hidden)]
+    #[cfg(any(test, feature = "scripted"))]
     pub fn script_job_event(&self, id: JobId, verb: &str, text: &str) -> Result<JobEvent, String> {
         let sink = self.ctx.jobs.sink(id).ok_or(format!("job {id} is not running"))?;
         sink.script(verb, text)
@@ -206,12 +207,14 @@ impl Modem {
 
     /// An event for job `id` made from fuzz input, typed by its sink.
     #[doc(hidden)]
+    #[cfg(any(test, feature = "scripted"))]
     pub fn fuzz_job_event(&self, id: JobId, kind: u8, data: &[u8]) -> Option<JobEvent> {
         Some(self.ctx.jobs.sink(id)?.fuzz(kind, data))
     }
 
     /// Jobs whose sinks are alive (fuzzing).
     #[doc(hidden)]
+    #[cfg(any(test, feature = "scripted"))]
     pub fn running_jobs(&self) -> Vec<JobId> {
         self.ctx.jobs.sinks().map(|(id, _)| id).collect()
     }

@@ -90,8 +90,10 @@ pub(crate) trait AnySink: Send + Debug {
     fn done(self: Box<Self>, ctx: &mut Ctx, result: Box<dyn Any + Send>, urcs: &mut Vec<Urc>) -> Resume;
     fn paused(&self, ctx: &Ctx) -> bool;
     /// A scripted event: `step ok <text>` / `step <error>` / `done ok` / `done <error>`.
+    #[cfg(any(test, feature = "scripted"))]
     fn script(&self, verb: &str, text: &str) -> Result<JobEvent, String>;
     /// An event from fuzz input.
+    #[cfg(any(test, feature = "scripted"))]
     fn fuzz(&self, kind: u8, data: &[u8]) -> JobEvent;
 }
 
@@ -140,6 +142,7 @@ impl<S: JobSink> AnySink for Erased<S> {
         self.0.paused(ctx)
     }
 
+    #[cfg(any(test, feature = "scripted"))]
     fn script(&self, verb: &str, text: &str) -> Result<JobEvent, String> {
         type P<S> = <S as JobSink>::Proto;
         /// `ok [TEXT]` gives `Some(TEXT)`, anything else is an error's text.
@@ -159,6 +162,7 @@ impl<S: JobSink> AnySink for Erased<S> {
         })
     }
 
+    #[cfg(any(test, feature = "scripted"))]
     fn fuzz(&self, kind: u8, data: &[u8]) -> JobEvent {
         type P<S> = <S as JobSink>::Proto;
         let byte = data.first().copied().unwrap_or(0);
@@ -347,6 +351,7 @@ impl JobTable {
     }
 
     /// Job `id`'s sink (in its record).
+    #[cfg(any(test, feature = "scripted"))]
     pub(crate) fn sink(&self, id: JobId) -> Option<&dyn AnySink> {
         self.jobs.get(&id)?.sink.as_deref()
     }

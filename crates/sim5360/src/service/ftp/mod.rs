@@ -180,6 +180,7 @@ impl Protocol for Ftp {
     type Op = FtpOp;
 
     /// ``, `dir <path>` or `size <bytes>`.
+    #[cfg(any(test, feature = "scripted"))]
     fn parse_step(text: &str) -> Result<FtpStep, String> {
         Ok(match text.split_once(' ') {
             None if text.is_empty() => FtpStep::Ok,
@@ -190,6 +191,7 @@ impl Protocol for Ftp {
     }
 
     /// A §5.15 code, 201-214.
+    #[cfg(any(test, feature = "scripted"))]
     fn parse_error(text: &str) -> Result<FtpError, String> {
         let code: u16 = text.parse().map_err(|_| format!("FTP error {text:?}: expected a code 201-214"))?;
         let e = FtpError::from_code(code);
@@ -199,6 +201,7 @@ impl Protocol for Ftp {
         Ok(e)
     }
 
+    #[cfg(any(test, feature = "scripted"))]
     fn fuzz_step(data: &[u8]) -> FtpStep {
         match data.first().map(|b| b % 3) {
             Some(1) => FtpStep::Dir(String::from_utf8_lossy(&data[1..]).into_owned()),
@@ -207,6 +210,7 @@ impl Protocol for Ftp {
         }
     }
 
+    #[cfg(any(test, feature = "scripted"))]
     fn fuzz_error(byte: u8) -> FtpError {
         FtpError::from_code(201 + u16::from(byte % 14))
     }

@@ -63,6 +63,7 @@ impl HttpError {
 }
 
 impl HttpError {
+    #[cfg(any(test, feature = "scripted"))]
     const ALL: [HttpError; 8] = [
         Self::Unknown,
         Self::Busy,
@@ -84,18 +85,22 @@ impl Protocol for Http {
     type Error = HttpError;
     type Op = NoOp;
 
+    #[cfg(any(test, feature = "scripted"))]
     fn parse_step(_: &str) -> Result<(), String> {
         Ok(())
     }
 
     /// A §6.2 code, 220-227.
+    #[cfg(any(test, feature = "scripted"))]
     fn parse_error(text: &str) -> Result<HttpError, String> {
         let code: u16 = text.parse().map_err(|_| format!("HTTP error {text:?}: expected a code 220-227"))?;
         HttpError::ALL.into_iter().find(|e| e.code() == code).ok_or(format!("HTTP error {code}: not a code of §6.2"))
     }
 
+    #[cfg(any(test, feature = "scripted"))]
     fn fuzz_step(_: &[u8]) {}
 
+    #[cfg(any(test, feature = "scripted"))]
     fn fuzz_error(byte: u8) -> HttpError {
         HttpError::ALL[usize::from(byte) % HttpError::ALL.len()]
     }
@@ -118,6 +123,7 @@ pub enum SessionError {
 }
 
 impl SessionError {
+    #[cfg(any(test, feature = "scripted"))]
     const ALL: [SessionError; 7] =
         [Self::PeerClosed, Self::Timeout, Self::Transfer, Self::Network, Self::Dns, Self::Connect, Self::Handshake];
 
@@ -144,18 +150,22 @@ impl Protocol for HttpSession {
     type Error = SessionError;
     type Op = NoOp;
 
+    #[cfg(any(test, feature = "scripted"))]
     fn parse_step(_: &str) -> Result<(), String> {
         Ok(())
     }
 
     /// A §7.7 code.
+    #[cfg(any(test, feature = "scripted"))]
     fn parse_error(text: &str) -> Result<SessionError, String> {
         let code: u16 = text.parse().map_err(|_| format!("HTTPS session error {text:?}: expected a code"))?;
         SessionError::ALL.into_iter().find(|e| e.code() == code).ok_or(format!("HTTPS session error {code}: unknown"))
     }
 
+    #[cfg(any(test, feature = "scripted"))]
     fn fuzz_step(_: &[u8]) {}
 
+    #[cfg(any(test, feature = "scripted"))]
     fn fuzz_error(byte: u8) -> SessionError {
         SessionError::ALL[usize::from(byte) % SessionError::ALL.len()]
     }

@@ -80,6 +80,7 @@ impl Protocol for Pop3 {
 
     /// ``, `stat <count> <octets>`, `list <n> <size>[;<n> <size>...]`,
     /// `header <line>[|<line>...]`, `uidl <id>`.
+    #[cfg(any(test, feature = "scripted"))]
     fn parse_step(text: &str) -> Result<Pop3Step, String> {
         let num = |s: &str| s.trim().parse::<u64>().map_err(|_| format!("bad number {s:?}"));
         let pair = |s: &str| -> Result<(u64, u64), String> {
@@ -99,10 +100,12 @@ impl Protocol for Pop3 {
         })
     }
 
+    #[cfg(any(test, feature = "scripted"))]
     fn parse_error(text: &str) -> Result<MailError, String> {
         MailError::parse(text)
     }
 
+    #[cfg(any(test, feature = "scripted"))]
     fn fuzz_step(data: &[u8]) -> Pop3Step {
         let n = |i: usize| u64::from(data.get(i).copied().unwrap_or(0));
         match data.first().map(|b| b % 5) {
@@ -114,6 +117,7 @@ impl Protocol for Pop3 {
         }
     }
 
+    #[cfg(any(test, feature = "scripted"))]
     fn fuzz_error(byte: u8) -> MailError {
         MailError::from_byte(byte)
     }

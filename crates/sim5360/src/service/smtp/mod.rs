@@ -33,16 +33,20 @@ impl Protocol for Smtp {
     type Error = MailError;
     type Op = NoOp;
 
+    #[cfg(any(test, feature = "scripted"))]
     fn parse_step(_: &str) -> Result<(), String> {
         Ok(())
     }
 
+    #[cfg(any(test, feature = "scripted"))]
     fn parse_error(text: &str) -> Result<MailError, String> {
         MailError::parse(text)
     }
 
+    #[cfg(any(test, feature = "scripted"))]
     fn fuzz_step(_: &[u8]) {}
 
+    #[cfg(any(test, feature = "scripted"))]
     fn fuzz_error(byte: u8) -> MailError {
         MailError::from_byte(byte)
     }

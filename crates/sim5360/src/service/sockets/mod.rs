@@ -73,6 +73,7 @@ pub enum SockError {
 }
 
 impl SockError {
+    #[cfg(any(test, feature = "scripted"))]
     const ALL: [SockError; 14] = [
         Self::Network,
         Self::NotOpened,
@@ -109,6 +110,7 @@ impl SockError {
     }
 
     /// The scripted name (transcripts): `network`, `refused` (= network), `timeout`, ...
+    #[cfg(any(test, feature = "scripted"))]
     fn name(self) -> &'static str {
         match self {
             Self::Network => "network",
@@ -230,6 +232,7 @@ impl Protocol for Sock {
 
     /// `connected [IP:PORT]`, `acked N`, `datagram IP:PORT TEXT`, `accepted IP:PORT`,
     /// `resolved IP...`, `probe MS`, `probe lost`.
+    #[cfg(any(test, feature = "scripted"))]
     fn parse_step(text: &str) -> Result<SockStep, String> {
         let (verb, rest) = text.split_once(' ').unwrap_or((text, ""));
         let addr = |s: &str| s.parse::<SocketAddr>().map_err(|e| format!("address {s:?}: {e}"));
@@ -253,6 +256,7 @@ impl Protocol for Sock {
         })
     }
 
+    #[cfg(any(test, feature = "scripted"))]
     fn parse_error(text: &str) -> Result<SockError, String> {
         if text == "refused" {
             return Ok(SockError::Network);
@@ -260,6 +264,7 @@ impl Protocol for Sock {
         SockError::ALL.into_iter().find(|e| e.name() == text).ok_or(format!("socket error {text:?}"))
     }
 
+    #[cfg(any(test, feature = "scripted"))]
     fn fuzz_step(data: &[u8]) -> SockStep {
         let from = SocketAddr::from(([127, 0, 0, 1], u16::from(data.get(1).copied().unwrap_or(0)) + 1));
         match data.first().copied().unwrap_or(0) % 6 {
@@ -272,6 +277,7 @@ impl Protocol for Sock {
         }
     }
 
+    #[cfg(any(test, feature = "scripted"))]
     fn fuzz_error(byte: u8) -> SockError {
         SockError::ALL[usize::from(byte) % SockError::ALL.len()]
     }

@@ -55,11 +55,13 @@ impl Protocol for TimeQuery {
     type Op = NoOp;
 
     /// An RFC 3339 time.
+    #[cfg(any(test, feature = "scripted"))]
     fn parse_step(text: &str) -> Result<DateTime<Utc>, String> {
         DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).map_err(|e| format!("{text:?}: {e}"))
     }
 
     /// `network` or `time`.
+    #[cfg(any(test, feature = "scripted"))]
     fn parse_error(text: &str) -> Result<TimeError, String> {
         match text {
             "network" => Ok(TimeError::Network),
@@ -68,11 +70,13 @@ impl Protocol for TimeQuery {
         }
     }
 
+    #[cfg(any(test, feature = "scripted"))]
     fn fuzz_step(data: &[u8]) -> DateTime<Utc> {
         let secs = data.iter().fold(0i64, |a, b| a.wrapping_mul(31).wrapping_add(i64::from(*b)));
         DateTime::from_timestamp(secs.rem_euclid(4_000_000_000), 0).unwrap_or_default()
     }
 
+    #[cfg(any(test, feature = "scripted"))]
     fn fuzz_error(byte: u8) -> TimeError {
         if byte.is_multiple_of(2) { TimeError::Network } else { TimeError::BadTime }
     }
