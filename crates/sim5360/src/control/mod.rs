@@ -308,7 +308,7 @@ pub fn handle(modem: &mut Modem, now: Instant, c: Control) -> Result<Value, Cont
     modem.act(now, |ctx| apply(ctx, c))
 }
 
-/// Apply `c` to the module's state (a reboot is asked for with `ctx.reboot`).
+/// Apply `c` to the module's state (a reboot is asked for with `ctx.power`).
 pub fn apply(ctx: &mut Ctx, c: Control) -> Result<Value, ControlError> {
     match c {
         Control::State => Ok(state(ctx)),
@@ -324,7 +324,7 @@ pub fn apply(ctx: &mut Ctx, c: Control) -> Result<Value, ControlError> {
             Ok(Value::Null)
         }
         Control::Reboot => {
-            ctx.reboot = true;
+            ctx.power = crate::modem::PowerRequest::Restart;
             Ok(Value::Null)
         }
         Control::DeliverSms(s) => deliver_sms(ctx, s),

@@ -6,7 +6,7 @@
 //! battery (92 %, 4.125 V), 33 °C, ADC 1200 mV. Per model: the SIM7600 reports the battery
 //! in volts only.
 
-use crate::modem::{CmdError, Ctx, Reply, table::CommandSpec};
+use crate::modem::{CmdError, Ctx, PowerRequest, Reply, table::CommandSpec};
 
 pub use super::device_state::Device;
 use v250::Args;
@@ -148,6 +148,6 @@ fn cvauxv_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
 /// `AT+CPOF`: `OK`, then the module powers off: it answers nothing and reports nothing
 /// until it is powered on again (a new `--tcp` connection, or a restart of the process).
 fn cpof(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    ctx.power_off = true;
+    ctx.power = PowerRequest::Off;
     Ok(Reply::ok())
 }

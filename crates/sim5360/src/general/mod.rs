@@ -6,7 +6,7 @@ pub mod device_state;
 
 use crate::modem::settings::{BAUD_RATES, SREGS, Settings};
 use crate::modem::table::CommandSpec;
-use crate::modem::{CmdError, Ctx, ModuleClock, PortRole, Reply, UrcRoute};
+use crate::modem::{CmdError, Ctx, ModuleClock, PortRole, PowerRequest, Reply, UrcRoute};
 use v250::{Args, CmeMode};
 
 pub const COMMANDS: &[CommandSpec] = &[
@@ -302,6 +302,6 @@ fn catr_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 
 /// `AT+CRESET` / `AT+REBOOT`: `OK`, then the module restarts (boot URCs again).
 fn reset(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    ctx.reboot = true;
+    ctx.power = PowerRequest::Restart;
     Ok(Reply::ok())
 }

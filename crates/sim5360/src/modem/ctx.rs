@@ -31,6 +31,18 @@ pub enum UrcRoute {
     Only(PortRole),
 }
 
+/// A change of power a command asked for (`AT+CRESET`, `AT+CFUN=1,1`, `AT+CPOF`, the
+/// control channel's reboot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PowerRequest {
+    #[default]
+    None,
+    /// Restart: every job stopped, every state at power-on, boot URCs again.
+    Restart,
+    /// Power off: the module answers nothing more.
+    Off,
+}
+
 /// State the command handlers work on.
 #[derive(Debug)]
 pub struct Ctx {
@@ -50,8 +62,9 @@ pub struct Ctx {
     pub clock: ModuleClock,
     /// The time of the input being handled (set by the core before every call).
     pub now: Instant,
-    /// Set by a handler to restart the module once the line's answer is out.
-    pub reboot: bool,
+    /// What a handler or an action asked of the module's power, done once the line's answer
+    /// is out (or the action is over).
+    pub power: PowerRequest,
     /// URCs raised by handlers, released after the line.
     pub urcs: Vec<Urc>,
     /// Jobs, their sinks and inputs, and offloaded work.
@@ -66,8 +79,6 @@ pub struct Ctx {
     pub aux: AuxPorts,
     /// The device model: battery, temperature, switches.
     pub device: crate::general::device_state::Device,
-    /// Set by a handler to power the module off once the line's answer is out.
-    pub power_off: bool,
     /// Commands are accepted once the first boot URC is out.
     pub awake: bool,
     /// The boot URCs of this power-on, in order.

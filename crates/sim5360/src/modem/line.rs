@@ -399,11 +399,7 @@ impl Modem {
     /// asked for happens now.
     fn after_line(&mut self, p: PortId) {
         self.take_ctx_urcs(Some(p));
-        if std::mem::take(&mut self.ctx.power_off) {
-            self.power_down();
-        } else if std::mem::take(&mut self.ctx.reboot) {
-            self.restart();
-        }
+        self.power_request();
     }
 
     /// Time passed for port `p`'s line: a delayed answer, an override's answer, the

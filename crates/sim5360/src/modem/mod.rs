@@ -48,7 +48,7 @@ pub mod timers;
 pub use aux::AuxPorts;
 pub use clock::{ModuleClock, WallClock};
 pub use configs::Configs;
-pub use ctx::{Ctx, UrcRoute};
+pub use ctx::{Ctx, PowerRequest, UrcRoute};
 pub use error::{CmdError, CmeError};
 pub use jobs::{ErrorOf, InputSource, JobSink, JobTable, Offload, Resume, StepOf, WorkId};
 pub use port::{PortId, PortRole};
@@ -138,7 +138,7 @@ impl Modem {
             nv: NvStore::new(cfg.nv),
             clock: ModuleClock::new(wall),
             now,
-            reboot: false,
+            power: PowerRequest::None,
             urcs: Vec::new(),
             jobs: JobTable::default(),
             timers: Timers::default(),
@@ -147,7 +147,6 @@ impl Modem {
             configs: cfg.configs,
             aux: AuxPorts::default(),
             device: Default::default(),
-            power_off: false,
             awake: false,
             boot_urcs: Vec::new(),
             rate_ok: |_| true,
@@ -215,18 +214,13 @@ impl Modem {
     /// Run an action from outside the AT ports (the network delivering an SMS, a call
     /// coming in: what the control channel and tests do) on the module's state at `now`,
     /// as a timer would run; the URCs it raises go where the network's go. Returns what
-    /// the action returns. A restart or power-off it asks for (`ctx.reboot`,
-    /// `ctx.power_off`) happens then; a line held by a `hang` override whose override it
+    /// the action returns. A restart or power-off it asks for (`ctx.power`) happens then; a line held by a `hang` override whose override it
     /// removed goes on.
     pub fn act<R>(&mut self, now: Instant, action: impl FnOnce(&mut Ctx) -> R) -> R {
         self.ctx.now = now;
         let r = action(&mut self.ctx);
         self.take_ctx_urcs(None);
-        if std::mem::take(&mut self.ctx.power_off) {
-            self.power_down();
-        } else if std::mem::take(&mut self.ctx.reboot) {
-            self.restart();
-        }
+        self.power_request();
         self.release_hung();
         self.process_rx();
         r

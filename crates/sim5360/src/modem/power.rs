@@ -1,7 +1,7 @@
 //! Power: the boot URCs of a power-on, a restart (`AT+CRESET`, `AT+CFUN=1,1`, the control
 //! channel's reboot) and a power-off (`AT+CPOF`).
 
-use super::{Ctx, Modem, Settings, Urc};
+use super::{Ctx, Modem, PowerRequest, Settings, Urc};
 use tracing::info;
 
 /// Boot URC `tag` of this power-on is due.
@@ -13,6 +13,15 @@ fn boot_urc(ctx: &mut Ctx, tag: u64) {
 }
 
 impl Modem {
+    /// Do what `ctx.power` asks for, if anything.
+    pub(super) fn power_request(&mut self) {
+        match std::mem::take(&mut self.ctx.power) {
+            PowerRequest::None => {}
+            PowerRequest::Restart => self.restart(),
+            PowerRequest::Off => self.power_down(),
+        }
+    }
+
     /// Every port's settings from the factory's and the saved profile (power-on).
     pub(super) fn load_settings(&mut self) {
         let mut settings = Settings::factory(self.ctx.settings.ipr);

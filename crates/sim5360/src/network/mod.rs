@@ -16,7 +16,7 @@ pub use state::{DEFAULT_PUK, NetState, Pdp, RegStat, Sim, SockAuth, SocketPdp, d
 
 pub use state::Radio;
 
-use crate::modem::{CmdError, CmeError, Ctx, Reply, Urc, table::CommandSpec};
+use crate::modem::{CmdError, CmeError, Ctx, PowerRequest, Reply, Urc, table::CommandSpec};
 use std::time::Duration;
 use v250::Args;
 
@@ -343,7 +343,9 @@ fn cfun_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     }
     let was = ctx.net.cfun;
     ctx.net.cfun = fun;
-    ctx.reboot = rst == 1;
+    if rst == 1 {
+        ctx.power = PowerRequest::Restart;
+    }
     if fun != 1 {
         set_registration(ctx, RegStat::NotSearching, RegStat::NotSearching);
     } else if was != 1 && ctx.net.sim == Sim::Ready && rst == 0 && ctx.net.coverage {

@@ -1,7 +1,7 @@
 //! `AT+CHTTPS*` rows, handlers and the session's sink. Choices are listed in
 //! docs/commands.md.
 
-use super::{Awaiting, HttpsState};
+use super::{HttpsState, Stack};
 use crate::job::{JobId, JobInput};
 use crate::modem::table::CommandSpec;
 use crate::modem::{CmdError, Ctx, DataSink, JobSink, Reply, Resume, Then, Urc};
@@ -55,19 +55,20 @@ fn answer(ctx: &mut Ctx, name: &str, result: Result<(), (u16, &'static str)>) ->
 
 /// `AT+CHTTPSSTART`.
 fn start(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
-    if state(ctx).started {
+    if state(ctx).stack != Stack::Stopped {
         return answer(ctx, args.name(), Err((STATE, "HTTPS stack already started")));
     }
-    state(ctx).started = true;
+    state(ctx).stack = Stack::Started;
     answer(ctx, args.name(), Ok(()))
 }
 
 /// `AT+CHTTPSSTOP`: releases the stack, closing a session still open.
 fn stop(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
-    if !state(ctx).started {
+    let stack = state(ctx).stack;
+    if stack == Stack::Stopped {
         return answer(ctx, args.name(), Err((STATE, "HTTPS stack not started")));
     }
-    if let Some(id) = state(ctx).session {
+    if let Some(id) = stack.session() {
         ctx.jobs.abort(id);
     }
     *state(ctx) = HttpsState::default();
@@ -84,7 +85,7 @@ fn open(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     if host.is_empty() || host.contains(char::is_whitespace) {
         return answer(ctx, args.name(), Err((INVALID, "empty host")));
     }
-    if !state(ctx).started || state(ctx).session.is_some() {
+    if state(ctx).stack != Stack::Started {
         return answer(ctx, args.name(), Err((STATE, "stack not started or a session is open")));
     }
     if !ctx.net.registered() {
@@ -94,9 +95,7 @@ fn open(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let label = job.label("session");
     let id = ctx.jobs.start(label, SessionSink, move |io| crate::service::http::job::run_session(job, io));
     let h = state(ctx);
-    h.session = Some(id);
-    h.connected = false;
-    h.awaiting = Awaiting::Connect;
+    h.stack = Stack::Opening(id);
     h.cache.clear();
     h.notified = false;
     Ok(if lte(ctx) { Reply::ok() } else { Reply::ok().then(Then::Wait(id)) })
@@ -106,10 +105,10 @@ fn open(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
 /// it (a server that stopped reading cannot hold the close back).
 fn close(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
     let h = state(ctx);
-    let Some(id) = h.session.filter(|_| h.connected && h.awaiting == Awaiting::Nothing) else {
+    let Some(id) = h.stack.open() else {
         return answer(ctx, args.name(), Err((STATE, "no open session")));
     };
-    *h = HttpsState { started: true, ..HttpsState::default() };
+    *h = HttpsState { stack: Stack::Started, ..HttpsState::default() };
     ctx.jobs.abort(id);
     answer(ctx, args.name(), Ok(()))
 }
@@ -137,8 +136,7 @@ impl DataSink for ToSession {
 }
 
 fn open_session(ctx: &mut Ctx) -> Option<JobId> {
-    let h = state(ctx);
-    h.session.filter(|_| h.connected)
+    state(ctx).stack.open()
 }
 
 /// `AT+CHTTPSSEND=<length>`: `>`, exactly `<length>` bytes (1-4096) relayed, `OK`. While
@@ -185,7 +183,7 @@ fn recv_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 fn recv(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let max = args.next_in::<u32>(1..=RECV_MAX)?;
     args.finish()?;
-    if !state(ctx).started {
+    if state(ctx).stack == Stack::Stopped {
         return answer(ctx, args.name(), Err((STATE, "HTTPS stack not started")));
     }
     let h = state(ctx);
@@ -222,8 +220,8 @@ impl JobSink for SessionSink {
     fn step(&mut self, ctx: &mut Ctx, _connected: Result<(), SessionError>, urcs: &mut Vec<Urc>) -> Resume {
         // The only step of a session: connected.
         let h = state(ctx);
-        h.connected = true;
-        h.awaiting = Awaiting::Nothing;
+        let Stack::Opening(id) = h.stack else { return None };
+        h.stack = Stack::Open(id);
         if lte(ctx) {
             urcs.push(Urc::Line("+CHTTPSOPSE: 0".into()));
             return None;
@@ -232,13 +230,11 @@ impl JobSink for SessionSink {
     }
 
     fn done(self, ctx: &mut Ctx, result: Result<(), SessionError>, urcs: &mut Vec<Urc>) -> Resume {
-        let h = state(ctx);
-        let awaiting = std::mem::take(&mut h.awaiting);
-        h.session = None;
-        h.connected = false;
         let lte = ctx.profile.https_async();
-        match awaiting {
-            Awaiting::Connect => {
+        let h = state(ctx);
+        let was = std::mem::replace(&mut h.stack, Stack::Started);
+        match was {
+            Stack::Opening(_) => {
                 let code = result.err().unwrap_or(SessionError::Network).code();
                 if lte {
                     urcs.push(Urc::Line(format!("+CHTTPSOPSE: {code}")));
@@ -246,8 +242,13 @@ impl JobSink for SessionSink {
                 }
                 Some(Err(CmdError::Refused("could not open the session")))
             }
-            Awaiting::Nothing => {
+            Stack::Open(_) => {
                 urcs.push(Urc::Line("+CHTTPSNOTIFY: PEER CLOSED".into()));
+                None
+            }
+            // A stopped stack's session ends unannounced.
+            Stack::Stopped | Stack::Started => {
+                h.stack = was;
                 None
             }
         }

@@ -21,23 +21,43 @@ use crate::modem::Service;
 
 pub use crate::service::cache::{CACHE_MAX, Cache};
 
-/// What the session job's next end or step answers.
+/// Where the HTTPS stack is: one state, moved by its commands and its session's events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Awaiting {
-    /// Nothing: an end is the server closing (`+CHTTPSNOTIFY: PEER CLOSED`).
+pub enum Stack {
+    /// Not acquired (`AT+CHTTPSSTART` acquires it).
     #[default]
-    Nothing,
-    /// `AT+CHTTPSOPSE`: the connection.
-    Connect,
+    Stopped,
+    /// Acquired, no session.
+    Started,
+    /// `AT+CHTTPSOPSE` is connecting with this job: its step is the connection, its end a
+    /// failure to open.
+    Opening(JobId),
+    /// A session is open with this job: its end is the server closing.
+    Open(JobId),
+}
+
+impl Stack {
+    /// The open session's job.
+    pub fn open(self) -> Option<JobId> {
+        match self {
+            Self::Open(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The session's job, open or opening.
+    pub fn session(self) -> Option<JobId> {
+        match self {
+            Self::Opening(id) | Self::Open(id) => Some(id),
+            Self::Stopped | Self::Started => None,
+        }
+    }
 }
 
 /// `AT+CHTTPS*` state.
 #[derive(Debug, Default)]
 pub struct HttpsState {
-    pub started: bool,
-    pub session: Option<JobId>,
-    pub connected: bool,
-    pub awaiting: Awaiting,
+    pub stack: Stack,
     pub cache: Cache,
     /// `RECV EVENT` already printed for the data now cached.
     pub notified: bool,

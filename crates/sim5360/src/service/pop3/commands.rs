@@ -2,7 +2,7 @@
 //! docs/commands.md.
 
 use super::job::Pop3Job;
-use super::{Pop3, Pop3Op, Pop3State, Pop3Step, ResultFor, result_urc};
+use super::{Pop3, Pop3Op, Pop3State, Pop3Step, ResultFor, Session, result_urc};
 use crate::efs::{Drive, EfsError, EfsPath};
 use crate::modem::table::CommandSpec;
 use crate::modem::{CmdError, Ctx, JobSink, OutputStream, Reply, Resume, Then, Urc};
@@ -50,7 +50,7 @@ fn srv_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let pwd = args.next_str_max(MAX_STR)?;
     let port = args.opt_in::<u16>(1..=65535)?.unwrap_or(110);
     args.finish()?;
-    if state(ctx).session.is_some() {
+    if state(ctx).session != Session::Closed {
         return Err(CmdError::Refused("a POP3 session is open"));
     }
     if server.is_empty()
@@ -69,18 +69,17 @@ fn srv_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
 }
 
 fn srv_clear(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    if state(ctx).session.is_some() {
+    if state(ctx).session != Session::Closed {
         return Err(CmdError::Refused("a POP3 session is open"));
     }
-    let session = state(ctx).session;
-    *state(ctx) = Pop3State { session, ..Default::default() };
+    *state(ctx) = Pop3State::default();
     Ok(Reply::ok())
 }
 
 /// `AT+POP3IN`: `OK`, then `+POP3: SUCCESS` once logged in (or a failure URC).
 fn login(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     let p = state(ctx);
-    if p.session.is_some() {
+    if p.session != Session::Closed {
         return Err(CmdError::Refused("already logged in"));
     }
     if p.server.is_empty() {
@@ -92,8 +91,7 @@ fn login(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
         return Ok(Reply::ok());
     }
     let id = ctx.jobs.start(job.label(), Pop3Sink, move |io| super::job::run(job, io));
-    state(ctx).session = Some(id);
-    state(ctx).logged_in = false;
+    state(ctx).session = Session::LoggingIn(id);
     state(ctx).current = Some(ResultFor::Login);
     Ok(Reply::ok())
 }
@@ -101,7 +99,7 @@ fn login(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 /// Hand `op` to the logged-in, idle session; `wait`: the line waits for the result.
 fn op(ctx: &mut Ctx, op: Pop3Op, pending: ResultFor, wait: bool) -> Result<Reply, CmdError> {
     let p = state(ctx);
-    let Some(id) = p.session.filter(|_| p.logged_in) else {
+    let Session::LoggedIn(id) = p.session else {
         return Err(CmdError::Refused("not logged in (AT+POP3IN)"));
     };
     if p.current.is_some() {
@@ -165,10 +163,9 @@ fn out(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 
 /// `AT+POP3STOP`: drop the session without QUIT (deletions are discarded); `OK`.
 fn stop(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    if let Some(id) = state(ctx).session.take() {
+    if let Some(id) = std::mem::take(&mut state(ctx).session).job() {
         ctx.jobs.abort(id);
     }
-    state(ctx).logged_in = false;
     state(ctx).current = None;
     Ok(Reply::ok())
 }
@@ -198,7 +195,7 @@ struct Pop3Sink;
 impl Pop3Sink {
     /// The GET flow after UIDL: stage the file and ask for the mail.
     fn start_retr(ctx: &mut Ctx, n: u32, dele: bool, uidl: &str) -> Result<(), MailError> {
-        let id = state(ctx).session.ok_or(MailError::Server)?;
+        let id = state(ctx).session.job().ok_or(MailError::Server)?;
         let name = mail_name(ctx, uidl, n);
         let path = email_dir(ctx).and_then(|d| d.child(&name)).map_err(|_| MailError::Server)?;
         let file = ctx.efs.store.create(&path, None).map_err(|e| {
@@ -235,7 +232,10 @@ impl JobSink for Pop3Sink {
         let fail = |urcs: &mut Vec<Urc>, e: MailError| urcs.push(Urc::Line(result_urc(Err(e))));
         match (state(ctx).current.take(), result) {
             (Some(ResultFor::Login), Ok(_)) => {
-                state(ctx).logged_in = true;
+                let p = state(ctx);
+                if let Session::LoggingIn(id) = p.session {
+                    p.session = Session::LoggedIn(id);
+                }
                 urcs.push(Urc::Line(result_urc(Ok(()))));
                 None
             }
@@ -281,7 +281,7 @@ impl JobSink for Pop3Sink {
                     move |ctx, r, urcs| {
                         let p = state(ctx);
                         p.current = None;
-                        match (r, p.session) {
+                        match (r, p.session.job()) {
                             (Ok(()), Some(id)) if dele => {
                                 p.current = Some(ResultFor::GetDele { path });
                                 ctx.jobs.send_op::<Pop3>(id, Pop3Op::Dele(n));
@@ -319,8 +319,7 @@ impl JobSink for Pop3Sink {
 
     fn done(self, ctx: &mut Ctx, result: Result<(), MailError>, urcs: &mut Vec<Urc>) -> Resume {
         let p = state(ctx);
-        p.session = None;
-        p.logged_in = false;
+        p.session = Session::Closed;
         let waiting = matches!(p.current, Some(ResultFor::Num | ResultFor::List | ResultFor::Hdr));
         p.current = None;
         urcs.push(Urc::Line(result_urc(result)));

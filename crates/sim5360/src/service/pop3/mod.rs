@@ -159,9 +159,31 @@ pub struct Pop3State {
     pub user: String,
     pub password: String,
     pub port: u16,
-    pub session: Option<JobId>,
-    pub logged_in: bool,
+    pub session: Session,
+    /// The operation of the session whose result comes next.
     pub current: Option<ResultFor>,
+}
+
+/// The POP3 session: one state, moved by `AT+POP3IN`, the login's result, the job's end and
+/// `AT+POP3STOP`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Session {
+    #[default]
+    Closed,
+    /// `AT+POP3IN` runs with this job.
+    LoggingIn(JobId),
+    /// Logged in: the job takes operations.
+    LoggedIn(JobId),
+}
+
+impl Session {
+    /// The session's job, logged in or not.
+    pub fn job(self) -> Option<JobId> {
+        match self {
+            Self::LoggingIn(id) | Self::LoggedIn(id) => Some(id),
+            Self::Closed => None,
+        }
+    }
 }
 
 impl Service for Pop3State {}
@@ -173,8 +195,7 @@ impl Default for Pop3State {
             user: String::new(),
             password: String::new(),
             port: 110,
-            session: None,
-            logged_in: false,
+            session: Session::Closed,
             current: None,
         }
     }
@@ -188,7 +209,6 @@ impl std::fmt::Debug for Pop3State {
             .field("password", &"***")
             .field("port", &self.port)
             .field("session", &self.session)
-            .field("logged_in", &self.logged_in)
             .field("current", &self.current)
             .finish()
     }

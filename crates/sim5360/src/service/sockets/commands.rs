@@ -275,7 +275,7 @@ fn ccfg_test(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 /// `AT+CIPTIMEOUT=[<netopen_timeout>][,[<cipopen_timeout>][,[<cipsend_timeout>]]]` (ms).
 fn timeouts(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let mut t = state(ctx).timeouts;
-    for slot in &mut t {
+    for slot in [&mut t.netopen, &mut t.cipopen, &mut t.cipsend] {
         if let Some(v) = args.opt_in::<u32>(3000..=120_000)? {
             *slot = v;
         }
@@ -286,8 +286,8 @@ fn timeouts(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
 }
 
 fn timeouts_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    let [a, b, c] = state(ctx).timeouts;
-    Ok(Reply::line(format!("+CIPTIMEOUT: {a},{b},{c}")))
+    let t = state(ctx).timeouts;
+    Ok(Reply::line(format!("+CIPTIMEOUT: {},{},{}", t.netopen, t.cipopen, t.cipsend)))
 }
 
 /// `AT+CIPHEAD[=<0|1>]`: push-mode data with the `+IPD<len>` header (exec: 1).
@@ -421,7 +421,7 @@ fn open(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     if transparent && (l != 0 || kind != Kind::Tcp) {
         return Err(link_error(ctx, "+CIPOPEN", l, SockError::NotSupported, "transparent mode has TCP link 0 only"));
     }
-    let [_, open_ms, send_ms] = s.timeouts;
+    let (open_ms, send_ms) = (s.timeouts.cipopen, s.timeouts.cipsend);
     let generation = s.next_generation();
     let sink = LinkSink { link: l, generation };
     let send_timeout = Duration::from_millis(u64::from(send_ms));

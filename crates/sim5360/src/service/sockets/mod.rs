@@ -393,8 +393,8 @@ pub struct SocketState {
     pub cipmode: u8,
     pub sendmode: u8,
     pub ccfg: Ccfg,
-    /// `AT+CIPTIMEOUT`: NETOPEN, CIPOPEN, CIPSEND timeouts in ms.
-    pub timeouts: [u32; 3],
+    /// `AT+CIPTIMEOUT`.
+    pub timeouts: CipTimeouts,
     pub head: bool,
     pub srip: bool,
     /// `AT+CIPRXGET` mode: false push, true buffer.
@@ -406,6 +406,20 @@ pub struct SocketState {
     /// server port being closed (as `+SERVERSTOP` does for one).
     pub netclose_pending: bool,
     generation: u64,
+}
+
+/// `AT+CIPTIMEOUT`: how long `AT+NETOPEN`, `AT+CIPOPEN` and `AT+CIPSEND` may take, in ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CipTimeouts {
+    pub netopen: u32,
+    pub cipopen: u32,
+    pub cipsend: u32,
+}
+
+impl Default for CipTimeouts {
+    fn default() -> Self {
+        Self { netopen: 120_000, cipopen: 120_000, cipsend: 120_000 }
+    }
 }
 
 /// The family's part of the control channel's state report: the service and the links.
@@ -432,7 +446,7 @@ impl Default for SocketState {
             cipmode: 0,
             sendmode: 0,
             ccfg: Ccfg::default(),
-            timeouts: [120_000; 3],
+            timeouts: CipTimeouts::default(),
             head: true,
             srip: true,
             buffered: false,

@@ -191,7 +191,7 @@ impl JobSink for ServerSink {
                     return None;
                 };
                 let generation = s.next_generation();
-                let send_timeout = Duration::from_millis(u64::from(s.timeouts[2]));
+                let send_timeout = Duration::from_millis(u64::from(s.timeouts.cipsend));
                 let id = ctx.jobs.start(
                     format!("socket {l} tcp accepted {peer} server {}", self.index),
                     LinkSink { link: l, generation },
