@@ -5,13 +5,15 @@
 //! goes to the outbox (and calls are answered as before).
 //!
 //! A modem's core never waits on another: it queues what it sends beyond itself
-//! (`Ctx::uplink`, JSON), its runner hands that to the core network, which delivers it to
+//! (`Ctx::uplink`, a typed `Uplink`: an SMS or a call event), its runner hands that to the core
+//! network (the one place that gives it a wire form, JSON on a broker), which delivers it to
 //! the other modem as a control action through that modem's hub. A message for a member
 //! that cannot take it now (no SIM, no coverage) is held and tried again (store and
 //! forward), a bounded number of times.
 
 use super::Control;
 use super::http::Hub;
+use crate::network::{CallEvent, Uplink};
 use crate::profile::{Identity, luhn_complete};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -219,12 +221,11 @@ impl CoreNetwork {
                     }
                     Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
                         let Some(net) = weak.upgrade() else { return };
-                        match serde_json::from_slice::<Value>(&p.payload) {
-                            Ok(msg) => {
-                                let from = msg["from"].as_str().unwrap_or("").to_owned();
+                        match serde_json::from_slice::<Value>(&p.payload).ok().as_ref().and_then(from_wire) {
+                            Some((from, msg)) => {
                                 tokio::spawn(async move { net.deliver(&from, msg).await });
                             }
-                            Err(e) => tracing::info!("core network: a message on {} is not JSON: {e}", p.topic),
+                            None => tracing::info!("core network: what came on {} is not a message", p.topic),
                         }
                     }
                     Ok(_) => {}
@@ -249,21 +250,20 @@ impl CoreNetwork {
     }
 
     /// Take `msg` from the modem with number `from` and deliver it (in the background).
-    pub fn send(self: &Arc<Self>, from: &str, msg: Value) {
+    pub fn send(self: &Arc<Self>, from: &str, msg: Uplink) {
         let me = self.clone();
         let from = from.to_owned();
         tokio::spawn(async move { me.deliver(&from, msg).await });
     }
 
-    async fn deliver(&self, from: &str, msg: Value) {
-        let Some(to) = msg["to"].as_str().map(str::to_owned) else { return };
+    async fn deliver(&self, from: &str, msg: Uplink) {
+        let to = msg.to().to_owned();
         let Some(hub) = self.member(&to) else {
             match &self.broker {
                 Some(b) => {
-                    let kind = if msg["kind"] == "sms" { "sms" } else { "call" };
-                    let mut m = msg.clone();
-                    m["from"] = from.into();
-                    if let Err(e) = b.publish(topic(kind, &to), rumqttc::QoS::AtLeastOnce, false, m.to_string()).await {
+                    let kind = if matches!(msg, Uplink::Sms { .. }) { "sms" } else { "call" };
+                    let wire = to_wire(&msg, from).to_string();
+                    if let Err(e) = b.publish(topic(kind, &to), rumqttc::QoS::AtLeastOnce, false, wire).await {
                         tracing::warn!("core network: publish for {to}: {e}");
                     }
                 }
@@ -272,22 +272,16 @@ impl CoreNetwork {
             return;
         };
         let to = to.as_str();
-        let control = match msg["kind"].as_str() {
-            Some("sms") => {
-                let Some(pdu) = msg["pdu"].as_str() else { return };
-                Control::DeliverSms(super::SmsIn {
-                    from: from.to_owned(),
-                    text: None,
-                    pdu: Some(pdu.to_owned()),
-                    dcs: None,
-                    class: None,
-                })
-            }
-            Some("dial") => Control::Ring(from.to_owned()),
-            Some(event @ ("ringing" | "answered" | "busy" | "hangup" | "noanswer")) => {
-                Control::Peer { from: from.to_owned(), event: event.to_owned() }
-            }
-            _ => return,
+        let control = match &msg {
+            Uplink::Sms { pdu, .. } => Control::DeliverSms(super::SmsIn {
+                from: from.to_owned(),
+                text: None,
+                pdu: Some(pdu.clone()),
+                dcs: None,
+                class: None,
+            }),
+            Uplink::Call { event: CallEvent::Dial, .. } => Control::Ring(from.to_owned()),
+            Uplink::Call { event, .. } => Control::Peer { from: from.to_owned(), event: *event },
         };
         let is_sms = matches!(control, Control::DeliverSms(_));
         for attempt in 0..RETRIES {
@@ -296,9 +290,10 @@ impl CoreNetwork {
                 // A call to a member that cannot take it: the caller hears busy.
                 Err(e) if !is_sms => {
                     tracing::info!("core network: call from {from} to {to} refused: {}", e.error);
-                    if msg["kind"] == "dial" {
+                    if matches!(msg, Uplink::Call { event: CallEvent::Dial, .. }) {
                         // The caller hears busy (through the broker if it is elsewhere).
-                        Box::pin(self.deliver(to, message("busy", from, Value::Null))).await;
+                        let busy = Uplink::Call { to: from.to_owned(), event: CallEvent::Busy };
+                        Box::pin(self.deliver(to, busy)).await;
                     }
                     return;
                 }
@@ -313,15 +308,25 @@ impl CoreNetwork {
     }
 }
 
-/// An uplink message (what a modem's families queue for the core network).
-pub fn message(kind: &str, to: &str, extra: Value) -> Value {
-    let mut v = json!({ "kind": kind, "to": to });
-    if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
-        for (k, x) in e {
-            o.insert(k.clone(), x.clone());
-        }
+/// A message's wire form on the broker: `{"kind": "sms", "to", "from", "pdu"}` or
+/// `{"kind": <call event>, "to", "from"}`.
+pub fn to_wire(msg: &Uplink, from: &str) -> Value {
+    match msg {
+        Uplink::Sms { to, pdu } => json!({ "kind": "sms", "to": to, "from": from, "pdu": pdu }),
+        Uplink::Call { to, event } => json!({ "kind": event.as_str(), "to": to, "from": from }),
     }
-    v
+}
+
+/// A message from the broker (see [`to_wire`]) and who sent it; `None` for one that is
+/// not a message.
+pub fn from_wire(v: &Value) -> Option<(String, Uplink)> {
+    let to = v["to"].as_str()?.to_owned();
+    let from = v["from"].as_str().unwrap_or_default().to_owned();
+    let msg = match v["kind"].as_str()? {
+        "sms" => Uplink::Sms { to, pdu: v["pdu"].as_str()?.to_owned() },
+        kind => Uplink::Call { to, event: CallEvent::parse(kind)? },
+    };
+    Some((from, msg))
 }
 
 #[cfg(test)]
@@ -349,6 +354,19 @@ mod tests {
             std::fs::write(&p, bad).unwrap();
             assert!(FleetFile::load(&p).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn messages_round_trip_their_wire_form() {
+        let sms = Uplink::Sms { to: "+1555".into(), pdu: "0400".into() };
+        assert_eq!(to_wire(&sms, "+1444"), json!({"kind": "sms", "to": "+1555", "from": "+1444", "pdu": "0400"}));
+        for event in CallEvent::ALL {
+            let call = Uplink::Call { to: "+1555".into(), event };
+            assert_eq!(from_wire(&to_wire(&call, "+1444")), Some(("+1444".to_owned(), call)));
+        }
+        assert_eq!(from_wire(&to_wire(&sms, "+1444")), Some(("+1444".to_owned(), sms)));
+        assert_eq!(from_wire(&json!({"kind": "fax", "to": "+1"})), None);
+        assert_eq!(from_wire(&json!({"kind": "sms", "to": "+1"})), None);
     }
 
     #[test]

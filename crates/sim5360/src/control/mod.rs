@@ -220,11 +220,10 @@ pub enum Control {
     Ring(String),
     /// The remote party ends the call.
     Hangup,
-    /// The other modem of a fleet call: `ringing`, `answered`, `busy`, `noanswer` or
-    /// `hangup`.
+    /// The other modem of a fleet call: ringing, answered, busy, no answer or hung up.
     Peer {
         from: String,
-        event: String,
+        event: crate::network::CallEvent,
     },
     AddOverride(OverrideSpec),
     RemoveOverride(u64),
@@ -368,7 +367,7 @@ pub fn apply(ctx: &mut Ctx, c: Control) -> Result<Value, ControlError> {
             }
         }
         Control::Peer { from, event } => {
-            voice::peer_event(ctx, &from, &event).map(|()| Value::Null).map_err(ControlError::impossible)
+            voice::peer_event(ctx, &from, event).map(|()| Value::Null).map_err(ControlError::impossible)
         }
         Control::AddOverride(o) => ctx.overrides.add(o).map(|id| json!({ "id": id })).map_err(ControlError::bad),
         Control::RemoveOverride(id) => {

@@ -102,7 +102,7 @@ pub struct Ctx {
     pub notes: Vec<String>,
     /// Messages for the network beyond this module (another modem of a fleet), taken by
     /// the runner (see `Modem::poll_uplink`); the core does not read them.
-    pub uplink: Vec<serde_json::Value>,
+    pub uplink: Vec<crate::network::state::Uplink>,
 }
 
 impl Ctx {

@@ -191,7 +191,7 @@ impl Modem {
     }
 
     /// The next message for the network beyond this module, oldest first.
-    pub fn poll_uplink(&mut self) -> Option<serde_json::Value> {
+    pub fn poll_uplink(&mut self) -> Option<crate::network::state::Uplink> {
         (!self.ctx.uplink.is_empty()).then(|| self.ctx.uplink.remove(0))
     }
 

@@ -12,7 +12,7 @@ pub mod radio;
 pub mod state;
 
 use state::PIN_TRIES;
-pub use state::{DEFAULT_PUK, NetState, Pdp, RegStat, Sim, SockAuth, SocketPdp, default_pdp};
+pub use state::{CallEvent, DEFAULT_PUK, NetState, Pdp, RegStat, Sim, SockAuth, SocketPdp, Uplink, default_pdp};
 
 pub use state::Radio;
 

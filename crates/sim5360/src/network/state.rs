@@ -239,3 +239,60 @@ impl Default for Radio {
 pub fn default_pdp(apn: &str) -> Pdp {
     Pdp { pdp_type: "IP".into(), apn: apn.into(), addr: "0.0.0.0".into(), d_comp: 0, h_comp: 0 }
 }
+
+/// How a call goes, as one modem of a fleet tells the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallEvent {
+    Dial,
+    Ringing,
+    Answered,
+    Busy,
+    NoAnswer,
+    Hangup,
+}
+
+impl CallEvent {
+    pub const ALL: [CallEvent; 6] =
+        [Self::Dial, Self::Ringing, Self::Answered, Self::Busy, Self::NoAnswer, Self::Hangup];
+
+    /// Its wire name (`dial`, `ringing`, `answered`, `busy`, `noanswer`, `hangup`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dial => "dial",
+            Self::Ringing => "ringing",
+            Self::Answered => "answered",
+            Self::Busy => "busy",
+            Self::NoAnswer => "noanswer",
+            Self::Hangup => "hangup",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for CallEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A message for the network beyond this module (another modem of a fleet), taken by the
+/// runner; only the fleet's core network gives it a wire form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Uplink {
+    /// An SMS-SUBMIT's message as the SMS-DELIVER TPDU the target gets (hex).
+    Sms { to: String, pdu: String },
+    /// A call's progress, for the other party.
+    Call { to: String, event: CallEvent },
+}
+
+impl Uplink {
+    /// The number it is for.
+    pub fn to(&self) -> &str {
+        match self {
+            Self::Sms { to, .. } | Self::Call { to, .. } => to,
+        }
+    }
+}

@@ -11,6 +11,7 @@
 
 use crate::modem::table::CommandSpec;
 use crate::modem::{CmdError, CmeError, Ctx, Reply, Service, Then, TimerId, Urc};
+use crate::network::{CallEvent, Uplink};
 use crate::service::sms::pdu::Address;
 use std::time::{Duration, Instant};
 use v250::Args;
@@ -93,8 +94,8 @@ fn in_fleet(ctx: &Ctx, number: &str) -> bool {
 }
 
 /// Tell the other modem of a fleet call.
-fn to_peer(ctx: &mut Ctx, event: &str, number: &str) {
-    ctx.uplink.push(crate::control::fleet::message(event, number, serde_json::Value::Null));
+fn to_peer(ctx: &mut Ctx, event: CallEvent, number: &str) {
+    ctx.uplink.push(Uplink::Call { to: number.to_owned(), event });
 }
 
 fn config(ctx: &Ctx) -> CallConfig {
@@ -195,7 +196,7 @@ fn dial(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     tracing::info!(%number, "dialling");
     let fleet = in_fleet(ctx, &number);
     if fleet {
-        to_peer(ctx, "dial", &number);
+        to_peer(ctx, CallEvent::Dial, &number);
     }
     let number = Address::parse(&number);
     state(ctx).call = Some(Call { dir: 0, stat: Stat::Dialing, number, since: None, rings: 0, timer: None, fleet });
@@ -268,7 +269,7 @@ pub fn ring(ctx: &mut Ctx, number: &str) -> Result<(), &'static str> {
     }
     let fleet = in_fleet(ctx, number);
     if fleet {
-        to_peer(ctx, "ringing", number);
+        to_peer(ctx, CallEvent::Ringing, number);
     }
     let number = Address::parse(number);
     state(ctx).call = Some(Call { dir: 1, stat: Stat::Incoming, number, since: None, rings: 0, timer: None, fleet });
@@ -288,7 +289,7 @@ fn ring_again(ctx: &mut Ctx, generation: u64) {
     if c.rings >= RINGS_BEFORE_MISSED {
         let who = c.number.number.clone();
         if c.fleet {
-            to_peer(ctx, "noanswer", &who);
+            to_peer(ctx, CallEvent::NoAnswer, &who);
         }
         let t = ctx.clock.now_local().format("%I:%M%p");
         ctx.urcs.push(Urc::Line(format!("MISSED_CALL: {t} {who}")));
@@ -325,7 +326,7 @@ fn answer(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
                 ctx.timers.cancel(t);
             }
             if let Some(p) = peer {
-                to_peer(ctx, "answered", &p);
+                to_peer(ctx, CallEvent::Answered, &p);
             }
             ctx.urcs.push(Urc::Line("VOICE CALL: BEGIN".into()));
             changed(ctx);
@@ -341,7 +342,7 @@ fn hang_up(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
         && c.fleet
     {
         let peer = c.number.number.clone();
-        to_peer(ctx, "hangup", &peer);
+        to_peer(ctx, CallEvent::Hangup, &peer);
     }
     end(ctx, &[]);
     Ok(Reply::ok())
@@ -350,26 +351,26 @@ fn hang_up(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 /// The other modem of a fleet call: it is `ringing` (our call alerts), `answered` (our
 /// call begins), is `busy` or gave
 /// `noanswer` (our call ends so), or hung up (`hangup`: NO CARRIER).
-pub fn peer_event(ctx: &mut Ctx, from: &str, event: &str) -> Result<(), &'static str> {
+pub fn peer_event(ctx: &mut Ctx, from: &str, event: CallEvent) -> Result<(), &'static str> {
     let now = ctx.now;
     let Some(c) = state(ctx).call.as_mut() else { return Err("no call") };
     if c.number.digits() != from.trim_start_matches('+') {
         return Err("no call with that number");
     }
     match event {
-        "ringing" if c.dir == 0 && c.stat == Stat::Dialing => {
+        CallEvent::Ringing if c.dir == 0 && c.stat == Stat::Dialing => {
             c.stat = Stat::Alerting;
             changed(ctx);
         }
-        "answered" if c.dir == 0 && c.stat != Stat::Active => {
+        CallEvent::Answered if c.dir == 0 && c.stat != Stat::Active => {
             c.stat = Stat::Active;
             c.since = Some(now);
             ctx.urcs.push(Urc::Line("VOICE CALL: BEGIN".into()));
             changed(ctx);
         }
-        "busy" => end(ctx, &["BUSY"]),
-        "noanswer" => end(ctx, &["NO ANSWER"]),
-        "hangup" => end(ctx, &["NO CARRIER"]),
+        CallEvent::Busy => end(ctx, &["BUSY"]),
+        CallEvent::NoAnswer => end(ctx, &["NO ANSWER"]),
+        CallEvent::Hangup => end(ctx, &["NO CARRIER"]),
         _ => return Err("not an event of this call"),
     }
     Ok(())

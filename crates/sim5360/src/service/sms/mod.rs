@@ -385,7 +385,7 @@ pub fn submit(ctx: &mut Ctx, mut s: Submit, sca: Option<Address>) -> Result<u8, 
     } else if ctx.configs.get::<crate::control::fleet::Directory>().is_some_and(|dir| dir.contains(&s.da.number)) {
         // Another modem of the fleet: the core network delivers it there.
         let tpdu = pdu::to_hex(&Tpdu::Deliver(d).encode());
-        ctx.uplink.push(crate::control::fleet::message("sms", &s.da.number, serde_json::json!({ "pdu": tpdu })));
+        ctx.uplink.push(crate::network::Uplink::Sms { to: s.da.number.clone(), pdu: tpdu });
     }
     if s.fo & pdu::SRR != 0 {
         schedule(ctx, Pending::Report { mr, to: s.da.clone(), submitted });
