@@ -15,27 +15,10 @@ use mail_builder::headers::content_type::ContentType;
 use mail_builder::headers::raw::Raw;
 use mail_builder::mime::{BodyPart, MimePart};
 
-/// Content type by file extension (what the module would guess for common media).
+/// Content type by file extension (mime_guess's table), `application/octet-stream` when
+/// it has none.
 pub fn content_type(name: &str) -> &'static str {
-    let ext = name.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
-    match ext.as_str() {
-        "txt" | "log" | "csv" => "text/plain",
-        "htm" | "html" => "text/html",
-        "jpg" | "jpeg" => "image/jpeg",
-        "png" => "image/png",
-        "gif" => "image/gif",
-        "bmp" => "image/bmp",
-        "pdf" => "application/pdf",
-        "zip" => "application/zip",
-        "amr" => "audio/amr",
-        "mp3" => "audio/mpeg",
-        "wav" => "audio/wav",
-        "mp4" => "video/mp4",
-        "3gp" => "video/3gpp",
-        "json" => "application/json",
-        "xml" => "application/xml",
-        _ => "application/octet-stream",
-    }
+    mime_guess::from_path(name).first_raw().unwrap_or("application/octet-stream")
 }
 
 /// RFC 2047 encoded words for `text` in `charset` (plain when it is printable ASCII).
@@ -244,6 +227,8 @@ mod tests {
     #[test]
     fn types() {
         assert_eq!(content_type("a.JPG"), "image/jpeg");
+        assert_eq!(content_type("C:/Picture/shot.png"), "image/png");
+        assert_eq!(content_type("log.txt"), "text/plain");
         assert_eq!(content_type("noext"), "application/octet-stream");
     }
 }
