@@ -192,6 +192,12 @@ impl TraceDecoder {
         Self::default()
     }
 
+    /// Whether no frame is in progress (what comes next without a flag in it is not PPP:
+    /// a `+++`, a typed `AT`).
+    pub fn between_frames(&self) -> bool {
+        self.deframer.idle()
+    }
+
     /// The lines for `data`.
     pub fn feed(&mut self, data: &[u8]) -> Vec<String> {
         let mut lines = Vec::new();

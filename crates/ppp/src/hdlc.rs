@@ -55,21 +55,32 @@ pub struct Counters {
     pub aborted: u64,
 }
 
-/// Turns a byte stream into frame payloads (FCS checked and removed). Bytes before the
-/// first flag and between frames are skipped; control characters arrive escaped or not.
-#[derive(Debug, Clone, Default)]
+/// Turns a byte stream into frame payloads (FCS checked and removed); control characters
+/// arrive escaped or not. Received liberally: a first frame whose opening flag is missing
+/// (a sender that shares flags between frames from its very first) is taken too; bytes
+/// that are no frame fail the FCS and are counted.
+#[derive(Debug, Clone)]
 pub struct Deframer {
     buf: Vec<u8>,
     escaped: bool,
-    /// Inside a frame (a flag was seen).
-    open: bool,
     too_long: bool,
     pub counters: Counters,
 }
 
+impl Default for Deframer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Deframer {
     pub fn new() -> Self {
-        Self::default()
+        Self { buf: Vec::new(), escaped: false, too_long: false, counters: Counters::default() }
+    }
+
+    /// No frame in progress: nothing since the last flag.
+    pub fn idle(&self) -> bool {
+        self.buf.is_empty() && !self.escaped
     }
 
     /// Feed `data`; every complete good frame's payload goes to `frame`.
@@ -79,16 +90,12 @@ impl Deframer {
                 if self.escaped {
                     // 0x7D 0x7E aborts the frame.
                     self.counters.aborted += 1;
-                } else if self.open && !self.buf.is_empty() {
+                } else if !self.buf.is_empty() {
                     self.finish(&mut frame);
                 }
                 self.buf.clear();
                 self.escaped = false;
                 self.too_long = false;
-                self.open = true;
-                continue;
-            }
-            if !self.open {
                 continue;
             }
             if b == ESC {
@@ -174,7 +181,9 @@ mod tests {
         let mut got = Vec::new();
         d.feed(b"AT\r\ngarbage", |f| got.push(f.to_vec()));
         d.feed(&probe, |f| got.push(f.to_vec()));
-        assert_eq!(got.len(), 1);
+        // The garbage before the first flag is one bad frame.
+        assert_eq!((got.len(), d.counters.bad_fcs), (1, 1));
+        d.counters = Counters::default();
         assert_eq!(split(&got[0]).map(|(p, _)| p), Some(0xC021));
         // A corrupted frame is counted, not delivered; the next one is.
         let mut bad = probe;
@@ -191,6 +200,15 @@ mod tests {
         long.push(0x7E);
         d.feed(&long, |f| got.push(f.to_vec()));
         assert_eq!((got.len(), d.counters.bad_length), (2, 1));
+    }
+
+    #[test]
+    fn a_first_frame_without_its_opening_flag_is_taken() {
+        let mut stream = Vec::new();
+        encode(&[0xFF, 0x03, 0xC0, 0x21, 1, 1, 0, 4], 0xFFFF_FFFF, &mut stream);
+        let mut got = Vec::new();
+        Deframer::new().feed(&stream[1..], |f| got.push(f.to_vec()));
+        assert_eq!(got, [vec![0xFF, 0x03, 0xC0, 0x21, 1, 1, 0, 4]]);
     }
 
     #[test]

@@ -163,6 +163,22 @@ struct Cli {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
     server_bind: std::net::IpAddr,
 
+    /// Data calls (`ATD*99#`): the authentication the network asks of the DTE (none, as
+    /// the real module; pap; chap, Nak'd to PAP if the DTE asks), checked against
+    /// AT+CGAUTH / AT+CSOCKAUTH of the context when set.
+    #[arg(long, value_enum, default_value_t = PppAuthArg::None)]
+    ppp_auth: PppAuthArg,
+
+    /// Data calls: the address on the PPP side that reaches this host's 127.0.0.1 (the
+    /// peer address pppd and lwIP assume).
+    #[arg(long, value_name = "ADDR", default_value = "10.64.64.64")]
+    ppp_host_alias: std::net::Ipv4Addr,
+
+    /// Let the socket service (AT+NETOPEN) and a data call use the same PDP context at once
+    /// (by default one refuses the other).
+    #[arg(long)]
+    ppp_share_context: bool,
+
     /// Host port for a module server port: AT+SERVERSTART=<MODULE> listens on <HOST>
     /// instead of the same number. May be given several times. Example: 80=8080.
     #[arg(long, value_name = "MODULE=HOST", value_parser = parse_port_map)]
@@ -293,6 +309,14 @@ fn default_link() -> PathBuf {
     }
 }
 
+/// `--ppp-auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PppAuthArg {
+    None,
+    Pap,
+    Chap,
+}
+
 /// What every new modem of this process is made from.
 #[derive(Clone)]
 struct Factory {
@@ -308,6 +332,7 @@ struct Factory {
     sockets: sim5360::service::sockets::SocketConfig,
     sms: sim5360::service::sms::SmsConfig,
     calls: sim5360::service::voice::CallConfig,
+    ppp: sim5360::service::ppp::PppConfig,
     /// The link's faults and conditions, shared by the control channel and the jobs.
     rules: Arc<sim5360::net::link::LinkRules>,
     chaos: Option<sim5360::control::chaos::ChaosConfig>,
@@ -326,6 +351,7 @@ impl Factory {
             .with(self.sockets.clone())
             .with(self.sms.clone())
             .with(self.calls.clone())
+            .with(self.ppp.clone())
             .with(self.rules.clone());
         if let Some(c) = self.chaos {
             configs.set(c);
@@ -485,6 +511,7 @@ async fn run_fleet(
             // Always: the core network reaches a modem through its hub, API or not.
             control: Some(hub.attach(session_id)),
             core: Some((core.clone(), msisdn.clone())),
+            dtr: None,
         };
         let mut line = serde_json::json!({
             "id": i, "imei": id.imei, "msisdn": id.msisdn, "control": control_url, "pid": std::process::id(),
@@ -551,6 +578,7 @@ async fn run_fleet(
             continue;
         }
         let (pty, stream) = Pty::open(cli.baud, Some(&link))?;
+        opts.dtr = stream.get_ref().try_clone().ok();
         line["pty"] = pty.path.display().to_string().into();
         line["link"] = link.display().to_string().into();
         if cli.ready_json {
@@ -763,6 +791,7 @@ async fn run(cli: Cli) -> Result<()> {
         sockets: sim5360::service::sockets::SocketConfig {
             server_bind: cli.server_bind,
             server_ports: cli.server_port.clone(),
+            share_context_with_ppp: cli.ppp_share_context,
         },
         sms: sim5360::service::sms::SmsConfig {
             sim_capacity: usize::from(cli.sim_sms_capacity),
@@ -777,6 +806,14 @@ async fn run(cli: Cli) -> Result<()> {
             answer_delay: cli.call_answer_delay,
             busy: cli.call_busy.clone(),
             no_answer: cli.call_no_answer.clone(),
+        },
+        ppp: sim5360::service::ppp::PppConfig {
+            auth: match cli.ppp_auth {
+                PppAuthArg::None => ppp::Auth::None,
+                PppAuthArg::Pap => ppp::Auth::Pap,
+                PppAuthArg::Chap => ppp::Auth::Chap,
+            },
+            alias: cli.ppp_host_alias,
         },
         efs_size: cli.efs_size,
         sd_size: cli.sd_size,
@@ -830,6 +867,7 @@ async fn run(cli: Cli) -> Result<()> {
                 port: None,
                 control: with_control.then(|| hub.attach(id)),
                 core: None,
+                dtr: None,
             }
         }
     };
@@ -943,6 +981,11 @@ async fn run(cli: Cli) -> Result<()> {
         Some(nmea_pty)
     };
     announce.finish()?;
+    // The UART's DTR: a PTY shows the DTE's speed-0 "hang-up" in its termios only.
+    match stream.get_ref().try_clone() {
+        Ok(master) => session.dtr = Some(master),
+        Err(e) => warn!("cannot watch DTR on the PTY: {e}"),
+    }
     let (rd, wr) = tokio::io::split(stream);
     let end = runner::run(rd, wr, first, session, stop_rx).await;
     drop(pty);

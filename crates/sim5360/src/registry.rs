@@ -5,7 +5,7 @@
 
 use crate::modem::registry::{Catalog, ServiceDef};
 use crate::modem::table::CommandSpec;
-use crate::service::{ftp, gnss, http, https, pop3, sms, smtp, sockets, time, voice};
+use crate::service::{ftp, gnss, http, https, pop3, ppp, sms, smtp, sockets, time, voice};
 
 /// Every service family, with its state type, command rows, and sample settings that take
 /// its state away from its defaults (the restart test).
@@ -33,6 +33,10 @@ pub static SERVICES: &[ServiceDef] = &[
     )
     .on_state(sms::report),
     ServiceDef::of::<voice::VoiceState>("voice", voice::COMMANDS, &["D+15550001;"]).on_state(voice::report),
+    ServiceDef::of::<ppp::PppState>("ppp", ppp::COMMANDS, &["D*99#"])
+        .on_network(ppp::network_changed)
+        .on_pdp_down(ppp::pdp_down)
+        .on_state(ppp::report),
     ServiceDef::of::<crate::control::World>("world-events", &[], &[]).on_power_on(crate::control::power_on),
     ServiceDef::of::<crate::control::chaos::ChaosState>("chaos", &[], &[])
         .on_power_on(crate::control::chaos::power_on)

@@ -61,6 +61,8 @@ pub struct SessionOptions {
     pub control: Option<mpsc::Receiver<crate::control::http::Request>>,
     /// The network beyond this modem (a fleet's), and this modem's number on it.
     pub core: Option<(Arc<crate::control::fleet::CoreNetwork>, String)>,
+    /// The one port's PTY master, to watch DTR on (the UART view on a PTY).
+    pub dtr: Option<std::os::fd::OwnedFd>,
 }
 
 /// An auxiliary output port: the modem's output for `name`, written to `out` as it can
@@ -365,6 +367,8 @@ pub struct PortIo {
     wr: Box<dyn AsyncWrite + Unpin + Send>,
     /// Called after the answer to `AT+IPR=<rate>` has been written, with the new rate.
     on_baud: Option<Box<dyn FnMut(u32) + Send>>,
+    /// A PTY master whose termios shows the DTE's line settings: speed 0 is DTR dropped.
+    dtr: Option<std::os::fd::OwnedFd>,
 }
 
 impl std::fmt::Debug for PortIo {
@@ -379,7 +383,13 @@ impl PortIo {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        Self { role, rd: Box::new(rd), wr: Box::new(wr), on_baud: None }
+        Self { role, rd: Box::new(rd), wr: Box::new(wr), on_baud: None, dtr: None }
+    }
+
+    /// With DTR watched on this PTY master (see [`DTR_POLL`]).
+    pub fn watch_dtr(mut self, master: std::os::fd::OwnedFd) -> Self {
+        self.dtr = Some(master);
+        self
     }
 
     /// With a hook told each new `AT+IPR` rate once its answer is out (a serial device).
@@ -388,6 +398,11 @@ impl PortIo {
         self
     }
 }
+
+/// How often a PTY port's DTR is looked at while it is in the online data state. A PTY
+/// tells a DTE's DTR drop (pppd's hang-up, ModemManager's flash: the line speed set to 0)
+/// only through its termios, with no event, so it is polled.
+pub const DTR_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A port as the pump drives it.
 struct Line {
@@ -400,6 +415,10 @@ struct Line {
     trace: Option<TraceSession>,
     /// Its DTE hung up (a port of several): no more reads or writes.
     gone: bool,
+    /// In a framed (PPP) data mode: each direction decoded for the trace.
+    decoders: Option<[ppp::TraceDecoder; 2]>,
+    /// DTR was seen dropped (speed 0) at the last look.
+    dtr_low: bool,
     // This turn's view (see `Line::plan`).
     writing: bool,
     piece: usize,
@@ -475,6 +494,7 @@ where
     let role = modem.port_roles().first().copied().unwrap_or(PortRole::Uart);
     let mut port = PortIo::new(role, rd, wr);
     port.on_baud = s.on_baud.take();
+    port.dtr = s.dtr.take();
     run_ports(vec![port], modem, s, stop).await
 }
 
@@ -508,6 +528,8 @@ pub async fn run_ports(
                 baud: modem.baud_on(p),
                 trace,
                 gone: false,
+                decoders: None,
+                dtr_low: false,
                 writing: false,
                 piece: 0,
                 line_free: true,
@@ -531,7 +553,9 @@ pub async fn run_ports(
                 }
                 line.out.take(&mut modem, p);
                 if !line.out.tx.is_empty() {
-                    record(&mut s.trace, &mut line.trace, Dir::Out, &line.out.tx);
+                    let tx = std::mem::take(&mut line.out.tx);
+                    trace_bytes(&mut s.trace, line, &modem, p, Dir::Out, &tx);
+                    line.out.tx = tx;
                 }
             }
         }
@@ -606,6 +630,8 @@ pub async fn run_ports(
         let pace_free_at = lines.iter().filter(|l| l.writing && !l.line_free).map(|l| l.tx_pace.free_at()).min();
         turn = turn.wrapping_add(1);
         let start = turn % lines.len();
+        // A PTY port in the online data state has its DTR looked at every DTR_POLL.
+        let watch_dtr = lines.iter().enumerate().any(|(p, l)| l.io.dtr.is_some() && modem.in_data_mode_on(p));
         tokio::select! {
             ev = std::future::poll_fn(|cx| poll_ports(&mut lines, start, &read_max, cx)) => match ev {
                 PortEvent::Wrote(p, r) => {
@@ -625,8 +651,9 @@ pub async fn run_ports(
                         if s.pace {
                             line.rx_pace.wait(n, line.baud).await;
                         }
-                        record(&mut s.trace, &mut line.trace, Dir::In, &line.buf[..n]);
-                        modem.handle_input_on(p, &line.buf[..n], std::time::Instant::now());
+                        let data = line.buf[..n].to_vec();
+                        trace_bytes(&mut s.trace, line, &modem, p, Dir::In, &data);
+                        modem.handle_input_on(p, &data, std::time::Instant::now());
                     }
                     Err(e) if is_hangup(&e) && !several => break End::HangUp,
                     Err(e) if is_hangup(&e) => port_gone(&mut lines[p]),
@@ -642,6 +669,16 @@ pub async fn run_ports(
                 modem.handle_job_event(id, ev, std::time::Instant::now());
             }
             () = room.notified(), if jobs.starved => {}
+            () = tokio::time::sleep(DTR_POLL), if watch_dtr => {
+                for (p, line) in lines.iter_mut().enumerate() {
+                    let Some(fd) = &line.io.dtr else { continue };
+                    let low = modem.in_data_mode_on(p) && dtr_dropped(fd);
+                    if low && !line.dtr_low {
+                        modem.dtr_off_on(p, std::time::Instant::now());
+                    }
+                    line.dtr_low = low;
+                }
+            }
             (id, result) = offloads.done() => {
                 modem.handle_offload_done(id, result, std::time::Instant::now());
             }
@@ -685,10 +722,47 @@ pub async fn run_ports(
     Ok(result)
 }
 
-/// Record `bytes` of one port in the trace (its own session with several ports).
-fn record(trace: &mut Option<(Arc<Trace>, TraceSession)>, port: &mut Option<TraceSession>, dir: Dir, bytes: &[u8]) {
-    if let Some((t, ts)) = trace.as_mut() {
-        t.record(port.as_mut().unwrap_or(ts), dir, bytes);
+/// Whether the PTY's line speed is 0 (the DTE dropped DTR).
+fn dtr_dropped(master: &std::os::fd::OwnedFd) -> bool {
+    nix::sys::termios::tcgetattr(master)
+        .is_ok_and(|t| nix::sys::termios::cfgetospeed(&t) == nix::sys::termios::BaudRate::B0)
+}
+
+/// Record `bytes` of port `p` in the trace (its own session with several ports): as they
+/// are, or, while the port carries PPP, one decoded line per frame (what is no frame, a
+/// `CONNECT` before the first or a `+++` between two, as it is).
+fn trace_bytes(
+    trace: &mut Option<(Arc<Trace>, TraceSession)>,
+    line: &mut Line,
+    modem: &Modem,
+    p: PortId,
+    dir: Dir,
+    bytes: &[u8],
+) {
+    let Some((t, ts)) = trace.as_mut() else { return };
+    let ts = line.trace.as_mut().unwrap_or(ts);
+    if modem.data_mode_on(p) != Some(crate::modem::DataMode::Hdlc) {
+        line.decoders = None;
+        t.record(ts, dir, bytes);
+        return;
+    }
+    let decoders = line.decoders.get_or_insert_with(|| [ppp::TraceDecoder::new(), ppp::TraceDecoder::new()]);
+    let d = &mut decoders[dir as usize];
+    let mut rest = bytes;
+    if d.between_frames() {
+        // Text up to a flag or the end is no PPP (the `CONNECT` line, a `+++`, a typed
+        // `AT`); a frame starts with a flag or a binary address or protocol byte.
+        let text = rest
+            .iter()
+            .take_while(|b| **b != ppp::hdlc::FLAG && (b.is_ascii_graphic() || matches!(b, b' ' | b'\r' | b'\n')))
+            .count();
+        if text > 0 && rest.get(text).is_none_or(|b| *b == ppp::hdlc::FLAG) {
+            t.record(ts, dir, &rest[..text]);
+            rest = &rest[text..];
+        }
+    }
+    for text in d.feed(rest) {
+        t.decoded(ts, dir, &format!("PPP {text}"));
     }
 }
 

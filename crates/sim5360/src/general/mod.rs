@@ -16,6 +16,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("X").basic(x_mode),
     CommandSpec::new("L").basic(accept_0_3),
     CommandSpec::new("M").basic(accept_0_2),
+    CommandSpec::new("O").basic(online),
     CommandSpec::new("&C").basic(amp_c),
     CommandSpec::new("&D").basic(amp_d),
     CommandSpec::new("&S").basic(amp_s),
@@ -84,6 +85,13 @@ fn accept_0_3(_: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
 fn accept_0_2(_: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
     basic_value(args, 2)?;
     Ok(Reply::ok())
+}
+
+/// `ATO[0]`: back to the online data state this port left with `+++` (a transparent
+/// socket, a data call): `CONNECT 115200`; with none, `NO CARRIER`.
+fn online(_: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    basic_value(args, 0)?;
+    Ok(Reply::ok().then(crate::modem::Then::Resume))
 }
 
 /// `AT&C<n>`: DCD mode 0-2.

@@ -131,7 +131,28 @@ impl<P: Protocol> Clone for JobTx<P> {
     }
 }
 
+/// Room for one event of a split job's, taken with [`JobTx::reserve`].
+#[derive(Debug)]
+pub struct EventRoom<'a> {
+    id: JobId,
+    permit: mpsc::Permit<'a, (JobId, JobEvent)>,
+}
+
+impl EventRoom<'_> {
+    /// Payload bytes, in the room reserved.
+    pub fn data(self, data: Vec<u8>) {
+        self.permit.send((self.id, JobEvent::Data(data)));
+    }
+}
+
 impl<P: Protocol> JobTx<P> {
+    /// Wait for room for one event (cancel-safe: dropped, nothing is taken); `None` once
+    /// the core is gone. A job that must also read its inputs while it waits selects on
+    /// this instead of awaiting [`JobTx::data`].
+    pub async fn reserve(&self) -> Option<EventRoom<'_>> {
+        Some(EventRoom { id: self.id, permit: self.events.reserve().await.ok()? })
+    }
+
     async fn send(&self, ev: JobEvent) -> bool {
         self.events.send((self.id, ev)).await.is_ok()
     }

@@ -5,5 +5,5 @@
 mod io;
 mod protocol;
 
-pub use io::{Input, JobIo, JobLink, JobRx, JobTx};
+pub use io::{EventRoom, Input, JobIo, JobLink, JobRx, JobTx};
 pub use protocol::{JobBody, JobEvent, JobId, JobInput, JobSpec, NoOp, Protocol, network_lost_event};

@@ -18,7 +18,7 @@
 //! its result handed to a continuation in the core.
 
 use super::port::PortId;
-use super::{CmdError, Ctx, Reply, Urc};
+use super::{CmdError, Ctx, DataMode, Reply, Urc};
 use crate::job::{JobBody, JobEvent, JobId, JobInput, JobIo, JobSpec, Protocol, network_lost_event};
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -75,6 +75,20 @@ pub trait JobSink: Send + Debug + 'static {
     fn paused(&self, _ctx: &Ctx) -> bool {
         false
     }
+
+    /// `ATO` on the port this job's online data state was left on: the banner to go back
+    /// with (and what the bytes are), after queuing what was held meanwhile; `None` (the
+    /// default): it cannot be resumed, `NO CARRIER`.
+    fn resume(&mut self, _ctx: &mut Ctx, _urcs: &mut Vec<Urc>) -> Option<(String, DataMode)> {
+        None
+    }
+
+    /// The DTE hung up (DTR dropped under `AT&D2`) while online with this job: what the
+    /// job is told. The default, [`JobInput::Close`], closes its connection; a data call
+    /// ends at once instead of asking a DTE that has gone to agree.
+    fn hung_up(&mut self, _ctx: &mut Ctx) -> JobInput {
+        JobInput::Close
+    }
 }
 
 pub type ErrorOf<S> = <<S as JobSink>::Proto as Protocol>::Error;
@@ -89,6 +103,8 @@ pub(crate) trait AnySink: Send + Debug {
     fn step(&mut self, ctx: &mut Ctx, result: Box<dyn Any + Send>, urcs: &mut Vec<Urc>) -> Resume;
     fn done(self: Box<Self>, ctx: &mut Ctx, result: Box<dyn Any + Send>, urcs: &mut Vec<Urc>) -> Resume;
     fn paused(&self, ctx: &Ctx) -> bool;
+    fn resume(&mut self, ctx: &mut Ctx, urcs: &mut Vec<Urc>) -> Option<(String, DataMode)>;
+    fn hung_up(&mut self, ctx: &mut Ctx) -> JobInput;
     /// A scripted event: `step ok <text>` / `step <error>` / `done ok` / `done <error>`.
     #[cfg(any(test, feature = "scripted"))]
     fn script(&self, verb: &str, text: &str) -> Result<JobEvent, String>;
@@ -140,6 +156,14 @@ impl<S: JobSink> AnySink for Erased<S> {
 
     fn paused(&self, ctx: &Ctx) -> bool {
         self.0.paused(ctx)
+    }
+
+    fn resume(&mut self, ctx: &mut Ctx, urcs: &mut Vec<Urc>) -> Option<(String, DataMode)> {
+        self.0.resume(ctx, urcs)
+    }
+
+    fn hung_up(&mut self, ctx: &mut Ctx) -> JobInput {
+        self.0.hung_up(ctx)
     }
 
     #[cfg(any(test, feature = "scripted"))]
@@ -213,6 +237,8 @@ struct Job {
     inputs: InputQueue,
     /// Its sink supplies its upload data ([`InputSource::Sink`]).
     pulling: bool,
+    /// The DTE hung it up (DTR).
+    hung_up: bool,
 }
 
 /// Jobs started, running, their pending inputs, and offloaded work (part of [`Ctx`]).
@@ -283,6 +309,7 @@ impl JobTable {
                 owner: self.origin,
                 inputs: InputQueue::default(),
                 pulling: false,
+                hung_up: false,
             },
         );
         id
@@ -383,6 +410,19 @@ impl JobTable {
 
     pub fn is_running(&self, id: JobId) -> bool {
         self.jobs.contains_key(&id)
+    }
+
+    /// The DTE hung job `id` up (a DTR drop under `AT&D2`): its sink may ask with
+    /// [`JobTable::hung_up`] when it ends.
+    pub fn hang_up(&mut self, id: JobId) {
+        if let Some(j) = self.jobs.get_mut(&id) {
+            j.hung_up = true;
+        }
+    }
+
+    /// Whether the DTE hung job `id` up.
+    pub fn hung_up(&self, id: JobId) -> bool {
+        self.jobs.get(&id).is_some_and(|j| j.hung_up)
     }
 
     /// The port job `id` belongs to, while it runs.

@@ -69,7 +69,7 @@ impl Modem {
     /// One step of port `p`'s line discipline over `input`: the bytes consumed, and
     /// whether an event came of it.
     pub(super) fn feed(&mut self, p: PortId, input: &[u8]) -> (usize, bool) {
-        if let Active::Online { job, esc, skip_lf } = &mut self.ports[p].active {
+        if let Active::Online { job, esc, skip_lf, .. } = &mut self.ports[p].active {
             // Online data: no line discipline, no echo; payload less a possible escape,
             // and less the LF of the CR LF that ended the command line.
             let (job, mut data) = (*job, Vec::with_capacity(input.len()));
@@ -315,15 +315,24 @@ impl Modem {
                 port.active = Active::Offloaded(id);
                 false
             }
-            Then::Online { job, banner } => {
-                self.end_line_with(p, &banner, ResultCode::Connect);
-                if self.ctx.jobs.is_running(job) {
-                    let guard = Duration::from_millis(u64::from(self.settings_of(p).sreg[12]) * 20);
-                    let port = &mut self.ports[p];
-                    let skip_lf = port.ld.lf_pending();
-                    port.ld.reset();
-                    port.active = Active::Online { job, esc: online::Escape::new(guard, self.ctx.now), skip_lf };
-                    self.ctx.online.insert(job);
+            Then::Online { job, banner, mode } => {
+                self.go_online(p, job, &banner, mode);
+                false
+            }
+            Then::Resume => {
+                let resumed = self.ports[p].suspended.take().filter(|j| self.ctx.jobs.is_running(*j)).and_then(|job| {
+                    let mut sink = self.ctx.jobs.take_sink(job)?;
+                    let mut urcs = Vec::new();
+                    let banner = sink.resume(&mut self.ctx, &mut urcs);
+                    self.ctx.jobs.put_sink(job, sink);
+                    for u in urcs {
+                        self.route(u, Some(p));
+                    }
+                    banner.map(|(banner, mode)| (job, banner, mode))
+                });
+                match resumed {
+                    Some((job, banner, mode)) => self.go_online(p, job, &banner, mode),
+                    None => self.end_line_with(p, "NO CARRIER", ResultCode::NoCarrier),
                 }
                 false
             }
@@ -331,6 +340,21 @@ impl Modem {
                 self.end_line_with(p, &text, ResultCode::NoCarrier);
                 false
             }
+        }
+    }
+
+    /// End port `p`'s line with `banner` (`CONNECT 115200`) and enter the online data state
+    /// with `job`, if it still runs.
+    fn go_online(&mut self, p: PortId, job: JobId, banner: &str, mode: super::DataMode) {
+        self.end_line_with(p, banner, ResultCode::Connect);
+        if self.ctx.jobs.is_running(job) {
+            let guard = Duration::from_millis(u64::from(self.settings_of(p).sreg[12]) * 20);
+            let port = &mut self.ports[p];
+            let skip_lf = port.ld.lf_pending();
+            port.ld.reset();
+            port.suspended = None;
+            port.active = Active::Online { job, esc: online::Escape::new(guard, self.ctx.now), skip_lf, mode };
+            self.ctx.online.insert(job);
         }
     }
 
@@ -431,6 +455,7 @@ impl Modem {
             if escaped {
                 info!(job, "escape sequence: back to command state, the connection stays");
                 self.leave_online(p);
+                self.ports[p].suspended = Some(job);
                 let framing = self.framing(p);
                 framing.result(ResultCode::Ok, &mut self.ports[p].out);
             }

@@ -53,7 +53,7 @@ pub use error::{CmdError, CmeError};
 pub use jobs::{ErrorOf, InputSource, JobSink, JobTable, Offload, Resume, StepOf, WorkId};
 pub use port::{PortId, PortRole};
 pub use registry::{Catalog, Service, ServiceDef, Services};
-pub use reply::{DataSink, OutputStream, Reply, TextSink, Then, Urc};
+pub use reply::{DataMode, DataSink, OutputStream, Reply, TextSink, Then, Urc};
 pub use settings::{Nv, NvStore, Settings};
 pub use stored::StoredValues;
 pub use timers::{Timer, TimerId, Timers};
@@ -362,5 +362,46 @@ impl Modem {
     /// Whether port `p` is in the online data state (the runner watches DTR there).
     pub fn in_data_mode_on(&self, p: PortId) -> bool {
         self.ports.get(p).is_some_and(Port::in_data_mode)
+    }
+
+    /// What port `p` carries in its online data state, if it is in one.
+    pub fn data_mode_on(&self, p: PortId) -> Option<DataMode> {
+        match self.ports.get(p)?.active {
+            Active::Online { mode, .. } => Some(mode),
+            _ => None,
+        }
+    }
+
+    /// The DTE dropped DTR on port `p` (on a PTY: it set the line speed to 0). In the
+    /// online data state `AT&D` decides: 0 nothing, 1 command state with the connection
+    /// kept (`OK`; `ATO` resumes), 2 (the default) the connection is hung up: its job is
+    /// told to close and its end says how (`NO CARRIER`).
+    pub fn dtr_off_on(&mut self, p: PortId, now: Instant) {
+        self.ctx.now = now;
+        let Some(job) = self.ports.get(p).and_then(Port::online_job) else { return };
+        let amp_d = self.settings_of(p).amp_d;
+        tracing::info!(port = %self.ports[p].role, amp_d, "DTR dropped in the online data state");
+        match amp_d {
+            0 => {}
+            1 => {
+                self.leave_online(p);
+                self.ports[p].suspended = Some(job);
+                let framing = self.framing(p);
+                framing.result(v250::ResultCode::Ok, &mut self.ports[p].out);
+            }
+            _ => {
+                self.ctx.jobs.hang_up(job);
+                let input = match self.ctx.jobs.take_sink(job) {
+                    Some(mut sink) => {
+                        let input = sink.hung_up(&mut self.ctx);
+                        self.ctx.jobs.put_sink(job, sink);
+                        input
+                    }
+                    None => crate::job::JobInput::Close,
+                };
+                self.ctx.jobs.send(job, input);
+            }
+        }
+        self.process_rx();
     }
 }

@@ -107,6 +107,7 @@ pub(super) enum Active {
         job: JobId,
         esc: online::Escape,
         skip_lf: bool,
+        mode: super::DataMode,
     },
 }
 
@@ -145,6 +146,8 @@ pub(super) struct Port {
     pub dropped_urcs: u64,
     /// For `A/`.
     pub last_line: Vec<u8>,
+    /// The job this port left the online data state with (`+++`), which `ATO` resumes.
+    pub suspended: Option<JobId>,
 }
 
 impl Port {
@@ -164,6 +167,7 @@ impl Port {
             dropped_echo: 0,
             dropped_urcs: 0,
             last_line: Vec::new(),
+            suspended: None,
         }
     }
 
@@ -175,6 +179,7 @@ impl Port {
         self.urc_bytes = 0;
         self.queue.clear();
         self.active = Active::Idle;
+        self.suspended = None;
     }
 
     /// In command state with nothing running: URCs may go out.

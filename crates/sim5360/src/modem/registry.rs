@@ -45,6 +45,13 @@ impl Catalog {
             hook(ctx, up);
         }
     }
+
+    /// PDP context `cid` was deactivated: every family with a hook is told.
+    pub fn pdp_down(&'static self, ctx: &mut super::Ctx, cid: u8) {
+        for hook in self.services.iter().filter_map(|s| s.on_pdp_down) {
+            hook(ctx, cid);
+        }
+    }
 }
 
 /// A service's state, as the registry keeps it. Its `Default` is the power-on state.
@@ -63,6 +70,8 @@ pub struct ServiceDef {
     /// Called when packet service comes (`true`) or goes (`false`): registration or
     /// coverage changes, `AT+CFUN`.
     pub on_network: Option<fn(&mut super::Ctx, bool)>,
+    /// Called when a PDP context is deactivated (`AT+CGACT=0`), with its cid.
+    pub on_pdp_down: Option<fn(&mut super::Ctx, u8)>,
     /// The family's part of the state the control channel reports.
     pub on_state: Option<fn(&mut super::Ctx) -> serde_json::Value>,
     /// Called at every power-on (boot or restart), after the state is rebuilt.
@@ -79,7 +88,16 @@ impl ServiceDef {
         commands: &'static [CommandSpec],
         sample: &'static [&'static str],
     ) -> Self {
-        Self { name, commands, new: boxed::<T>, sample, on_network: None, on_state: None, on_power_on: None }
+        Self {
+            name,
+            commands,
+            new: boxed::<T>,
+            sample,
+            on_network: None,
+            on_pdp_down: None,
+            on_state: None,
+            on_power_on: None,
+        }
     }
 
     /// With its part of the control channel's state report.
@@ -91,6 +109,12 @@ impl ServiceDef {
     /// With a hook run at every power-on.
     pub const fn on_power_on(mut self, hook: fn(&mut super::Ctx)) -> Self {
         self.on_power_on = Some(hook);
+        self
+    }
+
+    /// With a hook for a PDP context deactivated.
+    pub const fn on_pdp_down(mut self, hook: fn(&mut super::Ctx, u8)) -> Self {
+        self.on_pdp_down = Some(hook);
         self
     }
 

@@ -66,10 +66,24 @@ pub enum Then {
     /// End the line with `banner` as its final result (`CONNECT 115200`) and enter the
     /// online data state with job `job` (see [`super::online`]): DTE bytes go to the job
     /// as [`crate::job::JobInput::Data`], its [`Urc::Raw`] output goes to the DTE.
-    Online { job: crate::job::JobId, banner: String },
+    Online { job: crate::job::JobId, banner: String, mode: DataMode },
+    /// `ATO`: back to the online data state this port left with `+++` (or a DTR drop under
+    /// `AT&D1`), if its job still runs and its sink agrees ([`super::JobSink::resume`]);
+    /// else `NO CARRIER`.
+    Resume,
     /// End the line with this final result text instead of `OK` (`CONNECT FAIL`); the
     /// rest of the line is not run.
     Final(String),
+}
+
+/// What the bytes of an online data state are, for the trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DataMode {
+    /// A byte stream (a transparent socket).
+    #[default]
+    Raw,
+    /// HDLC-framed packets (RFC 1662): the trace shows one decoded line per frame.
+    Hdlc,
 }
 
 /// A handler's successful answer.

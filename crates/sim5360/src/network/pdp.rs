@@ -64,7 +64,12 @@ fn cgact_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
         if !ctx.net.cgdcont.iter().any(|(c, _)| *c == cid) {
             return Err(CmdError::cme(CmeError::NotAllowed, "context not defined"));
         }
+        let was = ctx.net.pdp_active(cid);
         ctx.net.set_pdp_active(cid, on);
+        if was && !on {
+            let catalog = ctx.catalog;
+            catalog.pdp_down(ctx, cid);
+        }
     }
     Ok(Reply::ok())
 }

@@ -86,6 +86,10 @@ pub struct NetState {
     pub(super) socket_loaded: bool,
     /// The network can be reached (the control channel takes coverage away).
     pub coverage: bool,
+    /// The context a data call (PPP) holds, while one is up.
+    pub data_call: Option<u8>,
+    /// The context the socket service (`AT+NETOPEN`) holds, while it is open.
+    pub socket_service: Option<u8>,
     /// The SIM's state before it was taken out (a PUK-blocked SIM stays blocked).
     pub(super) removed: Option<Sim>,
 }
@@ -125,6 +129,8 @@ impl NetState {
             socket: SocketPdp::default(),
             socket_loaded: false,
             coverage: true,
+            data_call: None,
+            socket_service: None,
             removed: None,
         }
     }

@@ -10,6 +10,7 @@ pub mod http;
 pub mod https;
 pub mod outcome;
 pub mod pop3;
+pub mod ppp;
 pub mod sms;
 pub mod smtp;
 pub mod sockets;

@@ -19,7 +19,7 @@ use v250::Args;
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("D").write(dial),
     CommandSpec::new("A").basic(answer),
-    CommandSpec::new("H").basic(hang_up),
+    CommandSpec::new("H").basic(h),
     CommandSpec::new("+CHUP").exec(hang_up).test_ok(),
     CommandSpec::new("+CLCC").exec(clcc).read(clcc_read).write(clcc_write).test_text("+CLCC: (0-1)"),
     CommandSpec::new("+VTS").write(vts).test_text("+VTS: (0-9,*,#,A,B,C,D)"),
@@ -172,13 +172,17 @@ fn end(ctx: &mut Ctx, finals: &[&str]) {
 }
 
 /// `ATD<number>;`: a voice call (`T`/`P` and spaces ignored). Without the `;` it is a data
-/// call, which the module cannot make here: `NO CARRIER`.
+/// call: a packet data call for `*99...#` (the data call family), else `NO CARRIER` (no
+/// circuit-switched data here).
 fn dial(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let mut raw = String::new();
     while let Some(b) = args.opt_bytes()? {
         raw.push_str(&String::from_utf8_lossy(b));
     }
     let voice = raw.trim_end().ends_with(';');
+    if !voice && let Some(answer) = crate::service::ppp::dial(ctx, &raw) {
+        return answer;
+    }
     let number: String = raw.chars().filter(|c| c.is_ascii_digit() || matches!(c, '+' | '*' | '#')).collect::<String>();
     if number.is_empty() || number[1..].contains('+') {
         return Err(CmdError::Refused("no number to dial"));
@@ -336,7 +340,14 @@ fn answer(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     }
 }
 
-/// `ATH` / `AT+CHUP`: end the call, if any; `OK` either way.
+/// `ATH`: end the voice call and the packet data call, if any (`AT+CVHU` aside, as the
+/// module ends a data call on `ATH` whatever it says); `OK` either way.
+fn h(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    crate::service::ppp::hang_up(ctx);
+    hang_up(ctx, args)
+}
+
+/// `AT+CHUP`: end the voice call, if any; `OK` either way.
 fn hang_up(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     if let Some(c) = &state(ctx).call
         && c.fleet

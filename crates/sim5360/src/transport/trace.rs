@@ -166,6 +166,20 @@ impl Trace {
         }
     }
 
+    /// One line already decoded (a PPP packet) in direction `dir`, after the partial line
+    /// of that direction.
+    pub fn decoded(&self, s: &mut TraceSession, dir: Dir, text: &str) {
+        let line = std::mem::take(&mut s.pending[dir as usize]);
+        if !line.is_empty() {
+            self.emit(s, dir, &line);
+        }
+        let d = match dir {
+            Dir::In => "rx",
+            Dir::Out => "tx",
+        };
+        self.write(s, d, escape(&crate::registry::CATALOG.redact(text.as_bytes())));
+    }
+
     /// A note between the two directions (a control action), so the trace shows what was
     /// done to the module and when.
     pub fn note(&self, s: &mut TraceSession, text: &str) {

@@ -110,7 +110,8 @@ impl Fault {
 
     /// Check a fault from a client: known attributes in range, a seed for chance.
     pub fn validate(&mut self) -> Result<(), String> {
-        const SERVICES: [&str; 10] = ["ftp", "ftps", "http", "https", "smtp", "pop3", "sockets", "time", "dns", "*"];
+        const SERVICES: [&str; 11] =
+            ["ftp", "ftps", "http", "https", "smtp", "pop3", "sockets", "ppp", "time", "dns", "*"];
         if !SERVICES.contains(&self.service.as_str()) {
             return Err(format!("service {:?}: one of {}", self.service, SERVICES.join(", ")));
         }

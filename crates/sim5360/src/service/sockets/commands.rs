@@ -4,7 +4,7 @@
 use super::job::{self, PingJob, TcpJob, UdpJob};
 use super::sinks::{LinkSink, LookupSink, PingSink, ServerSink};
 use super::{
-    CONNECT_BAUD, IpError, Kind, LINKS, Link, Phase, READ_MAX, SEND_MAX, Server, Sock, SockError, SockOp, SocketConfig,
+    IpError, Kind, LINKS, Link, Phase, READ_MAX, SEND_MAX, Server, Sock, SockError, SockOp, SocketConfig,
     ip_error_line, state,
 };
 use crate::job::{JobId, JobInput};
@@ -44,7 +44,6 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("+SERVERSTOP").write(server_stop).test_text("+SERVERSTOP: (0-3)").sim(),
     CommandSpec::new("+CDNSGIP").write(dns).test_ok().sim(),
     CommandSpec::new("+CPING").write(ping).test_text(PING_TEST).sim(),
-    CommandSpec::new("O").basic(online),
 ];
 
 const PING_TEST: &str = "+CPING: IP address,(1),(1-100),(4-188),(1000-10000),(10000-100000),(16-255)";
@@ -77,12 +76,18 @@ fn socket_cid(ctx: &mut Ctx) -> u8 {
     crate::network::pdp::socket(ctx).active.unwrap_or(1)
 }
 
-/// Open the service: `Ok` when packet service is there.
+/// Open the service: `Ok` when packet service is there and no data call holds the
+/// socket context (docs/commands.md: sockets beside a PPP call).
 fn open_service(ctx: &mut Ctx) -> bool {
     if !ctx.net.registered() || ctx.net.cfun != 1 {
         return false;
     }
     let cid = socket_cid(ctx);
+    if ctx.net.data_call == Some(cid) && !ctx.setting::<SocketConfig>().is_some_and(|c| c.share_context_with_ppp) {
+        tracing::info!(cid, "AT+NETOPEN: a data call holds the context");
+        return false;
+    }
+    ctx.net.socket_service = Some(cid);
     ctx.net.set_pdp_active(cid, true);
     state(ctx).opened = true;
     true
@@ -164,7 +169,10 @@ fn netclose(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     s.opened = false;
     s.netclose_pending = listening;
     let cid = socket_cid(ctx);
-    ctx.net.set_pdp_active(cid, false);
+    ctx.net.socket_service = None;
+    if ctx.net.data_call != Some(cid) {
+        ctx.net.set_pdp_active(cid, false);
+    }
     if !listening {
         ctx.urcs.push(Urc::Line("+NETCLOSE: 0".into()));
     }
@@ -741,20 +749,4 @@ fn ping(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let sink = PingSink { size, ttl, ip: dest.clone(), times: Vec::new(), lost: 0 };
     ctx.jobs.start(format!("socket ping {dest} x{count}"), sink, move |io| job::run_ping(job, io));
     Ok(Reply::ok())
-}
-
-/// `ATO`: back to the online data state of a transparent link left with `+++`
-/// (`CONNECT 115200`); with none, `NO CARRIER`.
-fn online(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    let link = &mut state(ctx).links[0];
-    match (link.transparent && link.is_open(), link.job) {
-        (true, Some(job)) => {
-            let held = link.rx.take(usize::MAX);
-            if !held.is_empty() {
-                ctx.urcs.push(Urc::Raw(held));
-            }
-            Ok(Reply::ok().then(Then::Online { job, banner: CONNECT_BAUD.into() }))
-        }
-        _ => Ok(Reply::ok().then(Then::Final("NO CARRIER".into()))),
-    }
 }

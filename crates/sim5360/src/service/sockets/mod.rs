@@ -475,11 +475,14 @@ pub struct SocketConfig {
     /// Module port → host port for `AT+SERVERSTART` (unlisted ports listen on the same
     /// port number).
     pub server_ports: Vec<(u16, u16)>,
+    /// The socket service and a data call may use the same context at once (off: one
+    /// refuses the other, docs/commands.md).
+    pub share_context_with_ppp: bool,
 }
 
 impl Default for SocketConfig {
     fn default() -> Self {
-        Self { server_bind: IpAddr::from([127, 0, 0, 1]), server_ports: Vec::new() }
+        Self { server_bind: IpAddr::from([127, 0, 0, 1]), server_ports: Vec::new(), share_context_with_ppp: false }
     }
 }
 
@@ -518,6 +521,7 @@ pub fn network_changed(ctx: &mut Ctx, up: bool) {
     s.servers = Default::default();
     let was_open = std::mem::take(&mut s.opened);
     let netclose = std::mem::take(&mut s.netclose_pending);
+    ctx.net.socket_service = None;
     for id in jobs {
         ctx.jobs.abort(id);
     }

@@ -4,7 +4,7 @@
 
 use super::job;
 use super::{CONNECT_BAUD, Kind, Link, Phase, RX_PAUSE, SEND_MAX, Sock, SockError, SockStep, SocketState, state};
-use crate::modem::{CmdError, Ctx, JobSink, Reply, Resume, Then, Urc};
+use crate::modem::{CmdError, Ctx, DataMode, JobSink, Reply, Resume, Then, Urc};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tracing::{debug, info};
@@ -64,6 +64,20 @@ fn deliver(ctx: &mut Ctx, l: usize, from: Option<SocketAddr>, data: Vec<u8>, urc
 impl JobSink for LinkSink {
     type Proto = Sock;
 
+    /// `ATO` after `+++`: what the link received meanwhile goes first, then the online
+    /// state again.
+    fn resume(&mut self, ctx: &mut Ctx, urcs: &mut Vec<Urc>) -> Option<(String, DataMode)> {
+        let link = self.current(ctx)?;
+        if !link.transparent || !link.is_open() {
+            return None;
+        }
+        let held = link.rx.take(usize::MAX);
+        if !held.is_empty() {
+            urcs.push(Urc::Raw(held));
+        }
+        Some((CONNECT_BAUD.into(), DataMode::Raw))
+    }
+
     fn data(&mut self, ctx: &mut Ctx, data: Vec<u8>, urcs: &mut Vec<Urc>) -> Result<(), SockError> {
         if self.current(ctx).is_some() {
             deliver(ctx, self.link, None, data, urcs);
@@ -79,9 +93,11 @@ impl JobSink for LinkSink {
                 link.phase = Phase::Open;
                 link.peer = peer;
                 match (link.kind, link.transparent, link.job) {
-                    (Kind::Tcp, true, Some(job)) => {
-                        Some(Ok(Reply::ok().then(Then::Online { job, banner: CONNECT_BAUD.into() })))
-                    }
+                    (Kind::Tcp, true, Some(job)) => Some(Ok(Reply::ok().then(Then::Online {
+                        job,
+                        banner: CONNECT_BAUD.into(),
+                        mode: DataMode::Raw,
+                    }))),
                     (Kind::Tcp, _, _) => {
                         urcs.push(Urc::Line(format!("+CIPOPEN: {l},0")));
                         None
