@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "crates/sim5360/tests/faults.rs"
 DOC = ROOT / "docs/faults.md"
 
-SERVICES = ["HTTP", "HTTPS", "FTP", "FTPS", "SMTP", "POP3", "sockets"]
+SERVICES = ["HTTP", "HTTPS", "FTP", "FTPS", "SMTP", "POP3", "sockets", "PPP"]
 FAULTS = [
     "refused",
     "DNS failure",
@@ -44,6 +44,8 @@ OPERATIONS = {
     "SMTP": "`AT+SMTPSEND` (→ `OK`, then `+SMTP: <result>`)",
     "POP3": "`AT+POP3IN`, `AT+POP3GET` (→ `OK`, then `+POP3: <result>`)",
     "sockets": '`AT+NETOPEN`, `AT+CIPOPEN=0,"TCP",...`, `AT+CIPSEND` (push mode)',
+    "PPP": "`ATD*99#` from lwIP's PPP client (ESP-IDF's PPP code), then its own TCP and DNS through the call "
+    "(faults on service `ppp`; the DTE's stack reports what it met)",
 }
 
 
@@ -79,9 +81,10 @@ def render(found: dict[tuple[str, str], str]) -> str:
         "",
         "What the module answers when each service meets each failure, and the test that proves",
         "it. Every test runs the modem against a real server (nginx, pyftpdlib, aiosmtpd, dovecot,",
-        "socat), makes the failure happen through the control API (`POST /api/v1/modems/0/faults`,",
-        "`POST .../coverage`) or the setup (a wrong password, a small `--efs-size`), and asserts",
-        "the answer shown here, then that `AT` is answered at once. Network waits are 2 s",
+        "socat; lwIP's PPP client for data calls), makes the failure happen through the control",
+        "API (`POST /api/v1/modems/0/faults`, `POST .../coverage`) or the setup (a wrong password,",
+        "a small `--efs-size`), and asserts the answer shown here, then that `AT` is answered at",
+        "once. Network waits are 2 s",
         "(`--net-timeout 2`) so a stall shows its timeout soon.",
         "",
         "How each failure is made:",

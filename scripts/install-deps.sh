@@ -2,8 +2,9 @@
 # Installs what the test suite needs: the real servers of the test bench (dovecot, nginx
 # with the echo module, chrony as the NTP server, and a Python venv with aiosmtpd and
 # pyftpdlib + pyOpenSSL), the real clients (curl, gammu, gpsd with gpspipe, ModemManager
-# with dbus and gdbus, and python-gsmmodem-new in the venv), and an unprivileged user for the servers
-# when running as root; chromium with chromium-driver, Selenium and Node.js for the
+# with dbus and gdbus, python-gsmmodem-new in the venv, lwIP's PPP client: Debian's lwip
+# source package, unpacked into the cache for crates/testbench to build, since Debian's
+# liblwip is built without PPP), and an unprivileged user for the servers when running as root; chromium with chromium-driver, Selenium and Node.js for the
 # dashboard's browser check. `--print-venv` prints the venv's path. Idempotent: when
 # everything is there it only checks (~0.1 s).
 #
@@ -30,7 +31,7 @@ command -v cargo >/dev/null || { echo "install-deps: cargo not found; install Ru
 
 APT_PACKAGES=(dovecot-pop3d nginx libnginx-mod-http-echo python3-venv openssl curl ca-certificates util-linux
     chrony gpsd gpsd-clients gammu socat mosquitto mosquitto-clients chromium chromium-driver
-    modemmanager dbus libglib2.0-bin)
+    modemmanager dbus libglib2.0-bin build-essential dpkg-dev iproute2)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -58,6 +59,30 @@ fi
 # login processes as root without chroot; nginx workers would run as nobody).
 if [ "$(id -u)" = 0 ] && ! id simtest >/dev/null 2>&1; then
     useradd --system --no-create-home --shell /usr/sbin/nologin simtest
+fi
+
+# lwIP's source (the PPP client of the data-call tests), from the distribution's deb-src.
+LWIP_DIR="$(dirname "$VENV")/lwip"
+if ! compgen -G "$LWIP_DIR/*/src/netif/ppp/pppos.c" >/dev/null; then
+    if ! apt-get indextargets --format '$(CREATED_BY)' 2>/dev/null | grep -q '^Sources$'; then
+        if [ "$(id -u)" != 0 ]; then
+            echo "install-deps: the lwIP client needs deb-src entries in APT (run this script as root once)" >&2
+            exit 1
+        fi
+        codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+        cat > /etc/apt/sources.list.d/sim5360-deb-src.sources <<SRC
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: $codename
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+        apt-get update -qq
+    fi
+    echo "install-deps: fetching Debian's lwip source into $LWIP_DIR"
+    rm -rf "$LWIP_DIR" && mkdir -p "$LWIP_DIR"
+    (cd "$LWIP_DIR" && apt-get source -qq lwip >/dev/null 2>&1 || apt-get source lwip)
+    chmod -R a+rX "$LWIP_DIR"
 fi
 
 REQ=crates/testbench/py/requirements.txt

@@ -1,5 +1,5 @@
 //! Faults through the control API against real servers (nginx, pyftpdlib, aiosmtpd,
-//! dovecot, socat): one check per fault type and service, each asserting the module's own
+//! dovecot, socat; lwIP's PPP client for data calls): one check per fault type and service, each asserting the module's own
 //! code for that failure and that `AT` answers at once afterwards; and the network
 //! conditions' visible effects (the round trip, what the DTE sees with a preset).
 #![allow(clippy::unwrap_used, reason = "tests: a failed unwrap is a failed test")]
@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use testbench::{
-    Dte, EchoServer, FtpServer, HttpServer, ModemProcess, Pop3Server, SmtpOptions, SmtpServer, TestCa, Transport,
+    Dte, EchoServer, FtpServer, HttpServer, LwipRun, ModemProcess, Pop3Server, SmtpOptions, SmtpServer, TestCa,
+    Transport,
 };
 
 fn bin() -> &'static Path {
@@ -1030,4 +1031,117 @@ cell!(sockets_coverage_loss, "sockets", "coverage loss", "+CIPEVENT: NETWORK CLO
     let r = dte.wait_for("+CIPEVENT:");
     responsive(&mut dte);
     r
+});
+
+// PPP data calls: ATD*99# from lwIP's PPP client (the test bench's harness, the PPP code
+// ESP-IDF's esp_modem runs), then TCP through socat's echo at the host alias 10.64.64.64
+// and DNS at the servers IPCP gave. The module answers at the IP layer, as a network
+// does: the DTE's own stack reports what it met.
+
+/// The lwIP client's run of `args` on a modem with `f` set (and `extra` arguments); `AT`
+/// is answered at once after the call.
+fn ppp_run(extra: &[&str], f: Option<Value>, args: &[&str]) -> LwipRun {
+    let (m, dte, url) = rig(extra);
+    // The client has the PTY to itself.
+    drop(dte);
+    if let Some(f) = f {
+        fault(&url, f);
+    }
+    let run = testbench::run_lwip(m.link.as_deref().unwrap(), args, Duration::from_secs(60)).unwrap();
+    let mut dte = m.open_pty().unwrap();
+    dte.line_end = b"\r\n";
+    dte.send_line("ATE0");
+    dte.expect_eventually("OK");
+    responsive(&mut dte);
+    run
+}
+
+/// Whether the call stayed up until the DTE ended it after a failed step.
+fn ppp_call(run: &LwipRun) -> &'static str {
+    match (run.line("up ").is_some(), run.line("down"), run.line("end")) {
+        (true, None, Some("end NO CARRIER")) => "the call stays up",
+        (true, Some(_), _) => "the call ends",
+        _ => panic!("the call never came up:\n{}", run.show()),
+    }
+}
+
+/// `bytes` through the echo server with fault `f` on the call.
+fn ppp_echo(f: Value, bytes: usize, extra_args: &[&str]) -> LwipRun {
+    let echo = EchoServer::tcp().unwrap();
+    let target = format!("10.64.64.64:{}:{bytes}", echo.port);
+    let mut args = vec!["--echo", target.as_str()];
+    args.extend_from_slice(extra_args);
+    ppp_run(&[], Some(f), &args)
+}
+
+/// How many echoed bytes came back before the step failed (`error echo got <n> of <m>`).
+fn ppp_echoed(run: &LwipRun) -> usize {
+    let line = run.line("error echo got ").unwrap_or_else(|| panic!("the echo did not fail:\n{}", run.show()));
+    line["error echo got ".len()..].split(' ').next().unwrap().parse().unwrap()
+}
+
+cell!(ppp_refused, "PPP", "refused", "the DTE's SYN gets a TCP reset (lwIP: ERR_RST); the call stays up", {
+    let run = ppp_echo(json!({"service": "ppp", "type": "refuse"}), 1000, &[]);
+    assert_eq!((run.line("error tcp"), ppp_echoed(&run)), (Some("error tcp -14"), 0), "{}", run.show());
+    format!("the DTE's SYN gets a TCP reset (lwIP: ERR_RST); {}", ppp_call(&run))
+});
+cell!(
+    ppp_dns_failure,
+    "PPP",
+    "DNS failure",
+    "the module's name server answers SERVFAIL (lwIP: no address); the call stays up",
+    {
+        let run = ppp_run(&[], Some(json!({"service": "dns", "type": "dns_fail"})), &["--dns", "localhost"]);
+        assert_eq!(run.line("dns "), Some("dns localhost fail"), "{}", run.show());
+        format!("the module's name server answers SERVFAIL (lwIP: no address); {}", ppp_call(&run))
+    }
+);
+cell!(ppp_stall, "PPP", "stall", "TCP connects, nothing comes back (the DTE's own timeout); the call stays up", {
+    let run =
+        ppp_echo(json!({"service": "ppp", "type": "timeout", "attributes": {"timeout": 0}}), 1000, &["--timeout", "3"]);
+    assert_eq!((run.line("error tcp"), ppp_echoed(&run)), (Some("error tcp timeout"), 0), "{}", run.show());
+    format!("TCP connects, nothing comes back (the DTE's own timeout); {}", ppp_call(&run))
+});
+cell!(ppp_drop, "PPP", "drop mid-transfer", "a TCP reset mid-transfer (lwIP: ERR_RST); the call stays up", {
+    // The host connection is reset 300 ms in, with 8 MiB (seconds of echo) under way.
+    let run = ppp_echo(json!({"service": "ppp", "type": "reset_peer", "attributes": {"timeout": 300}}), 8 << 20, &[]);
+    let got = ppp_echoed(&run);
+    assert!(got > 0 && got < 8 << 20, "{}", run.show());
+    assert_eq!(run.line("error tcp"), Some("error tcp -14"), "{}", run.show());
+    format!("a TCP reset mid-transfer (lwIP: ERR_RST); {}", ppp_call(&run))
+});
+not_applicable!("PPP", "bad TLS", "TLS runs in the DTE's own stack, inside the call; the module relays its bytes");
+cell!(ppp_auth_failure, "PPP", "auth failure", "PAP Authenticate-Nak, then NO CARRIER", {
+    // `--ppp-auth pap` and AT+CGAUTH's password; the DTE gives another.
+    let (m, mut dte, _url) = rig(&["--ppp-auth", "pap"]);
+    dte.cmd_expect("AT+CGAUTH=1,1,\"user\",\"secret\"", &["OK"]);
+    drop(dte);
+    let run = testbench::run_lwip(
+        m.link.as_deref().unwrap(),
+        &["--auth", "pap", "--user", "user", "--pass", "wrong"],
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert_eq!(run.line("up "), None, "{}", run.show());
+    let nak = run.log.contains("rcvd [PAP AuthNak");
+    let mut dte = m.open_pty().unwrap();
+    dte.line_end = b"\r\n";
+    dte.send_line("ATE0");
+    dte.expect_eventually("OK");
+    responsive(&mut dte);
+    format!("{}, then {}", if nak { "PAP Authenticate-Nak" } else { "no PAP answer" }, &run.line("end ").unwrap()[4..])
+});
+not_applicable!("PPP", "EFS full", "a data call stores nothing in the EFS");
+cell!(ppp_coverage_loss, "PPP", "coverage loss", "LCP Terminate-Request, NO CARRIER, +PPPD: DISCONNECTED", {
+    let (m, dte, url) = rig(&[]);
+    drop(dte);
+    let mut call = testbench::LwipClient::spawn(m.link.as_deref().unwrap(), &["--sleep", "30000"]).unwrap();
+    call.wait_line("up ", Duration::from_secs(30)).unwrap();
+    coverage_lost(&url);
+    let run = call.finish(Duration::from_secs(30)).unwrap();
+    let term = run.log.contains("rcvd [LCP TermReq");
+    let end = run.line("end ").unwrap_or_else(|| panic!("{}", run.show()));
+    let after: Vec<&str> = run.lines.iter().filter_map(|l| l.strip_prefix("text ")).collect();
+    assert!(run.line("down").is_some(), "{}", run.show());
+    format!("{}, {}, {}", if term { "LCP Terminate-Request" } else { "no LCP" }, &end[4..], after.join(", "))
 });

@@ -4,7 +4,8 @@
 //!   temp dir, stopped on drop (also when the test panics): [`Pop3Server`] (dovecot),
 //!   [`SmtpServer`] (aiosmtpd), [`FtpServer`] (pyftpdlib), [`HttpServer`] (nginx), all with
 //!   TLS from a [`TestCa`] made per run; [`NtpServer`] (chrony). [`Gpsd`] reads the
-//!   modem's NMEA port; [`ModemManager`] drives it as Linux does. `scripts/install-deps.sh` installs them; a server
+//!   modem's NMEA port; [`ModemManager`] drives it as Linux does; [`LwipClient`] is lwIP's
+//!   PPP client (ESP-IDF's PPP code, built from Debian's lwip source) making data calls. `scripts/install-deps.sh` installs them; a server
 //!   that cannot start is an error with the reason, never a skipped test.
 //! - Misbehaving [`Peer`]s for fault tests.
 //! - The real `sim5360` binary on a PTY, TCP or stdio ([`ModemProcess`]) and a [`Dte`]
@@ -16,6 +17,7 @@ mod dte;
 mod ftp;
 mod gpsd;
 pub mod http;
+mod lwip;
 mod mm;
 mod modem;
 mod ntp;
@@ -31,6 +33,7 @@ pub use dte::Dte;
 pub use ftp::FtpServer;
 pub use gpsd::Gpsd;
 pub use http::HttpServer;
+pub use lwip::{LwipClient, LwipRun, lwip_client, run_lwip};
 pub use mm::ModemManager;
 pub use modem::{ModemProcess, Transport, open_tty, raw_tty, ready_modem};
 pub use ntp::NtpServer;

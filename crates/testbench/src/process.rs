@@ -45,18 +45,24 @@ pub fn give(path: &Path) -> Result<()> {
     walk(path, uid, gid)
 }
 
+/// The test bench's cache directory (what scripts/install-deps.sh fills): for root
+/// /var/cache/sim5360, else $XDG_CACHE_HOME/sim5360 (~/.cache/sim5360).
+pub fn cache_dir() -> Result<PathBuf> {
+    if nix::unistd::geteuid().is_root() {
+        return Ok(PathBuf::from("/var/cache/sim5360"));
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .context("no HOME")?;
+    Ok(cache.join("sim5360"))
+}
+
 /// The Python of the test bench's venv (see scripts/install-deps.sh).
 pub fn venv_python() -> Result<PathBuf> {
     let venv = match std::env::var_os("SIM5360_TESTBENCH_VENV") {
         Some(v) => PathBuf::from(v),
-        None if nix::unistd::geteuid().is_root() => PathBuf::from("/var/cache/sim5360/testbench-venv"),
-        None => {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-                .context("no HOME")?;
-            cache.join("sim5360/testbench-venv")
-        }
+        None => cache_dir()?.join("testbench-venv"),
     };
     let py = venv.join("bin/python");
     if !py.exists() {
