@@ -23,7 +23,8 @@
 //!   `@ control METHOD PATH [JSON]` runs a control action (the REST API's method and
 //!   path below `/api/v1/modems/0`) and requires success, `@ control-fails STATUS ...`
 //!   requires that refusal; `@ hangup` has the remote party end the call (a refusal is logged, not an error:
-//!   what the DTE then sees is what the transcript checks).
+//!   what the DTE then sees is what the transcript checks); `@ dtr-off` (`1@ dtr-off`)
+//!   has the port's DTE drop DTR.
 //! - Scripted service outcomes: `<job N TEXT` takes the next job the modem started and
 //!   checks it is job N and its label contains TEXT (labels are each service's stable
 //!   one-line description: `ftp 127.0.0.1:21 user=u passive plain get /a rest=0 type=I`);
@@ -487,6 +488,8 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
                         };
                         let hh = h.as_mut().ok_or("no modem")?;
                         hh.modem.handle_job_event(id, ev, hh.now);
+                        // As the runner does next: whatever became due now runs.
+                        hh.modem.handle_timeout(hh.now);
                     }
                     "control" | "control-fails" => {
                         // `@ control METHOD PATH [JSON]`, `@ control-fails STATUS METHOD PATH [JSON]`.
@@ -532,6 +535,7 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
                             hh.log.push(format!("  network: {e}"));
                         }
                     }
+                    "dtr-off" => hh.modem.dtr_off_on(port, hh.now),
                     "restart" => {
                         let m = Harness::power_on(&hh.opts, hh.store.clone(), hh.nv.clone(), hh.wall.clone(), hh.now);
                         hh.modem = m;

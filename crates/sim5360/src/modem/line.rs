@@ -73,7 +73,10 @@ impl Modem {
             // Online data: no line discipline, no echo; payload less a possible escape,
             // and less the LF of the CR LF that ended the command line.
             let (job, mut data) = (*job, Vec::with_capacity(input.len()));
-            let from = usize::from(std::mem::take(skip_lf) && input.first() == Some(&b'\n'));
+            let from = match input.first() {
+                Some(&first) => usize::from(std::mem::take(skip_lf) && first == b'\n'),
+                None => 0,
+            };
             esc.feed(&input[from..], self.ctx.now, &mut data);
             self.online_data(job, data);
             return (input.len(), false);
