@@ -2,7 +2,8 @@
 # The dashboard in a real browser: ESLint on its script, then Debian's chromium
 # (headless) through chromium-driver and Selenium: boot URCs in the trace, AT+CSQ from a
 # DTE, "Coverage off" reaching the DTE as +CREG: 0, an SMS from the form reaching it as
-# +CMTI, pause and filter, the snapshot mode, no console errors. Screenshots of each step
+# +CMTI, a data call shown and hung up by DTR, pause and filter, the snapshot mode, no
+# console errors. Screenshots of each step
 # go to $SIM5360_ARTIFACTS/dashboard (default target/artifacts/dashboard), the CI
 # artifact. Run by scripts/test.sh, and on its own.
 set -euo pipefail

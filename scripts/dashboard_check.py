@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 from pathlib import Path
 
@@ -124,6 +125,23 @@ def main() -> None:
             lambda d: "from the browser" in d.find_element(By.ID, "inbox").text, "not in the inbox"
         )
         shot(driver, 4, "sms-delivered")
+        # 5. A data call: ATD*99# from the DTE; the state panel shows the call and the
+        # trace the module's first LCP request decoded; DTR dropped (the line speed set to
+        # 0, as pppd hangs up) ends it.
+        dte.send("ATD*99#")
+        dte.expect(b"CONNECT 115200\r\n")
+        WebDriverWait(driver, 10).until(lambda d: "cid 1, establish" in d.find_element(By.ID, "state").text)
+        wait_trace(driver, "PPP LCP ConfReq")
+        shot(driver, 5, "data-call")
+        attrs = termios.tcgetattr(dte.ser.fd)
+        attrs[4] = attrs[5] = termios.B0
+        termios.tcsetattr(dte.ser.fd, termios.TCSANOW, attrs)
+        time.sleep(0.5)
+        dte.ser.baudrate = 9600
+        dte.ser.baudrate = 115200
+        dte.expect(b"NO CARRIER\r\n")
+        dte.expect(b"+PPPD: DISCONNECTED\r\n")
+        WebDriverWait(driver, 10).until(lambda d: "cid 1, " not in d.find_element(By.ID, "state").text)
         # Pause holds the trace still; the filter narrows it.
         driver.find_element(By.ID, "pause").click()
         dte.send("AT+CGMM")
@@ -135,12 +153,12 @@ def main() -> None:
         driver.find_element(By.ID, "filter").send_keys("CMTI")
         WebDriverWait(driver, 5).until(lambda d: "AT+CSQ" not in trace_text(d))
         assert "+CMTI" in trace_text(driver)
-        shot(driver, 5, "filtered")
+        shot(driver, 6, "filtered")
         # The snapshot mode renders once and opens no stream.
         driver.get(url + "/?snapshot=1")
         wait_trace(driver, "PB DONE")
         WebDriverWait(driver, 10).until(lambda d: "snapshot" in d.find_element(By.ID, "link-status").text)
-        shot(driver, 6, "snapshot")
+        shot(driver, 7, "snapshot")
         # A fleet: every modem in the list; choosing one shows its state and trace.
         fleet_dir = work / "fleet"
         fleet = subprocess.Popen(
@@ -162,7 +180,7 @@ def main() -> None:
                 lambda d: members[1]["msisdn"] in d.find_element(By.ID, "state").text
             )
             wait_trace(driver, "PB DONE")
-            shot(driver, 7, "fleet-modem-1")
+            shot(driver, 8, "fleet-modem-1")
             driver.get("about:blank")  # the stream closed by the page, not by the process's end
         finally:
             fleet.terminate()
@@ -170,7 +188,7 @@ def main() -> None:
         # No console errors on the way.
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors, f"console errors: {errors}"
-        print("dashboard-check: 7 steps passed, no console errors")
+        print("dashboard-check: 8 steps passed, no console errors")
     except BaseException:
         print("--- sim5360 stderr ---\n" + (work / "stderr.log").read_text(errors="replace"), file=sys.stderr)
         raise

@@ -375,3 +375,103 @@ pub fn control_request(data: &[u8]) {
         }
     }
 }
+
+/// PPP framing on arbitrary line bytes, fed in pieces whose size the first byte picks:
+/// every frame the de-framer takes has a good FCS, so encoding it again (every control
+/// character escaped) gives bytes it takes back as that frame alone; the trace's decoder
+/// describes whatever comes, in any cut.
+pub fn ppp_frames(data: &[u8]) {
+    use ppp::hdlc::{Deframer, MAX_FRAME, encode};
+    let Some((&first, input)) = data.split_first() else { return };
+    let step = usize::from(first).max(1);
+    let mut d = Deframer::new();
+    let mut frames = Vec::new();
+    let mut trace = ppp::TraceDecoder::new();
+    for piece in input.chunks(step) {
+        d.feed(piece, |f| frames.push(f.to_vec()));
+        for line in trace.feed(piece) {
+            assert!(!line.contains('\n'), "a trace line with a line break");
+        }
+    }
+    for f in &frames {
+        assert!(f.len() <= MAX_FRAME, "a frame longer than the de-framer keeps");
+        let mut wire = Vec::new();
+        encode(f, u32::MAX, &mut wire);
+        let mut again = Vec::new();
+        let mut fresh = Deframer::new();
+        fresh.feed(&wire, |g| again.push(g.to_vec()));
+        assert_eq!(again, std::slice::from_ref(f), "a frame did not survive encoding");
+        assert_eq!(fresh.counters, Default::default());
+        let _ = ppp::describe(f);
+    }
+}
+
+/// The network's side of PPP against an arbitrary DTE. The first byte picks the
+/// authentication asked; then records `[kind, ms/20, len, bytes..]`: the bytes as one
+/// well-formed frame (kind bit 0; so the fuzzer reaches the negotiation without having to
+/// find FCSs) or raw, at a time that moves on by the record's step, with the link closed
+/// (bit 1) or the bytes sent as an IP packet (bit 2). Each of the engine's outputs
+/// de-frames cleanly, its backlog stays bounded, a dead link says nothing more, and a
+/// closed link is dead within its terminate tries.
+pub fn ppp_negotiation(data: &[u8]) {
+    use ppp::hdlc::{Deframer, encode};
+    let Some((&first, mut rest)) = data.split_first() else { return };
+    let auth = [ppp::Auth::None, ppp::Auth::Pap, ppp::Auth::Chap][usize::from(first % 3)];
+    let cfg = ppp::Config {
+        auth,
+        credentials: (first & 4 != 0).then(|| ("user".to_owned(), "pass".to_owned())),
+        peer_addr: std::net::Ipv4Addr::new(10, 64, 0, 2),
+        dns: [std::net::Ipv4Addr::new(10, 64, 64, 53), std::net::Ipv4Addr::new(10, 64, 64, 54)],
+        seed: u64::from(first),
+        name: "sim5360".into(),
+    };
+    let mut now = Instant::now();
+    let mut e = ppp::Engine::new(cfg, now);
+    let mut closed_at = None;
+    let check = |e: &mut ppp::Engine| {
+        let mut d = Deframer::new();
+        while let Some(out) = e.poll_output() {
+            assert!(out.len() <= 512 * 1024, "output backlog {}", out.len());
+            d.feed(&out, |f| assert!(ppp::hdlc::split(f).is_some(), "a frame with no protocol"));
+        }
+        assert_eq!(d.counters, Default::default(), "the engine sent a bad frame");
+        while e.poll_event().is_some() {}
+        while e.poll_ip().is_some() {}
+    };
+    while let [kind, step, len, tail @ ..] = rest {
+        let n = usize::from(*len).min(tail.len());
+        let (bytes, after) = tail.split_at(n);
+        rest = after;
+        now += Duration::from_millis(u64::from(*step) * 20);
+        e.handle_timeout(now);
+        if kind & 1 == 1 {
+            let mut wire = Vec::new();
+            encode(bytes, u32::MAX, &mut wire);
+            e.input(&wire, now);
+        } else {
+            e.input(bytes, now);
+        }
+        if kind & 2 == 2 {
+            e.close(now);
+            closed_at.get_or_insert(now);
+        }
+        if kind & 4 == 4 && e.ready_for_ip() {
+            e.send_ip(bytes);
+        }
+        check(&mut e);
+        if e.phase() == ppp::Phase::Dead {
+            e.handle_timeout(now + Duration::from_secs(60));
+            e.input(b"\x7e\xff\x03\xc0\x21\x01\x01\x00\x04\x7e", now);
+            assert!(e.poll_output().is_none(), "a dead link spoke");
+            return;
+        }
+    }
+    // A closed link (Terminate-Request, two tries 3 s apart) is dead soon after.
+    if let Some(at) = closed_at {
+        for s in 1..=10 {
+            e.handle_timeout(at.max(now) + Duration::from_secs(s));
+            check(&mut e);
+        }
+        assert_eq!(e.phase(), ppp::Phase::Dead, "a closed link lived on");
+    }
+}

@@ -71,3 +71,13 @@ fn pop3_reply_corpus() {
 fn gnss_track_corpus() {
     replay("gnss_track", sim5360::fuzzing::gnss_track);
 }
+
+#[test]
+fn ppp_frames_corpus() {
+    replay("ppp_frames", sim5360::fuzzing::ppp_frames);
+}
+
+#[test]
+fn ppp_negotiation_corpus() {
+    replay("ppp_negotiation", sim5360::fuzzing::ppp_negotiation);
+}

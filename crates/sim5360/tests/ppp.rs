@@ -149,6 +149,9 @@ fn auth_case(auth: &str, cgauth_type: u8) {
     let text = std::fs::read_to_string(trace.path()).unwrap();
     let word = if auth == "pap" { "PAP AuthReq" } else { "CHAP Response" };
     assert!(text.contains(word), "{auth}: no {word} in the trace:\n{text}");
+    // One decoded line per frame in pppd's notation, not raw bytes.
+    assert!(text.contains("<MOD PPP LCP ConfReq id=") && text.contains("<asyncmap 0x0>"), "{auth}:\n{text}");
+    assert!(text.contains("DTE> PPP IPCP ConfReq id="), "{auth}:\n{text}");
     assert!(!text.contains("secret") && !text.contains("wrong"), "{auth}: a secret in the trace:\n{text}");
 }
 

@@ -69,6 +69,11 @@ static unsigned char outbuf[1 << 20];
 static size_t outlen = 0;
 
 void harness_diag(const char *fmt, ...) {
+  /* Not the per-packet lines of the data path (one write each would cost the link more
+   * than its PPP): the negotiation's packets and events stay. */
+  static const char *quiet[] = {"ppp_input[", "pppos_input[", "pppos_netif_output[", "pppos_write[", NULL};
+  for (const char **q = quiet; *q; q++)
+    if (strncmp(fmt, *q, strlen(*q)) == 0) return;
   va_list ap;
   va_start(ap, fmt);
   vfprintf(stderr, fmt, ap);
@@ -99,17 +104,22 @@ static void flush_out(void) {
   }
 }
 
-static void put(const void *data, size_t len) {
+/* Queued, written by the next pump (or at once when `now`). */
+static void queue_out(const void *data, size_t len) {
   if (outlen + len > sizeof outbuf) fail("output buffer full");
   memcpy(outbuf + outlen, data, len);
   outlen += len;
+}
+
+static void put(const void *data, size_t len) {
+  queue_out(data, len);
   flush_out();
 }
 
 static u32_t output_cb(ppp_pcb *p, u8_t *data, u32_t len, void *ctx) {
   (void)p;
   (void)ctx;
-  put(data, len);
+  queue_out(data, len);
   return len;
 }
 
@@ -208,17 +218,23 @@ static void pump(int ms) {
   if (n > 0 && (fds[0].revents & POLLIN)) {
     static unsigned char buf[65536];
     ssize_t r = read(tty, buf, sizeof buf);
-    if (r > 0) {
-      if (ppp_mode) pppos_input(pcb, buf, (int)r);
-      /* Also as text: the module's NO CARRIER follows its last frame, often in the
-       * same read. */
+    if (r > 0 && !ppp_mode) {
       at_bytes(buf, (size_t)r);
+    } else if (r > 0) {
+      pppos_input(pcb, buf, (int)r);
+      /* Also as text what follows the last flag: the module's NO CARRIER comes after
+       * its last frame, often in the same read. */
+      const unsigned char *flag = memrchr(buf, 0x7e, (size_t)r);
+      size_t from = flag ? (size_t)(flag - buf) + 1 : 0;
+      at_bytes(buf + from, (size_t)r - from);
     }
   }
   if (n > 0 && (fds[0].revents & POLLOUT)) flush_out();
-  if (tun >= 0 && n > 0 && (fds[1].revents & POLLIN)) {
+  /* Every packet the TUN has now, so the frames for them go out in one write. */
+  while (tun >= 0 && n > 0 && (fds[1].revents & POLLIN)) {
     unsigned char buf[2048];
     ssize_t r = read(tun, buf, sizeof buf);
+    if (r <= 0) break;
     if (r > 20 && ppp_up && (buf[0] >> 4) == 4) {
       struct pbuf *p = pbuf_alloc(PBUF_IP, (u16_t)r, PBUF_RAM);
       if (p) {
@@ -231,6 +247,7 @@ static void pump(int ms) {
     }
   }
   sys_check_timeouts();
+  flush_out();
 }
 
 /* ---- TCP steps through the raw API ---- */

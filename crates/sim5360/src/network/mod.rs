@@ -194,7 +194,12 @@ pub fn set_registration(ctx: &mut Ctx, cs: RegStat, ps: RegStat) {
         }
     }
     if !ps.registered() {
-        ctx.net.pdp_active.clear();
+        // Detached: every context goes, and what runs on one (a data call) ends.
+        let was_active = std::mem::take(&mut ctx.net.pdp_active);
+        let catalog = ctx.catalog;
+        for cid in was_active {
+            catalog.pdp_down(ctx, cid);
+        }
     }
     if ctx.net.registered() != was_registered {
         radio::registration_changed(ctx);

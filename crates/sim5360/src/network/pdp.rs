@@ -111,7 +111,8 @@ fn cgauth_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
 }
 
 /// `AT+CGAUTH=<cid>[,<auth_type>[,<user>[,<passwd>]]]` (27.007 order: user first); stored
-/// (the virtual network accepts any credentials). `<cid>` alone removes the entry.
+/// (a data call checks them under `--ppp-auth`; nothing else does). `<cid>` alone removes
+/// the entry.
 fn cgauth_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let cid = args.next_in::<u8>(1..=MAX_CID)?;
     let auth_type = args.opt_in::<u8>(0..=2)?;
@@ -181,8 +182,12 @@ fn cgdcont_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     Ok(Reply::lines(pdp_lines("+CGDCONT", &ctx.net.cgdcont)))
 }
 
+/// `AT+CGDCONT=<cid>,...`; the context a data call holds cannot change under it.
 fn cgdcont_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let (cid, pdp) = parse_pdp(&mut args)?;
+    if ctx.net.data_call == Some(cid) {
+        return Err(CmdError::cme(CmeError::NotAllowed, "a data call holds the context"));
+    }
     set_pdp(&mut ctx.net.cgdcont, cid, pdp);
     Ok(Reply::ok())
 }

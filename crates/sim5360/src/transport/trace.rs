@@ -177,7 +177,11 @@ impl Trace {
             Dir::In => "rx",
             Dir::Out => "tx",
         };
-        self.write(s, d, escape(&crate::registry::CATALOG.redact(text.as_bytes())));
+        // Text made here (pppd's notation uses `<...>`): only control characters, which
+        // a user name in it might carry, are escaped.
+        let text = String::from_utf8_lossy(&crate::registry::CATALOG.redact(text.as_bytes())).into_owned();
+        let shown = if text.chars().any(char::is_control) { escape(text.as_bytes()) } else { text };
+        self.write(s, d, shown);
     }
 
     /// A note between the two directions (a control action), so the trace shows what was

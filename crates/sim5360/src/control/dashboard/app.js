@@ -109,6 +109,9 @@ function showState(s) {
     put(dl, "NETOPEN", s.sockets.netopen ? "open" : "closed");
     put(dl, "sockets", links || "none");
   }
+  if (s.ppp) {
+    put(dl, "data call", dataCall(s.ppp.call));
+  }
   put(dl, "jobs", s.jobs.length ? s.jobs.join("; ") : "none");
   if (s.efs) {
     for (const [drive, u] of Object.entries(s.efs)) {
@@ -129,6 +132,17 @@ function showState(s) {
     lastBoxes = boxes;
     refreshBoxes();
   }
+}
+
+// A PPP data call: its phase, addresses, time, bytes and flows.
+function dataCall(c) {
+  if (!c) {
+    return "none";
+  }
+  const addr = c.addr ? c.addr + ", DNS " + c.dns.join(" ") : "no address yet";
+  return "cid " + c.cid + ", " + c.phase + ", " + addr + ", " + c.seconds + " s, " +
+    size(c.bytes_in) + " in, " + size(c.bytes_out) + " out, flows " + c.flows + " open / " +
+    c.flows_total + " in all, " + c.refused + " refused";
 }
 
 function conditions(n) {

@@ -12,8 +12,9 @@
 //! (`10.64.64.64`) go to the host's `127.0.0.1`.
 //!
 //! Bounded: at most [`MAX_TCP`] TCP and [`MAX_UDP`] UDP flows (a SYN past it is reset, a
-//! datagram dropped), 64 KiB of buffer each way per TCP flow in the stack and four chunks
-//! in flight to and from each host socket.
+//! datagram dropped), 64 KiB of buffer each way per TCP flow in the stack, four chunks
+//! in flight to and from each host socket, 256 packets of UDP, DNS and ICMP waiting for
+//! the DTE.
 //!
 //! netstack-smoltcp would relay flows too, but it spawns its own tasks with fixed windows
 //! and no flow limit, and its maintenance is split between forks; the glue here is small
@@ -50,6 +51,8 @@ const IN_FLIGHT: usize = 4;
 const UDP_IDLE: Duration = Duration::from_secs(60);
 /// How long an echo request's probe waits.
 const ECHO_WAIT: Duration = Duration::from_secs(5);
+/// Packets made here (UDP, DNS, echo replies, resets) waiting for the DTE.
+const OUT_MAX: usize = 256;
 /// The link's MTU (the DTE's MRU).
 const MTU: usize = 1500;
 
@@ -248,7 +251,7 @@ impl Nat {
             if self.flows.len() + self.connecting.len() >= MAX_TCP {
                 debug!("PPP: TCP flow to {}:{dport} refused: {MAX_TCP} open", ip.dst);
                 self.counters.refused.fetch_add(1, Ordering::Relaxed);
-                self.out.push_back(tcp_reset(ip, b));
+                self.queue(tcp_reset(ip, b));
                 return;
             }
             self.connecting.insert(key, pkt.to_vec());
@@ -283,13 +286,13 @@ impl Nat {
     /// A host connection for a held SYN was made (or not).
     pub fn on_done(&mut self, d: Done, at: Instant) {
         match d {
-            Done::Packet(p) => self.out.push_back(p),
+            Done::Packet(p) => self.queue(p),
             Done::Connected(key, stream) => {
                 let Some(syn) = self.connecting.remove(&key) else { return };
                 let Some(ip) = Ip::parse(&syn) else { return };
                 let Some(stream) = stream else {
                     self.counters.refused.fetch_add(1, Ordering::Relaxed);
-                    self.out.push_back(tcp_reset(&ip, ip.body));
+                    self.queue(tcp_reset(&ip, ip.body));
                     return;
                 };
                 let mut socket = tcp::Socket::new(
@@ -402,6 +405,16 @@ impl Nat {
             self.sockets.remove(h);
         }
         moved
+    }
+
+    /// A packet made here for the DTE; past [`OUT_MAX`] waiting (a UDP flood the DTE does
+    /// not take) it is dropped, as a full radio queue drops.
+    fn queue(&mut self, p: Vec<u8>) {
+        if self.out.len() >= OUT_MAX {
+            debug!("PPP: a packet for the DTE dropped: {OUT_MAX} waiting");
+            return;
+        }
+        self.out.push_back(p);
     }
 
     /// The next packet for the DTE.
@@ -718,5 +731,55 @@ mod tests {
         assert_eq!(r.body[13], 0x14);
         assert_eq!(checksum(pseudo(r.src, r.dst, 6, 20), r.body), 0);
         assert!(Ip::parse(&[0x45; 10]).is_none());
+    }
+
+    /// A SYN from the DTE (10.64.0.2) to the host alias.
+    fn syn(sport: u16, dport: u16) -> Vec<u8> {
+        let mut t = vec![0u8; 20];
+        t[0..2].copy_from_slice(&sport.to_be_bytes());
+        t[2..4].copy_from_slice(&dport.to_be_bytes());
+        t[12] = 5 << 4;
+        t[13] = 0x02;
+        ip_packet(Ipv4Addr::new(10, 64, 0, 2), super::super::HOST_ALIAS, 6, &t)
+    }
+
+    #[tokio::test]
+    async fn a_dte_that_opens_flows_without_end_gets_resets() {
+        // A host port that takes connections but never answers: every SYN stays held
+        // while its host connection is made, so the flows pile up.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let net = Arc::new(NetConfig::new(&[], false).unwrap());
+        let (done, mut back) = mpsc::channel(256);
+        let counters = Arc::new(Counters::default());
+        let dte = Ipv4Addr::new(10, 64, 0, 2);
+        let dns = super::super::DNS;
+        let mut nat =
+            Nat::new(dte, super::super::HOST_ALIAS, dns, net, done, Arc::new(Notify::new()), counters.clone());
+        let now = Instant::now();
+        for i in 0..(MAX_TCP as u16 + 10) {
+            nat.from_dte(&syn(40000 + i, port), now);
+        }
+        // The ten past the limit are reset at once; the others wait for their connection.
+        let mut resets = 0;
+        while let Some(p) = nat.to_dte() {
+            let ip = Ip::parse(&p).unwrap();
+            assert_eq!(ip.body[13] & 0x04, 0x04, "only resets go out");
+            resets += 1;
+        }
+        assert_eq!((resets, Counters::get(&counters.refused)), (10, 10));
+        // Their connections made, the flows are in the stack (bounded buffers each), and
+        // a SYN beyond the limit is still reset.
+        for _ in 0..MAX_TCP {
+            let d = tokio::time::timeout(Duration::from_secs(10), back.recv()).await.unwrap().unwrap();
+            nat.on_done(d, Instant::now());
+        }
+        assert_eq!(nat.flows.len(), MAX_TCP);
+        nat.from_dte(&syn(50000, port), Instant::now());
+        let rst =
+            std::iter::from_fn(|| nat.to_dte()).filter(|p| Ip::parse(p).is_some_and(|ip| ip.body[13] & 0x04 != 0));
+        assert_eq!(rst.count(), 1);
+        assert_eq!(Counters::get(&counters.refused), 11);
+        drop(listener);
     }
 }
