@@ -475,3 +475,122 @@ pub fn ppp_negotiation(data: &[u8]) {
         assert_eq!(e.phase(), ppp::Phase::Dead, "a closed link lived on");
     }
 }
+
+/// The module's 27.010 multiplexer against an arbitrary DTE: records `[kind, dlci, len,
+/// bytes..]` sent as one well-formed frame of a type the kind picks (SABM, DISC, UIH, UI,
+/// UA, DM; so the fuzzer reaches the control channel's commands without finding FCSs) or
+/// as raw bytes, with data for the channels between. Every frame the module sends parses,
+/// a channel's carry at most `send_max` octets, data only ever goes out on an open
+/// channel, and after close-down nothing more.
+pub fn cmux_frames(data: &[u8]) {
+    use cmux::{Config, Deframer, Event, Frame, Kind, Mux};
+    let Some((&first, mut rest)) = data.split_first() else { return };
+    let send_max = usize::from(first % 127) + 1;
+    let mut m = Mux::new(Config { channels: 4, send_max, recv_max: 1500 });
+    let mut open = [false; 5];
+    let mut closed = false;
+    let check = |m: &mut Mux, open: &mut [bool; 5], closed: &mut bool| {
+        while let Some(ev) = m.poll_event() {
+            match ev {
+                Event::Opened(d) => open[usize::from(d)] = true,
+                Event::Closed(d) => open[usize::from(d)] = false,
+                Event::Data(d, _) => assert!(open[usize::from(d)], "data on a closed channel"),
+                Event::Dtr { .. } => {}
+                Event::CloseDown => *closed = true,
+            }
+        }
+        let out = m.poll_output().unwrap_or_default();
+        let mut d = Deframer::new(1500);
+        d.feed(&out, |f| {
+            // Channel data keeps to N1; the control channel's answers echo what came.
+            assert!(f.dlci == 0 || f.info.len() <= send_max, "a frame of {} octets", f.info.len());
+        });
+        assert_eq!(d.counters.bad_fcs + d.counters.bad_frames + d.counters.too_long, 0, "a bad frame out");
+    };
+    while let [kind, dlci, len, tail @ ..] = rest {
+        let n = usize::from(*len).min(tail.len());
+        let (bytes, after) = tail.split_at(n);
+        rest = after;
+        let kinds = [Kind::Sabm, Kind::Disc, Kind::Uih, Kind::Ui, Kind::Ua, Kind::Dm];
+        match kind % 8 {
+            k @ 0..=5 => {
+                let f = Frame {
+                    dlci: dlci % 8,
+                    cr: kind & 0x80 != 0,
+                    pf: kind & 0x40 != 0,
+                    kind: kinds[usize::from(k)],
+                    info: bytes.to_vec(),
+                };
+                m.input(&f.to_bytes());
+            }
+            6 => m.input(bytes),
+            _ => {
+                let d = dlci % 6;
+                let was_closed = closed;
+                m.send(d, bytes);
+                if was_closed || !m.is_open(d) {
+                    assert!(
+                        m.poll_output().is_none_or(|o| o.is_empty()),
+                        "output after close-down or on a closed channel"
+                    );
+                }
+            }
+        }
+        check(&mut m, &mut open, &mut closed);
+        if closed {
+            m.input(&Frame::bare(1, true, true, Kind::Sabm).to_bytes());
+            assert!(m.poll_output().is_none(), "a closed-down multiplexer answered");
+            return;
+        }
+    }
+}
+
+/// The core with a multiplexer: `AT+CMUX=0`, then records `[kind, dlci, len, bytes..]`:
+/// a UIH frame of channel data, a SABM or DISC, a control message, raw bytes, or time.
+/// Nothing panics, output stays bounded, and the module answers AT on the UART after a
+/// close-down.
+pub fn mux_modem(data: &[u8]) {
+    use cmux::{Frame, Kind};
+    let cfg = ModemConfig::in_memory(&crate::registry::CATALOG, Model::Sim5360, 1 << 16);
+    let t = chrono::DateTime::UNIX_EPOCH;
+    let mut now = Instant::now();
+    let Ok(mut m) = Modem::new(cfg, Box::new(move || t), now) else { return };
+    m.handle_input(b"ATE0\rAT+CMUX=0\r", now);
+    let mut total = 0usize;
+    let mut rest = data;
+    while let [kind, dlci, len, tail @ ..] = rest {
+        let n = usize::from(*len).min(tail.len());
+        let (bytes, after) = tail.split_at(n);
+        rest = after;
+        let d = dlci % 6;
+        let frame =
+            |kind: Kind, info: &[u8]| Frame { dlci: d, cr: true, pf: true, kind, info: info.to_vec() }.to_bytes();
+        match kind % 6 {
+            0 => m.handle_input(&frame(Kind::Uih, bytes), now),
+            1 => m.handle_input(&frame(Kind::Sabm, &[]), now),
+            2 => m.handle_input(&frame(Kind::Disc, &[]), now),
+            3 => {
+                let mut f = Frame { dlci: 0, cr: true, pf: false, kind: Kind::Uih, info: bytes.to_vec() };
+                if let Some(t) = f.info.first_mut() {
+                    // A command type with C/R and EA set: PN, MSC, TEST, FCon/off, CLD, ...
+                    *t |= 0x03;
+                }
+                m.handle_input(&f.to_bytes(), now);
+            }
+            4 => m.handle_input(bytes, now),
+            _ => {
+                now += Duration::from_millis(u64::from(*dlci) * 20);
+                m.handle_timeout(now);
+            }
+        }
+        while m.poll_job().is_some() {}
+        for id in m.jobs_with_input() {
+            while m.poll_job_input(id).is_some() {}
+        }
+        m.run_offloads_inline();
+        while let Some(out) = m.poll_transmit() {
+            total += out.len();
+            assert!(total < 64 * 1024 * 1024, "runaway output");
+        }
+    }
+}

@@ -417,6 +417,9 @@ struct Line {
     gone: bool,
     /// In a framed (PPP) data mode: each direction decoded for the trace.
     decoders: Option<[ppp::TraceDecoder; 2]>,
+    /// Multiplexed (`AT+CMUX`): the frames decoded for the trace, and each channel's own
+    /// trace lines.
+    mux_trace: Option<MuxTrace>,
     /// DTR was seen dropped (speed 0) at the last look.
     dtr_low: bool,
     // This turn's view (see `Line::plan`).
@@ -529,6 +532,7 @@ pub async fn run_ports(
                 trace,
                 gone: false,
                 decoders: None,
+                mux_trace: None,
                 dtr_low: false,
                 writing: false,
                 piece: 0,
@@ -741,13 +745,77 @@ fn trace_bytes(
 ) {
     let Some((t, ts)) = trace.as_mut() else { return };
     let ts = line.trace.as_mut().unwrap_or(ts);
+    let muxed = modem.mux_on(p);
+    if muxed || (line.mux_trace.is_some() && bytes.first() == Some(&cmux::FLAG)) {
+        let fresh = line.mux_trace.is_none();
+        let mt = line.mux_trace.get_or_insert_with(MuxTrace::default);
+        let mut bytes = bytes;
+        let mut after = &[][..];
+        if fresh {
+            // What went out before the multiplexer started (the `OK` of `AT+CMUX`).
+            let text = bytes.iter().position(|b| *b == cmux::FLAG).unwrap_or(bytes.len());
+            if text > 0 {
+                t.record(ts, dir, &bytes[..text]);
+                bytes = &bytes[text..];
+            }
+        }
+        if !muxed {
+            // The last frames (the close-down's answer), then AT text again.
+            let end = bytes.iter().rposition(|b| *b == cmux::FLAG).map_or(0, |i| i + 1);
+            (bytes, after) = bytes.split_at(end);
+        }
+        for item in mt.frames[dir as usize].feed(bytes) {
+            match item {
+                cmux::TraceItem::Frame(text) => t.decoded(ts, dir, &format!("MUX {text}")),
+                cmux::TraceItem::Data(dlci, data) => {
+                    let ch = mt.channels.entry(dlci).or_insert_with(|| ChannelTrace {
+                        session: t.port_session(ts, &crate::modem::PortRole::Mux(dlci).name()),
+                        ppp: None,
+                    });
+                    if modem.mux_channel_mode(dlci) == Some(crate::modem::DataMode::Hdlc) {
+                        let d = ch.ppp.get_or_insert_with(|| [ppp::TraceDecoder::new(), ppp::TraceDecoder::new()]);
+                        trace_ppp(t, &mut ch.session, &mut d[dir as usize], dir, &data);
+                    } else {
+                        ch.ppp = None;
+                        t.record(&mut ch.session, dir, &data);
+                    }
+                }
+            }
+        }
+        if muxed {
+            return;
+        }
+        line.mux_trace = None;
+        if !after.is_empty() {
+            t.record(ts, dir, after);
+        }
+        return;
+    }
+    line.mux_trace = None;
     if modem.data_mode_on(p) != Some(crate::modem::DataMode::Hdlc) {
         line.decoders = None;
         t.record(ts, dir, bytes);
         return;
     }
     let decoders = line.decoders.get_or_insert_with(|| [ppp::TraceDecoder::new(), ppp::TraceDecoder::new()]);
-    let d = &mut decoders[dir as usize];
+    trace_ppp(t, ts, &mut decoders[dir as usize], dir, bytes);
+}
+
+/// A multiplexed port in the trace: the frames of each direction, each channel's lines.
+#[derive(Default)]
+struct MuxTrace {
+    frames: [cmux::TraceDecoder; 2],
+    channels: std::collections::BTreeMap<u8, ChannelTrace>,
+}
+
+struct ChannelTrace {
+    session: TraceSession,
+    ppp: Option<[ppp::TraceDecoder; 2]>,
+}
+
+/// PPP bytes in one direction as trace lines: text between frames (a `CONNECT`, a typed
+/// `AT`) as it is, each frame decoded.
+fn trace_ppp(t: &Trace, ts: &mut TraceSession, d: &mut ppp::TraceDecoder, dir: Dir, bytes: &[u8]) {
     let mut rest = bytes;
     if d.between_frames() {
         // Text up to a flag or the end is no PPP (the `CONNECT` line, a `+++`, a typed

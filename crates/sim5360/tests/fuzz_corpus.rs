@@ -81,3 +81,13 @@ fn ppp_frames_corpus() {
 fn ppp_negotiation_corpus() {
     replay("ppp_negotiation", sim5360::fuzzing::ppp_negotiation);
 }
+
+#[test]
+fn cmux_frames_corpus() {
+    replay("cmux_frames", sim5360::fuzzing::cmux_frames);
+}
+
+#[test]
+fn mux_modem_corpus() {
+    replay("mux_modem", sim5360::fuzzing::mux_modem);
+}

@@ -24,7 +24,11 @@
 //!   path below `/api/v1/modems/0`) and requires success, `@ control-fails STATUS ...`
 //!   requires that refusal; `@ hangup` has the remote party end the call (a refusal is logged, not an error:
 //!   what the DTE then sees is what the transcript checks); `@ dtr-off` (`1@ dtr-off`)
-//!   has the port's DTE drop DTR.
+//!   has the port's DTE drop DTR; `@ mux` reads port 0's output as 27.010 frames from
+//!   then on (`@ mux off` as text again): a data frame's information goes to the lines
+//!   of port N for DLCI N (`1< OK`), `N> TEXT` is sent in a UIH frame of DLCI N, other
+//!   frames are checked with `m< DESCRIPTION` (`UA dlci=1 P`, `UIH dlci=0 MSC cmd dlci=1
+//!   v24=0x8d`), and `m> DLCI KIND [INFO]` sends one (`sabm`, `disc`, `uih`, ...; C/R 1).
 //! - Scripted service outcomes: `<job N TEXT` takes the next job the modem started and
 //!   checks it is job N and its label contains TEXT (labels are each service's stable
 //!   one-line description: `ftp 127.0.0.1:21 user=u passive plain get /a rest=0 type=I`);
@@ -37,7 +41,8 @@
 //! - Work the modem moves off its thread (EFS commits, NV writes) runs inline before
 //!   output is read.
 //!
-//! - `<~ TEXT` skips output lines up to and including the first equal to TEXT.
+//! - `<~ TEXT` skips output lines up to and including the first equal to TEXT; `<^ TEXT`
+//!   expects the next line to start with TEXT.
 //!
 //! Before each send and at the end, every output line must have been matched. The wall
 //! clock starts at 2026-01-02 03:04:05 UTC; EFS file times follow it.
@@ -121,6 +126,10 @@ struct Harness {
     raw: Vec<Vec<u8>>,
     lines: Vec<Vec<String>>,
     log: Vec<String>,
+    /// `@ mux`: port 0's output is 27.010 frames: data frames go to their channel's
+    /// lines (port N is DLCI N), the others to `frames` (described).
+    mux: Option<cmux::Deframer>,
+    frames: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -199,13 +208,67 @@ impl Harness {
             raw: vec![Vec::new(); n],
             lines: vec![Vec::new(); n],
             log: Vec::new(),
+            mux: None,
+            frames: Vec::new(),
+        }
+    }
+
+    /// Port 0's output as frames from now on (`on`), or as text again.
+    fn set_mux(&mut self, on: bool) {
+        self.collect();
+        if on {
+            self.mux = Some(cmux::Deframer::new(64 * 1024));
+            let n = self.lines.len().max(usize::from(sim5360::modem::mux::CHANNELS) + 1);
+            self.lines.resize(n, Vec::new());
+            self.raw.resize(n, Vec::new());
+        } else {
+            self.mux = None;
+            self.lines.truncate(self.opts.ports.len());
+            self.raw.truncate(self.opts.ports.len());
+        }
+    }
+
+    /// Port 0's output under `@ mux`: data to the channels, other frames described.
+    fn demux(&mut self, out: &[u8]) {
+        let Some(d) = self.mux.as_mut() else { return };
+        let mut got = Vec::new();
+        d.feed(out, |f| got.push(f));
+        // A line may span frames: a channel's data of this output, joined, then split.
+        let mut data: Vec<Vec<u8>> = vec![Vec::new(); self.lines.len()];
+        for f in got {
+            let p = usize::from(f.dlci);
+            if p != 0 && p < data.len() && matches!(f.kind, cmux::Kind::Uih | cmux::Kind::Ui) {
+                self.raw[p].extend_from_slice(&f.info);
+                data[p].extend_from_slice(&f.info);
+            } else {
+                self.frames.push(cmux::describe(&f));
+            }
+        }
+        for (p, bytes) in data.into_iter().enumerate() {
+            for part in bytes.split(|b| *b == b'\r' || *b == b'\n') {
+                if !part.is_empty() {
+                    self.lines[p].push(String::from_utf8_lossy(part).into_owned());
+                }
+            }
         }
     }
 
     fn collect(&mut self) {
         self.modem.run_offloads_inline();
         for p in 0..self.lines.len() {
+            if self.mux.is_some() && p > 0 {
+                // The channels' output comes through port 0's frames.
+                continue;
+            }
             let out = self.modem.drain_output_on(p);
+            if p == 0 && self.mux.is_some() {
+                if !out.is_empty() {
+                    self.log.push(format!("  frames: {}", escape(&out)));
+                }
+                self.raw[0].extend_from_slice(&out);
+                self.demux(&out);
+                continue;
+            }
             if !out.is_empty() {
                 let tag = if self.lines.len() > 1 { format!("[{p}]") } else { String::new() };
                 self.log.push(format!("  output{tag}: {}", escape(&out)));
@@ -221,13 +284,16 @@ impl Harness {
 
     /// Lines of any port not yet matched, if any.
     fn unmatched(&self) -> Option<String> {
-        let left: Vec<String> = self
+        let mut left: Vec<String> = self
             .lines
             .iter()
             .enumerate()
             .filter(|(_, l)| !l.is_empty())
             .map(|(p, l)| if self.lines.len() > 1 { format!("port {p}: {l:?}") } else { format!("{l:?}") })
             .collect();
+        if !self.frames.is_empty() {
+            left.push(format!("frames: {:?}", self.frames));
+        }
         (!left.is_empty()).then(|| left.join(", "))
     }
 
@@ -240,8 +306,20 @@ impl Harness {
             return Err(format!("no port {port}"));
         }
         self.raw[port].clear();
-        self.modem.handle_input_on(port, bytes, self.now);
+        self.input(port, bytes);
         Ok(())
+    }
+
+    /// `bytes` from port `port`'s DTE: under `@ mux`, a channel's in a UIH frame of its
+    /// DLCI on port 0.
+    fn input(&mut self, port: usize, bytes: &[u8]) {
+        if self.mux.is_some() && port > 0 {
+            let dlci = u8::try_from(port).unwrap_or(0);
+            let f = cmux::Frame { dlci, cr: true, pf: false, kind: cmux::Kind::Uih, info: bytes.to_vec() };
+            self.modem.handle_input_on(0, &f.to_bytes(), self.now);
+        } else {
+            self.modem.handle_input_on(port, bytes, self.now);
+        }
     }
 
     /// Every port's output so far, dropped (the boot).
@@ -378,7 +456,7 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
                     && let Some(hh) = h.as_mut()
                 {
                     hh.collect();
-                    hh.modem.handle_input_on(port, b"\n", hh.now);
+                    hh.input(port, b"\n");
                 }
             }
             ">>" => {
@@ -400,6 +478,44 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
                 let got = hh.lines[port].remove(0);
                 if got != rest {
                     return Err(fail(&h, format!("expected {rest:?}\n       got {got:?}")));
+                }
+            }
+            "m>" => {
+                // `m> DLCI KIND [ESCAPED INFO]`: one frame (C/R 1), raw on port 0.
+                let mut parts = rest.splitn(3, ' ');
+                let dlci: u8 = parts.next().and_then(|d| d.parse().ok()).ok_or("`m> DLCI KIND [INFO]`")?;
+                let kind = match parts.next().unwrap_or("") {
+                    "sabm" => cmux::Kind::Sabm,
+                    "disc" => cmux::Kind::Disc,
+                    "ua" => cmux::Kind::Ua,
+                    "dm" => cmux::Kind::Dm,
+                    "uih" => cmux::Kind::Uih,
+                    "ui" => cmux::Kind::Ui,
+                    k => return Err(fail(&h, format!("frame kind {k:?}"))),
+                };
+                let info = unescape(parts.next().unwrap_or(""))?;
+                let pf = matches!(kind, cmux::Kind::Sabm | cmux::Kind::Disc);
+                let f = cmux::Frame { dlci, cr: true, pf, kind, info };
+                hh.send(0, &f.to_bytes()).map_err(|e| fail(&h, e))?;
+            }
+            "m<" => {
+                hh.collect();
+                if hh.frames.is_empty() {
+                    return Err(fail(&h, format!("expected frame {rest:?}, got none")));
+                }
+                let got = hh.frames.remove(0);
+                if got != rest {
+                    return Err(fail(&h, format!("expected frame {rest:?}\n       got {got:?}")));
+                }
+            }
+            "<^" => {
+                hh.collect();
+                if hh.lines[port].is_empty() {
+                    return Err(fail(&h, format!("expected a line starting {rest:?}, got no more output")));
+                }
+                let got = hh.lines[port].remove(0);
+                if !got.starts_with(rest) {
+                    return Err(fail(&h, format!("expected a line starting {rest:?}\n       got {got:?}")));
                 }
             }
             "<~" => {
@@ -536,6 +652,7 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
                         }
                     }
                     "dtr-off" => hh.modem.dtr_off_on(port, hh.now),
+                    "mux" => hh.set_mux(arg != "off"),
                     "restart" => {
                         let m = Harness::power_on(&hh.opts, hh.store.clone(), hh.nv.clone(), hh.wall.clone(), hh.now);
                         hh.modem = m;

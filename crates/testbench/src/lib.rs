@@ -5,13 +5,15 @@
 //!   [`SmtpServer`] (aiosmtpd), [`FtpServer`] (pyftpdlib), [`HttpServer`] (nginx), all with
 //!   TLS from a [`TestCa`] made per run; [`NtpServer`] (chrony). [`Gpsd`] reads the
 //!   modem's NMEA port; [`ModemManager`] drives it as Linux does; [`LwipClient`] is lwIP's
-//!   PPP client (ESP-IDF's PPP code, built from Debian's lwip source) making data calls. `scripts/install-deps.sh` installs them; a server
+//!   PPP client (ESP-IDF's PPP code, built from Debian's lwip source) making data calls;
+//!   [`MuxClient`] a 27.010 multiplexer client (the DTE's side, from the standard). `scripts/install-deps.sh` installs them; a server
 //!   that cannot start is an error with the reason, never a skipped test.
 //! - Misbehaving [`Peer`]s for fault tests.
 //! - The real `sim5360` binary on a PTY, TCP or stdio ([`ModemProcess`]) and a [`Dte`]
 //!   driver with timeouts that shows the whole exchange when an expectation fails.
 
 mod ca;
+pub mod cmux;
 mod control;
 mod dte;
 mod ftp;
@@ -28,6 +30,7 @@ mod smtp;
 mod sockets;
 
 pub use ca::TestCa;
+pub use cmux::MuxClient;
 pub use control::control_http;
 pub use dte::Dte;
 pub use ftp::FtpServer;

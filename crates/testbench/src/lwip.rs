@@ -213,6 +213,11 @@ impl LwipClient {
         self.child.id()
     }
 
+    /// Whether it has not exited yet.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// The next result line starting with `prefix` (earlier lines are kept for
     /// [`LwipRun::lines`]), within `timeout`.
     pub fn wait_line(&mut self, prefix: &str, timeout: Duration) -> Result<String> {

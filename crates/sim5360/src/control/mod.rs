@@ -610,6 +610,7 @@ fn state(ctx: &mut Ctx) -> Value {
         v["efs"][d.letter().to_string()] = json!({ "used": store.used(d).ok(), "total": store.capacity(d) });
     }
     let rules = link(ctx);
+    v["mux"] = mux_report(ctx);
     v["faults"] = serde_json::to_value(rules.faults()).unwrap_or_default();
     v["network"] = serde_json::to_value(rules.condition()).unwrap_or_default();
     for def in crate::registry::SERVICES {
@@ -618,6 +619,39 @@ fn state(ctx: &mut Ctx) -> Value {
         }
     }
     v
+}
+
+/// The 27.010 multiplexer: `null` when the UART is not multiplexed, else its frame
+/// sizes, the de-framer's counts and each channel's state and counters.
+fn mux_report(ctx: &Ctx) -> Value {
+    let Some(s) = &ctx.mux.status else { return Value::Null };
+    let stats = |c: &cmux::ChannelStats| json!({ "frames_in": c.frames_in, "frames_out": c.frames_out, "bytes_in": c.bytes_in, "bytes_out": c.bytes_out });
+    let channels: Vec<Value> = s
+        .channels
+        .iter()
+        .map(|c| {
+            let mut v = stats(&c.stats);
+            v["dlci"] = json!(c.dlci);
+            v["port"] = json!(crate::modem::PortRole::Mux(c.dlci).name());
+            v["open"] = json!(c.open);
+            v["nmea"] = json!(c.nmea);
+            v["held"] = json!(c.held);
+            v["data"] = json!(c.data_mode.map(|m| m.as_str()));
+            v
+        })
+        .collect();
+    json!({
+        "send_max": s.send_max,
+        "recv_max": s.recv_max,
+        "held": s.held,
+        "bad_fcs": s.deframer.bad_fcs,
+        "too_long": s.deframer.too_long,
+        "bad_frames": s.deframer.bad_frames,
+        "garbage": s.deframer.garbage,
+        "dropped": s.dropped,
+        "control": stats(&s.control),
+        "channels": channels,
+    })
 }
 
 fn body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, ControlError> {

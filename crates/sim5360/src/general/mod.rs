@@ -6,7 +6,7 @@ pub mod device_state;
 
 use crate::modem::settings::{BAUD_RATES, SREGS, Settings};
 use crate::modem::table::CommandSpec;
-use crate::modem::{CmdError, Ctx, ModuleClock, PortRole, PowerRequest, Reply, UrcRoute};
+use crate::modem::{CmdError, Ctx, ModuleClock, MuxParams, PortRole, PowerRequest, Reply, UrcRoute};
 use v250::{Args, CmeMode};
 
 pub const COMMANDS: &[CommandSpec] = &[
@@ -39,6 +39,15 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("+CCLK").read(cclk_read).write(cclk_write).test_ok(),
     CommandSpec::new("+CLAC").exec(clac).test_ok(),
     CommandSpec::new("+CATR").read(catr_read).write(catr_write).test_text("+CATR: (0-7)"),
+    CommandSpec::new("+CMUX")
+        .read(cmux_read)
+        .write(cmux_write)
+        .test_text("+CMUX: (0),(0),(1-8),(1-1500),(1-255),(0-100),(2-255),(1-255),(1-7)"),
+    CommandSpec::new("+CMUXSRVPORT")
+        .read(cmuxsrvport_read)
+        .write(cmuxsrvport_write)
+        .test_text("+CMUXSRVPORT: (0-3),(0-5)")
+        .wcdma_only(),
     CommandSpec::new("+CRESET").exec(reset).test_ok(),
     CommandSpec::new("+REBOOT").exec(reset).test_ok(),
 ];
@@ -306,6 +315,62 @@ fn catr_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
         UrcRoute::Only(role) => role.catr(),
     };
     Ok(Reply::line(format!("+CATR: {n}")))
+}
+
+/// `AT+CMUX=<mode>[,<subset>[,<port_speed>[,<N1>[,<T1>[,<N2>[,<T2>[,<T3>[,<k>]]]]]]]]`
+/// (27.007 §5.7): the basic option only (`<mode>` 0); after the line's `OK` the UART
+/// speaks 27.010 (`modem/mux.rs`). On a port that is no UART, or on a channel of a
+/// running multiplexer: `ERROR` (docs/commands.md).
+fn cmux_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let d = MuxParams::default();
+    let mode = args.next_in::<u8>(0..=0)?;
+    let subset = args.opt_in::<u8>(0..=0)?.unwrap_or(d.subset);
+    let speed = args.opt_in::<u8>(1..=8)?.unwrap_or(d.speed);
+    let n1 = args.opt_in::<u16>(1..=1500)?;
+    let t1 = args.opt_in::<u8>(1..=255)?.unwrap_or(d.t1);
+    let n2 = args.opt_in::<u8>(0..=100)?.unwrap_or(d.n2);
+    let t2 = args.opt_in::<u8>(2..=255)?.unwrap_or(d.t2);
+    let t3 = args.opt_in::<u8>(1..=255)?.unwrap_or(d.t3);
+    let k = args.opt_in::<u8>(1..=7)?.unwrap_or(d.k);
+    args.finish()?;
+    if ctx.mux.active {
+        return Err(CmdError::Refused("the UART is multiplexed already"));
+    }
+    if ctx.port_role() != PortRole::Uart {
+        return Err(CmdError::Refused("the multiplexer runs on the UART only"));
+    }
+    let params = MuxParams { mode, subset, speed, n1, t1, n2, t2, t3, k };
+    ctx.mux.params = params;
+    ctx.mux.request = Some(params);
+    Ok(Reply::ok())
+}
+
+/// `AT+CMUX?`: `+CMUX: <mode>,<subset>,<port_speed>,<N1>,<T1>,<N2>,<T2>,<T3>,<k>` as last
+/// set (27.010's defaults before: N1 31).
+fn cmux_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    let p = ctx.mux.params;
+    let n1 = p.n1.unwrap_or(31);
+    Ok(Reply::line(format!(
+        "+CMUX: {},{},{},{n1},{},{},{},{},{}",
+        p.mode, p.subset, p.speed, p.t1, p.n2, p.t2, p.t3, p.k
+    )))
+}
+
+/// `AT+CMUXSRVPORT=<port>,<service>` (SIM5360; OVMS sends it before `AT+CMUX`): the
+/// service of virtual port `<port>` (0-3 = DLCI 1-4); 5 makes it the NMEA stream, every
+/// other value an AT port.
+fn cmuxsrvport_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let port = args.next_in::<u8>(0..=3)?;
+    let service = args.next_in::<u8>(0..=5)?;
+    args.finish()?;
+    ctx.mux.services[usize::from(port)] = service;
+    Ok(Reply::ok())
+}
+
+/// `AT+CMUXSRVPORT?`: one `+CMUXSRVPORT: <port>,<service>` per virtual port.
+fn cmuxsrvport_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    let lines = ctx.mux.services.iter().enumerate().map(|(p, s)| format!("+CMUXSRVPORT: {p},{s}")).collect();
+    Ok(Reply::lines(lines))
 }
 
 /// `AT+CRESET` / `AT+REBOOT`: `OK`, then the module restarts (boot URCs again).

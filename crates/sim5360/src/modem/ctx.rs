@@ -103,6 +103,8 @@ pub struct Ctx {
     /// Messages for the network beyond this module (another modem of a fleet), taken by
     /// the runner (see `Modem::poll_uplink`); the core does not read them.
     pub uplink: Vec<crate::network::state::Uplink>,
+    /// The 27.010 multiplexer's settings and state (`AT+CMUX`, `AT+CMUXSRVPORT`).
+    pub mux: super::MuxState,
 }
 
 impl Ctx {

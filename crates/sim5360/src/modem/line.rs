@@ -397,11 +397,14 @@ impl Modem {
         let framing = self.framing(p);
         framing.result(ResultCode::Ok, &mut self.ports[p].out);
         self.after_line(p);
+        // `AT+CMUX` takes effect once its line's `OK` is out.
+        self.start_mux(p);
     }
 
     pub(super) fn fail(&mut self, p: PortId, name: &str, e: CmdError) {
         info!(command = name, "answered error: {e}");
         self.ports[p].queue.clear();
+        self.ctx.mux.request = None;
         self.final_error(p, &e);
         self.after_line(p);
     }

@@ -1,7 +1,7 @@
 //! The sans-IO core: bytes and time in, bytes out. No network or file I/O of its own, no sleeps, no threads.
 //!
 //! A module has one or more AT ports ([`port`]): the UART, or the USB AT and modem ports,
-//! later the virtual ports of a multiplexer. The runner feeds each port's bytes to
+//! the channels of a 27.010 multiplexer ([`mux`]). The runner feeds each port's bytes to
 //! [`Modem::handle_input_on`], job events to [`Modem::handle_job_event`] and time to
 //! [`Modem::handle_timeout`]; it writes what [`Modem::poll_transmit_on`] gives to that
 //! port, starts the jobs [`Modem::poll_job`] gives, runs what [`Modem::poll_offload`]
@@ -32,6 +32,7 @@ mod error;
 mod job_side;
 pub mod jobs;
 mod line;
+pub mod mux;
 pub mod online;
 mod output;
 pub mod overrides;
@@ -51,6 +52,7 @@ pub use configs::Configs;
 pub use ctx::{Ctx, PowerRequest, UrcRoute};
 pub use error::{CmdError, CmeError};
 pub use jobs::{ErrorOf, InputSource, JobSink, JobTable, Offload, Resume, StepOf, WorkId};
+pub use mux::{MuxParams, MuxState, MuxStatus};
 pub use port::{PortId, PortRole};
 pub use registry::{Catalog, Service, ServiceDef, Services};
 pub use reply::{DataMode, DataSink, OutputStream, Reply, TextSink, Then, Urc};
@@ -119,6 +121,8 @@ pub struct Modem {
     ctx: Ctx,
     ports: Vec<Port>,
     boot_delay: Duration,
+    /// The 27.010 multiplexer on the UART, while `AT+CMUX` holds.
+    mux: Option<mux::Session>,
 }
 
 impl Modem {
@@ -155,9 +159,10 @@ impl Modem {
             injected: Configs::default(),
             notes: Vec::new(),
             uplink: Vec::new(),
+            mux: MuxState::default(),
         };
         let ports = roles.into_iter().map(|r| Port::new(r, Settings::factory(cfg.baud))).collect();
-        let mut m = Self { ctx, ports, boot_delay: cfg.boot_delay };
+        let mut m = Self { ctx, ports, boot_delay: cfg.boot_delay, mux: None };
         m.load_settings();
         m.schedule_boot();
         m.handle_timeout(now);
@@ -218,6 +223,7 @@ impl Modem {
     /// removed goes on.
     pub fn act<R>(&mut self, now: Instant, action: impl FnOnce(&mut Ctx) -> R) -> R {
         self.ctx.now = now;
+        self.refresh_mux_status();
         let r = action(&mut self.ctx);
         self.take_ctx_urcs(None);
         self.power_request();
@@ -229,6 +235,10 @@ impl Modem {
     /// Output queued for auxiliary port `name` (the runner writes it to that port's
     /// transport).
     pub fn poll_aux(&mut self, name: &str) -> Option<Vec<u8>> {
+        if name == "nmea" && self.nmea_on_mux() {
+            // A multiplexer channel carries the stream now (`AT+CMUXSRVPORT=<n>,5`).
+            return None;
+        }
         self.ctx.aux.take(name)
     }
 
@@ -299,6 +309,14 @@ impl Modem {
         }
         if p >= self.ports.len() {
             tracing::debug!(port = p, "input for a port the module does not have");
+            return;
+        }
+        if self.mux_on(p) {
+            self.mux_input(input, now);
+            return;
+        }
+        if !self.ports[p].attached {
+            tracing::debug!(port = %self.ports[p].role, len = input.len(), "input for a closed channel dropped");
             return;
         }
         self.focus(p);

@@ -54,8 +54,10 @@ impl Modem {
 
     /// Queue `u` for port `to`, or for the ports `AT+CATR` names.
     pub(super) fn route(&mut self, u: Urc, to: Option<PortId>) {
-        match to.filter(|p| *p < self.ports.len()) {
-            Some(p) => self.ports[p].push_urc(u),
+        match to {
+            Some(p) if self.ports.get(p).is_some_and(|port| port.attached) => self.ports[p].push_urc(u),
+            // The port it was for takes none now (a multiplexer's channel that was closed).
+            Some(p) => debug!(port = p, "URC for a port that is closed dropped"),
             None => self.share(u),
         }
     }
@@ -67,7 +69,7 @@ impl Modem {
 
     /// A URC of the network to the ports `AT+CATR` names.
     fn share(&mut self, u: Urc) {
-        let all: Vec<PortId> = (0..self.ports.len()).collect();
+        let all: Vec<PortId> = (0..self.ports.len()).filter(|p| self.ports[*p].attached).collect();
         let targets = match self.ctx.urc_route {
             UrcRoute::Only(role) => {
                 let named: Vec<PortId> = all.iter().copied().filter(|p| self.ports[*p].role == role).collect();
@@ -102,6 +104,9 @@ impl Modem {
     pub(super) fn release_urcs(&mut self, p: PortId) {
         let framing = self.framing(p);
         let port = &mut self.ports[p];
+        if !port.attached {
+            return;
+        }
         if port.in_data_mode() {
             // Online: only payload goes out; the rest waits for command state.
             // A large piece goes out in parts, so what waits unsent stays below the backlog
@@ -167,7 +172,9 @@ impl Modem {
         if p >= self.ports.len() {
             return None;
         }
-        if self.ports[p].out.is_empty() {
+        if self.mux_on(p) {
+            self.pump_mux();
+        } else if self.ports[p].out.is_empty() {
             self.pump_stream(p);
         }
         let out = &mut self.ports[p].out;
@@ -200,7 +207,7 @@ impl Modem {
     }
 
     /// The next piece of port `p`'s streamed answer, if it is streaming one.
-    fn pump_stream(&mut self, p: PortId) {
+    pub(super) fn pump_stream(&mut self, p: PortId) {
         if !matches!(self.ports[p].active, Active::Stream(_)) {
             return;
         }

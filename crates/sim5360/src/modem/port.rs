@@ -148,6 +148,9 @@ pub(super) struct Port {
     pub last_line: Vec<u8>,
     /// The job this port left the online data state with (`+++`), which `ATO` resumes.
     pub suspended: Option<JobId>,
+    /// An AT port now: false for a multiplexer's channel whose DLCI is not open, and for
+    /// the UART while it is multiplexed. Such a port takes no input and no URCs.
+    pub attached: bool,
 }
 
 impl Port {
@@ -168,6 +171,7 @@ impl Port {
             dropped_urcs: 0,
             last_line: Vec::new(),
             suspended: None,
+            attached: true,
         }
     }
 

@@ -24,14 +24,20 @@ impl Modem {
 
     /// Every port's settings from the factory's and the saved profile (power-on).
     pub(super) fn load_settings(&mut self) {
-        let mut settings = Settings::factory(self.ctx.settings.ipr);
-        if let Some(p) = self.ctx.saved_profile() {
-            settings.apply(&p);
-        }
+        let settings = self.power_on_settings();
         for port in &mut self.ports {
             port.settings = settings.clone();
         }
         self.ctx.settings = settings;
+    }
+
+    /// A port's settings at power-on: the factory's, then the saved profile.
+    pub(super) fn power_on_settings(&self) -> Settings {
+        let mut settings = Settings::factory(self.ctx.settings.ipr);
+        if let Some(p) = self.ctx.saved_profile() {
+            settings.apply(&p);
+        }
+        settings
     }
 
     /// The boot URCs as timers: the first at 30 % of the boot delay, the last at 100 %.
@@ -57,6 +63,8 @@ impl Modem {
 
     /// What a restart and a power-off share: jobs, timers, services, input and URCs gone.
     fn stop_everything(&mut self) {
+        self.stop_mux();
+        self.ctx.mux = Default::default();
         for port in &mut self.ports {
             port.reset();
         }

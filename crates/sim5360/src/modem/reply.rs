@@ -86,6 +86,16 @@ pub enum DataMode {
     Hdlc,
 }
 
+impl DataMode {
+    /// Its name in the state report: `raw`, `hdlc`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Raw => "raw",
+            Self::Hdlc => "hdlc",
+        }
+    }
+}
+
 /// A handler's successful answer.
 #[derive(Debug)]
 pub struct Reply {

@@ -25,6 +25,8 @@ pub struct CommandSpec {
     /// Only LTE profiles (sim7600) have it: elsewhere every form is an unknown command,
     /// and AT+CLAC does not list it.
     pub lte_only: bool,
+    /// Only the WCDMA profiles (sim5360, sim5320) have it (`AT+CMUXSRVPORT`).
+    pub wcdma_only: bool,
 }
 
 impl CommandSpec {
@@ -40,6 +42,7 @@ impl CommandSpec {
             secret_answer: false,
             needs_sim: false,
             lte_only: false,
+            wcdma_only: false,
         }
     }
     pub const fn exec(mut self, h: Handler) -> Self {
@@ -87,10 +90,14 @@ impl CommandSpec {
         self.lte_only = true;
         self
     }
+    pub const fn wcdma_only(mut self) -> Self {
+        self.wcdma_only = true;
+        self
+    }
 
     /// Whether the module `profile` describes has this command.
     pub fn exists_on(&self, profile: &crate::profile::Profile) -> bool {
-        !self.lte_only || profile.lte()
+        if profile.lte() { !self.wcdma_only } else { !self.lte_only }
     }
 
     /// Whether the command has `form` (a handler or, for the test form, a constant).

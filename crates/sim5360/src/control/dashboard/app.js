@@ -112,6 +112,7 @@ function showState(s) {
   if (s.ppp) {
     put(dl, "data call", dataCall(s.ppp.call));
   }
+  put(dl, "multiplexer", multiplexer(s.mux));
   put(dl, "jobs", s.jobs.length ? s.jobs.join("; ") : "none");
   if (s.efs) {
     for (const [drive, u] of Object.entries(s.efs)) {
@@ -132,6 +133,20 @@ function showState(s) {
     lastBoxes = boxes;
     refreshBoxes();
   }
+}
+
+// The 27.010 multiplexer: each open channel with what it carries, and bad frames.
+function multiplexer(m) {
+  if (!m) {
+    return "off";
+  }
+  const open = m.channels.filter((c) => c.open).map((c) => {
+    const what = c.nmea ? "NMEA" : ({ raw: "transparent", hdlc: "PPP" }[c.data] || "AT");
+    return "DLCI " + c.dlci + " " + what + (c.held ? " (held)" : "");
+  });
+  const bad = m.bad_fcs + m.too_long + m.bad_frames;
+  return (open.length ? open.join(", ") : "no channel open") + "; N1 " + m.send_max + "/" + m.recv_max +
+    (bad ? "; " + bad + " bad frame(s)" : "");
 }
 
 // A PPP data call: its phase, addresses, time, bytes and flows.
