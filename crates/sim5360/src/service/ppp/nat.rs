@@ -29,7 +29,7 @@ use smoltcp::wire::{HardwareAddress, IpCidr, IpListenEndpoint};
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
@@ -532,10 +532,15 @@ async fn host_socket(
     wake: Arc<Notify>,
 ) {
     let (mut rd, mut wr) = stream.into_split();
+    // A reset is reported once, to whichever call meets it first: when a write took it,
+    // the read that follows sees an end of file, and it is still a reset. Both halves run
+    // in this one task, so the write's failure is recorded before that read returns.
+    let write_failed = AtomicBool::new(false);
     let reading = async {
         let mut buf = vec![0u8; CHUNK];
         loop {
             match rd.read(&mut buf).await {
+                Ok(0) if write_failed.load(Ordering::Relaxed) => return,
                 Ok(0) => {
                     let _ = from_host.send(Vec::new()).await;
                     wake.notify_one();
@@ -556,6 +561,7 @@ async fn host_socket(
         while let Some(chunk) = to_host.recv().await {
             wake.notify_one();
             if wr.write_all(&chunk).await.is_err() {
+                write_failed.store(true, Ordering::Relaxed);
                 return;
             }
         }
