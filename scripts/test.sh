@@ -18,7 +18,8 @@ python3 scripts/fault-matrix.py --check
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --workspace 2>&1 | tee "$log" || status=$?
+# --no-fail-fast: a failing test binary does not hide the ones after it.
+cargo test --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?
 # The Python package: wheel built from the checkout, a fresh venv, ruff, mypy, its pytest
 # suite twice (the second time under xdist). Its pytest summaries count in the total.
 bash scripts/python-check.sh 2>&1 | tee -a "$log" || status=$?
