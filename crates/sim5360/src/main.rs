@@ -11,7 +11,7 @@ use sim5360::runner::{self, End, SessionOptions};
 use sim5360::service::gnss::{GnssConfig, PositionSource, Track};
 use sim5360::transport::signals::Signals;
 use sim5360::transport::trace::Trace;
-use sim5360::transport::{pty::Pty, serial, set_speed, stdio, tcp, usb};
+use sim5360::transport::{pty::Pty, serial, set_line, stdio, tcp, usb};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -505,7 +505,7 @@ async fn run_fleet(
         let session = move || SessionOptions {
             pace,
             trace: trace.as_ref().map(|t| (t.clone(), t.session(session_id))),
-            on_baud: None,
+            on_line: None,
             net: net_i.clone(),
             port: None,
             // Always: the core network reaches a modem through its hub, API or not.
@@ -862,7 +862,7 @@ async fn run(cli: Cli) -> Result<()> {
             SessionOptions {
                 pace: cli.pace,
                 trace: trace.as_ref().map(|t| (t.clone(), t.session(id))),
-                on_baud: None,
+                on_line: None,
                 net: net.clone(),
                 port: None,
                 control: with_control.then(|| hub.attach(id)),
@@ -900,9 +900,9 @@ async fn run(cli: Cli) -> Result<()> {
         let fd = stream.get_ref().try_clone()?;
         let (rd, wr) = tokio::io::split(stream);
         let mut session = make_session(&session_ids);
-        session.on_baud = Some(Box::new(move |b| {
-            if let Err(e) = set_speed(&fd, b) {
-                warn!("cannot set the serial device to {b} bit/s: {e}");
+        session.on_line = Some(Box::new(move |l| {
+            if let Err(e) = set_line(&fd, l) {
+                warn!("cannot set the serial device to {} bit/s, RTS/CTS {}: {e}", l.baud, l.rtscts);
             }
         }));
         if cli.ready_json {

@@ -5,6 +5,7 @@
 
 use crate::job::JobLink;
 use crate::job::{JobEvent, JobId, JobInput};
+use crate::modem::settings::SerialLine;
 use crate::modem::{INPUT_READ_MAX, Modem, Offload, PortId, PortRole, WorkId};
 use crate::net::NetConfig;
 use crate::transport::pace::Pacer;
@@ -38,6 +39,9 @@ const AUX_UNREAD_MAX: usize = 1024;
 /// machine, and short against a DTE's own write timeout.
 const OUTPUT_STUCK_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Told a serial device's new settings (`AT+IPR`, `AT+IFC`) once the answer is out.
+pub type LineHook = Box<dyn FnMut(SerialLine) + Send>;
+
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
@@ -51,8 +55,9 @@ pub enum End {
 pub struct SessionOptions {
     pub pace: bool,
     pub trace: Option<(Arc<Trace>, TraceSession)>,
-    /// Called after the answer to `AT+IPR=<rate>` has been written, with the new rate.
-    pub on_baud: Option<Box<dyn FnMut(u32) + Send>>,
+    /// Called after the answer to `AT+IPR=<rate>` or `AT+IFC=...` has been written, with
+    /// the serial device's new settings.
+    pub on_line: Option<LineHook>,
     /// How jobs reach servers.
     pub net: Arc<NetConfig>,
     /// An auxiliary output port of the modem (the NMEA port) and where it goes.
@@ -365,8 +370,8 @@ pub struct PortIo {
     role: PortRole,
     rd: Box<dyn AsyncRead + Unpin + Send>,
     wr: Box<dyn AsyncWrite + Unpin + Send>,
-    /// Called after the answer to `AT+IPR=<rate>` has been written, with the new rate.
-    on_baud: Option<Box<dyn FnMut(u32) + Send>>,
+    /// Called after the answer to `AT+IPR=<rate>` or `AT+IFC` has been written.
+    on_line: Option<LineHook>,
     /// A PTY master whose termios shows the DTE's line settings: speed 0 is DTR dropped.
     dtr: Option<std::os::fd::OwnedFd>,
 }
@@ -383,7 +388,7 @@ impl PortIo {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        Self { role, rd: Box::new(rd), wr: Box::new(wr), on_baud: None, dtr: None }
+        Self { role, rd: Box::new(rd), wr: Box::new(wr), on_line: None, dtr: None }
     }
 
     /// With DTR watched on this PTY master (see [`DTR_POLL`]).
@@ -392,9 +397,10 @@ impl PortIo {
         self
     }
 
-    /// With a hook told each new `AT+IPR` rate once its answer is out (a serial device).
-    pub fn on_baud(mut self, f: Box<dyn FnMut(u32) + Send>) -> Self {
-        self.on_baud = Some(f);
+    /// With a hook told each new `AT+IPR` rate or `AT+IFC` setting once its answer is out
+    /// (a serial device).
+    pub fn on_line(mut self, f: LineHook) -> Self {
+        self.on_line = Some(f);
         self
     }
 }
@@ -412,6 +418,8 @@ struct Line {
     tx_pace: Pacer,
     rx_pace: Pacer,
     baud: u32,
+    /// The serial settings last given to `io.on_line`.
+    serial: SerialLine,
     trace: Option<TraceSession>,
     /// Its DTE hung up (a port of several): no more reads or writes.
     gone: bool,
@@ -496,7 +504,7 @@ where
 {
     let role = modem.port_roles().first().copied().unwrap_or(PortRole::Uart);
     let mut port = PortIo::new(role, rd, wr);
-    port.on_baud = s.on_baud.take();
+    port.on_line = s.on_line.take();
     port.dtr = s.dtr.take();
     run_ports(vec![port], modem, s, stop).await
 }
@@ -529,6 +537,7 @@ pub async fn run_ports(
                 tx_pace: Pacer::default(),
                 rx_pace: Pacer::default(),
                 baud: modem.baud_on(p),
+                serial: modem.serial_line_on(p),
                 trace,
                 gone: false,
                 decoders: None,
@@ -548,11 +557,14 @@ pub async fn run_ports(
     let result = loop {
         for (p, line) in lines.iter_mut().enumerate() {
             if line.out.idle() && !line.gone {
-                // What was written before an `AT+IPR` answer went out at the old rate.
-                if modem.baud_on(p) != line.baud {
-                    line.baud = modem.baud_on(p);
-                    if let Some(f) = line.io.on_baud.as_mut() {
-                        f(line.baud);
+                // What was written before an `AT+IPR` (or `AT+IFC`) answer went out with
+                // the old settings.
+                line.baud = modem.baud_on(p);
+                let serial = modem.serial_line_on(p);
+                if serial != line.serial {
+                    line.serial = serial;
+                    if let Some(f) = line.io.on_line.as_mut() {
+                        f(serial);
                     }
                 }
                 line.out.take(&mut modem, p);

@@ -160,6 +160,22 @@ fn serial_device() {
     // A module rate the device cannot take is refused, and the speed stays.
     dte.cmd_expect("AT+IPR=3200000", &["ERROR"]);
     dte.cmd_expect("AT+IPR?", &["+IPR: 115200", "OK"]);
+    // AT+IFC=2,2 (RTS/CTS, as SMS gateways set it) turns the device's hardware flow
+    // control on after the OK; AT+IFC=0,0 turns it off again.
+    let rtscts = || {
+        let t = nix::sys::termios::tcgetattr(&pair.slave).unwrap();
+        t.control_flags.contains(nix::sys::termios::ControlFlags::CRTSCTS)
+    };
+    assert!(!rtscts());
+    dte.cmd_expect("AT+IFC=?", &["+IFC: (0,2),(0,2)", "OK"]);
+    dte.cmd_expect("AT+IFC=2,2", &["OK"]);
+    dte.cmd_expect("AT+IFC?", &["+IFC: 2,2", "OK"]);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(rtscts());
+    dte.cmd_expect("AT+IFC=1,1", &["ERROR"]);
+    dte.cmd_expect("AT+IFC=0,0", &["OK"]);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!rtscts());
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     assert!(child.wait().unwrap().success());
 }

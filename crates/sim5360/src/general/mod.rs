@@ -36,6 +36,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("+GCAP").exec(gcap).test_ok(),
     CommandSpec::new("+CMEE").exec(cmee_default).read(cmee_read).write(cmee_write).test_text("+CMEE: (0-2)"),
     CommandSpec::new("+IPR").exec(ipr_default).read(ipr_read).write(ipr_write).test(ipr_test),
+    CommandSpec::new("+IFC").exec(ifc_default).read(ifc_read).write(ifc_write).test_text("+IFC: (0,2),(0,2)"),
     CommandSpec::new("+CCLK").read(cclk_read).write(cclk_write).test_ok(),
     CommandSpec::new("+CLAC").exec(clac).test_ok(),
     CommandSpec::new("+CATR").read(catr_read).write(catr_write).test_text("+CATR: (0-7)"),
@@ -167,7 +168,7 @@ fn show_settings(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
             "S3: {}; S4: {}; S5: {}; S6: {}; S7: {}; S8: {}; S9: {}; S10: {}; S11: {};",
             r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11]
         ),
-        format!("+CMEE: {}; +ICF: 3,3; +IFC: 0,0; +IPR: {};", cmee_num(s.cmee), s.ipr),
+        format!("+CMEE: {}; +ICF: 3,3; +IFC: {},{}; +IPR: {};", cmee_num(s.cmee), s.ifc.0, s.ifc.1, s.ipr),
     ]))
 }
 
@@ -270,6 +271,32 @@ fn ipr_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
         return Err(CmdError::Refused("the serial device cannot take this rate"));
     }
     ctx.settings.ipr = rate;
+    Ok(Reply::ok())
+}
+
+/// `AT+IFC`: back to no flow control.
+fn ifc_default(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    ctx.settings.ifc = (0, 0);
+    Ok(Reply::ok())
+}
+
+fn ifc_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    let (a, b) = ctx.settings.ifc;
+    Ok(Reply::line(format!("+IFC: {a},{b}")))
+}
+
+/// `AT+IFC=<dce_by_dte>[,<dte_by_dce>]`: 0 none, 2 RTS/CTS (the second defaults to 2 when
+/// the first is 2, as V.250 pairs them). On `--serial` the device's RTS/CTS follows after
+/// the answer; elsewhere the setting is kept and reported.
+fn ifc_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let flow = |v: i64| matches!(v, 0 | 2);
+    let a = args.next_int_in(0..=2)?;
+    let b = args.opt_int_in(0..=2)?.unwrap_or(a);
+    args.finish()?;
+    if !flow(a) || !flow(b) {
+        return Err(args.invalid("flow control is 0 (none) or 2 (RTS/CTS)").into());
+    }
+    ctx.settings.ifc = (a as u8, b as u8);
     Ok(Reply::ok())
 }
 

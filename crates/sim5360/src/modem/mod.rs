@@ -268,6 +268,15 @@ impl Modem {
         if p < self.ports.len() { self.settings_of(p).ipr } else { 0 }
     }
 
+    /// What a serial device carrying port `p` is set to (`AT+IPR`, `AT+IFC`).
+    pub fn serial_line_on(&self, p: PortId) -> settings::SerialLine {
+        if p < self.ports.len() {
+            self.settings_of(p).serial_line()
+        } else {
+            settings::SerialLine { baud: 0, rtscts: false }
+        }
+    }
+
     /// When [`Modem::handle_timeout`] next has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let lines = self.ports.iter().filter_map(|p| match &p.active {

@@ -63,6 +63,16 @@ pub struct Settings {
     pub sreg: [u8; 13],
     pub cmee: CmeMode,
     pub ipr: u32,
+    /// `AT+IFC=<dce_by_dte>,<dte_by_dce>`: 0 none, 2 RTS/CTS.
+    pub ifc: (u8, u8),
+}
+
+/// What a serial device is set to for a port: its speed and hardware flow control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SerialLine {
+    pub baud: u32,
+    /// RTS/CTS (`AT+IFC=2,2`).
+    pub rtscts: bool,
 }
 
 impl Settings {
@@ -84,9 +94,16 @@ impl Settings {
             sreg,
             cmee: CmeMode::Disabled,
             ipr,
+            ifc: (0, 0),
         };
         s.apply(&p);
         s
+    }
+
+    /// The serial device's settings these call for. RTS/CTS is one switch in termios:
+    /// it is on when both directions ask for it (`AT+IFC=2,2`).
+    pub fn serial_line(&self) -> SerialLine {
+        SerialLine { baud: self.ipr, rtscts: self.ifc == (2, 2) }
     }
 
     pub fn apply(&mut self, p: &UserProfile) {

@@ -9,6 +9,7 @@
 
 pub mod pdp;
 pub mod radio;
+pub mod sim_files;
 pub mod state;
 
 use state::PIN_TRIES;
@@ -28,6 +29,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("+CCID").exec(ccid).read(ccid).test_ok(),
     CommandSpec::new("+CNUM").exec(cnum).test_ok().sim(),
     CommandSpec::new("+CSPN").read(cspn).test_ok().sim(),
+    CommandSpec::new("+CRSM").write(sim_files::crsm).test_ok(),
     CommandSpec::new("+CSQ").exec(csq).test_text("+CSQ: (0-31,99),(0-7,99)"),
     CommandSpec::new("+CREG").read(reg_read).write(reg_write).test_text("+CREG: (0-2)"),
     CommandSpec::new("+CGREG").read(reg_read).write(reg_write).test_text("+CGREG: (0-2)"),
@@ -58,7 +60,7 @@ fn sim_unlocked(ctx: &mut Ctx) {
     ctx.net.sim = Sim::Ready;
     ctx.net.pin_tries = PIN_TRIES;
     ctx.urcs.extend(ctx.profile.after_pin_urcs().into_iter().map(|u| Urc::Line(u.to_owned())));
-    if ctx.net.cfun == 1 {
+    if ctx.net.cfun == 1 && ctx.net.cops_mode != 2 {
         let stat = if ctx.net.coverage { RegStat::Home } else { RegStat::Searching };
         set_registration(ctx, stat, stat);
     }
@@ -175,9 +177,15 @@ fn reg_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     Ok(Reply::ok())
 }
 
-/// Change the registration: the URCs the DTE enabled (`+CREG:`, `+CGREG:`, `+CEREG:`),
-/// and what follows a registration (signal and mode reports, network time).
+/// Change the registration as the network does: the URCs the DTE enabled (`+CREG:`,
+/// `+CGREG:`, `+CEREG:`, `+CGEV:`), and what follows a registration (signal and mode
+/// reports, network time).
 pub fn set_registration(ctx: &mut Ctx, cs: RegStat, ps: RegStat) {
+    set_registration_by(ctx, cs, ps, pdp::By::Network);
+}
+
+/// [`set_registration`], a detach said to be `by` the module or the network (`+CGEV`).
+pub fn set_registration_by(ctx: &mut Ctx, cs: RegStat, ps: RegStat, by: pdp::By) {
     let (old_cs, old_ps) = (ctx.net.cs, ctx.net.ps);
     let was_registered = ctx.net.registered();
     ctx.net.cs = cs;
@@ -198,7 +206,11 @@ pub fn set_registration(ctx: &mut Ctx, cs: RegStat, ps: RegStat) {
         let was_active = std::mem::take(&mut ctx.net.pdp_active);
         let catalog = ctx.catalog;
         for cid in was_active {
+            pdp::deactivated(ctx, cid, by);
             catalog.pdp_down(ctx, cid);
+        }
+        if old_ps.registered() {
+            pdp::detached(ctx, by);
         }
     }
     if ctx.net.registered() != was_registered {
@@ -210,7 +222,7 @@ pub fn set_registration(ctx: &mut Ctx, cs: RegStat, ps: RegStat) {
 
 /// The end of the search `AT+CFUN=1` started.
 fn registered_again(ctx: &mut Ctx, _: u64) {
-    if ctx.net.cfun == 1 && ctx.net.sim == Sim::Ready && ctx.net.coverage {
+    if ctx.net.cfun == 1 && ctx.net.sim == Sim::Ready && ctx.net.coverage && ctx.net.cops_mode != 2 {
         set_registration(ctx, RegStat::Home, RegStat::Home);
     }
 }
@@ -231,7 +243,7 @@ pub fn set_coverage(ctx: &mut Ctx, lost: bool, reregister: Duration) {
     }
     ctx.net.coverage = !lost;
     if lost {
-        if ctx.net.cfun == 1 && ctx.net.sim == Sim::Ready {
+        if ctx.net.cfun == 1 && ctx.net.sim == Sim::Ready && ctx.net.cops_mode != 2 {
             set_registration(ctx, RegStat::Searching, RegStat::Searching);
             ctx.after(SEARCH_BEFORE_UNREGISTERED, "coverage lost", gave_up_search, 0);
         }
@@ -271,7 +283,7 @@ pub fn set_sim_present(ctx: &mut Ctx, present: bool) {
     } else {
         ctx.net.sim = Sim::Ready;
         ctx.urcs.extend(ctx.profile.after_pin_urcs().into_iter().map(|u| Urc::Line(u.to_owned())));
-        if ctx.net.cfun == 1 {
+        if ctx.net.cfun == 1 && ctx.net.cops_mode != 2 {
             set_registration(ctx, RegStat::Searching, RegStat::Searching);
             ctx.after(REREGISTER_AFTER, "registration", registered_again, 0);
         }
@@ -287,12 +299,13 @@ pub fn operator_names(ctx: &Ctx) -> [String; 3] {
 }
 
 fn cops_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    let mode = ctx.net.cops_mode;
     if !ctx.net.registered() {
-        return Ok(Reply::line("+COPS: 0"));
+        return Ok(Reply::line(format!("+COPS: {mode}")));
     }
     let names = operator_names(ctx);
     let f = ctx.net.cops_format;
-    Ok(Reply::line(format!("+COPS: 0,{f},\"{}\",{}", names[usize::from(f)], ctx.profile.act)))
+    Ok(Reply::line(format!("+COPS: {mode},{f},\"{}\",{}", names[usize::from(f)], ctx.profile.act)))
 }
 
 /// `AT+COPS=<mode>[,<format>[,<oper>[,<AcT>]]]`; manual selection accepts only the one
@@ -310,6 +323,27 @@ fn cops_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
         let oper = oper.ok_or_else(|| args.invalid("manual selection needs an operator"))?;
         if !operator_names(ctx).iter().any(|n| n == oper) && mode == 1 {
             return Err(CmdError::cme(CmeError::NoNetworkService, "no such operator"));
+        }
+    }
+    let was = ctx.net.cops_mode;
+    match mode {
+        // Deregister: as AT+CFUN=4 does to registration, with the radio kept on.
+        2 => {
+            ctx.net.cops_mode = 2;
+            if ctx.net.cs != RegStat::NotSearching || ctx.net.ps != RegStat::NotSearching {
+                set_registration_by(ctx, RegStat::NotSearching, RegStat::NotSearching, pdp::By::Me);
+            }
+        }
+        // Format only.
+        3 => {}
+        // Automatic or manual (4 is manual falling back to automatic, the one network
+        // there is): register again if deregistered.
+        _ => {
+            ctx.net.cops_mode = if mode == 0 { 0 } else { 1 };
+            if was == 2 && ctx.net.cfun == 1 && ctx.net.sim == Sim::Ready && ctx.net.coverage {
+                set_registration(ctx, RegStat::Searching, RegStat::Searching);
+                ctx.after(REREGISTER_AFTER, "registration", registered_again, 0);
+            }
         }
     }
     Ok(Reply::ok())
@@ -352,8 +386,8 @@ fn cfun_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
         ctx.power = PowerRequest::Restart;
     }
     if fun != 1 {
-        set_registration(ctx, RegStat::NotSearching, RegStat::NotSearching);
-    } else if was != 1 && ctx.net.sim == Sim::Ready && rst == 0 && ctx.net.coverage {
+        set_registration_by(ctx, RegStat::NotSearching, RegStat::NotSearching, pdp::By::Me);
+    } else if was != 1 && ctx.net.sim == Sim::Ready && rst == 0 && ctx.net.coverage && ctx.net.cops_mode != 2 {
         set_registration(ctx, RegStat::Searching, RegStat::Searching);
         ctx.after(REREGISTER_AFTER, "registration", registered_again, 0);
     }
@@ -373,6 +407,6 @@ fn cgatt_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     }
     let cs = ctx.net.cs;
     let ps = if attach { cs } else { RegStat::NotSearching };
-    set_registration(ctx, cs, ps);
+    set_registration_by(ctx, cs, ps, pdp::By::Me);
     Ok(Reply::ok())
 }

@@ -2,12 +2,14 @@
 //! SIMCom's socket-PDP setup (`AT+CGSOCKCONT`, `AT+CSOCKSETPN`, `AT+CSOCKAUTH`, kept in NV).
 
 use super::{NetState, Pdp, SockAuth, SocketPdp};
-use crate::modem::{CmdError, CmeError, Ctx, Reply, table::CommandSpec};
+use crate::modem::{CmdError, CmeError, Ctx, Reply, Urc, table::CommandSpec};
 use v250::Args;
 
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("+CGDCONT").read(cgdcont_read).write(cgdcont_write).test(cgdcont_test),
     CommandSpec::new("+CGACT").read(cgact_read).write(cgact_write).test_text("+CGACT: (0,1)"),
+    CommandSpec::new("+CGEREP").read(cgerep_read).write(cgerep_write).test_text("+CGEREP: (0-2),(0-1)"),
+    CommandSpec::new("+CEER").exec(ceer).test_ok(),
     CommandSpec::new("+CGPADDR").exec(cgpaddr).write(cgpaddr).test(cgpaddr_test),
     CommandSpec::new("+CGAUTH")
         .read(cgauth_read)
@@ -31,6 +33,65 @@ pub const COMMANDS: &[CommandSpec] = &[
 
 pub const MAX_CID: u8 = 16;
 const NV_SOCKET_PDP: &str = "socket-pdp.json";
+
+/// `AT+CEER` before any data call has failed or ended.
+pub const CEER_NONE: &str = "No cause information available";
+
+/// Who ended a context or the attach: the `ME`/`NW` of a `+CGEV` URC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum By {
+    /// The module, at the DTE's command (`AT+CGACT=0`, `AT+CGATT=0`, `AT+CFUN=0`, ...).
+    Me,
+    /// The network (coverage, the SIM taken out).
+    Network,
+}
+
+impl By {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Me => "ME",
+            Self::Network => "NW",
+        }
+    }
+}
+
+/// `+CGEV: <event>` where `AT+CGEREP` sends it (27.007 §10.1.19).
+fn cgev(ctx: &mut Ctx, event: String) {
+    if ctx.net.cgerep.0 > 0 {
+        ctx.urcs.push(Urc::Line(format!("+CGEV: {event}")));
+    }
+}
+
+/// Context `cid` was deactivated: `+CGEV: ME DEACT "IP","<addr>",<cid>` (or `NW DEACT`).
+pub fn deactivated(ctx: &mut Ctx, cid: u8, by: By) {
+    let pdp_type = ctx.net.cgdcont.iter().find(|(c, _)| *c == cid).map_or("IP".into(), |(_, p)| p.pdp_type.clone());
+    cgev(ctx, format!("{} DEACT \"{pdp_type}\",\"{}\",{cid}", by.as_str(), address(cid)));
+}
+
+/// The packet domain was detached: `+CGEV: ME DETACH` (or `NW DETACH`).
+pub fn detached(ctx: &mut Ctx, by: By) {
+    cgev(ctx, format!("{} DETACH", by.as_str()));
+}
+
+fn cgerep_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    let (m, b) = ctx.net.cgerep;
+    Ok(Reply::line(format!("+CGEREP: {m},{b}")))
+}
+
+/// `AT+CGEREP=[<mode>[,<bfr>]]`: 0 no `+CGEV` URCs, 1 and 2 send them (a port in data
+/// mode holds them as it holds every URC, so 1 and 2 behave alike); `<bfr>` is kept.
+fn cgerep_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
+    let mode = args.opt_in::<u8>(0..=2)?.unwrap_or(0);
+    let bfr = args.opt_in::<u8>(0..=1)?.unwrap_or(0);
+    args.finish()?;
+    ctx.net.cgerep = (mode, bfr);
+    Ok(Reply::ok())
+}
+
+/// `AT+CEER`: `+CEER: <why the last data call failed or ended>`.
+fn ceer(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line(format!("+CEER: {}", ctx.net.ceer)))
+}
 
 /// The address the network gives context `cid` once it is active.
 pub fn address(cid: u8) -> String {
@@ -67,6 +128,7 @@ fn cgact_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
         let was = ctx.net.pdp_active(cid);
         ctx.net.set_pdp_active(cid, on);
         if was && !on {
+            deactivated(ctx, cid, By::Me);
             let catalog = ctx.catalog;
             catalog.pdp_down(ctx, cid);
         }
@@ -169,12 +231,11 @@ fn pdp_lines(prefix: &str, list: &[(u8, Pdp)]) -> Vec<String> {
         .collect()
 }
 
+/// The types listed: `"PPP"` is still taken by the write form (old chat scripts) but not
+/// offered, as 27.007 hosts (ModemManager) know only the IP types.
 fn pdp_test(prefix: &str) -> Reply {
     Reply::lines(
-        ["IP", "PPP", "IPV6", "IPV4V6"]
-            .iter()
-            .map(|t| format!("{prefix}: (1-{MAX_CID}),\"{t}\",,,(0-2),(0-4)"))
-            .collect(),
+        ["IP", "IPV6", "IPV4V6"].iter().map(|t| format!("{prefix}: (1-{MAX_CID}),\"{t}\",,,(0-2),(0-4)")).collect(),
     )
 }
 

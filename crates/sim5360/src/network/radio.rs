@@ -84,7 +84,7 @@ fn cpsi_line(ctx: &Ctx) -> String {
     let r = &net.radio;
     let imsi = &ctx.profile.identity.imsi;
     let (mcc, mnc) = (imsi.get(..3).unwrap_or("001"), imsi.get(3..5).unwrap_or("01"));
-    let dbm = -113 + 2 * i32::from(r.rssi.min(31));
+    let dbm = r.dbm();
     if matches!(ctx.profile.act, 0 | 3) {
         // A GSM cell (a gprs or edge network preset): the SIM5360 capture's layout,
         // <LAC>,<CellID>,<ARFCN> <band>,<RxLev dBm>,<TrackLO>,<C1>-<C2>.
@@ -109,10 +109,10 @@ fn cpsi_line(ctx: &Ctx) -> String {
         r.band,
         r.psc,
         r.uarfcn,
-        r.ecio_tenths / 10,
-        r.ecio_tenths % 10,
-        r.rscp,
-        u16::from(r.rscp).saturating_sub(52),
+        r.ecio_tenths() / 10,
+        r.ecio_tenths() % 10,
+        r.rscp(),
+        r.rscp().saturating_sub(52),
         (dbm + 113).max(0)
     )
 }
@@ -248,15 +248,15 @@ fn ccinfo(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     let r = &ctx.net.radio;
     let imsi = &ctx.profile.identity.imsi;
     let (mcc, mnc) = (imsi.get(..3).unwrap_or("001"), imsi.get(3..5).unwrap_or("01"));
-    let dbm = -113 + 2 * i32::from(r.rssi.min(31));
+    let dbm = r.dbm();
     Ok(Reply::line(format!(
         "+CCINFO:[SCELL],UARFCN:{},MCC:{mcc},MNC:{mnc},LAC:{},ID:{},PSC:{},SSC:0,RSCP:{},ECIO:{}.{},RXLev:{dbm}dbm,TXPWR:0",
         r.uarfcn,
         r.lac,
         r.ci,
         r.psc,
-        r.rscp,
-        r.ecio_tenths / 10,
-        r.ecio_tenths % 10
+        r.rscp(),
+        r.ecio_tenths() / 10,
+        r.ecio_tenths() % 10
     )))
 }

@@ -77,6 +77,8 @@ pub struct NetState {
     pub cgreg_n: u8,
     pub cereg_n: u8,
     pub cops_format: u8,
+    /// `AT+COPS` mode: 0 automatic, 1 manual, 2 deregistered (stays so until 0 or 1).
+    pub cops_mode: u8,
     /// The radio model (signal, cell, band, mode preferences, its URC switches).
     pub radio: Radio,
     pub cgdcont: Vec<(u8, Pdp)>,
@@ -92,6 +94,10 @@ pub struct NetState {
     pub socket_service: Option<u8>,
     /// The SIM's state before it was taken out (a PUK-blocked SIM stays blocked).
     pub(super) removed: Option<Sim>,
+    /// `AT+CGEREP=<mode>,<bfr>`: `+CGEV` URCs on (mode 1, 2) or off.
+    pub cgerep: (u8, u8),
+    /// Why the last data call failed or ended (`AT+CEER`).
+    pub ceer: &'static str,
 }
 
 impl std::fmt::Debug for NetState {
@@ -122,6 +128,7 @@ impl NetState {
             cgreg_n: 0,
             cereg_n: 0,
             cops_format: 0,
+            cops_mode: 0,
             radio: Radio::default(),
             cgdcont: vec![(1, default_pdp(""))],
             cgauth: Vec::new(),
@@ -132,6 +139,8 @@ impl NetState {
             data_call: None,
             socket_service: None,
             removed: None,
+            cgerep: (0, 0),
+            ceer: super::pdp::CEER_NONE,
         }
     }
 
@@ -195,13 +204,11 @@ pub struct Radio {
     /// Location area and cell id of the serving cell.
     pub lac: u16,
     pub ci: u32,
-    /// WCDMA: band text, primary scrambling code, downlink UARFCN, Ec/Io in tenths of a
-    /// dB (shown positive), RSCP (-dBm, shown positive).
+    /// WCDMA: band text, primary scrambling code, downlink UARFCN (Ec/Io and RSCP follow
+    /// from the signal: [`Radio::ecio_tenths`], [`Radio::rscp`]).
     pub band: &'static str,
     pub psc: u16,
     pub uarfcn: u16,
-    pub ecio_tenths: u16,
-    pub rscp: u8,
     /// `AT+CNMP` (2 automatic, 13 GSM only, 14 WCDMA only, 38 LTE only, ...).
     pub mode_pref: u8,
     /// `AT+CNAOP` acquisition order.
@@ -218,6 +225,28 @@ pub struct Radio {
     pub(super) cpsi_timer: Option<TimerId>,
 }
 
+/// One radio state: every figure the DTE sees (`+CSQ`, `+CPSI`, `+CCINFO`) comes from
+/// the rssi, so a signal change (the control API, a preset, chaos) moves them together.
+impl Radio {
+    /// The received signal in dBm (`+CSQ` 0 = -113 dBm, 2 dB a step, 31 = -51 dBm).
+    pub fn dbm(&self) -> i32 {
+        -113 + 2 * i32::from(self.rssi.min(31))
+    }
+
+    /// Ec/Io in tenths of a dB, shown positive: -4.5 dB from `+CSQ` 21 up (an unloaded
+    /// cell), half a dB worse per step below it (-15 dB at 0), as interference takes a
+    /// larger share of a weak signal.
+    pub fn ecio_tenths(&self) -> u16 {
+        45 + 5 * u16::from(21u8.saturating_sub(self.rssi.min(31)))
+    }
+
+    /// RSCP in dBm, shown positive: RSSI plus Ec/Io (25.215), rounded.
+    pub fn rscp(&self) -> u16 {
+        let tenths = -self.dbm() * 10 + i32::from(self.ecio_tenths());
+        u16::try_from((tenths + 5) / 10).unwrap_or(0)
+    }
+}
+
 impl Default for Radio {
     fn default() -> Self {
         Self {
@@ -228,8 +257,6 @@ impl Default for Radio {
             band: "WCDMA 2100",
             psc: 214,
             uarfcn: 10713,
-            ecio_tenths: 45,
-            rscp: 76,
             mode_pref: 2,
             acq_order: 2,
             bands: 0x0000_0000_04C0_0380,

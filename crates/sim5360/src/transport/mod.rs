@@ -29,11 +29,13 @@ pub fn make_raw(fd: impl AsFd, baud: u32) -> nix::Result<()> {
     termios::tcsetattr(&fd, SetArg::TCSANOW, &t)
 }
 
-/// Change only the speed of a terminal.
-pub fn set_speed(fd: impl AsFd, baud: u32) -> nix::Result<()> {
-    let Some(b) = baud_rate(baud) else { return Ok(()) };
+/// Change the speed (autobaud, 0, keeps it) and the hardware flow control of a terminal.
+pub fn set_line(fd: impl AsFd, line: crate::modem::settings::SerialLine) -> nix::Result<()> {
     let mut t = termios::tcgetattr(&fd)?;
-    termios::cfsetspeed(&mut t, b)?;
+    if let Some(b) = baud_rate(line.baud) {
+        termios::cfsetspeed(&mut t, b)?;
+    }
+    t.control_flags.set(termios::ControlFlags::CRTSCTS, line.rtscts);
     termios::tcsetattr(&fd, SetArg::TCSADRAIN, &t)
 }
 

@@ -87,16 +87,18 @@ fn call(ctx: &mut Ctx, cid: u8) -> Result<Reply, CmdError> {
     if state(ctx).call.is_some() {
         return Err(CmdError::cme(CmeError::NotAllowed, "a data call is up"));
     }
-    let no_carrier = |why: &str| {
+    // `AT+CEER` says why afterwards (24.008 session-management cause texts).
+    let no_carrier = |ctx: &mut Ctx, why: &str, cause: &'static str| {
         tracing::info!(cid, "data call refused: {why}");
+        ctx.net.ceer = cause;
         Ok(Reply::ok().then(Then::Final("NO CARRIER".into())))
     };
     if !ctx.net.registered() || !ctx.net.packet_attached() || ctx.net.cfun != 1 {
-        return no_carrier("no packet service");
+        return no_carrier(ctx, "no packet service", "No network service");
     }
     let shared = ctx.setting::<crate::service::sockets::SocketConfig>().is_some_and(|c| c.share_context_with_ppp);
     if ctx.net.socket_service == Some(cid) && !shared {
-        return no_carrier("the socket service (AT+NETOPEN) holds the context");
+        return no_carrier(ctx, "the socket service (AT+NETOPEN) holds the context", "Insufficient resources");
     }
     let cfg = ctx.setting::<PppConfig>().cloned().unwrap_or_default();
     let addr: Ipv4Addr = crate::network::pdp::address(cid).parse().unwrap_or(Ipv4Addr::new(10, 64, 0, 2));
@@ -174,7 +176,16 @@ impl JobSink for CallSink {
         if ctx.net.data_call == Some(call.cid) {
             ctx.net.data_call = None;
         }
-        if ctx.net.socket_service != Some(call.cid) {
+        ctx.net.ceer = match end {
+            CallEnd::AuthFailed => "User authentication failed",
+            CallEnd::NoResponse | CallEnd::Rejected => "Protocol error, unspecified",
+            CallEnd::Terminated => "Regular deactivation",
+            CallEnd::Closed if ctx.net.packet_attached() => "Regular deactivation",
+            CallEnd::Closed => "Network failure",
+        };
+        if ctx.net.socket_service != Some(call.cid) && ctx.net.pdp_active(call.cid) {
+            // Not yet said (`AT+CGACT=0` and a detach say it themselves).
+            crate::network::pdp::deactivated(ctx, call.cid, crate::network::pdp::By::Me);
             ctx.net.set_pdp_active(call.cid, false);
         }
         let online = ctx.is_online(call.job);

@@ -61,14 +61,19 @@ fn sim_ready(ctx: &Ctx) -> Result<(), CmdError> {
     }
 }
 
-fn csms_read(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Ok(Reply::line("+CSMS: 0,1,1,1"))
+fn csms_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    Ok(Reply::line(format!("+CSMS: {},1,1,1", state(ctx).csms)))
 }
 
+/// `AT+CSMS=<service>`: 0 (phase 2) or 1 (phase 2+: a `+CMT` is acknowledged with
+/// `AT+CNMA`); kept until a restart.
 fn csms_write(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let e = param_error(ctx);
-    args.next_in::<u8>(0..=1).map_err(e)?;
+    let service = args.next_in::<u8>(0..=1).map_err(e)?;
     args.finish().map_err(e)?;
+    let st = state(ctx);
+    st.csms = service;
+    st.ack_pending = false;
     Ok(Reply::line("+CSMS: 1,1,1"))
 }
 
@@ -581,7 +586,13 @@ fn cmgd(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     Ok(Reply::ok())
 }
 
-/// `AT+CNMA`: no message is ever routed with acknowledgement (`AT+CSMS=0`).
-fn cnma(_: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
-    Err(CmsError::NoAckExpected.err("no acknowledgement expected"))
+/// `AT+CNMA`: acknowledges the last `+CMT` under `AT+CSMS=1`; with nothing to
+/// acknowledge (or `AT+CSMS=0`), `+CMS ERROR: 340`. The virtual network never resends,
+/// so an acknowledgement that does not come changes nothing else.
+fn cnma(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
+    let st = state(ctx);
+    if !std::mem::take(&mut st.ack_pending) {
+        return Err(CmsError::NoAckExpected.err("no acknowledgement expected"));
+    }
+    Ok(Reply::ok())
 }

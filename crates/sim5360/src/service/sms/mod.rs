@@ -89,6 +89,10 @@ pub struct SmsState {
     pending: BTreeMap<u64, Pending>,
     next_pending: u64,
     pub ussd: ussd::UssdState,
+    /// `AT+CSMS=<service>`: 1 = a routed message (`+CMT`) waits for `AT+CNMA`.
+    pub csms: u8,
+    /// A `+CMT` went out under `AT+CSMS=1` and `AT+CNMA` has not acknowledged it.
+    pub ack_pending: bool,
 }
 
 impl Default for SmsState {
@@ -107,6 +111,8 @@ impl Default for SmsState {
             pending: BTreeMap::new(),
             next_pending: 1,
             ussd: ussd::UssdState::default(),
+            csms: 0,
+            ack_pending: false,
         }
     }
 }
@@ -282,6 +288,7 @@ pub fn deliver(ctx: &mut Ctx, d: Deliver) -> Result<Delivered, CmsError> {
 /// `+CMT:` for a routed message, in the current mode.
 fn cmt_urc(ctx: &mut Ctx, d: &Deliver, sca: &Address, tpdu: &[u8]) -> Urc {
     let st = state(ctx);
+    st.ack_pending = st.csms == 1;
     if st.cmgf == 0 {
         let pdu = pdu::with_smsc(Some(sca), tpdu);
         return Urc::Block {

@@ -731,7 +731,8 @@ fn ping(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     let size = args.opt_in::<u16>(4..=188)?.unwrap_or(64);
     let interval = args.opt_in::<u32>(1000..=10_000)?.unwrap_or(2000);
     let wait = args.opt_in::<u32>(10_000..=100_000)?.unwrap_or(10_000);
-    let ttl = args.opt_in::<u8>(16..=255)?.unwrap_or(64);
+    // The request's TTL: range-checked; on loopback no hop ever runs it out.
+    let _ttl = args.opt_in::<u8>(16..=255)?;
     args.finish()?;
     if dest.is_empty() {
         return Err(CmdError::Refused("no destination"));
@@ -746,7 +747,7 @@ fn ping(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
         interval: Duration::from_millis(u64::from(interval)),
         wait: Duration::from_millis(u64::from(wait)),
     };
-    let sink = PingSink { size, ttl, ip: dest.clone(), times: Vec::new(), lost: 0 };
+    let sink = PingSink { size, ip: dest.clone(), times: Vec::new(), lost: 0 };
     ctx.jobs.start(format!("socket ping {dest} x{count}"), sink, move |io| job::run_ping(job, io));
     Ok(Reply::ok())
 }

@@ -279,11 +279,16 @@ impl JobSink for LookupSink {
     }
 }
 
+/// The TTL a `+CPING` reply reports: the reply's own, as the module reads it from the
+/// echo reply, not the one the request went out with. The probes are TCP connection
+/// attempts whose replies' TTL the host does not show, so it is the initial TTL of the
+/// Linux hosts that answer (64): loopback adds no hops.
+const REPLY_TTL: u8 = 64;
+
 /// The sink of an `AT+CPING`.
 #[derive(Debug)]
 pub struct PingSink {
     pub size: u16,
-    pub ttl: u8,
     pub ip: String,
     pub times: Vec<u32>,
     pub lost: u32,
@@ -301,7 +306,7 @@ impl JobSink for PingSink {
             }
             Ok(SockStep::Probe(Some(rtt))) => {
                 self.times.push(rtt);
-                urcs.push(Urc::Line(format!("+CPING: 1,{},{},{rtt},{}", self.ip, self.size, self.ttl)));
+                urcs.push(Urc::Line(format!("+CPING: 1,{},{},{rtt},{REPLY_TTL}", self.ip, self.size)));
             }
             Ok(SockStep::Probe(None)) => {
                 self.lost += 1;
