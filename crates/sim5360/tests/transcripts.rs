@@ -37,7 +37,10 @@
 //!   has input; `@ job N data TEXT` (escaped), `@ job N ready`, `@ job N step ok [TEXT]`,
 //!   `@ job N step ERROR`, `@ job N done ok`, `@ job N done ERROR` feed job N's events
 //!   (like a send, after everything before has been matched), TEXT and ERROR in the job's
-//!   own protocol's words (`step ok size 1234`, `done 208`, `step network`).
+//!   own protocol's words (`step ok size 1234`, `done 208`, `step network`). Payload a
+//!   job gets while no port is online with it reaches its sink at the end of the radio
+//!   frame: `@ job N data` moves the clock there; `@ job N part TEXT` arrives within the
+//!   frame and leaves it open (what follows in the same frame joins it).
 //! - Work the modem moves off its thread (EFS commits, NV writes) runs inline before
 //!   output is read.
 //!
@@ -597,8 +600,11 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
                         let id: u64 = parts.next().and_then(|n| n.parse().ok()).ok_or("`@ job N ...`")?;
                         let what = parts.next().unwrap_or("");
                         let more = parts.next().unwrap_or("");
+                        // `data` arrives and its radio frame ends (the event reaches the sink
+                        // at the frame's end, as on hardware); `part` arrives within the frame,
+                        // which goes on (a `data` or `@ advance` later ends it).
                         let ev = match what {
-                            "data" => JobEvent::Data(unescape(more)?),
+                            "data" | "part" => JobEvent::Data(unescape(more)?),
                             "ready" => JobEvent::ReadyForInput,
                             _ => hh.modem.script_job_event(id, what, more).map_err(|e| fail(&h, e))?,
                         };
@@ -606,6 +612,12 @@ fn run_with(path: &Path, text: &str, ending: Ending) -> Result<(), Failed> {
                         hh.modem.handle_job_event(id, ev, hh.now);
                         // As the runner does next: whatever became due now runs.
                         hh.modem.handle_timeout(hh.now);
+                        if what != "part"
+                            && let Some(end) = hh.modem.next_radio_frame()
+                        {
+                            let ms = end.saturating_duration_since(hh.now).as_micros().div_ceil(1000);
+                            hh.advance(u64::try_from(ms).unwrap_or(0));
+                        }
                     }
                     "control" | "control-fails" => {
                         // `@ control METHOD PATH [JSON]`, `@ control-fails STATUS METHOD PATH [JSON]`.

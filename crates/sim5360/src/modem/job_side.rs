@@ -94,12 +94,16 @@ impl Modem {
     /// Jobs whose events must wait (their sink says so: a receive cache full until the
     /// DTE reads it). Only those are held back, so the others go on meanwhile.
     pub fn paused_jobs(&self) -> Vec<JobId> {
-        self.ctx.jobs.sinks().filter(|(_, s)| s.paused(&self.ctx)).map(|(id, _)| id).collect()
+        self.ctx
+            .jobs
+            .sinks()
+            .filter(|(id, s)| s.paused(&self.ctx, self.frames.held_bytes(*id)))
+            .map(|(id, _)| id)
+            .collect()
     }
 
-    /// An event from job `id`.
-    pub fn handle_job_event(&mut self, id: JobId, ev: JobEvent, now: Instant) {
-        self.ctx.now = now;
+    /// An event from job `id`, to its sink now (after its radio frame, see `frames.rs`).
+    pub(super) fn deliver_job_event(&mut self, id: JobId, ev: JobEvent) {
         let to = self.port_of_job(id);
         if let Some(p) = to {
             // What its sink starts (a server's accepted link) belongs to the same port.
@@ -152,7 +156,9 @@ impl Modem {
     pub(super) fn end_lost_jobs(&mut self) {
         let lost = std::mem::take(&mut self.ctx.jobs.lost);
         for (id, ev) in lost {
-            self.handle_job_event(id, ev, self.ctx.now);
+            // What the network delivered before it went comes first.
+            self.flush_frame(id);
+            self.deliver_job_event(id, ev);
             self.ctx.jobs.to_abort.push(id);
         }
     }

@@ -70,9 +70,10 @@ pub trait JobSink: Send + Debug + 'static {
     where
         Self: Sized;
 
-    /// The job's events must wait for now (its receive cache is full until the DTE reads
-    /// it); the other jobs go on.
-    fn paused(&self, _ctx: &Ctx) -> bool {
+    /// The job's events must wait for now (its receive cache would be full with `held`
+    /// more bytes, those on their way in a radio frame, until the DTE reads it); the other
+    /// jobs go on.
+    fn paused(&self, _ctx: &Ctx, _held: usize) -> bool {
         false
     }
 
@@ -102,7 +103,7 @@ pub(crate) trait AnySink: Send + Debug {
     fn pull(&mut self, ctx: &mut Ctx) -> Option<Result<JobInput, Box<dyn Any + Send>>>;
     fn step(&mut self, ctx: &mut Ctx, result: Box<dyn Any + Send>, urcs: &mut Vec<Urc>) -> Resume;
     fn done(self: Box<Self>, ctx: &mut Ctx, result: Box<dyn Any + Send>, urcs: &mut Vec<Urc>) -> Resume;
-    fn paused(&self, ctx: &Ctx) -> bool;
+    fn paused(&self, ctx: &Ctx, held: usize) -> bool;
     fn resume(&mut self, ctx: &mut Ctx, urcs: &mut Vec<Urc>) -> Option<(String, DataMode)>;
     fn hung_up(&mut self, ctx: &mut Ctx) -> JobInput;
     /// A scripted event: `step ok <text>` / `step <error>` / `done ok` / `done <error>`.
@@ -154,8 +155,8 @@ impl<S: JobSink> AnySink for Erased<S> {
         }
     }
 
-    fn paused(&self, ctx: &Ctx) -> bool {
-        self.0.paused(ctx)
+    fn paused(&self, ctx: &Ctx, held: usize) -> bool {
+        self.0.paused(ctx, held)
     }
 
     fn resume(&mut self, ctx: &mut Ctx, urcs: &mut Vec<Urc>) -> Option<(String, DataMode)> {
@@ -381,6 +382,11 @@ impl JobTable {
     #[cfg(any(test, feature = "scripted"))]
     pub(crate) fn sink(&self, id: JobId) -> Option<&dyn AnySink> {
         self.jobs.get(&id)?.sink.as_deref()
+    }
+
+    /// Whether job `id` is running with its sink.
+    pub(crate) fn has_sink(&self, id: JobId) -> bool {
+        self.jobs.get(&id).is_some_and(|j| j.sink.is_some())
     }
 
     /// The jobs whose sinks are in their records, with them.

@@ -29,6 +29,7 @@ pub mod clock;
 pub mod configs;
 pub mod ctx;
 mod error;
+mod frames;
 mod job_side;
 pub mod jobs;
 mod line;
@@ -123,6 +124,8 @@ pub struct Modem {
     boot_delay: Duration,
     /// The 27.010 multiplexer on the UART, while `AT+CMUX` holds.
     mux: Option<mux::Session>,
+    /// Job events waiting for the end of their radio frame.
+    frames: frames::Frames,
 }
 
 impl Modem {
@@ -162,7 +165,7 @@ impl Modem {
             mux: MuxState::default(),
         };
         let ports = roles.into_iter().map(|r| Port::new(r, Settings::factory(cfg.baud))).collect();
-        let mut m = Self { ctx, ports, boot_delay: cfg.boot_delay, mux: None };
+        let mut m = Self { ctx, ports, boot_delay: cfg.boot_delay, mux: None, frames: Default::default() };
         m.load_settings();
         m.schedule_boot();
         m.handle_timeout(now);
@@ -284,13 +287,14 @@ impl Modem {
             Active::Online { esc, .. } => esc.deadline(),
             _ => None,
         });
-        self.ctx.timers.next_deadline().into_iter().chain(lines).min()
+        self.ctx.timers.next_deadline().into_iter().chain(lines).chain(self.frames.next_due()).min()
     }
 
     /// Time passed: run the timers that are due, in deadline order, and resume the lines
     /// waiting for their time.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.ctx.now = now;
+        self.flush_due_frames(now);
         while let Some(t) = self.ctx.timers.pop_due(now) {
             tracing::debug!(timer = t.name, tag = t.tag, "timer");
             (t.fire)(&mut self.ctx, t.tag);
@@ -319,6 +323,10 @@ impl Modem {
         if p >= self.ports.len() {
             tracing::debug!(port = p, "input for a port the module does not have");
             return;
+        }
+        if input.contains(&b'\r') {
+            // A command line may read what arrived: everything received by now is in.
+            self.flush_all_frames();
         }
         if self.mux_on(p) {
             self.mux_input(input, now);

@@ -69,6 +69,7 @@ impl Modem {
             port.reset();
         }
         self.ctx.jobs.abort_all();
+        self.frames.clear();
         self.ctx.services.reset();
         self.ctx.timers.clear();
         self.ctx.urcs.clear();

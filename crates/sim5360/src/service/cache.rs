@@ -23,7 +23,12 @@ impl Cache {
 
     /// At its bound: the job feeding it must wait.
     pub fn is_full(&self) -> bool {
-        self.len() >= CACHE_MAX
+        self.is_full_with(0)
+    }
+
+    /// Would be at its bound with `more` bytes.
+    pub fn is_full_with(&self, more: usize) -> bool {
+        self.len() + more >= CACHE_MAX
     }
 
     pub fn push(&mut self, data: &[u8]) {

@@ -383,8 +383,8 @@ impl Default for FtpState {
 impl FtpsState {
     /// A cached download or listing is running and its cache is full: the session must not
     /// read on (once the operation ended, its result and later operations go through).
-    pub fn cache_backlogged(&self) -> bool {
-        self.cache.is_full() && matches!(self.current, Some(sinks::Dest::Cache { .. }))
+    pub fn cache_backlogged(&self, held: usize) -> bool {
+        self.cache.is_full_with(held) && matches!(self.current, Some(sinks::Dest::Cache { .. }))
     }
 }
 

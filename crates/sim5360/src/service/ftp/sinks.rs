@@ -285,7 +285,7 @@ impl JobSink for FtpsSink {
     }
 
     /// A cached download or listing whose cache is full waits for `AT+CFTPSCACHERD`.
-    fn paused(&self, ctx: &Ctx) -> bool {
-        ctx.services.get::<FtpState>().is_some_and(|f| f.ftps.cache_backlogged())
+    fn paused(&self, ctx: &Ctx, held: usize) -> bool {
+        ctx.services.get::<FtpState>().is_some_and(|f| f.ftps.cache_backlogged(held))
     }
 }

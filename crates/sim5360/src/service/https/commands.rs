@@ -255,7 +255,7 @@ impl JobSink for SessionSink {
     }
 
     /// While the cache is full, no more data is taken from the server.
-    fn paused(&self, ctx: &Ctx) -> bool {
-        ctx.services.get::<HttpsState>().is_some_and(HttpsState::backlogged)
+    fn paused(&self, ctx: &Ctx, held: usize) -> bool {
+        ctx.services.get::<HttpsState>().is_some_and(|s| s.backlogged(held))
     }
 }

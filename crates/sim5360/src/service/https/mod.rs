@@ -67,7 +67,8 @@ impl Service for HttpsState {}
 
 impl HttpsState {
     /// The cache is full: no more data is taken from the server for now.
-    pub fn backlogged(&self) -> bool {
-        self.cache.is_full()
+    /// Full, or would be with `held` more bytes.
+    pub fn backlogged(&self, held: usize) -> bool {
+        self.cache.is_full_with(held)
     }
 }

@@ -165,10 +165,10 @@ impl JobSink for LinkSink {
     }
 
     /// A full receive buffer: the socket is not read until the DTE reads some.
-    fn paused(&self, ctx: &Ctx) -> bool {
+    fn paused(&self, ctx: &Ctx, held: usize) -> bool {
         ctx.services.get::<SocketState>().is_some_and(|s| {
             let link = &s.links[self.link];
-            link.generation == self.generation && link.phase != Phase::Closed && link.rx.len() >= RX_PAUSE
+            link.generation == self.generation && link.phase != Phase::Closed && link.rx.len() + held >= RX_PAUSE
         })
     }
 }
