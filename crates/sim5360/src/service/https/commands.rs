@@ -19,7 +19,12 @@ pub const COMMANDS: &[CommandSpec] = &[
         .write(send)
         .test_text("+CHTTPSSEND: (1-4096)")
         .sim(),
-    CommandSpec::new("+CHTTPSRECV").read(recv_read).write(recv).test_text("+CHTTPSRECV: (1-65536)").sim(),
+    CommandSpec::new("+CHTTPSRECV")
+        .exec(recv_all)
+        .read(recv_read)
+        .write(recv)
+        .test_text("+CHTTPSRECV: (1-65536)")
+        .sim(),
 ];
 
 /// Largest `AT+CHTTPSSEND` length.
@@ -200,6 +205,41 @@ fn recv(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     Ok(Reply::ok())
 }
 
+/// The blocks of `AT+CHTTPSRECV`'s execute form.
+const RECV_ALL_BLOCK: usize = 2048;
+
+/// Everything cached, as `+CHTTPSRECV: DATA,<len>` blocks, then `+CHTTPSRECV: 0`.
+fn drain_cache(h: &mut HttpsState, urcs: &mut Vec<Urc>) {
+    while !h.cache.is_empty() {
+        let data = h.cache.take(RECV_ALL_BLOCK);
+        urcs.push(Urc::Block { header: format!("+CHTTPSRECV: DATA,{}", data.len()), data });
+    }
+    h.notified = false;
+    urcs.push(Urc::Line("+CHTTPSRECV: 0".into()));
+}
+
+/// `AT+CHTTPSRECV` (execute, the SIM5215/SIM5320 form Libelium's 3G library sends after
+/// `AT+CHTTPSSEND`): `OK`, then everything cached as `+CHTTPSRECV: DATA,<len>` blocks and
+/// `+CHTTPSRECV: 0`. With nothing cached yet on an open session it waits for the
+/// response: what arrives next (a radio frame's worth, the whole of a response the server
+/// wrote at once) comes the same way instead of a `RECV EVENT`; the session ending first
+/// gives `+CHTTPSRECV: 0` alone.
+fn recv_all(ctx: &mut Ctx, args: Args<'_>) -> Result<Reply, CmdError> {
+    if state(ctx).stack == Stack::Stopped {
+        return answer(ctx, args.name(), Err((STATE, "HTTPS stack not started")));
+    }
+    let open = state(ctx).stack.open().is_some();
+    let h = state(ctx);
+    if h.cache.is_empty() && open {
+        h.recv_all = true;
+        return Ok(Reply::ok());
+    }
+    let mut urcs = Vec::new();
+    drain_cache(h, &mut urcs);
+    ctx.urcs.extend(urcs);
+    Ok(Reply::ok())
+}
+
 /// Sink of the session job.
 #[derive(Debug)]
 struct SessionSink;
@@ -210,6 +250,10 @@ impl JobSink for SessionSink {
     fn data(&mut self, ctx: &mut Ctx, data: Vec<u8>, urcs: &mut Vec<Urc>) -> Result<(), SessionError> {
         let h = state(ctx);
         h.cache.push(&data);
+        if std::mem::take(&mut h.recv_all) {
+            drain_cache(h, urcs);
+            return Ok(());
+        }
         if !h.notified {
             h.notified = true;
             urcs.push(Urc::Line(ctx.profile.https_recv_event().to_owned()));
@@ -243,6 +287,9 @@ impl JobSink for SessionSink {
                 Some(Err(CmdError::Refused("could not open the session")))
             }
             Stack::Open(_) => {
+                if std::mem::take(&mut h.recv_all) {
+                    urcs.push(Urc::Line("+CHTTPSRECV: 0".into()));
+                }
                 urcs.push(Urc::Line("+CHTTPSNOTIFY: PEER CLOSED".into()));
                 None
             }

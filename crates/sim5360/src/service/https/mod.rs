@@ -61,6 +61,9 @@ pub struct HttpsState {
     pub cache: Cache,
     /// `RECV EVENT` already printed for the data now cached.
     pub notified: bool,
+    /// `AT+CHTTPSRECV` (execute) waits for the response: the next data goes straight to
+    /// the DTE, then `+CHTTPSRECV: 0`.
+    pub recv_all: bool,
 }
 
 impl Service for HttpsState {}

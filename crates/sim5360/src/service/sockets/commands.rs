@@ -98,6 +98,7 @@ fn netopen(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     if state(ctx).opened {
         return Err(ip_error(ctx, IpError::AlreadyOpened, "the socket service is already open"));
     }
+    state(ctx).opened_old = false;
     let code = if open_service(ctx) { 0 } else { 1 };
     ctx.urcs.push(Urc::Line(format!("+NETOPEN: {code}")));
     Ok(Reply::ok())
@@ -116,6 +117,7 @@ fn netopen_old(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     if !open_service(ctx) {
         return Err(CmdError::Refused("no packet service"));
     }
+    state(ctx).opened_old = true;
     Ok(Reply::line("Network opened"))
 }
 
@@ -146,7 +148,9 @@ fn close_link(ctx: &mut Ctx, l: usize) -> Vec<String> {
 
 /// `AT+NETCLOSE`: open links are closed (`+CIPCLOSE: <l>,0` each), then `+NETCLOSE: 0`,
 /// once every server's listener is closed (their jobs are told to close and the last one
-/// to end reports it); when not open, `+NETCLOSE: 2` and `ERROR` at once.
+/// to end reports it); when not open, `+NETCLOSE: 2` and `ERROR` at once. Under the
+/// sim5320 profile a service opened with the old `AT+NETOPEN=,,1` closes in the old words:
+/// `Network closed`, `OK`.
 fn netclose(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     if !state(ctx).opened {
         return Err(CmdError::reported("+NETCLOSE: 2", "the socket service is not open"));
@@ -165,13 +169,19 @@ fn netclose(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     for job in closing {
         ctx.jobs.send(job, JobInput::Close);
     }
+    let sim5320 = ctx.profile.model == crate::profile::Model::Sim5320;
     let s = state(ctx);
     s.opened = false;
-    s.netclose_pending = listening;
+    let old = std::mem::take(&mut s.opened_old) && sim5320;
+    s.netclose_pending = listening && !old;
     let cid = socket_cid(ctx);
     ctx.net.socket_service = None;
     if ctx.net.data_call != Some(cid) {
         ctx.net.set_pdp_active(cid, false);
+    }
+    if old {
+        // The SIM5320's old TCP/IP command set (Adafruit FONA 3G waits for these words).
+        return Ok(Reply::line("Network closed"));
     }
     if !listening {
         ctx.urcs.push(Urc::Line("+NETCLOSE: 0".into()));

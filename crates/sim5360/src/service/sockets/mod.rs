@@ -390,6 +390,9 @@ impl Default for Ccfg {
 #[derive(Debug)]
 pub struct SocketState {
     pub opened: bool,
+    /// Opened with the SIM5320's old form (`AT+NETOPEN=,,1`): on that profile
+    /// `AT+NETCLOSE` answers in the old words too.
+    pub opened_old: bool,
     pub cipmode: u8,
     pub sendmode: u8,
     pub ccfg: Ccfg,
@@ -443,6 +446,7 @@ impl Default for SocketState {
     fn default() -> Self {
         Self {
             opened: false,
+            opened_old: false,
             cipmode: 0,
             sendmode: 0,
             ccfg: Ccfg::default(),
