@@ -14,8 +14,6 @@ use std::fmt::Write as _;
 pub enum PduError {
     #[error("PDU ends early, at octet {0}")]
     Short(usize),
-    #[error("{0} octets left after the PDU")]
-    Trailing(usize),
     #[error("not a hex string")]
     Hex,
     #[error("message type {0} is not the one expected")]
@@ -642,17 +640,21 @@ impl<'a> Reader<'a> {
         Ok(UserData { udl, raw })
     }
 
-    fn end(&self) -> Result<(), PduError> {
-        match self.data.len() - self.pos {
-            0 => Ok(()),
-            n => Err(PduError::Trailing(n)),
+    /// Octets left after the user data its length declared: ignored, as networks and
+    /// modules do (node-pdu, under serialport-gsm, declares a concatenated part's length
+    /// one septet short); the message is what the declared length says.
+    fn end(&self) {
+        let extra = self.data.len() - self.pos;
+        if extra > 0 {
+            tracing::debug!(extra, "octets after the declared user data ignored");
         }
     }
 }
 
 impl Tpdu {
-    /// Decode a TPDU (no SMSC field). Extra octets after a status report (its optional
-    /// parameters) are ignored; after the other two they are an error.
+    /// Decode a TPDU (no SMSC field). Extra octets after the user data (or a status
+    /// report's optional parameters) are ignored: the declared lengths say what the
+    /// message is. A PDU shorter than what it declares is refused.
     pub fn decode(data: &[u8]) -> Result<Self, PduError> {
         let mut r = Reader { data, pos: 0 };
         let fo = r.byte()?;
@@ -668,7 +670,7 @@ impl Tpdu {
                     _ => r.take(7)?.to_vec(),
                 };
                 let ud = r.user_data(dcs)?;
-                r.end()?;
+                r.end();
                 Ok(Tpdu::Submit(Submit { fo, mr, da, pid, dcs, vp, ud }))
             }
             MTI_DELIVER => {
@@ -677,7 +679,7 @@ impl Tpdu {
                 let dcs = r.byte()?;
                 let scts = r.scts()?;
                 let ud = r.user_data(dcs)?;
-                r.end()?;
+                r.end();
                 Ok(Tpdu::Deliver(Deliver { fo, oa, pid, dcs, scts, ud }))
             }
             MTI_STATUS => {
@@ -760,6 +762,39 @@ mod tests {
 
     fn hex(s: &str) -> Vec<u8> {
         from_hex(s.as_bytes()).unwrap()
+    }
+
+    /// A concatenated part as node-pdu (serialport-gsm) writes it: its user-data length one
+    /// septet short of the octets that follow.
+    fn part_declared_short() -> Vec<u8> {
+        let ud = UserData::gsm7(&gsm7_encode("Hello world").unwrap(), &[0x00, 0x03, 0x2A, 0x02, 0x01]).unwrap();
+        assert_eq!((ud.udl, ud.raw.len()), (18, 16));
+        let da = Address { number: "+15551234567".into(), toa: 0x91 };
+        let mut tpdu = Tpdu::Submit(Submit { fo: 0x41, mr: 0, da, pid: 0, dcs: 0, vp: Vec::new(), ud }).encode();
+        // fo, mr, the address (length, type, 6 octets), pid, dcs: the UDL is octet 12.
+        assert_eq!(tpdu[12], 18);
+        tpdu[12] = 17;
+        tpdu
+    }
+
+    #[test]
+    fn octets_past_the_declared_user_data_are_ignored() {
+        // 17 septets fill 15 octets: the 16th is extra, and the message is the declared 17
+        // (the header's 7, then 10 of text).
+        let Tpdu::Submit(s) = Tpdu::decode(&part_declared_short()).unwrap() else { panic!("not a SUBMIT") };
+        assert_eq!((s.ud.udl, s.ud.raw.len()), (17, 15));
+        let d = s.ud.decode(s.dcs, true);
+        assert_eq!((d.text(0), d.header), ("Hello worl".to_owned(), vec![0x00, 0x03, 0x2A, 0x02, 0x01]));
+    }
+
+    #[test]
+    fn a_pdu_shorter_than_it_declares_is_still_refused() {
+        let mut tpdu = part_declared_short();
+        tpdu.truncate(tpdu.len() - 2);
+        assert!(matches!(Tpdu::decode(&tpdu), Err(PduError::Short(_))));
+        let mut tpdu = part_declared_short();
+        tpdu[12] = 40;
+        assert!(matches!(Tpdu::decode(&tpdu), Err(PduError::Short(_))));
     }
 
     #[test]
@@ -900,7 +935,8 @@ mod tests {
         assert_eq!(from_hex(b"0"), Err(PduError::Hex));
         assert_eq!(from_hex(b"zz"), Err(PduError::Hex));
         assert!(Tpdu::decode(&hex("11000B916407281553F80000AA0AE8")).is_err());
-        assert!(Tpdu::decode(&hex("11000B916407281553F80000AA01E8FF")).is_err());
+        // One octet past the declared user data is taken as declared (see above).
+        assert!(Tpdu::decode(&hex("11000B916407281553F80000AA01E8FF")).is_ok());
         assert!(Tpdu::decode(&[0x03]).is_err());
         assert!(split_smsc(&[0x07, 0x91]).is_err());
     }
