@@ -31,7 +31,7 @@ command -v cargo >/dev/null || { echo "install-deps: cargo not found; install Ru
 
 APT_PACKAGES=(dovecot-pop3d nginx libnginx-mod-http-echo python3-venv openssl curl ca-certificates util-linux
     chrony gpsd gpsd-clients gammu socat mosquitto mosquitto-clients chromium chromium-driver
-    modemmanager dbus libglib2.0-bin build-essential dpkg-dev iproute2)
+    modemmanager dbus libglib2.0-bin build-essential dpkg-dev iproute2 smstools)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -51,7 +51,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     # On a systemd host the packages start their services on the standard ports; the
     # tests never use those, but do not leave daemons running on the developer's machine.
     if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-        systemctl disable --now dovecot nginx chrony gpsd gpsd.socket mosquitto ModemManager >/dev/null 2>&1 || true
+        systemctl disable --now dovecot nginx chrony gpsd gpsd.socket mosquitto ModemManager smstools >/dev/null 2>&1 || true
     fi
 fi
 
@@ -83,6 +83,17 @@ SRC
     rm -rf "$LWIP_DIR" && mkdir -p "$LWIP_DIR"
     (cd "$LWIP_DIR" && apt-get source -qq lwip >/dev/null 2>&1 || apt-get source lwip)
     chmod -R a+rX "$LWIP_DIR"
+fi
+
+# serialport-gsm from npm (the SMS gateway tests' Node.js client), pinned, in the cache;
+# its native serial binding comes prebuilt in the package.
+GSM_DIR="$(dirname "$VENV")/serialport-gsm"
+GSM_VERSION=4.0.1
+if [ "$(node -p "require('$GSM_DIR/node_modules/serialport-gsm/package.json').version" 2>/dev/null)" != "$GSM_VERSION" ]; then
+    echo "install-deps: installing serialport-gsm $GSM_VERSION into $GSM_DIR"
+    mkdir -p "$GSM_DIR"
+    npm install --prefix "$GSM_DIR" --no-audit --no-fund --loglevel=error "serialport-gsm@$GSM_VERSION" >/dev/null
+    chmod -R a+rX "$GSM_DIR"
 fi
 
 REQ=crates/testbench/py/requirements.txt
