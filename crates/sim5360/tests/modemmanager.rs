@@ -35,6 +35,7 @@ fn modemmanager_finds_enables_and_registers_the_usb_modem() {
     assert!(socks.contains(&field(&report, "modem.generic.primary-port")), "{report}");
     assert_eq!(field(&report, "modem.generic.manufacturer"), "SIMCOM INCORPORATED");
     assert_eq!(field(&report, "modem.generic.model"), "SIMCOM_SIM5360E");
+    assert_eq!(field(&report, "modem.generic.revision"), "SIM5360E_V3.5");
     assert_eq!(field(&report, "modem.generic.equipment-identifier"), "861311000000421");
     assert_eq!(field(&report, "modem.generic.own-numbers.value[1]"), "+15555550100");
     let enabled = mm.mmcli(&["-m", "0", "-e"]).unwrap();

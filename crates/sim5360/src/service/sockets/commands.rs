@@ -121,9 +121,13 @@ fn netopen_old(ctx: &mut Ctx, mut args: Args<'_>) -> Result<Reply, CmdError> {
     Ok(Reply::line("Network opened"))
 }
 
-/// `AT+NETOPEN?`: `+NETOPEN: <0|1>`.
+/// `AT+NETOPEN?`: `+NETOPEN: <0|1>`; the SIM5320 adds its mode field (`+NETOPEN: 0,0`, a
+/// SIM5320E's log in TinyGSM issue 581; every parser seen matches the prefix).
 fn netopen_read(ctx: &mut Ctx, _: Args<'_>) -> Result<Reply, CmdError> {
     let open = u8::from(state(ctx).opened);
+    if ctx.profile.model == crate::profile::Model::Sim5320 {
+        return Ok(Reply::line(format!("+NETOPEN: {open},0")));
+    }
     Ok(Reply::line(format!("+NETOPEN: {open}")))
 }
 
