@@ -1,8 +1,14 @@
 //! `--trace FILE`: both directions with timestamps, non-printables escaped, secrets masked.
 //!
 //! Bytes are grouped into lines per direction (DTE lines at CR, answers at the LF that
-//! ends a framed line, or every 4 KiB) so a secret is
-//! always seen whole by [`crate::modem::redact::redact`] before it is written.
+//! ends a framed line, or every 4 KiB) so a secret is always seen whole by
+//! [`crate::modem::redact::redact`] before it is written. Each line is stamped with the
+//! time its first byte crossed, and a line that ends without a terminator goes out as
+//! soon as it is complete as far as anyone can tell: what the module writes at the end of
+//! each write (a prompt such as `> `, raw data), data the DTE sends (an SMS body, a `>` upload, transparent-mode bytes: anything that is not
+//! a command line being typed) at the end of each read, and whatever one direction holds
+//! before the other direction's next line, so the trace keeps the order in which bytes
+//! crossed.
 
 use std::io::Write;
 use std::sync::Mutex;
@@ -68,6 +74,17 @@ pub struct TraceSession {
     /// The port's name, for a module with several AT ports.
     port: Option<String>,
     pending: [Vec<u8>; 2],
+    /// When the first byte of each pending line crossed (seconds since the start).
+    since: [Option<f64>; 2],
+}
+
+/// A partial DTE line that may be a command being typed (held whole until its CR, so a
+/// secret in it is masked): it starts with `AT` (either case) after line ends, or is
+/// only line ends so far (the LF of a CR LF joins the next line).
+fn typing_command(pending: &[u8]) -> bool {
+    let Some(i) = pending.iter().position(|b| !matches!(b, b'\r' | b'\n')) else { return true };
+    let rest = &pending[i..];
+    rest[0].eq_ignore_ascii_case(&b'a') && rest.get(1).is_none_or(|b| b.eq_ignore_ascii_case(&b't'))
 }
 
 pub use v250::escape;
@@ -103,8 +120,12 @@ impl Trace {
         self.ring.as_ref().map(|r| r.latest.subscribe())
     }
 
-    fn write(&self, s: &TraceSession, dir: &'static str, text: String) {
-        let t = self.start.elapsed().as_secs_f64();
+    fn now(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    fn write(&self, s: &TraceSession, dir: &'static str, text: String, at: Option<f64>) {
+        let t = at.unwrap_or_else(|| self.now());
         if let Some(f) = &self.file {
             let tag = match dir {
                 "rx" => "DTE>",
@@ -131,26 +152,56 @@ impl Trace {
     }
 
     pub fn session(&self, id: u64) -> TraceSession {
-        TraceSession { id, port: None, pending: Default::default() }
+        TraceSession { id, port: None, pending: Default::default(), since: Default::default() }
     }
 
     /// The lines of one AT port (`port`, its role's name) of session `of`.
     pub fn port_session(&self, of: &TraceSession, port: &str) -> TraceSession {
-        TraceSession { id: of.id, port: Some(port.to_owned()), pending: Default::default() }
+        TraceSession { id: of.id, port: Some(port.to_owned()), pending: Default::default(), since: Default::default() }
     }
 
-    fn emit(&self, s: &TraceSession, dir: Dir, line: &[u8]) {
-        let dir = match dir {
+    /// Write out the pending line of direction `dir`, stamped with its first byte's time.
+    fn emit_pending(&self, s: &mut TraceSession, dir: Dir) {
+        let idx = dir as usize;
+        let line = std::mem::take(&mut s.pending[idx]);
+        let at = s.since[idx].take();
+        if line.is_empty() {
+            return;
+        }
+        let d = match dir {
             Dir::In => "rx",
             Dir::Out => "tx",
         };
-        self.write(s, dir, escape(&crate::registry::CATALOG.redact(line)));
+        self.write(s, d, escape(&crate::registry::CATALOG.redact(&line)), at);
     }
 
-    /// Record bytes in one direction.
+    /// The other direction's partial line, unless it is a command being typed: it crossed
+    /// before what comes now.
+    fn settle_other(&self, s: &mut TraceSession, dir: Dir) {
+        let other = match dir {
+            Dir::In => Dir::Out,
+            Dir::Out => Dir::In,
+        };
+        let p = &s.pending[other as usize];
+        if !(p.is_empty() || other == Dir::In && typing_command(p)) {
+            self.emit_pending(s, other);
+        }
+    }
+
+    /// Record bytes in one direction (one read or one write).
     pub fn record(&self, s: &mut TraceSession, dir: Dir, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.settle_other(s, dir);
         let idx = dir as usize;
+        let now = self.now();
         for &b in bytes {
+            // Stamped by its first byte that is not a line end (a CR LF's LF that came
+            // alone joins the line after it, which starts when that line does).
+            if !matches!(b, b'\r' | b'\n') || s.pending[idx].iter().any(|c| !matches!(c, b'\r' | b'\n')) {
+                s.since[idx].get_or_insert(now);
+            }
             s.pending[idx].push(b);
             let p = &s.pending[idx];
             let only_eol = p.iter().all(|c| *c == b'\r' || *c == b'\n');
@@ -160,19 +211,27 @@ impl Trace {
                 Dir::Out => b == b'\n' && !only_eol,
             };
             if end || p.len() >= FLUSH_AT {
-                let line = std::mem::take(&mut s.pending[idx]);
-                self.emit(s, dir, &line);
+                self.emit_pending(s, dir);
             }
+        }
+        let p = &s.pending[idx];
+        let complete = match dir {
+            // What the DTE sent that is no command line being typed (data-mode input).
+            Dir::In => !p.is_empty() && !typing_command(p),
+            // What the module sent is complete at the end of each write but for line ends
+            // (the CR LF that opens the next line waits for it): a prompt, raw data.
+            Dir::Out => p.iter().any(|b| !matches!(b, b'\r' | b'\n')),
+        };
+        if complete {
+            self.emit_pending(s, dir);
         }
     }
 
     /// One line already decoded (a PPP packet) in direction `dir`, after the partial line
     /// of that direction.
     pub fn decoded(&self, s: &mut TraceSession, dir: Dir, text: &str) {
-        let line = std::mem::take(&mut s.pending[dir as usize]);
-        if !line.is_empty() {
-            self.emit(s, dir, &line);
-        }
+        self.settle_other(s, dir);
+        self.emit_pending(s, dir);
         let d = match dir {
             Dir::In => "rx",
             Dir::Out => "tx",
@@ -181,23 +240,25 @@ impl Trace {
         // a user name in it might carry, are escaped.
         let text = String::from_utf8_lossy(&crate::registry::CATALOG.redact(text.as_bytes())).into_owned();
         let shown = if text.chars().any(char::is_control) { escape(text.as_bytes()) } else { text };
-        self.write(s, d, shown);
+        self.write(s, d, shown, None);
     }
 
     /// A note between the two directions (a control action), so the trace shows what was
     /// done to the module and when.
     pub fn note(&self, s: &mut TraceSession, text: &str) {
         self.flush(s);
-        self.write(s, "note", escape(&crate::registry::CATALOG.redact(text.as_bytes())));
+        self.write(s, "note", escape(&crate::registry::CATALOG.redact(text.as_bytes())), None);
     }
 
     /// Write out partial lines (end of session).
     pub fn flush(&self, s: &mut TraceSession) {
-        for dir in [Dir::In, Dir::Out] {
-            let line = std::mem::take(&mut s.pending[dir as usize]);
-            if !line.is_empty() {
-                self.emit(s, dir, &line);
-            }
+        // The one that started first first.
+        let mut dirs = [Dir::In, Dir::Out];
+        dirs.sort_by(|a, b| {
+            s.since[*a as usize].partial_cmp(&s.since[*b as usize]).unwrap_or(std::cmp::Ordering::Equal)
+        });
+        for dir in dirs {
+            self.emit_pending(s, dir);
         }
     }
 }
