@@ -85,7 +85,7 @@ def render(found: dict[tuple[str, str], str]) -> str:
         "API (`POST /api/v1/modems/0/faults`, `POST .../coverage`) or the setup (a wrong password,",
         "a small `--efs-size`), and asserts the answer shown here, then that `AT` is answered at",
         "once. Network waits are 2 s",
-        "(`--net-timeout 2`) so a stall shows its timeout soon.",
+        "(`--net-timeout 2s`) so a stall shows its timeout soon.",
         "",
         "How each failure is made:",
         "",

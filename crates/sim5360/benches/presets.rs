@@ -63,7 +63,7 @@ fn main() {
     let m = ModemProcess::start(
         bin,
         Transport::Pty,
-        &["--no-nmea", "--control", "127.0.0.1:0", "--ready-json", "--net-timeout", "600"],
+        &["--no-nmea", "--control", "127.0.0.1:0", "--ready-json", "--net-timeout", "600s"],
     )
     .expect("modem");
     let url = m.control.clone().expect("control url");

@@ -25,7 +25,13 @@ use tracing::{info, warn};
 /// services against real servers. With no transport flag it creates a pseudo-terminal,
 /// prints `pty: <path>` and `link: <path>` on stdout, and keeps a stable symlink to it.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(
+    version,
+    about,
+    long_about = None,
+    after_help = "Control a running modem from a shell with `sim5360 ctl --help` (its control API: \
+                  --control ADDR); the dashboard is at that address's `/` in a browser."
+)]
 struct Cli {
     /// Stable symlink to the pseudo-terminal (default: $XDG_RUNTIME_DIR/ttySIM5360, or
     /// /tmp/ttySIM5360-<uid> without XDG_RUNTIME_DIR). Removed on exit.
@@ -224,10 +230,10 @@ struct Cli {
     #[arg(long)]
     tls_insecure: bool,
 
-    /// Longest wait, in seconds, for any single network step of a service (connect, a
-    /// server reply, a data read); past it the service reports its timeout code.
-    #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=600))]
-    net_timeout: u64,
+    /// Longest wait for any single network step of a service (connect, a server reply, a
+    /// data read), 1s to 10m; past it the service reports its timeout code.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_net_timeout)]
+    net_timeout: Duration,
 
     /// SMTP over TLS, which the real SIM5360 does not offer: `starttls` upgrades the
     /// connection, `implicit` is TLS from the first byte (SMTPS). Default off.
@@ -490,6 +496,8 @@ async fn run_fleet(
         None => None,
     };
     let mut tasks = tokio::task::JoinSet::new();
+    // `sim5360 ctl --link <a modem's link>` finds the API and the modem from these.
+    let mut control_files = Vec::new();
     for (i, mut f) in factories.into_iter().enumerate() {
         f.directory = Some(directory.clone());
         let modem = f.power_on()?;
@@ -536,6 +544,9 @@ async fn run_fleet(
             continue;
         }
         let link = links[i].clone();
+        if let Some(url) = &control_url {
+            control_files.push(ControlFile::write_for(&link, url, Some(i))?);
+        }
         // The session (its hub attached) before the announcement, so the API answers for
         // this modem as soon as its ready line is out.
         let mut opts = session();
@@ -602,6 +613,7 @@ async fn run_fleet(
             Err(e) => tracing::error!("a modem's task failed ({e}); the others go on"),
         }
     }
+    drop(control_files);
     Ok(())
 }
 
@@ -622,13 +634,22 @@ fn pty_room() -> Option<u64> {
     Some(read("/proc/sys/kernel/pty/max")?.saturating_sub(read("/proc/sys/kernel/pty/nr")?))
 }
 
-/// `<link>.control`: the control URL of the modem behind that link, while it runs.
+/// `<link>.control`: the control URL of the modem behind that link, while it runs (and,
+/// for a modem of a fleet, a second line `modem <index>`).
 struct ControlFile(PathBuf);
 
 impl ControlFile {
     fn write(link: &std::path::Path, url: &str) -> Result<Self> {
+        Self::write_for(link, url, None)
+    }
+
+    fn write_for(link: &std::path::Path, url: &str, modem: Option<usize>) -> Result<Self> {
         let path = sim5360::control::cli::control_file(link);
-        std::fs::write(&path, format!("{url}\n")).with_context(|| format!("writing {}", path.display()))?;
+        let text = match modem {
+            Some(i) => format!("{url}\nmodem {i}\n"),
+            None => format!("{url}\n"),
+        };
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         Ok(Self(path))
     }
 }
@@ -640,6 +661,15 @@ impl Drop for ControlFile {
 }
 
 /// A phone number: digits with an optional leading `+`.
+/// `--net-timeout`: a duration of 1 s to 10 min.
+fn parse_net_timeout(s: &str) -> Result<Duration, String> {
+    let d = sim5360::control::cli::parse_duration(s)?;
+    if !(Duration::from_secs(1)..=Duration::from_secs(600)).contains(&d) {
+        return Err(format!("`{s}` is outside 1s..10m"));
+    }
+    Ok(d)
+}
+
 fn parse_number(s: &str) -> Result<String, String> {
     let d = s.strip_prefix('+').unwrap_or(s);
     if d.is_empty() || d.len() > 20 || !d.bytes().all(|b| b.is_ascii_digit()) {
@@ -829,7 +859,7 @@ async fn run(cli: Cli) -> Result<()> {
         None
     };
     let mut net = NetConfig::new(&cli.ca, cli.tls_insecure)?;
-    net.set_timeout(Duration::from_secs(cli.net_timeout));
+    net.set_timeout(cli.net_timeout);
     net.smtp_tls = cli.smtp_tls;
     net.pop3_tls = cli.pop3_tls;
     net.rules = factory.rules.clone();

@@ -217,7 +217,7 @@ fn guards_refuse_other_hosts_origins_bodies_and_missing_tokens() {
     assert_eq!(http(&url, "POST", &format!("{M}/urc"), &[auth, ("Content-Type", "text/plain")], body).0, 415);
     let (st, v) = http(&url, "POST", &format!("{M}/urc"), &[auth], Some("{not json"));
     assert_eq!(st, 400, "{v}");
-    assert!(v["error"].as_str().unwrap().starts_with("body:"), "{v}");
+    assert!(v["error"].as_str().unwrap().starts_with("the request body:"), "{v}");
     let big = format!(r#"{{"line": "{}"}}"#, "x".repeat(70_000));
     assert_eq!(http(&url, "POST", &format!("{M}/urc"), &[auth], Some(&big)).0, 413);
 }
@@ -286,6 +286,60 @@ fn ctl_drives_the_running_modem_and_the_trace_notes_each_action() {
     let out = std::process::Command::new(bin()).args(["ctl", "--link", "/nonexistent/tty", "state"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no control URL"), "{out:?}");
+}
+
+/// What a new user types: `ctl net` alone shows the conditions (changes nothing); custom
+/// figures after a preset give the module's own radio back; a duration without a unit is
+/// refused; errors name what the user typed, in the API's words; an alphanumeric sender
+/// over 11 characters is refused.
+#[test]
+fn ctl_is_safe_and_says_what_went_wrong() {
+    let (m, mut dte, _url) = start(&[]);
+    let link = m.link.clone().unwrap();
+    let ctl = |args: &[&str]| {
+        let out = std::process::Command::new(bin()).arg("ctl").arg("--link").arg(&link).args(args).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, _, err) = ctl(&["net", "gprs"]);
+    assert!(ok, "{err}");
+    dte.cmd_expect("AT+CSQ;+COPS?", &["+CSQ: 12,99", "+COPS: 0,0,\"Test Network\",0", "OK"]);
+    // No arguments: the conditions in force, unchanged.
+    let (ok, out, err) = ctl(&["net"]);
+    assert!(ok && out.contains("\"preset\": \"gprs\""), "{out}{err}");
+    let (ok, out, _) = ctl(&["net"]);
+    assert!(ok && out.contains("\"preset\": \"gprs\""), "{out}");
+    // Figures replace the preset, and the radio is the module's own again.
+    let (ok, out, err) = ctl(&["net", "--rtt", "100ms"]);
+    assert!(ok && out.contains("\"rtt_ms\": 100") && !out.contains("gprs"), "{out}{err}");
+    dte.cmd_expect("AT+CSQ;+COPS?", &["+CSQ: 21,99", "+COPS: 0,0,\"Test Network\",2", "OK"]);
+    // Durations carry their unit.
+    let (ok, _, err) = ctl(&["coverage", "lose", "--for", "3"]);
+    assert!(!ok && err.contains("`3` has no unit: write 3s or 3ms"), "{err}");
+    // Errors in the user's words.
+    let (ok, _, err) = ctl(&["fault", "add", "http", "-t", "latency", "-a", "lat=5"]);
+    assert!(!ok && err.contains("a latency fault has no attribute \"lat\" (its attributes: latency, jitter)"), "{err}");
+    assert!(!err.contains("Latency"), "{err}");
+    let (ok, _, err) = ctl(&["fault", "rm", "nosuch"]);
+    assert!(!ok && err.contains("no fault named \"nosuch\" (404)"), "{err}");
+    let (ok, _, err) = ctl(&["net", "5g"]);
+    assert!(!ok && err.contains("no preset \"5g\" (presets: gprs, edge,") && err.contains("full)"), "{err}");
+    let (ok, _, err) = ctl(&["radio", "--cs", "elsewhere"]);
+    assert!(!ok && err.contains("elsewhere") && !err.contains("line 1"), "{err}");
+    // A sender the module could not show.
+    let (ok, _, err) = ctl(&["sms", "deliver", "--from", "ABCDEFGHIJKL", "hi"]);
+    assert!(!ok && err.contains("a name is 1-11 characters") && err.contains("(400)"), "{err}");
+    let (ok, _, err) = ctl(&["sms", "deliver", "--from", "ABCDEFGHIJK", "hi"]);
+    assert!(ok, "{err}");
+    dte.wait_for("+CMTI:");
+    dte.cmd_expect("AT+CMGF=1", &["OK"]);
+    dte.send_line("AT+CMGR=1");
+    assert!(dte.wait_for("+CMGR:").contains("\"ABCDEFGHIJK\""));
+    dte.expect("hi");
+    dte.expect("OK");
 }
 
 /// A raw GET whose answer is read for `for_ms` (an event stream never ends): the head and

@@ -74,7 +74,7 @@ fn http_faults_give_the_chttpact_codes() {
     let ca = TestCa::new().unwrap();
     let web = HttpServer::start(&ca).unwrap();
     // Every network wait of a service at most 2 s, so a stall shows its timeout code soon.
-    let (_m, mut dte, url) = start_with(&["--net-timeout", "2"]);
+    let (_m, mut dte, url) = start_with(&["--net-timeout", "2s"]);
     let (body, end) = http_get(&mut dte, web.port, "/hello.txt");
     assert_eq!(end, "0", "{}", String::from_utf8_lossy(&body));
     // Each fault and the code it gives (spec §6: 220 unknown, 221 busy, 222 DNS, 223
@@ -394,7 +394,7 @@ fn network_presets_cost_round_trips_and_show_at_the_dte() {
 // service × {refused, DNS failure, stall, drop mid-transfer, bad TLS, auth failure, EFS
 // full, coverage loss}, with what the module answers and the test that proves it. Every
 // test makes its fault happen against the real server and asserts the answer given here.
-// Network waits are 2 s (`--net-timeout 2`), so a stall shows its timeout soon.
+// Network waits are 2 s (`--net-timeout 2s`), so a stall shows its timeout soon.
 
 /// One cell: the test `$name` makes `$fault` happen to `$service` and what it observes
 /// must be `$answer`.

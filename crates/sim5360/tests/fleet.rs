@@ -80,6 +80,20 @@ fn api(url: &str, method: &str, path: &str, body: &str) -> (u16, Value) {
     testbench::control_http(url, method, path, &[], Some(body))
 }
 
+/// `sim5360 ctl --link <a fleet modem's link>` drives that modem: the link's `.control`
+/// file names the API and the modem's index.
+#[test]
+fn ctl_finds_a_fleet_modem_by_its_link() {
+    let f = fleet(2);
+    let link = f.modems[1]["link"].as_str().unwrap();
+    let out = Command::new(bin()).args(["ctl", "--link", link, "state"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let state: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Modem 1's own number, not modem 0's.
+    assert_eq!(state["msisdn"], f.modems[1]["msisdn"], "{state}");
+    assert_ne!(state["msisdn"], f.modems[0]["msisdn"], "{state}");
+}
+
 #[test]
 fn three_modems_message_and_call_each_other() {
     let f = fleet(3);

@@ -238,7 +238,7 @@ fn server_dropping_the_data_connection() {
     let ca = TestCa::new().unwrap();
     let ftp = FtpServer::start(&ca).unwrap();
     let peer = testbench::ftp_truncating(100_000, 30_000).unwrap();
-    let (m, mut dte) = modem(&ftp, &["--net-timeout", "2"]);
+    let (m, mut dte) = modem(&ftp, &["--net-timeout", "2s"]);
     dte.cmd_expect(&format!("AT+CFTPPORT={}", peer.port), &["OK"]);
     dte.cmd_expect("AT+CFTPMODE=1", &["OK"]);
     dte.cmd_expect("AT+CFTPGETFILE=\"/f.bin\",0", &["OK"]);

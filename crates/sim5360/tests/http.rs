@@ -120,7 +120,7 @@ fn chttpact_against_nginx() {
 fn chttpact_failures() {
     let ca = TestCa::new().unwrap();
     let web = HttpServer::start(&ca).unwrap();
-    let (_m, mut dte) = modem(&["--net-timeout", "2"]);
+    let (_m, mut dte) = modem(&["--net-timeout", "2s"]);
     let ok_again = |dte: &mut Dte| {
         dte.cmd_expect("AT", &["OK"]);
         let (raw, code) = act(dte, web.port, &get("/hello.txt", ""));

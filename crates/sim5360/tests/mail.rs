@@ -102,7 +102,7 @@ fn smtp_auth_login_and_failures() {
     let login_only =
         SmtpServer::start(&ca, SmtpOptions { auth_required: true, login_only: true, ..SmtpOptions::default() })
             .unwrap();
-    let (_m, mut dte) = modem(&["--net-timeout", "2"]);
+    let (_m, mut dte) = modem(&["--net-timeout", "2s"]);
     minimal(&mut dte, login_only.port);
     dte.cmd_expect(&format!("AT+SMTPAUTH=1,\"{}\",\"{}\"", login_only.user, login_only.password), &["OK"]);
     assert_eq!(send(&mut dte), "+SMTP: SUCCESS");

@@ -395,7 +395,7 @@ pub fn apply(ctx: &mut Ctx, c: Control) -> Result<Value, ControlError> {
             if link(ctx).remove(&name) {
                 Ok(Value::Null)
             } else {
-                Err(ControlError::not_found("fault not found"))
+                Err(ControlError::not_found(format!("no fault named {name:?}")))
             }
         }
         Control::ClearFaults => {
@@ -440,6 +440,19 @@ fn set_network(ctx: &mut Ctx, merge: bool, body: Value) -> Result<Value, Control
             network::radio::set_signal(ctx, rssi, 99);
             c
         }
+        // Figures that replace the conditions describe the link alone: the radio the DTE
+        // sees is the module's own again, as with `full` (PATCH keeps a preset's radio).
+        None if !merge => {
+            let v = body.as_object().map(|o| o.iter().filter(|(k, _)| *k != "preset")).into_iter().flatten();
+            let v: serde_json::Map<String, Value> = v.map(|(k, val)| (k.clone(), val.clone())).collect();
+            let c =
+                serde_json::from_value::<Condition>(Value::Object(v)).map_err(|e| ControlError::bad(json_error(&e)))?;
+            c.validate().map_err(ControlError::bad)?;
+            let default = crate::profile::Profile::new(ctx.profile.model);
+            ctx.profile.act = default.act;
+            network::radio::set_signal(ctx, network::Radio::default().rssi, 99);
+            c
+        }
         None => {
             let mut v = if merge { serde_json::to_value(rules.condition()).unwrap_or_default() } else { json!({}) };
             if let (Some(dst), Some(src)) = (v.as_object_mut(), body.as_object()) {
@@ -448,7 +461,7 @@ fn set_network(ctx: &mut Ctx, merge: bool, body: Value) -> Result<Value, Control
                 }
                 dst.remove("preset");
             }
-            serde_json::from_value::<Condition>(v).map_err(|e| ControlError::bad(format!("body: {e}")))?
+            serde_json::from_value::<Condition>(v).map_err(|e| ControlError::bad(json_error(&e)))?
         }
     };
     rules.set_condition(condition).map_err(ControlError::bad)?;
@@ -654,9 +667,17 @@ fn mux_report(ctx: &Ctx) -> Value {
     })
 }
 
+/// A JSON body that does not fit, said without the parser's position (the body is one
+/// the user may never have written: `ctl` makes it).
+fn json_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" at line ").next().unwrap_or(&text);
+    format!("the request body: {text}")
+}
+
 fn body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, ControlError> {
     serde_json::from_str(if body.trim().is_empty() { "{}" } else { body })
-        .map_err(|e| ControlError::bad(format!("body: {e}")))
+        .map_err(|e| ControlError::bad(json_error(&e)))
 }
 
 /// The control action a request asks for: `method` and `path` below `/api/v1/modems/<id>`

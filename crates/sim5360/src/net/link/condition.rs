@@ -189,7 +189,10 @@ impl Condition {
         if base == "full" {
             return Ok((Self { preset: Some(name.into()), loss_pct: loss, seed: Some(0), ..Self::default() }, None));
         }
-        let p = PRESETS.iter().find(|p| p.name == base).ok_or_else(|| format!("no preset {base:?}"))?;
+        let p = PRESETS.iter().find(|p| p.name == base).ok_or_else(|| {
+            let names: Vec<&str> = PRESETS.iter().map(|p| p.name).chain(["full"]).collect();
+            format!("no preset {base:?} (presets: {})", names.join(", "))
+        })?;
         Ok((
             Self {
                 preset: Some(name.into()),

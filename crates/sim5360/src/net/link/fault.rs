@@ -134,7 +134,8 @@ impl Fault {
             Kind::Refuse | Kind::DnsFail | Kind::TlsFail => &[],
         };
         if let Some(bad) = self.attributes.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(format!("{:?} has no attribute {bad:?} (it has: {})", self.kind, allowed.join(", ")));
+            let has = if allowed.is_empty() { "none".to_owned() } else { allowed.join(", ") };
+            return Err(format!("a {} fault has no attribute {bad:?} (its attributes: {has})", self.kind.as_str()));
         }
         if self.attributes.values().any(|v| !v.is_finite() || *v < 0.0) {
             return Err("attributes are numbers of at least 0".into());

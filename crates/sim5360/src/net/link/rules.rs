@@ -71,7 +71,8 @@ impl LinkRules {
         toxicity: Option<f64>,
     ) -> Result<Fault, (u16, String)> {
         let mut r = self.lock();
-        let f = r.faults.iter_mut().find(|f| f.name == name).ok_or((404, "fault not found".to_owned()))?;
+        let f =
+            r.faults.iter_mut().find(|f| f.name == name).ok_or_else(|| (404, format!("no fault named {name:?}")))?;
         let mut g = f.clone();
         g.attributes.extend(attributes);
         if let Some(t) = toxicity {

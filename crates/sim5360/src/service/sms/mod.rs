@@ -440,12 +440,18 @@ pub fn network_message(
     dcs: Option<u8>,
     class: Option<u8>,
 ) -> Result<Deliver, String> {
-    if from.is_empty() || from.chars().count() > 20 {
-        return Err("from: 1-20 characters".into());
-    }
-    let oa = if from.trim_start_matches('+').bytes().all(|b| b.is_ascii_digit()) {
+    let oa = if !from.is_empty() && from.trim_start_matches('+').bytes().all(|b| b.is_ascii_digit()) {
+        if from.trim_start_matches('+').len() > 20 {
+            return Err(format!("from {from:?}: a number has at most 20 digits"));
+        }
         Address::parse(from)
     } else {
+        // TS 23.040 §9.1.2.5: an alphanumeric address is at most 11 characters of the GSM
+        // 7-bit default alphabet (10 octets); a longer one could not be read back.
+        let septets = pdu::gsm7_encode(from).map_err(|c| format!("from {from:?}: {c:?} is not in the GSM alphabet"))?;
+        if from.is_empty() || septets.len() > 11 {
+            return Err(format!("from {from:?}: a name is 1-11 characters (a number: digits, + first)"));
+        }
         Address { number: from.to_owned(), toa: pdu::TOA_ALPHANUMERIC }
     };
     if class.is_some_and(|c| c > 3) {
