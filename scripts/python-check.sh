@@ -9,17 +9,18 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 /usr/bin/python3 -m venv "$work/venv"
 py="$work/venv/bin/python"
-"$py" -m pip install --quiet --disable-pip-version-check \
-    "pytest>=8" "pytest-xdist>=3" "pyserial>=3.5" "mypy>=1.10" "ruff>=0.5" "python-gsmmodem-new>=0.13,<1"
+"$py" -m pip install --quiet --disable-pip-version-check "mypy>=1.10" "ruff>=0.5"
 # The README's command: pip builds the wheel with maturin (the release binary inside) and
-# installs it.
-"$py" -m pip install --quiet --disable-pip-version-check .
+# installs it, with the `test` extra (pytest, xdist, pyserial, python-gsmmodem-new).
+"$py" -m pip install --quiet --disable-pip-version-check '.[test]'
 "$work/venv/bin/ruff" check python
 "$work/venv/bin/ruff" format --check python
 "$work/venv/bin/mypy" python/sim5360
 # The installed package, not the checkout's sources: run from a directory without them.
 (cd "$work" && SIM5360_CHECK_VENV="$work/venv" "$py" -m pytest -q -p no:cacheprovider "$OLDPWD/python/tests" "$OLDPWD/python/examples")
-(cd "$work" && SIM5360_CHECK_VENV="$work/venv" "$py" -m pytest -q -p no:cacheprovider -n 2 "$OLDPWD/python/tests" "$OLDPWD/python/examples")
+# The same tests again: their summary is marked so scripts/test.sh counts them once.
+(cd "$work" && SIM5360_CHECK_VENV="$work/venv" "$py" -m pytest -q -p no:cacheprovider -n 2 "$OLDPWD/python/tests" "$OLDPWD/python/examples") \
+    | sed -E 's/^([0-9]+ (passed|failed))/xdist run: \1/'
 # Offline, once the registries' packages are cached: the build backend and the extra in a
 # wheelhouse (pip's own cache is no use offline: pip revalidates index pages every time),
 # then the README's offline command with no network at all (a network namespace where

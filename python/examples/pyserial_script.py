@@ -1,8 +1,14 @@
-"""A plain pyserial script, as firmware engineers write them: identify the module."""
+"""A plain pyserial script, as firmware engineers write them: identify the module.
+
+Needs pyserial (an optional package): `pip install "sim5360[serial]"` (or `[test]`).
+"""
 
 from __future__ import annotations
 
-import serial  # type: ignore[import-untyped]
+try:
+    import serial  # type: ignore[import-untyped]
+except ImportError as e:  # pragma: no cover - says what to install instead of a bare error
+    raise ImportError('this example needs pyserial: pip install "sim5360[serial]"') from e
 
 
 def command(ser: serial.Serial, line: str) -> list[str]:

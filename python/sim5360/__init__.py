@@ -8,10 +8,14 @@ registered as a pytest11 entry point) gives the fixtures `sim5360`, `sim5360_fac
 """
 
 from ._find import BinaryNotFound, find_sim5360_bin
+from .at import AtAnswer, AtError, AtPort
 from .control import ControlClient, ControlError
 from .modem import Fleet, FleetModem, Modem, ModemExited, fleet
 
 __all__ = [
+    "AtAnswer",
+    "AtError",
+    "AtPort",
     "BinaryNotFound",
     "ControlClient",
     "ControlError",

@@ -113,17 +113,35 @@ class ControlClient:
         body = {"command": command, "lines": lines or [], "result": result, **more}
         return int(self.request("POST", "overrides", body)["id"])
 
-    def add_fault(self, service: str, kind: str, **attributes: float) -> dict[str, Any]:
-        body = {"service": service, "type": kind, "attributes": attributes}
+    def add_fault(
+        self,
+        service: str,
+        kind: str,
+        *,
+        name: str | None = None,
+        stream: str = "downstream",
+        toxicity: float | None = None,
+        seed: int | None = None,
+        times: int | None = None,
+        **attributes: float,
+    ) -> dict[str, Any]:
+        """A fault (docs/control.md, Faults): `kind` with its attributes as keywords
+        (`latency=300`, `timeout=0`); `name` (default `<service>_<kind>`), `stream`
+        ("downstream", what the module receives, or "upstream"), `toxicity` (0-1, the share
+        of connections; below 1 needs `seed`), `times` (affect this many connections)."""
+        body: dict[str, Any] = {"service": service, "type": kind, "attributes": attributes, "stream": stream}
+        for key, value in (("name", name), ("toxicity", toxicity), ("seed", seed), ("times", times)):
+            if value is not None:
+                body[key] = value
         return cast("dict[str, Any]", self.request("POST", "faults", body))
 
     def remove_fault(self, name: str) -> None:
         self.request("DELETE", f"faults/{name}")
 
     @contextlib.contextmanager
-    def fault(self, service: str, kind: str, **attributes: float) -> Iterator[dict[str, Any]]:
-        """A fault for the block's duration."""
-        f = self.add_fault(service, kind, **attributes)
+    def fault(self, service: str, kind: str, **options: Any) -> Iterator[dict[str, Any]]:
+        """A fault for the block's duration (the options of `add_fault`)."""
+        f = self.add_fault(service, kind, **options)
         try:
             yield f
         finally:

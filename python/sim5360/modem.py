@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from ._find import find_sim5360_bin
+from .at import AtPort
 from .control import ControlClient
 
 
@@ -191,6 +192,10 @@ class Modem(_Running):
                 raise TimeoutError("the modem did not boot in time")
             time.sleep(0.02)
 
+    def at_port(self, timeout: float = 5.0) -> AtPort:
+        """The AT port opened raw, with `command()` and `expect()` (the standard library)."""
+        return AtPort(self.port, timeout)
+
     def open_serial(self, baudrate: int = 115200, timeout: float = 2.0) -> Any:
         """A pyserial port on the modem (the `serial` extra)."""
         import serial  # type: ignore[import-untyped]  # optional dependency
@@ -207,6 +212,10 @@ class FleetModem:
         self.msisdn: str = str(ready["msisdn"])
         self.imei: str = str(ready["imei"])
         self.control = ControlClient(str(ready["control"]), modem=self.id)
+
+    def at_port(self, timeout: float = 5.0) -> AtPort:
+        """This modem's AT port opened raw, with `command()` and `expect()`."""
+        return AtPort(self.port, timeout)
 
 
 class Fleet(_Running):

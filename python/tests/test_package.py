@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import sim5360
-from sim5360 import ControlError, Modem
+from sim5360 import AtError, ControlError, Modem
 
 
 def at(m: Modem, line: str, timeout: float = 5.0) -> str:
@@ -103,7 +102,11 @@ def test_a_failed_test_reports_its_trace(pytester: pytest.Pytester, sim5360_bin:
 
 
 def test_the_ready_line_is_json(sim5360: Modem) -> None:
-    assert json.dumps(sim5360.control.state())
+    # The JSON line the binary printed, as the package parsed it: every field it uses.
+    ready = sim5360._process.ready[0]
+    assert (ready["link"], ready["pty"], ready["pid"]) == (sim5360.port, sim5360.pty, sim5360.pid)
+    assert ready["control"].startswith("http://127.0.0.1:") and Path(ready["pty"]).exists()
+    os.kill(sim5360.pid, 0)
 
 
 def test_every_control_helper_reaches_the_modem(sim5360: Modem) -> None:
@@ -147,3 +150,47 @@ def test_a_refused_setting_stops_the_process(tmp_path: Path, sim5360_bin: Path) 
     while (tmp_path / "ttySIM5360").exists():
         assert time.monotonic() < deadline, "the modem's process outlived the failed Modem()"
         time.sleep(0.05)
+
+
+def test_the_at_helper_answers_and_waits_for_urcs(sim5360: Modem) -> None:
+    with sim5360.at_port() as port:
+        answer = port.command("AT+CSQ")
+        assert (answer.lines, answer.result) == (["+CSQ: 21,99"], "OK")
+        with pytest.raises(AtError) as e:
+            port.command("AT+CPIN=1234")
+        assert e.value.answer.result == "ERROR"
+        assert port.command("AT+CMEE=2").ok
+        got = port.command("AT+CPIN=1234", check=False)
+        assert got.result == "+CME ERROR: operation not allowed"
+        # A prompt: the body goes at `>`, the answer comes after it.
+        port.command("AT+CMGF=1")
+        sent = port.command('AT+CMGS="+15551234567"', data=b"hello\x1a", timeout=10)
+        assert sent.lines == ["+CMGS: 0"]
+        assert sim5360.control.sms_outbox()[0]["text"] == "hello"
+        # A URC the control API raises, waited for.
+        sim5360.control.deliver_sms(sender="+15557654321", text="hi")
+        m = port.expect(r'\+CMTI: "SM",(\d+)')
+        assert m.group(1) == "1"
+        with pytest.raises(TimeoutError):
+            port.expect("NEVER", timeout=0.2)
+
+
+def test_every_fault_option_from_python(sim5360: Modem) -> None:
+    options = {"name": "slow", "stream": "upstream", "toxicity": 0.5, "seed": 7, "times": 2}
+    f = sim5360.control.add_fault("http", "latency", latency=200, jitter=10, **options)
+    assert (f["name"], f["stream"], f["toxicity"], f["times"]) == ("slow", "upstream", 0.5, 2)
+    assert f["attributes"] == {"latency": 200, "jitter": 10}
+    with sim5360.control.fault("ftp", "refuse", times=1) as g:
+        assert g["times"] == 1
+    with pytest.raises(ControlError) as e:
+        sim5360.control.add_fault("http", "latency", lat=5)
+    assert 'a latency fault has no attribute "lat"' in e.value.error
+
+
+def test_the_readme_example(sim5360: Modem) -> None:
+    with sim5360.at_port() as at:
+        assert at.command("AT+CSQ").lines == ["+CSQ: 21,99"]
+        sim5360.control.deliver_sms(sender="+15551234567", text="hello")
+        index = at.expect(r'\+CMTI: "SM",(\d+)').group(1)
+        at.command("AT+CMGF=1")
+        assert at.command(f"AT+CMGR={index}").lines[-1] == "hello"

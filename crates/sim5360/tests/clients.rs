@@ -1,5 +1,6 @@
-//! The start-up sequences of real clients (spec SIM5360-device.md §2), replayed in their
-//! order over a PTY with CR LF line endings (Arduino `println`), each answer checked the
+//! The start-up sequences of real clients, from their public code (TinyGSM,
+//! python-gsmmodem, gammu, Freematics, FONA, mbed, OVMS, IOXhop, ModemManager), replayed in
+//! their order over a PTY with CR LF line endings (Arduino `println`), each answer checked the
 //! way that client parses it. The SMS and socket steps of these sequences belong to later
 //! issues; each test says which steps it leaves out. The real programs that exist in the
 //! registries (gammu, python-gsmmodem-new) run in tests/real_clients.rs.

@@ -92,7 +92,9 @@ fn cntp_meets_the_faults_and_conditions_of_the_time_service() {
         let t = std::time::Instant::now();
         dte.cmd_expect("AT+CNTP", &["OK"]);
         assert_eq!(dte.wait_for("+CNTP:"), "+CNTP: 3", "{fault}");
-        assert!(t.elapsed() < Duration::from_secs(3), "{fault}: {:?}", t.elapsed());
+        // Told at once, not after the 10 s the module waits for a silent server (a bound
+        // no busy machine comes near).
+        assert!(t.elapsed() < Duration::from_secs(9), "{fault}: {:?}", t.elapsed());
         assert_eq!(cclk(&mut dte).0.format("%y/%m/%d").to_string(), "01/01/01", "{fault}");
         assert_eq!(api("DELETE", "faults", ""), 204);
     }

@@ -1,6 +1,5 @@
-//! `sim5360 ctl ...`: the control API from a shell (toxiproxy-cli style, CONTROL-DESIGN.md
-//! §6.4). The running modem is found from `--control URL`, `SIM5360_CONTROL`, or the
-//! `<link>.control` file the modem writes beside its PTY link (default link:
+//! `sim5360 ctl ...`: the control API from a shell (toxiproxy-cli style). The running
+//! modem is found from `--control URL`, `SIM5360_CONTROL`, or the `<link>.control` file the modem writes beside its PTY link (default link:
 //! `$XDG_RUNTIME_DIR/ttySIM5360`).
 
 use clap::{Args, Parser, Subcommand};

@@ -1,4 +1,4 @@
-//! The dashboard (CONTROL-DESIGN.md §6.8): three files embedded in the binary, served at
+//! The dashboard (docs/control.md, The dashboard): three files embedded in the binary, served at
 //! `/` of the control listener, and the event stream they read:
 //! `GET /api/v1/modems/<id>/events` (server-sent events) gives the modem's trace lines
 //! (`event: trace`, `id:` the line's `seq`, so a reconnecting `EventSource` resumes after

@@ -1,4 +1,4 @@
-//! The REST API over the control model (CONTROL-DESIGN.md §6.2): JSON under `/api/v1`, on
+//! The REST API over the control model (docs/control.md): JSON under `/api/v1`, on
 //! its own listener (`--control ADDR:PORT`). Requests become [`Control`] values (one
 //! routing table: [`super::route`]) that the session's runner hands to the core, which
 //! answers them between two DTE reads.

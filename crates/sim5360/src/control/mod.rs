@@ -1,4 +1,4 @@
-//! The control channel's model (CONTROL-DESIGN.md §6): one typed [`Control`] the sans-IO
+//! The control channel's model (docs/control.md): one typed [`Control`] the sans-IO
 //! core handles like DTE input ([`crate::modem::Modem::handle_control`]), whatever front
 //! end sent it: the REST API (`http.rs`), `sim5360 ctl` (`cli.rs`), transcripts
 //! (`@ control`). Each action changes the module's world the way the network, the SIM

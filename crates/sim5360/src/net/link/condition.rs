@@ -47,7 +47,7 @@ pub struct Preset {
     pub anchors: &'static str,
 }
 
-/// The presets of CONTROL-DESIGN.md §6.5 (`full` is no shaping at all).
+/// The presets (docs/control.md, Network conditions; `full` is no shaping at all).
 pub const PRESETS: &[Preset] = &[
     Preset {
         name: "gprs",

@@ -1,5 +1,5 @@
 //! The link between the module and the servers it reaches, made worse on purpose: faults
-//! per service with Toxiproxy's toxic types and attribute names (CONTROL-DESIGN.md §6.3),
+//! per service with Toxiproxy's toxic types and attribute names (github.com/Shopify/toxiproxy),
 //! and network conditions (presets or custom figures, §6.5) for every connection.
 //!
 //! Every service connects through [`super::NetConfig::connect`]; when a fault or a

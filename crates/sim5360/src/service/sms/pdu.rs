@@ -977,11 +977,18 @@ mod tests {
         }
 
         #[test]
-        fn ucs2_round_trips(text in "\\PC{0,60}") {
+        fn ucs2_round_trips(text in "\\PC{0,35}") {
+            // At most 35 characters of 4 octets (outside the BMP): every one fits in 140.
             let body = ucs2_encode(&text);
-            if let Ok(ud) = UserData::octets(&body, &[]) {
-                proptest::prop_assert_eq!(ud.decode(8, false).text(8), text);
-            }
+            let ud = UserData::octets(&body, &[]);
+            proptest::prop_assert!(ud.is_ok(), "{} octets refused", body.len());
+            proptest::prop_assert_eq!(ud.unwrap().decode(8, false).text(8), text);
+        }
+
+        #[test]
+        fn ucs2_too_long_is_refused(text in "[\\u{4e00}-\\u{9fff}]{71,100}") {
+            // 71 or more BMP characters are over 140 octets.
+            proptest::prop_assert!(UserData::octets(&ucs2_encode(&text), &[]).is_err());
         }
 
         #[test]

@@ -1,5 +1,5 @@
-//! The socket family's rows and handlers. Every answer's shape is the one spec
-//! SIM5360-sockets.md gives; choices where it is UNCERTAIN are in docs/commands.md.
+//! The socket family's rows and handlers. Every answer's shape and the choices where no
+//! source settles it are in docs/commands.md (TCP/IP sockets).
 
 use super::job::{self, PingJob, TcpJob, UdpJob};
 use super::sinks::{LinkSink, LookupSink, PingSink, ServerSink};

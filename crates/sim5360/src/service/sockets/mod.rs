@@ -1,4 +1,4 @@
-//! The TCP/IP socket family (spec SIM5360-sockets.md): the socket service (`AT+NETOPEN`,
+//! The TCP/IP socket family (docs/commands.md, TCP/IP sockets): the socket service (`AT+NETOPEN`,
 //! `AT+NETCLOSE`, `AT+IPADDR`), links 0-9 over TCP and UDP (`AT+CIPOPEN`, `AT+CIPSEND`,
 //! `AT+CIPRXGET`, `AT+CIPCLOSE`), TCP servers (`AT+SERVERSTART`), transparent mode
 //! (`AT+CIPMODE=1`, `+++`, `ATO`), and `AT+CDNSGIP` / `AT+CPING`.
