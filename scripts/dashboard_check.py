@@ -154,11 +154,22 @@ def main() -> None:
         WebDriverWait(driver, 5).until(lambda d: "AT+CSQ" not in trace_text(d))
         assert "+CMTI" in trace_text(driver)
         shot(driver, 6, "filtered")
-        # The snapshot mode renders once and opens no stream.
+        # The snapshot mode renders once and opens no stream; everything it shows is there
+        # when the page has loaded (no waiting: a headless --dump-dom captures at load).
         driver.get(url + "/?snapshot=1")
-        wait_trace(driver, "PB DONE")
-        WebDriverWait(driver, 10).until(lambda d: "snapshot" in d.find_element(By.ID, "link-status").text)
+        assert "snapshot" in driver.find_element(By.ID, "link-status").text
+        assert "from the browser" in driver.find_element(By.ID, "inbox").text, "the inbox was not in the snapshot"
+        assert "PB DONE" in trace_text(driver), "the trace was not in the snapshot"
+        assert "MSISDN" in driver.find_element(By.ID, "state").text, "the state was not in the snapshot"
         shot(driver, 7, "snapshot")
+        # So is the live page's first render, before its stream says anything.
+        driver.get(url + "/")
+        assert "from the browser" in driver.find_element(By.ID, "inbox").text, "the live page's inbox was empty at load"
+        assert "MSISDN" in driver.find_element(By.ID, "state").text, "the live page's state was empty at load"
+        wait_trace(driver, "PB DONE")
+        # The stream goes on from the last line shown: no line twice.
+        seqs = driver.execute_script("return lines.map((l) => l.seq)")
+        assert len(seqs) == len(set(seqs)), "a trace line shown twice"
         # A fleet: every modem in the list; choosing one shows its state and trace.
         fleet_dir = work / "fleet"
         fleet = subprocess.Popen(

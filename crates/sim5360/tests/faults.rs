@@ -415,7 +415,7 @@ macro_rules! not_applicable {
 const STALL: &str = "--net-timeout";
 
 fn rig(extra: &[&str]) -> (ModemProcess, Dte, String) {
-    let mut args = vec![STALL, "2"];
+    let mut args = vec![STALL, "2s"];
     args.extend_from_slice(extra);
     start_with(&args)
 }
@@ -604,7 +604,7 @@ cell!(https_coverage_loss, "HTTPS", "coverage loss", "+CHTTPSNOTIFY: PEER CLOSED
 // AT+CFTPGETFILE into the EFS.
 
 fn ftp_rig(efs_size: Option<&str>) -> (FtpServer, ModemProcess, Dte, String, TestCa) {
-    ftp_rig_with(efs_size, "2")
+    ftp_rig_with(efs_size, "2s")
 }
 
 /// `net_timeout`: pyftpdlib answers a wrong password after 3 s, as servers do against
@@ -654,7 +654,7 @@ cell!(ftp_drop, "FTP", "drop mid-transfer", "+CFTPGET: 210", {
 });
 not_applicable!("FTP", "bad TLS", "plain FTP has no TLS (FTPS is its own service)");
 cell!(ftp_auth_failure, "FTP", "auth failure", "+CFTPGET: 208", {
-    let (_ftp, _m, mut dte, _url, _ca) = ftp_rig_with(None, "10");
+    let (_ftp, _m, mut dte, _url, _ca) = ftp_rig_with(None, "10s");
     dte.cmd_expect("AT+CFTPPW=\"wrong\"", &["OK"]);
     ftp_get(&mut dte, "/f.bin")
 });
@@ -721,7 +721,7 @@ cell!(
     ftps_fault(json!({"service": "ftps", "type": "tls_fail"}))
 );
 cell!(ftps_auth_failure, "FTPS", "auth failure", "AT+CFTPSLOGIN → +CME ERROR: 208", {
-    let (ftp, _m, mut dte, _url, _ca) = ftp_rig_with(None, "10");
+    let (ftp, _m, mut dte, _url, _ca) = ftp_rig_with(None, "10s");
     format!("AT+CFTPSLOGIN → {}", ftps_login(&mut dte, &ftp, "wrong"))
 });
 cell!(ftps_efs_full, "FTPS", "EFS full", "+CFTPSGETFILE: 206", {

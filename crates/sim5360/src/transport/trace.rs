@@ -183,7 +183,9 @@ impl Trace {
             Dir::Out => Dir::In,
         };
         let p = &s.pending[other as usize];
-        if !(p.is_empty() || other == Dir::In && typing_command(p)) {
+        // Line ends alone (an echoed LF) wait to open that direction's next line.
+        let only_eol = p.iter().all(|b| matches!(b, b'\r' | b'\n'));
+        if !(only_eol || other == Dir::In && typing_command(p)) {
             self.emit_pending(s, other);
         }
     }

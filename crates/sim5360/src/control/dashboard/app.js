@@ -2,7 +2,10 @@
 // Live data comes from one EventSource per selected modem (GET /api/v1/modems/<id>/events:
 // `trace` and `state` events); every button is a fetch() to the REST API. With
 // ?snapshot=1 the page renders once from GET requests and opens no stream, so a headless
-// browser's --screenshot or --dump-dom terminates.
+// browser's --screenshot or --dump-dom terminates. Either way the first render (state,
+// mailboxes, the latest trace lines, the modem and preset lists) is made before the page's
+// load event, with synchronous requests to the local API, so a capture never shows empty
+// panels; the stream then goes on from the last line shown.
 "use strict";
 
 const params = new URLSearchParams(window.location.search);
@@ -16,6 +19,8 @@ let paused = false;
 let lines = [];
 let held = [];
 let lastBoxes = "";
+// The last trace line shown (the stream's replay repeats what the first render showed).
+let lastSeq = 0;
 
 const $ = (id) => document.getElementById(id);
 
@@ -42,6 +47,22 @@ async function api(method, path, body) {
   const value = text ? JSON.parse(text) : null;
   if (!r.ok) {
     throw new Error((value && value.error) || r.status + " " + r.statusText);
+  }
+  return value;
+}
+
+// A GET answered before this returns (the first render, before the load event).
+function getSync(path) {
+  const base = path.startsWith("/") ? "" : "/api/v1/modems/" + modem + "/";
+  const xhr = new XMLHttpRequest();
+  xhr.open("GET", base + path, false);
+  if (token) {
+    xhr.setRequestHeader("Authorization", "Bearer " + token);
+  }
+  xhr.send();
+  const value = xhr.responseText ? JSON.parse(xhr.responseText) : null;
+  if (xhr.status >= 400) {
+    throw new Error((value && value.error) || String(xhr.status));
   }
   return value;
 }
@@ -87,7 +108,8 @@ function percent(used, total) {
   return (100 * used / total).toFixed(1) + " %";
 }
 
-function showState(s) {
+// The state panel; `sync`: the mailboxes with it, before this returns (the first render).
+function showState(s, sync) {
   const dl = $("state");
   dl.replaceChildren();
   if (s.error) {
@@ -131,7 +153,11 @@ function showState(s) {
   const boxes = JSON.stringify([s.sms && s.sms.SM, s.sms && s.sms.ME]);
   if (boxes !== lastBoxes) {
     lastBoxes = boxes;
-    refreshBoxes();
+    if (sync) {
+      fillBoxes(getSync("sms?box=inbox"), getSync("sms?box=outbox"));
+    } else {
+      refreshBoxes();
+    }
   }
 }
 
@@ -182,12 +208,14 @@ function fillTable(id, rows, cells) {
   }
 }
 
+function fillBoxes(inbox, outbox) {
+  fillTable("inbox", inbox, (m) => [m.mem, m.index, m.stat, m.from ?? m.to, m.time, m.text]);
+  fillTable("outbox", outbox, (m) => [m.mr, m.to, m.time, m.text]);
+}
+
 async function refreshBoxes() {
   try {
-    const inbox = await api("GET", "sms?box=inbox");
-    fillTable("inbox", inbox, (m) => [m.mem, m.index, m.stat, m.from ?? m.to, m.time, m.text]);
-    const outbox = await api("GET", "sms?box=outbox");
-    fillTable("outbox", outbox, (m) => [m.mr, m.to, m.time, m.text]);
+    fillBoxes(await api("GET", "sms?box=inbox"), await api("GET", "sms?box=outbox"));
   } catch (e) {
     say("mailboxes: " + e.message, true);
   }
@@ -223,6 +251,10 @@ function render() {
 }
 
 function addLines(more) {
+  more = more.filter((l) => l.seq > lastSeq);
+  if (more.length) {
+    lastSeq = more[more.length - 1].seq;
+  }
   lines = lines.concat(more);
   if (lines.length > MAX_LINES) {
     lines = lines.slice(-MAX_LINES);
@@ -263,11 +295,16 @@ function connect() {
   }
   lines = [];
   held = [];
+  lastSeq = 0;
   render();
   if (snapshot) {
     loadOnce();
     return;
   }
+  openStream();
+}
+
+function openStream() {
   source = new EventSource(withToken("/api/v1/modems/" + modem + "/events"));
   source.addEventListener("open", () => {
     $("link-status").textContent = "live";
@@ -286,18 +323,19 @@ function connect() {
   });
 }
 
-async function loadOnce() {
+// What a snapshot shows, every part of it before the status says "snapshot".
+function loadOnce() {
   try {
-    addLines(await api("GET", "trace?limit=200"));
-    showState(await api("GET", ""));
+    addLines(getSync("trace?limit=200"));
+    showState(getSync(""), true);
     $("link-status").textContent = "snapshot";
   } catch (e) {
     say("snapshot: " + e.message, true);
   }
 }
 
-async function loadModems() {
-  const list = await api("GET", "/api/v1/modems");
+function loadModems() {
+  const list = getSync("/api/v1/modems");
   const select = $("modem");
   select.replaceChildren();
   for (const m of list) {
@@ -312,8 +350,8 @@ async function loadModems() {
   select.value = String(modem);
 }
 
-async function loadPresets() {
-  const p = await api("GET", "/api/v1/presets");
+function loadPresets() {
+  const p = getSync("/api/v1/presets");
   const select = $("preset");
   for (const x of p.presets) {
     if (x.name === "full") {
@@ -384,15 +422,20 @@ function wire() {
   $("download").addEventListener("click", download);
 }
 
-async function main() {
+function main() {
   wire();
   try {
-    await loadModems();
-    await loadPresets();
+    loadModems();
+    loadPresets();
   } catch (e) {
     say("start: " + e.message, true);
   }
-  connect();
+  // The first render, then (live) the stream from the last line shown.
+  loadOnce();
+  if (!snapshot) {
+    $("link-status").textContent = "connecting…";
+    openStream();
+  }
 }
 
 main();

@@ -10,6 +10,7 @@ export default [
       globals: {
         window: "readonly", document: "readonly", fetch: "readonly", EventSource: "readonly",
         URLSearchParams: "readonly", URL: "readonly", Blob: "readonly", setTimeout: "readonly",
+        XMLHttpRequest: "readonly",
       },
     },
     rules: {
