@@ -222,20 +222,23 @@ fn guards_refuse_other_hosts_origins_bodies_and_missing_tokens() {
     assert_eq!(http(&url, "POST", &format!("{M}/urc"), &[auth], Some(&big)).0, 413);
 }
 
+/// `sim5360 ctl --link LINK ARGS`: whether it succeeded, its stdout and its stderr.
+fn ctl(link: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(bin()).arg("ctl").arg("--link").arg(link).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn ctl_drives_the_running_modem_and_the_trace_notes_each_action() {
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("at.log");
     let (m, mut dte, _url) = start(&["--trace", trace.to_str().unwrap()]);
     let link = m.link.clone().unwrap();
-    let ctl = |args: &[&str]| {
-        let out = std::process::Command::new(bin()).arg("ctl").arg("--link").arg(&link).args(args).output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let ctl = |args: &[&str]| ctl(&link, args);
     let (ok, out, err) = ctl(&["state"]);
     assert!(ok, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -296,14 +299,7 @@ fn ctl_drives_the_running_modem_and_the_trace_notes_each_action() {
 fn ctl_is_safe_and_says_what_went_wrong() {
     let (m, mut dte, _url) = start(&[]);
     let link = m.link.clone().unwrap();
-    let ctl = |args: &[&str]| {
-        let out = std::process::Command::new(bin()).arg("ctl").arg("--link").arg(&link).args(args).output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let ctl = |args: &[&str]| ctl(&link, args);
     let (ok, _, err) = ctl(&["net", "gprs"]);
     assert!(ok, "{err}");
     dte.cmd_expect("AT+CSQ;+COPS?", &["+CSQ: 12,99", "+COPS: 0,0,\"Test Network\",0", "OK"]);

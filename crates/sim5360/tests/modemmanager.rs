@@ -38,13 +38,7 @@ fn modemmanager_finds_enables_and_registers_the_usb_modem() {
     assert_eq!(field(&report, "modem.generic.revision"), "SIM5360E_V3.5");
     assert_eq!(field(&report, "modem.generic.equipment-identifier"), "861311000000421");
     assert_eq!(field(&report, "modem.generic.own-numbers.value[1]"), "+15555550100");
-    let enabled = mm.mmcli(&["-m", "0", "-e"]).unwrap();
-    assert!(enabled.contains("successfully enabled the modem"), "{enabled}");
-    mm.wait_for("registration", Duration::from_secs(20), |mm| {
-        mm.mmcli(&["-m", "0", "-K"])
-            .is_ok_and(|r| ModemManager::field(&r, "modem.generic.state").as_deref() == Some("registered"))
-    })
-    .unwrap();
+    enable(&mm);
     let report = mm.mmcli(&["-m", "0", "-K"]).unwrap();
     assert_eq!(field(&report, "modem.3gpp.registration-state"), "home", "{report}");
     assert_eq!(field(&report, "modem.3gpp.operator-name"), "Test Network", "{report}");
@@ -67,13 +61,7 @@ fn modemmanager_connects_a_ppp_bearer_and_disconnects_it() {
         ModemProcess::start(bin(), Transport::Pty, &["--usb", "--ready-json", "--no-nmea", "--control", "127.0.0.1:0"])
             .unwrap();
     let mm = ModemManager::start(&[m.port("at").unwrap(), m.port("modem").unwrap()], "generic").unwrap();
-    let out = mm.mmcli(&["-m", "0", "-e"]).unwrap();
-    assert!(out.contains("successfully enabled"), "{out}");
-    mm.wait_for("registration", Duration::from_secs(20), |mm| {
-        mm.mmcli(&["-m", "0", "-K"])
-            .is_ok_and(|r| ModemManager::field(&r, "modem.generic.state").as_deref() == Some("registered"))
-    })
-    .unwrap();
+    enable(&mm);
     // Simple-connect: ModemManager stores its profile (AT+CGDCONT=<cid>,...) and dials it
     // on a port of its choosing; CONNECT makes the bearer connected with PPP as its IP
     // method (NetworkManager would now run pppd on the port).

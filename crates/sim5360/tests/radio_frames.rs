@@ -107,20 +107,29 @@ fn chttps_one_event_one_read_gets_headers_and_body() {
     dte.expect("+CHTTPSRECV: 0");
 }
 
-#[test]
-fn ciprxget_one_event_one_read_gets_headers_and_body() {
-    let web = Server::start();
-    let (_m, mut dte) = testbench::ready_modem(bin(), &[]).unwrap();
+/// The socket service open (buffer mode with `buffered`), link 0 to `port`, the request
+/// sent on it.
+fn socket_request(port: u16, buffered: bool) -> (testbench::ModemProcess, Dte) {
+    let (m, mut dte) = testbench::ready_modem(bin(), &[]).unwrap();
     dte.line_end = b"\r\n";
-    dte.cmd_expect("AT+CIPRXGET=1", &["OK"]);
+    if buffered {
+        dte.cmd_expect("AT+CIPRXGET=1", &["OK"]);
+    }
     dte.cmd_expect("AT+NETOPEN", &["OK"]);
     dte.expect("+NETOPEN: 0");
-    dte.cmd_expect(&format!("AT+CIPOPEN=0,\"TCP\",\"127.0.0.1\",{}", web.port), &["OK"]);
+    dte.cmd_expect(&format!("AT+CIPOPEN=0,\"TCP\",\"127.0.0.1\",{port}"), &["OK"]);
     dte.expect("+CIPOPEN: 0,0");
     let req = request();
     dte.send_line(&format!("AT+CIPSEND=0,{}", req.len()));
     dte.wait_for(">");
     dte.send(&req);
+    (m, dte)
+}
+
+#[test]
+fn ciprxget_one_event_one_read_gets_headers_and_body() {
+    let web = Server::start();
+    let (_m, mut dte) = socket_request(web.port, true);
     skip_to(&mut dte, "+CIPRXGET: 1,0");
     dte.send_line("AT+CIPRXGET=2,0,1500");
     let l = skip_to(&mut dte, "+CIPRXGET: 2,0,");
@@ -132,16 +141,7 @@ fn ciprxget_one_event_one_read_gets_headers_and_body() {
 #[test]
 fn push_mode_one_event_carries_headers_and_body() {
     let web = Server::start();
-    let (_m, mut dte) = testbench::ready_modem(bin(), &[]).unwrap();
-    dte.line_end = b"\r\n";
-    dte.cmd_expect("AT+NETOPEN", &["OK"]);
-    dte.expect("+NETOPEN: 0");
-    dte.cmd_expect(&format!("AT+CIPOPEN=0,\"TCP\",\"127.0.0.1\",{}", web.port), &["OK"]);
-    dte.expect("+CIPOPEN: 0,0");
-    let req = request();
-    dte.send_line(&format!("AT+CIPSEND=0,{}", req.len()));
-    dte.wait_for(">");
-    dte.send(&req);
+    let (_m, mut dte) = socket_request(web.port, false);
     assert_eq!(skip_to(&mut dte, "RECV FROM:"), format!("RECV FROM:127.0.0.1:{}", web.port));
     let n: usize = dte.line().strip_prefix("+IPD").unwrap().parse().unwrap();
     whole(&dte.bytes(n));
