@@ -1,5 +1,5 @@
 //! Data that arrives in one burst is reported as one: an HTTP server (Python's
-//! `http.server`) writes its headers, then 2 ms later its body, in two TCP segments. A
+//! `http.server`) writes its headers, then 0.3 ms later its body, in two TCP segments. A
 //! client that reads once per receive event gets the whole response, over
 //! `AT+CHTTPS*`, `AT+CIPRXGET` and push mode, as on hardware where both land in one radio
 //! frame (10 ms on UMTS).
@@ -14,19 +14,20 @@ fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_sim5360"))
 }
 
-/// Python's HTTP server with a handler that flushes its headers, waits 2 ms and writes
-/// the body (the two writes are two segments on loopback).
+/// Python's HTTP server with a handler that flushes its headers, waits 0.3 ms and writes
+/// the body (the two writes are two segments on loopback; a client that reads as soon as
+/// the first arrives, as the module did before radio frames, gets the headers alone).
 const SERVER: &str = r#"
 import http.server, socketserver, sys, time
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
-        body = b"the body, written 2 ms after the headers"
+        body = b"the body, written just after the headers"
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Connection", "close")
         self.end_headers()
-        time.sleep(0.002)
+        time.sleep(0.0003)
         self.wfile.write(body)
     def log_message(self, *a):
         pass
@@ -36,7 +37,7 @@ print(srv.server_address[1], flush=True)
 srv.serve_forever()
 "#;
 
-const BODY: &str = "the body, written 2 ms after the headers";
+const BODY: &str = "the body, written just after the headers";
 
 struct Server {
     child: Child,

@@ -93,8 +93,10 @@ fn show(lines: &[Line]) -> String {
     lines.iter().map(|l| format!("{:10.6} {} {}", l.t, l.dir, l.text)).collect::<Vec<_>>().join("\n")
 }
 
-/// In both traces: `command` (rx), then `prompt` (tx) within 300 ms of it, then `data`
-/// (rx) at least the DTE's think time after the prompt, then `answer` (tx), in that order.
+/// In both traces: `command` (rx), then `prompt` (tx), then `data` (rx) at least the DTE's
+/// think time after the prompt (a prompt stamped when the data was complete fails this),
+/// then `answer` (tx), in that order. Only lower bounds: a busy machine can make the
+/// module later, never earlier.
 fn check(r: &Rig, command: &str, prompt: &str, data: &str, answer: &str) {
     for lines in [ring(&r.m), file(&r.file)] {
         let c = find(&lines, 0, "rx", command);
@@ -103,7 +105,7 @@ fn check(r: &Rig, command: &str, prompt: &str, data: &str, answer: &str) {
         let a = find(&lines, d, "tx", answer);
         let (tc, tp, td, ta) = (lines[c].t, lines[p].t, lines[d].t, lines[a].t);
         let all = show(&lines);
-        assert!(tp - tc < 0.3, "the prompt is stamped when it was sent ({tc} -> {tp}):\n{all}");
+        assert!(tp >= tc, "{all}");
         assert!(td - tp >= THINK.as_secs_f64() - 0.05, "the data is stamped when it came ({tp} -> {td}):\n{all}");
         assert!(ta >= td, "{all}");
     }
