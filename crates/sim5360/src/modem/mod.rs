@@ -407,6 +407,21 @@ impl Modem {
         }
     }
 
+    /// Job `id` is hung up as a dropped DTR hangs it up: marked so, and told what its sink
+    /// says a hang-up is (a data call ends at once; otherwise a close).
+    pub(super) fn hang_up_job(&mut self, job: crate::job::JobId) {
+        self.ctx.jobs.hang_up(job);
+        let input = match self.ctx.jobs.take_sink(job) {
+            Some(mut sink) => {
+                let input = sink.hung_up(&mut self.ctx);
+                self.ctx.jobs.put_sink(job, sink);
+                input
+            }
+            None => crate::job::JobInput::Close,
+        };
+        self.ctx.jobs.send(job, input);
+    }
+
     /// The DTE dropped DTR on port `p` (on a PTY: it set the line speed to 0). In the
     /// online data state `AT&D` decides: 0 nothing, 1 command state with the connection
     /// kept (`OK`; `ATO` resumes), 2 (the default) the connection is hung up: its job is
@@ -424,18 +439,7 @@ impl Modem {
                 let framing = self.framing(p);
                 framing.result(v250::ResultCode::Ok, &mut self.ports[p].out);
             }
-            _ => {
-                self.ctx.jobs.hang_up(job);
-                let input = match self.ctx.jobs.take_sink(job) {
-                    Some(mut sink) => {
-                        let input = sink.hung_up(&mut self.ctx);
-                        self.ctx.jobs.put_sink(job, sink);
-                        input
-                    }
-                    None => crate::job::JobInput::Close,
-                };
-                self.ctx.jobs.send(job, input);
-            }
+            _ => self.hang_up_job(job),
         }
         self.process_rx();
     }

@@ -224,16 +224,7 @@ impl Modem {
     /// (as DTR dropped under `AT&D2`), its line is dropped.
     fn hang_up_port(&mut self, port: PortId) {
         if let Some(job) = self.ports[port].online_job().or(self.ports[port].suspended) {
-            self.ctx.jobs.hang_up(job);
-            let input = match self.ctx.jobs.take_sink(job) {
-                Some(mut sink) => {
-                    let input = sink.hung_up(&mut self.ctx);
-                    self.ctx.jobs.put_sink(job, sink);
-                    input
-                }
-                None => crate::job::JobInput::Close,
-            };
-            self.ctx.jobs.send(job, input);
+            self.hang_up_job(job);
             self.leave_online(port);
         }
         let p = &mut self.ports[port];
