@@ -409,6 +409,16 @@ static void raw_tty(int fd, speed_t speed) {
   tcsetattr(fd, TCSANOW, &t);
 }
 
+/* +++ after the S12 guard time, and its OK: command state with the call kept. */
+static void escape_to_command(void) {
+  u32_t t = sys_now() + 1200;
+  while (sys_now() < t) pump(5);
+  ppp_mode = 0;
+  forget_lines();
+  put("+++", 3);
+  if (!at(NULL, (const char *[]){"OK", NULL}, 3000)) fail("no OK to +++");
+}
+
 int main(int argc, char **argv) {
   clock_gettime(CLOCK_MONOTONIC, &t0);
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -519,15 +529,9 @@ int main(int argc, char **argv) {
       while (sys_now() < t && !ppp_dead) pump(5);
     } else if (!strcmp(argv[i], "--escape-ato")) {
       /* +++ with the guard time, then ATO: the call goes on. */
-      u32_t t = sys_now() + 1200;
-      while (sys_now() < t) pump(5);
-      ppp_mode = 0;
-      forget_lines();
-      put("+++", 3);
-      const char *l = at(NULL, (const char *[]){"OK", NULL}, 3000);
-      if (!l) fail("no OK to +++");
+      escape_to_command();
       say("escape OK");
-      l = at("AT+CSQ\r\n", FINAL, 3000);
+      const char *l = at("AT+CSQ\r\n", FINAL, 3000);
       l = at("ATO\r\n", FINAL, 3000);
       say("ato %s", l ? l : "(no answer)");
       if (!l || strncmp(l, "CONNECT", 7)) ok = 0;
@@ -560,14 +564,8 @@ int main(int argc, char **argv) {
     say("end %s", l ? l : "(nothing)");
     if (!l) ok = 0;
   } else if (!strcmp(end, "escape-ath")) {
-    u32_t t = sys_now() + 1200;
-    while (sys_now() < t) pump(5);
-    ppp_mode = 0;
-    forget_lines();
-    put("+++", 3);
-    const char *l = at(NULL, (const char *[]){"OK", NULL}, 3000);
-    if (!l) fail("no OK to +++");
-    l = at("ATH\r\n", FINAL, 5000);
+    escape_to_command();
+    const char *l = at("ATH\r\n", FINAL, 5000);
     say("end ATH %s", l ? l : "(no answer)");
     if (!l || strcmp(l, "OK")) ok = 0;
   } else if (!strcmp(end, "dtr")) {
