@@ -74,7 +74,8 @@ pub struct TraceSession {
     /// The port's name, for a module with several AT ports.
     port: Option<String>,
     pending: [Vec<u8>; 2],
-    /// When the first byte of each pending line crossed (seconds since the start).
+    /// When the first byte of each pending line that is not a line end crossed (seconds
+    /// since the start): `Some` exactly while that line holds more than line ends.
     since: [Option<f64>; 2],
 }
 
@@ -182,10 +183,9 @@ impl Trace {
             Dir::In => Dir::Out,
             Dir::Out => Dir::In,
         };
-        let p = &s.pending[other as usize];
         // Line ends alone (an echoed LF) wait to open that direction's next line.
-        let only_eol = p.iter().all(|b| matches!(b, b'\r' | b'\n'));
-        if !(only_eol || other == Dir::In && typing_command(p)) {
+        let only_eol = s.since[other as usize].is_none();
+        if !(only_eol || other == Dir::In && typing_command(&s.pending[other as usize])) {
             self.emit_pending(s, other);
         }
     }
@@ -201,12 +201,12 @@ impl Trace {
         for &b in bytes {
             // Stamped by its first byte that is not a line end (a CR LF's LF that came
             // alone joins the line after it, which starts when that line does).
-            if !matches!(b, b'\r' | b'\n') || s.pending[idx].iter().any(|c| !matches!(c, b'\r' | b'\n')) {
+            if !matches!(b, b'\r' | b'\n') {
                 s.since[idx].get_or_insert(now);
             }
             s.pending[idx].push(b);
             let p = &s.pending[idx];
-            let only_eol = p.iter().all(|c| *c == b'\r' || *c == b'\n');
+            let only_eol = s.since[idx].is_none();
             let end = match dir {
                 // DTE lines end with S3 (CR); answers are framed CR LF.
                 Dir::In => b == b'\r' || (b == b'\n' && !only_eol),
@@ -222,7 +222,7 @@ impl Trace {
             Dir::In => !p.is_empty() && !typing_command(p),
             // What the module sent is complete at the end of each write but for line ends
             // (the CR LF that opens the next line waits for it): a prompt, raw data.
-            Dir::Out => p.iter().any(|b| !matches!(b, b'\r' | b'\n')),
+            Dir::Out => s.since[idx].is_some(),
         };
         if complete {
             self.emit_pending(s, dir);
