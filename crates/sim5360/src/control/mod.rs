@@ -453,8 +453,9 @@ fn set_network(ctx: &mut Ctx, merge: bool, body: Value) -> Result<Value, Control
             network::radio::set_signal(ctx, network::Radio::default().rssi, 99);
             c
         }
+        // PATCH: the figures in force, with the body's over them.
         None => {
-            let mut v = if merge { serde_json::to_value(rules.condition()).unwrap_or_default() } else { json!({}) };
+            let mut v = serde_json::to_value(rules.condition()).unwrap_or_default();
             if let (Some(dst), Some(src)) = (v.as_object_mut(), body.as_object()) {
                 for (k, val) in src {
                     dst.insert(k.clone(), val.clone());
